@@ -1,0 +1,173 @@
+"""The resolved DAG the engine, the timetable and the executors work on.
+
+:func:`build_dag` turns a validated :class:`~kubedag.spec.models.DAGManifest` into an immutable
+:class:`DAG`: ``defaults`` merged into each task (Airflow's ``default_args``), dates localised to the
+DAG's timezone and converted to UTC, tasks in a topological order, and both edge directions indexed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kubedag import timetable
+from kubedag.spec.models import DAGManifest, Resources
+from kubedag.states import TriggerRule
+
+DEFAULT_RETRY_DELAY = timedelta(seconds=300)
+"""Airflow 2.10's ``[core] default_task_retry_delay``."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task with the DAG's defaults applied. Durations are timedeltas; ``env`` maps name -> template."""
+
+    task_id: str
+    command: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    image: str | None = None
+    resources: Resources | None = None
+    upstream: tuple[str, ...] = ()
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    retries: int = 0
+    retry_delay: timedelta = DEFAULT_RETRY_DELAY
+    retry_exponential_backoff: bool = False
+    max_retry_delay: timedelta | None = None
+    execution_timeout: timedelta | None = None
+
+    @property
+    def max_tries(self) -> int:
+        """Tries allowed in total: ``retries + 1`` (Airflow's ``max_tries`` counts retries only)."""
+        return self.retries + 1
+
+
+@dataclass(frozen=True)
+class DAG:
+    """A DAG ready to schedule and run. Datetimes are UTC-aware; ``tasks`` is in topological order."""
+
+    dag_id: str
+    tasks: Mapping[str, Task]
+    namespace: str | None = None
+    description: str | None = None
+    schedule: str | None = None
+    timezone: str = "UTC"
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    catchup: bool = True
+    paused: bool = False
+    max_active_runs: int = 16
+    max_active_tasks: int = 16
+    params: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    spec: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The manifest's ``spec`` as JSON-ready camelCase data, kept for the metadata DB."""
+
+    @cached_property
+    def downstream(self) -> Mapping[str, tuple[str, ...]]:
+        """task_id -> the tasks that list it in ``dependsOn``, in topological order."""
+        down: dict[str, list[str]] = {t: [] for t in self.tasks}
+        for task in self.tasks.values():
+            for up in task.upstream:
+                down[up].append(task.task_id)
+        return MappingProxyType({k: tuple(v) for k, v in down.items()})
+
+    @cached_property
+    def leaves(self) -> tuple[str, ...]:
+        """Tasks with no downstream task: they decide the run's final state (Airflow's ``DagRun.update_state``)."""
+        return tuple(t for t, d in self.downstream.items() if not d)
+
+    @cached_property
+    def timetable(self) -> timetable.Timetable:
+        """The timetable for ``schedule`` in ``timezone`` (see :func:`kubedag.timetable.timetable_for`)."""
+        return timetable.timetable_for(self.schedule, self.timezone)
+
+    @property
+    def restriction(self) -> timetable.TimeRestriction:
+        """Airflow's ``TimeRestriction(start_date, end_date, catchup)`` for the scheduler."""
+        return timetable.TimeRestriction(earliest=self.start_date, latest=self.end_date, catchup=self.catchup)
+
+
+def _to_utc(value: datetime | None, tz: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.astimezone(timezone.utc)
+
+
+def topological_order(upstream: Mapping[str, list[str] | tuple[str, ...]]) -> list[str]:
+    """Kahn's algorithm, stable in declaration order.
+
+    ``upstream`` maps each task to the tasks it depends on (all keys). Raises ValueError on a cycle.
+    """
+    remaining = {t: set(u) for t, u in upstream.items()}
+    order: list[str] = []
+    ready = [t for t, u in remaining.items() if not u]
+    down: dict[str, list[str]] = {t: [] for t in upstream}
+    for t, ups in upstream.items():
+        for u in ups:
+            down[u].append(t)
+    while ready:
+        t = ready.pop(0)
+        order.append(t)
+        for d in down[t]:
+            remaining[d].discard(t)
+            if not remaining[d]:
+                ready.append(d)
+    if len(order) != len(upstream):
+        raise ValueError("the task graph has a cycle")
+    return order
+
+
+def build_dag(manifest: DAGManifest) -> DAG:
+    """Resolve a validated manifest (see :func:`kubedag.spec.loader.parse_dag`) into a :class:`DAG`.
+
+    Raises:
+        ValueError: if the graph has a cycle or unknown dependencies (the loader reports these first).
+    """
+    spec = manifest.spec
+    d = spec.defaults
+    default_env = {e.name: e.value for e in d.env}
+    tasks: dict[str, Task] = {}
+    for t in spec.tasks:
+        tasks[t.name] = Task(
+            task_id=t.name,
+            command=tuple(t.command),
+            args=tuple(t.args),
+            env=MappingProxyType({**default_env, **{e.name: e.value for e in t.env}}),
+            image=t.image or d.image,
+            resources=t.resources or d.resources,
+            upstream=tuple(dict.fromkeys(t.depends_on)),
+            trigger_rule=t.trigger_rule,
+            retries=next(v for v in (t.retries, d.retries, 0) if v is not None),
+            retry_delay=next(v for v in (t.retry_delay, d.retry_delay, DEFAULT_RETRY_DELAY) if v is not None),
+            retry_exponential_backoff=bool(
+                next(v for v in (t.retry_exponential_backoff, d.retry_exponential_backoff, False) if v is not None)
+            ),
+            max_retry_delay=t.max_retry_delay if t.max_retry_delay is not None else d.max_retry_delay,
+            execution_timeout=t.execution_timeout if t.execution_timeout is not None else d.execution_timeout,
+        )
+    order = topological_order({name: task.upstream for name, task in tasks.items()})
+    return DAG(
+        dag_id=manifest.metadata.name,
+        namespace=manifest.metadata.namespace,
+        tasks=MappingProxyType({name: tasks[name] for name in order}),
+        description=spec.description,
+        schedule=spec.schedule,
+        timezone=spec.timezone,
+        start_date=_to_utc(spec.start_date, spec.timezone),
+        end_date=_to_utc(spec.end_date, spec.timezone),
+        catchup=spec.catchup,
+        paused=spec.paused,
+        max_active_runs=spec.max_active_runs,
+        max_active_tasks=spec.max_active_tasks,
+        params=MappingProxyType(dict(spec.params)),
+        tags=tuple(spec.tags),
+        spec=spec.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+    )

@@ -1,0 +1,272 @@
+"""Load and validate DAG manifests, reporting every problem with its field path.
+
+:func:`parse_dag` validates one manifest object and returns a :class:`~kubedag.spec.dag.DAG` or raises
+:class:`DAGValidationError` listing *all* problems found: field errors from the pydantic models and
+the checks across fields done here (duplicate task names, ``dependsOn`` naming an unknown task, a
+task depending on itself, a cycle shown as ``a -> b -> c -> a``, ``endDate`` before ``startDate``, a
+scheduled DAG without ``startDate``). Paths read as in the manifest: ``spec.tasks[2].dependsOn[0]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pydantic
+from pydantic.alias_generators import to_camel
+import yaml
+
+from kubedag.spec.dag import DAG, build_dag
+from kubedag.spec.models import DAGManifest, parse_datetime
+
+
+@dataclass(frozen=True, order=True)
+class FieldError:
+    """One problem: ``path`` like ``spec.tasks[1].retryDelay`` and a human ``message``."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class DAGValidationError(ValueError):
+    """A manifest is invalid. ``errors`` lists every problem; ``source`` names the file (or None)."""
+
+    def __init__(self, errors: list[FieldError], source: str | None = None) -> None:
+        self.errors = errors
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(where + "; ".join(str(e) for e in errors))
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """Turn a pydantic error location into a manifest path: ``('spec', 'tasks', 2, 'name')`` -> ``spec.tasks[2].name``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and ("[" in part or "(" in part):
+            continue  # a union member or validator tag, not a field
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field is missing",
+}
+
+
+def _pydantic_errors(exc: pydantic.ValidationError) -> list[FieldError]:
+    errors = []
+    for err in exc.errors(include_url=False):
+        message = _MESSAGES.get(err["type"])
+        last = err["loc"][-1] if err["loc"] else None
+        if err["type"] == "extra_forbidden" and isinstance(last, str) and "_" in last:
+            message += f" (fields are camelCase: did you mean {to_camel(last)!r}?)"
+        if message is None:
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] in ("literal_error",):
+                message = f"{message}, got {err.get('input')!r}"
+        errors.append(FieldError(format_loc(tuple(err["loc"])), message))
+    return errors
+
+
+def find_cycle(upstream: Mapping[str, list[str]]) -> list[str] | None:
+    """Return one cycle as a list of task names in flow order, first repeated last, or None.
+
+    ``upstream`` maps each task to the names it depends on; unknown names are ignored.
+    E.g. ``{"a": ["c"], "b": ["a"], "c": ["b"]}`` -> ``["a", "b", "c", "a"]``.
+    """
+    down: dict[str, list[str]] = {t: [] for t in upstream}
+    for t, ups in upstream.items():
+        for u in ups:
+            if u in down and u != t:
+                down[u].append(t)
+    white, grey, black = 0, 1, 2
+    color = dict.fromkeys(upstream, white)
+    for root in upstream:
+        if color[root] != white:
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [(root, iter(down[root]))]
+        path = [root]
+        color[root] = grey
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                color[node] = black
+            elif color[child] == grey:
+                return path[path.index(child):] + [child]
+            elif color[child] == white:
+                color[child] = grey
+                stack.append((child, iter(down[child])))
+                path.append(child)
+    return None
+
+
+def _graph_errors(raw: Any) -> list[FieldError]:
+    """Checks across tasks, done on the raw object so they run even when other fields are invalid."""
+    spec = raw.get("spec") if isinstance(raw, dict) else None
+    tasks = spec.get("tasks") if isinstance(spec, dict) else None
+    if not isinstance(tasks, list):
+        return []
+    errors: list[FieldError] = []
+    seen: dict[str, int] = {}
+    upstream: dict[str, list[str]] = {}
+    for i, task in enumerate(tasks):
+        if not isinstance(task, dict) or not isinstance(task.get("name"), str):
+            continue
+        name = task["name"]
+        if name in seen:
+            errors.append(FieldError(f"spec.tasks[{i}].name", f"duplicate task name {name!r} (first at spec.tasks[{seen[name]}])"))
+            continue
+        seen[name] = i
+        deps = task.get("dependsOn") or []
+        upstream[name] = [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else []
+    for i, task in enumerate(tasks):
+        if not isinstance(task, dict) or not isinstance(task.get("dependsOn"), list):
+            continue
+        for j, dep in enumerate(task["dependsOn"]):
+            if not isinstance(dep, str):
+                continue
+            if dep == task.get("name"):
+                errors.append(FieldError(f"spec.tasks[{i}].dependsOn[{j}]", f"task {dep!r} depends on itself"))
+            elif dep not in seen:
+                errors.append(FieldError(f"spec.tasks[{i}].dependsOn[{j}]", f"unknown task {dep!r}"))
+    cycle = find_cycle(upstream)
+    if cycle:
+        errors.append(FieldError("spec.tasks", "dependency cycle: " + " -> ".join(cycle)))
+    return errors
+
+
+def _date_errors(raw: Any) -> list[FieldError]:
+    spec = raw.get("spec") if isinstance(raw, dict) else None
+    if not isinstance(spec, dict):
+        return []
+    errors = []
+    start, end = spec.get("startDate"), spec.get("endDate")
+    if spec.get("schedule") not in (None, "") and start is None:
+        errors.append(FieldError("spec.startDate", "required when spec.schedule is set (as Airflow requires start_date)"))
+    try:
+        tz = ZoneInfo(spec.get("timezone") or "UTC")
+        s, e = (parse_datetime(v) if v is not None else None for v in (start, end))
+    except Exception:  # noqa: BLE001 - the field validators report these
+        return errors
+    if s is not None and e is not None:
+        s, e = (v if v.tzinfo else v.replace(tzinfo=tz) for v in (s, e))
+        if e < s:
+            errors.append(FieldError("spec.endDate", f"endDate {e.isoformat()} is before startDate {s.isoformat()}"))
+    return errors
+
+
+def parse_dag(obj: Any, source: str | None = None) -> DAG:
+    """Validate one manifest object (a dict from YAML or from the Kubernetes API) into a :class:`DAG`.
+
+    Raises:
+        DAGValidationError: listing every problem found, each with its field path.
+    """
+    errors: list[FieldError] = []
+    manifest = None
+    if not isinstance(obj, dict):
+        raise DAGValidationError([FieldError("", f"a manifest must be a mapping, got {type(obj).__name__}")], source)
+    try:
+        manifest = DAGManifest.model_validate(obj)
+    except pydantic.ValidationError as exc:
+        errors.extend(_pydantic_errors(exc))
+    errors.extend(_graph_errors(obj))
+    errors.extend(_date_errors(obj))
+    if errors or manifest is None:
+        raise DAGValidationError(sorted(set(errors), key=errors.index), source)
+    return build_dag(manifest)
+
+
+def read_documents(path: str | Path) -> list[Any]:
+    """Read every YAML document of a file (``---`` separated), skipping empty ones.
+
+    Raises:
+        OSError: if the file cannot be read.
+        DAGValidationError: if the YAML is malformed (the message gives line and column).
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DAGValidationError([FieldError("", f"invalid YAML at {where}{problem}")], str(path)) from None
+
+
+def load_dags(path: str | Path) -> list[DAG]:
+    """Load every ``kind: DAG`` document of a file; documents of other kinds are ignored.
+
+    Raises:
+        DAGValidationError: for malformed YAML, no DAG document, or the first invalid DAG (with all its errors).
+    """
+    docs = read_documents(path)
+    dags = []
+    for i, doc in enumerate(docs):
+        if isinstance(doc, dict) and doc.get("kind") not in (None, "DAG"):
+            continue
+        src = f"{path}" if len(docs) == 1 else f"{path} (document {i + 1})"
+        dags.append(parse_dag(doc, src))
+    if not dags:
+        raise DAGValidationError([FieldError("", "no DAG manifest (kind: DAG) in file")], str(path))
+    return dags
+
+
+def load_dag(path: str | Path, name: str | None = None) -> DAG:
+    """Load the one DAG of a file, or the one called ``name`` when the file holds several.
+
+    Raises:
+        DAGValidationError: as :func:`load_dags`, or when ``name`` is missing or ambiguous.
+    """
+    dags = load_dags(path)
+    if name is not None:
+        for dag in dags:
+            if dag.dag_id == name:
+                return dag
+        raise DAGValidationError([FieldError("", f"no DAG named {name!r} in file")], str(path))
+    if len(dags) > 1:
+        names = ", ".join(d.dag_id for d in dags)
+        raise DAGValidationError([FieldError("", f"file holds several DAGs ({names}); name one")], str(path))
+    return dags[0]
+
+
+def validate_file(path: str | Path) -> list[FieldError]:
+    """Every problem of every DAG document in a file, or ``[]`` when all are valid. Never raises for bad content."""
+    try:
+        docs = read_documents(path)
+    except DAGValidationError as exc:
+        return exc.errors
+    except OSError as exc:
+        return [FieldError("", f"cannot read file: {exc.strerror or exc}")]
+    errors: list[FieldError] = []
+    if not docs:
+        return [FieldError("", "no DAG manifest (kind: DAG) in file")]
+    for i, doc in enumerate(docs):
+        if isinstance(doc, dict) and doc.get("kind") not in (None, "DAG"):
+            continue
+        try:
+            parse_dag(doc)
+        except DAGValidationError as exc:
+            prefix = f"document {i + 1}: " if len(docs) > 1 else ""
+            errors.extend(FieldError(prefix + e.path if prefix else e.path, e.message) for e in exc.errors)
+    return errors
+
+
+def utcnow() -> datetime:  # pragma: no cover - thin clock adapter for the CLI
+    """The current time, UTC-aware. Only adapters call this; the core takes ``now`` as an argument."""
+    from datetime import timezone
+
+    return datetime.now(timezone.utc)
