@@ -1,0 +1,49 @@
+"""Output helpers shared by CLI commands: JSON for scripts, Rich tables for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import typer
+
+
+class OutputFormat(str, Enum):
+    """``-o`` values, as kubectl's: ``table`` for people, ``json`` for scripts."""
+
+    table = "table"
+    json = "json"
+
+
+OUTPUT_OPTION = typer.Option(OutputFormat.table, "--output", "-o", help="Output format: table or json.")
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC, or None."""
+    if value is None:
+        return None
+    from datetime import timezone
+
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout (datetimes as ISO 8601 UTC)."""
+
+    def default(o: Any) -> Any:
+        if isinstance(o, datetime):
+            return iso(o)
+        if isinstance(o, Enum):
+            return o.value
+        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+    sys.stdout.write(json.dumps(data, indent=2, default=default) + "\n")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` on stderr and return an Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)

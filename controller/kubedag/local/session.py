@@ -1,0 +1,234 @@
+"""Glue for the CLI's local commands: the metadata DB, the runner and the live view, wired together.
+
+``kubedag dags test`` -> :func:`run_dag_locally`; ``kubedag tasks test`` -> :func:`test_task`;
+``kubedag runs list`` -> :func:`list_runs`; ``kubedag logs`` -> :func:`read_log`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kubedag import engine, templating, timetable
+from kubedag.local.runner import LocalRunner, RunOptions, TryRecord, context_env, utcnow
+from kubedag.spec.dag import DAG
+from kubedag.states import DagRunState, RunType, TaskInstanceState
+from kubedag.store import config, repository
+from kubedag.store.db import open_store
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(timetable.UTC).isoformat()
+
+
+class StoreRecorder:
+    """Records each runner pass in the metadata DB, one transaction per pass (the runner owns it)."""
+
+    def __init__(self, sessionmaker: Any, dag: DAG) -> None:
+        self.sessionmaker = sessionmaker
+        self.dag = dag
+
+    def save(self, run: engine.DagRun, tis: list[engine.TaskInstance], tries: list[TryRecord]) -> None:
+        """Write the run's state, the changed task instances and the try rows (see :class:`Recorder`)."""
+        with self.sessionmaker.begin() as session:
+            repository.set_dag_run_state(
+                session, run.dag_id, run.run_id, str(run.state), start_date=run.start_date, end_date=run.end_date
+            )
+            for ti in tis:
+                task = self.dag.tasks.get(ti.task_id)
+                duration = None
+                if ti.start_date and ti.end_date:
+                    duration = (ti.end_date - ti.start_date).total_seconds()
+                repository.upsert_task_instance(
+                    session, run.dag_id, run.run_id, ti.task_id,
+                    state=None if ti.state == TaskInstanceState.NONE else str(ti.state),
+                    try_number=ti.try_number,
+                    max_tries=task.retries if task else 0,
+                    start_date=ti.start_date, end_date=ti.end_date, next_retry_at=ti.next_retry_at,
+                    duration=duration, exit_code=ti.exit_code, hostname=_HOSTNAME,
+                )
+            for t in tries:
+                fields: dict[str, Any] = {"state": str(t.state), "hostname": _HOSTNAME}
+                for name in ("start_date", "end_date", "exit_code", "reason", "log_location"):
+                    value = getattr(t, name)
+                    if value is not None:
+                        fields[name] = value
+                if t.start_date and t.end_date:
+                    fields["duration"] = (t.end_date - t.start_date).total_seconds()
+                repository.record_try(session, run.dag_id, run.run_id, t.task_id, t.try_number, **fields)
+
+
+_HOSTNAME = os.uname().nodename if hasattr(os, "uname") else "localhost"
+
+
+@dataclass
+class LocalRunResult:
+    """A finished local DAG run and its task instances (task_id -> TaskInstance, topological order)."""
+
+    run: engine.DagRun
+    tis: Mapping[str, engine.TaskInstance]
+    logs_dir: Path
+
+    @property
+    def state(self) -> str:
+        """The run's final state: ``success`` or ``failed``."""
+        return str(self.run.state)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``dags test -o json`` contract: ``{run_id, state, tasks: [{task_id, state, try_number,
+        start_date, end_date, exit_code}]}`` with ISO 8601 UTC instants."""
+        return {
+            "run_id": self.run.run_id,
+            "state": self.state,
+            "tasks": [
+                {
+                    "task_id": ti.task_id,
+                    "state": str(ti.state),
+                    "try_number": ti.try_number,
+                    "start_date": _iso(ti.start_date),
+                    "end_date": _iso(ti.end_date),
+                    "exit_code": ti.exit_code,
+                }
+                for ti in self.tis.values()
+            ],
+        }
+
+
+def manual_run(dag: DAG, logical_date: datetime, conf: Mapping[str, Any]) -> engine.DagRun:
+    """A manual DAG run at ``logical_date`` (UTC-aware): run id ``manual__<iso>``, data interval from
+    the timetable's ``infer_manual_data_interval(run_after=logical_date)``, as Airflow 2.10's ``dag.test``."""
+    interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
+    return engine.DagRun(
+        dag_id=dag.dag_id,
+        run_id=timetable.run_id("manual", logical_date),
+        run_type=RunType.MANUAL,
+        logical_date=logical_date,
+        data_interval_start=interval.start,
+        data_interval_end=interval.end,
+        conf=dict(conf),
+    )
+
+
+def run_dag_locally(
+    dag: DAG,
+    *,
+    workdir: Path,
+    logical_date: datetime | None = None,
+    conf: Mapping[str, Any] | None = None,
+    parallelism: int = 32,
+    no_retry_delay: bool = False,
+    live: bool = True,
+    database_url: str | None = None,
+) -> LocalRunResult:
+    """Run one manual DAG run of ``dag`` to completion with local processes; see ``kubedag dags test``.
+
+    As Airflow's ``dag.test``, an earlier run of this DAG at the same logical date is replaced. The DB is
+    ``database_url`` or :func:`kubedag.store.config.database_url`; logs go under the data directory.
+    """
+    from kubedag.local.view import LiveView
+
+    logical_date = logical_date or utcnow()
+    run = manual_run(dag, logical_date, conf or {})
+    _, sessionmaker = open_store(database_url)
+    with sessionmaker.begin() as session:
+        repository.upsert_dag(session, dag.dag_id, dict(dag.spec), dag.namespace)
+        repository.delete_dag_run(session, dag.dag_id, logical_date=run.logical_date)
+        repository.create_dag_run(
+            session, dag_id=run.dag_id, run_id=run.run_id, run_type=str(run.run_type),
+            logical_date=run.logical_date, data_interval_start=run.data_interval_start,
+            data_interval_end=run.data_interval_end, conf=dict(run.conf), queued_at=utcnow(),
+        )
+    logs = config.logs_dir()
+    options = RunOptions(workdir=workdir, logs_dir=logs, parallelism=parallelism, no_retry_delay=no_retry_delay)
+    view = LiveView(dag, run, enabled=live)
+    images = sorted({t.image for t in dag.tasks.values() if t.image})
+    view.note(
+        f"running {len(dag.tasks)} tasks of {dag.dag_id} as local processes in {workdir}"
+        + (f" (task images are not used locally: {', '.join(images)})" if images else "")
+    )
+    runner = LocalRunner(dag, run, StoreRecorder(sessionmaker, dag), options, on_update=view.update)
+    with view:
+        final = runner.run()
+    result = LocalRunResult(final, {t: runner.tis[t] for t in dag.tasks if t in runner.tis}, logs)
+    view.summary(result)
+    return result
+
+
+def test_task(
+    dag: DAG, task_id: str, *, workdir: Path, logical_date: datetime | None = None, conf: Mapping[str, Any] | None = None
+) -> int:
+    """Run one task instance now in the foreground, ignoring dependencies and recording nothing, as
+    ``airflow tasks test``. Returns the process's exit code (1 for a template error or missing command)."""
+    logical_date = logical_date or utcnow()
+    run = manual_run(dag, logical_date, conf or {})
+    task = dag.tasks[task_id]
+    ctx = templating.template_context(
+        templating.RunContext(
+            dag_id=dag.dag_id, task_id=task_id, run_id=run.run_id, run_type=str(run.run_type),
+            logical_date=run.logical_date, data_interval_start=run.data_interval_start,
+            data_interval_end=run.data_interval_end, try_number=1, params=dag.params, conf=run.conf,
+        )
+    )
+    try:
+        fields = templating.render_fields(list(task.command), list(task.args), task.env, ctx)
+    except templating.TemplateError as exc:
+        print(f"error: template error in {exc}", file=sys.stderr)
+        return 1
+    argv = fields.command + fields.args
+    if not argv:
+        print("error: task has no command", file=sys.stderr)
+        return 1
+    env = {**os.environ, **fields.env, **context_env(run, task_id, 1)}
+    try:
+        return subprocess.call(argv, cwd=workdir, env=env)  # noqa: S603
+    except OSError as exc:
+        print(f"error: cannot start {argv[0]!r}: {exc.strerror or exc}", file=sys.stderr)
+        return 127
+
+
+def list_runs(dag_id: str | None = None, limit: int = 50, database_url: str | None = None) -> list[dict[str, Any]]:
+    """DAG runs from the metadata DB, newest logical date first, as JSON-ready dicts."""
+    _, sessionmaker = open_store(database_url)
+    with sessionmaker() as session:
+        rows = repository.list_dag_runs(session, dag_id, limit)
+        return [
+            {
+                "dag_id": r.dag_id, "run_id": r.run_id, "run_type": r.run_type, "state": r.state,
+                "logical_date": _iso(r.logical_date), "data_interval_start": _iso(r.data_interval_start),
+                "data_interval_end": _iso(r.data_interval_end), "start_date": _iso(r.start_date),
+                "end_date": _iso(r.end_date),
+            }
+            for r in rows
+        ]
+
+
+class LogNotFound(LookupError):
+    """No log for that DAG, run, task and try."""
+
+
+def read_log(dag_id: str, run_id: str, task_id: str, try_number: int | None = None, database_url: str | None = None) -> str:
+    """The log text of one try (the latest when ``try_number`` is None): the archived copy in the DB if
+    there is one, else the file at the try's log location.
+
+    Raises:
+        LogNotFound: naming what is missing (run, task instance, try, or the log file).
+    """
+    _, sessionmaker = open_store(database_url)
+    with sessionmaker() as session:
+        if repository.get_dag_run(session, dag_id, run_id) is None:
+            raise LogNotFound(f"no DAG run {run_id!r} of DAG {dag_id!r}")
+        row = repository.get_try(session, dag_id, run_id, task_id, try_number)
+        if row is None:
+            which = f"try {try_number}" if try_number else "any try"
+            raise LogNotFound(f"no {which} of task {task_id!r} in run {run_id!r}")
+        if row.log:
+            return row.log
+        if row.log_location and Path(row.log_location).exists():
+            return Path(row.log_location).read_text(encoding="utf-8", errors="replace")
+        raise LogNotFound(f"the log of try {row.try_number} is gone (was at {row.log_location})")

@@ -1,0 +1,111 @@
+"""Validation and insert helpers shared by :mod:`kubedag.store.repository` (private)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from .models import UTC, TaskInstanceState
+
+#: Fields ``upsert_task_instance`` accepts.
+TI_FIELDS = frozenset(
+    {
+        "state", "try_number", "max_tries", "start_date", "end_date", "duration",
+        "exit_code", "hostname", "pod_name", "next_retry_at",
+    }
+)
+#: Fields ``record_try`` accepts.
+TRY_FIELDS = frozenset(
+    {
+        "state", "start_date", "end_date", "duration", "exit_code", "hostname",
+        "pod_name", "reason", "log_location", "log",
+    }
+)
+_DATETIME_FIELDS = frozenset({"start_date", "end_date", "next_retry_at"})
+
+
+def as_utc(name: str, value: dt.datetime | None) -> dt.datetime | None:
+    """``value`` converted to UTC; None stays None. Naive -> ValueError, non-datetime -> TypeError."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name}={value!r} is naive; pass a timezone-aware (UTC) datetime")
+    return value.astimezone(UTC)
+
+
+def json_object(name: str, value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Deep-copy ``value`` as it will read back from a JSON column."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
+    return json.loads(json.dumps(dict(value)))
+
+
+def check_enum(name: str, value: Any, allowed: type[Any]) -> str:
+    """``value`` as the plain string of a member of the StrEnum ``allowed``, else ValueError."""
+    try:
+        return allowed(value).value
+    except ValueError:
+        choices = ", ".join(m.value for m in allowed)
+        raise ValueError(f"invalid {name} {value!r}; expected one of: {choices}") from None
+
+
+def ti_state(value: Any) -> str | None:
+    """A task instance state; None and ``"none"`` both mean Airflow's ``none`` (NULL)."""
+    if value is None or value == "none":
+        return None
+    return check_enum("task instance state", value, TaskInstanceState)
+
+
+def clean_fields(fields: dict[str, Any], allowed: frozenset[str], what: str) -> dict[str, Any]:
+    """Validate and normalise ``**fields`` of a task instance / try write."""
+    unknown = set(fields) - allowed
+    if unknown:
+        raise TypeError(f"{what}: unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    out = dict(fields)
+    for key in _DATETIME_FIELDS & out.keys():
+        out[key] = as_utc(key, out[key])
+    if "state" in out:
+        out["state"] = ti_state(out["state"])
+    for key in ("try_number", "max_tries"):
+        value = out.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{key} must be an int >= 0, got {value!r}")
+    if out.get("duration") is not None:
+        out["duration"] = float(out["duration"])
+    return out
+
+
+def apply_changes(row: object, changes: Mapping[str, Any]) -> bool:
+    """Set the attributes that differ; return whether any did."""
+    changed = False
+    for key, value in changes.items():
+        if getattr(row, key) != value:
+            setattr(row, key, value)
+            changed = True
+    return changed
+
+
+def insert_ignore(session: Session, model: type[Any], values: dict[str, Any], keys: list[str]) -> bool:
+    """INSERT ``values`` unless a row with the same ``keys`` exists; True if inserted."""
+    session.flush()
+    conn = session.connection()
+    table = model.__table__
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only PostgreSQL and SQLite are supported
+        conn.execute(sa.insert(table).values(**values))
+        return True
+    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    return conn.execute(stmt).rowcount == 1
