@@ -20,10 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
+
+# Jinja2 is imported on first use: a DAG without templates never pays for it.
 
 
 class TemplateError(ValueError):
@@ -77,6 +79,9 @@ MACROS = SimpleNamespace(
 @functools.lru_cache(maxsize=1)
 def environment() -> SandboxedEnvironment:
     """The one sandboxed Jinja environment used for parsing and rendering (strict undefined, no autoescape)."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
     return SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
@@ -88,6 +93,8 @@ def check_syntax(template: str) -> None:
     """
     if "{" not in template:
         return
+    import jinja2
+
     try:
         environment().parse(template)
     except jinja2.TemplateSyntaxError as exc:
@@ -160,6 +167,8 @@ def render(template: str, context: Mapping[str, Any], field: str = "template") -
     """
     if "{" not in template:
         return template
+    import jinja2
+
     try:
         return environment().from_string(template).render(context)
     except jinja2.TemplateSyntaxError as exc:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterError, croniter
 
 UTC = dt.timezone.utc
 
@@ -225,6 +224,8 @@ class CronDataIntervalTimetable:
         self._tz = ZoneInfo(timezone)
         # One parsed croniter re-pointed with set_current() (3x cheaper than
         # re-parsing), guarded by a lock; results memoised (pure functions).
+        from croniter import croniter  # imported on first use: manual-only DAGs never need it
+
         self._cron = croniter(self.expression)
         self._lock = threading.Lock()
         self._memo: dict[tuple[bool, dt.datetime], dt.datetime] = {}
@@ -382,6 +383,8 @@ def validate_schedule(schedule: str | None) -> None:
         n = len(schedule.split())
         raise ValueError(f"invalid cron expression {schedule!r}: expected 5 fields (minute hour dom month dow), got {n}")
     try:
+        from croniter import CroniterError, croniter
+
         croniter(schedule, start_time=dt.datetime(2000, 1, 1)).get_next(dt.datetime)
     except (CroniterError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"invalid cron expression {schedule!r}: {exc}") from exc

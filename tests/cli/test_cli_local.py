@@ -224,3 +224,13 @@ def test_invalid_manifest_for_test_names_the_problem(home, tmp_path):
     proc = kubedag("dags", "test", str(dag))
     assert proc.returncode == 1
     assert "spec.tasks[0].retries" in proc.stderr
+
+
+def test_unreachable_database_is_a_clear_error_not_a_traceback(home, tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBEDAG_DATABASE_URL", "postgresql://kubedag@127.0.0.1:1/kubedag")
+    dag = write_dag(tmp_path, "- name: a\n  command: ['true']\n")
+    for args in (("dags", "test", str(dag)), ("runs", "list")):
+        proc = kubedag(*args)
+        assert proc.returncode == 1
+        assert "\nerror: cannot use the metadata DB:" in "\n" + proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -78,3 +78,8 @@ def test_utc_datetime_rejects_naive_values():
     col = UtcDateTime()
     with pytest.raises(ValueError, match="naive"):
         col.process_bind_param(dt.datetime(2026, 1, 1), sqlite.dialect())
+
+
+def test_head_revision_constant_matches_the_migration_scripts():
+    # upgrade() skips Alembic when the DB is at HEAD_REVISION; a new script must move the constant.
+    assert migrate.HEAD_REVISION == migrate.head_revision()

@@ -147,9 +147,16 @@ def dags_test(
     Each task runs as a local process in the manifest's folder (its image is not used), the run and
     every try are recorded in the metadata database, and each try's log is kept in the data directory.
     """
-    from kubedag.local.session import run_dag_locally
+    from kubedag.local.recording import DBWriter
 
-    dag = _load(file, dag_name)
+    writer = DBWriter()  # forked now: it opens the DB on another core while the manifest is parsed
+    try:
+        from kubedag.local.session import run_dag_locally
+
+        dag = _load(file, dag_name)
+    except BaseException:
+        writer.close()
+        raise
     result = run_dag_locally(
         dag,
         workdir=file.resolve().parent,
@@ -158,6 +165,7 @@ def dags_test(
         parallelism=parallelism,
         no_retry_delay=no_retry_delay,
         live=output == OutputFormat.table,
+        writer=writer,
     )
     if output == OutputFormat.json:
         print_json(result.as_json())
@@ -233,8 +241,17 @@ def logs(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. Metadata DB failures end with one clear line and exit 1, not a traceback."""
+    import sys
+
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - only DB/writer errors are turned into messages
+        if type(exc).__module__.startswith("sqlalchemy") or "metadata DB writer failed" in str(exc):
+            message = str(exc).split("\n(Background on this error")[0]
+            print(f"error: cannot use the metadata DB: {message}", file=sys.stderr)
+            raise SystemExit(1) from None
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

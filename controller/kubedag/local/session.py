@@ -16,55 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from kubedag import engine, templating, timetable
-from kubedag.local.runner import LocalRunner, RunOptions, TryRecord, context_env, utcnow
+from kubedag.local.recording import DBWriter, RunSetup
+from kubedag.local.runner import LocalRunner, RunOptions, context_env, utcnow
 from kubedag.spec.dag import DAG
 from kubedag.states import DagRunState, RunType, TaskInstanceState
-from kubedag.store import config, repository
-from kubedag.store.db import open_store
+from kubedag.store import config
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(timetable.UTC).isoformat()
-
-
-class StoreRecorder:
-    """Records each runner pass in the metadata DB, one transaction per pass (the runner owns it)."""
-
-    def __init__(self, sessionmaker: Any, dag: DAG) -> None:
-        self.sessionmaker = sessionmaker
-        self.dag = dag
-
-    def save(self, run: engine.DagRun, tis: list[engine.TaskInstance], tries: list[TryRecord]) -> None:
-        """Write the run's state, the changed task instances and the try rows (see :class:`Recorder`)."""
-        with self.sessionmaker.begin() as session:
-            repository.set_dag_run_state(
-                session, run.dag_id, run.run_id, str(run.state), start_date=run.start_date, end_date=run.end_date
-            )
-            for ti in tis:
-                task = self.dag.tasks.get(ti.task_id)
-                duration = None
-                if ti.start_date and ti.end_date:
-                    duration = (ti.end_date - ti.start_date).total_seconds()
-                repository.upsert_task_instance(
-                    session, run.dag_id, run.run_id, ti.task_id,
-                    state=None if ti.state == TaskInstanceState.NONE else str(ti.state),
-                    try_number=ti.try_number,
-                    max_tries=task.retries if task else 0,
-                    start_date=ti.start_date, end_date=ti.end_date, next_retry_at=ti.next_retry_at,
-                    duration=duration, exit_code=ti.exit_code, hostname=_HOSTNAME,
-                )
-            for t in tries:
-                fields: dict[str, Any] = {"state": str(t.state), "hostname": _HOSTNAME}
-                for name in ("start_date", "end_date", "exit_code", "reason", "log_location"):
-                    value = getattr(t, name)
-                    if value is not None:
-                        fields[name] = value
-                if t.start_date and t.end_date:
-                    fields["duration"] = (t.end_date - t.start_date).total_seconds()
-                repository.record_try(session, run.dag_id, run.run_id, t.task_id, t.try_number, **fields)
-
-
-_HOSTNAME = os.uname().nodename if hasattr(os, "uname") else "localhost"
 
 
 @dataclass
@@ -125,39 +85,67 @@ def run_dag_locally(
     no_retry_delay: bool = False,
     live: bool = True,
     database_url: str | None = None,
+    writer: DBWriter | None = None,
 ) -> LocalRunResult:
     """Run one manual DAG run of ``dag`` to completion with local processes; see ``kubedag dags test``.
 
     As Airflow's ``dag.test``, an earlier run of this DAG at the same logical date is replaced. The DB is
     ``database_url`` or :func:`kubedag.store.config.database_url`; logs go under the data directory.
-    """
-    from kubedag.local.view import LiveView
+    ``writer``: a :class:`~kubedag.local.recording.DBWriter` started earlier (the CLI starts it before
+    parsing the manifest); one is started here otherwise. It is closed before this returns.
 
+    Raises:
+        RuntimeError: if the metadata DB cannot be written (the run is stopped, its tries killed).
+    """
     logical_date = logical_date or utcnow()
     run = manual_run(dag, logical_date, conf or {})
-    _, sessionmaker = open_store(database_url)
-    with sessionmaker.begin() as session:
-        repository.upsert_dag(session, dag.dag_id, dict(dag.spec), dag.namespace)
-        repository.delete_dag_run(session, dag.dag_id, logical_date=run.logical_date)
-        repository.create_dag_run(
-            session, dag_id=run.dag_id, run_id=run.run_id, run_type=str(run.run_type),
-            logical_date=run.logical_date, data_interval_start=run.data_interval_start,
-            data_interval_end=run.data_interval_end, conf=dict(run.conf), queued_at=utcnow(),
-        )
+    recorder = writer or DBWriter(database_url)
+    recorder.setup(dag, RunSetup(
+        dag_id=dag.dag_id, spec=dict(dag.spec), namespace=dag.namespace, run_id=run.run_id,
+        run_type=str(run.run_type), logical_date=run.logical_date, data_interval_start=run.data_interval_start,
+        data_interval_end=run.data_interval_end, conf=dict(run.conf), queued_at=utcnow(),
+    ))
     logs = config.logs_dir()
     options = RunOptions(workdir=workdir, logs_dir=logs, parallelism=parallelism, no_retry_delay=no_retry_delay)
-    view = LiveView(dag, run, enabled=live)
+    if live:
+        from kubedag.local.view import LiveView
+
+        view: Any = LiveView(dag, run)
+    else:
+        view = QuietView()
     images = sorted({t.image for t in dag.tasks.values() if t.image})
     view.note(
         f"running {len(dag.tasks)} tasks of {dag.dag_id} as local processes in {workdir}"
         + (f" (task images are not used locally: {', '.join(images)})" if images else "")
     )
-    runner = LocalRunner(dag, run, StoreRecorder(sessionmaker, dag), options, on_update=view.update)
-    with view:
-        final = runner.run()
+    runner = LocalRunner(dag, run, recorder, options, on_update=view.update)
+    try:
+        with view:
+            final = runner.run()
+    finally:
+        recorder.close()
     result = LocalRunResult(final, {t: runner.tis[t] for t in dag.tasks if t in runner.tis}, logs)
     view.summary(result)
     return result
+
+
+class QuietView:
+    """The live view's interface, printing nothing (``-o json``)."""
+
+    def note(self, message: str) -> None:
+        """Print nothing."""
+
+    def update(self, run: engine.DagRun, tis: Mapping[str, engine.TaskInstance]) -> None:
+        """Show nothing."""
+
+    def summary(self, result: LocalRunResult) -> None:
+        """Print nothing."""
+
+    def __enter__(self) -> QuietView:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
 def test_task(
@@ -194,6 +182,9 @@ def test_task(
 
 def list_runs(dag_id: str | None = None, limit: int = 50, database_url: str | None = None) -> list[dict[str, Any]]:
     """DAG runs from the metadata DB, newest logical date first, as JSON-ready dicts."""
+    from kubedag.store import repository
+    from kubedag.store.db import open_store
+
     _, sessionmaker = open_store(database_url)
     with sessionmaker() as session:
         rows = repository.list_dag_runs(session, dag_id, limit)
@@ -219,6 +210,9 @@ def read_log(dag_id: str, run_id: str, task_id: str, try_number: int | None = No
     Raises:
         LogNotFound: naming what is missing (run, task instance, try, or the log file).
     """
+    from kubedag.store import repository
+    from kubedag.store.db import open_store
+
     _, sessionmaker = open_store(database_url)
     with sessionmaker() as session:
         if repository.get_dag_run(session, dag_id, run_id) is None:

@@ -13,40 +13,29 @@ Submodules: :mod:`.config` (home dir, DB URL), :mod:`.models` (tables),
 :mod:`.repository` (reads/writes that never commit).
 """
 
-from . import repository
-from .config import database_url, ensure_home, kubedag_home, logs_dir
-from .db import make_engine, open_store, session_factory
-from .migrate import upgrade
-from .models import (
-    DagRow,
-    DagRunRow,
-    DagRunState,
-    DagRunType,
-    TaskInstanceHistoryRow,
-    TaskInstanceRow,
-    TaskInstanceState,
-)
-from .repository import DagNotFound, DagRunNotFound, StoreError, TaskInstanceNotFound
+from __future__ import annotations
 
-__all__ = [
-    "repository",
-    "database_url",
-    "ensure_home",
-    "kubedag_home",
-    "logs_dir",
-    "make_engine",
-    "open_store",
-    "session_factory",
-    "upgrade",
-    "DagRow",
-    "DagRunRow",
-    "DagRunState",
-    "DagRunType",
-    "TaskInstanceHistoryRow",
-    "TaskInstanceRow",
-    "TaskInstanceState",
-    "StoreError",
-    "DagNotFound",
-    "DagRunNotFound",
-    "TaskInstanceNotFound",
-]
+import importlib
+from typing import Any
+
+# Names are resolved on first use (PEP 562), so ``import kubedag.store.config`` does not pull in
+# SQLAlchemy and Alembic: the CLI starts faster and the local runner can open the DB in the background.
+_EXPORTS = {
+    "database_url": "config", "ensure_home": "config", "kubedag_home": "config", "logs_dir": "config",
+    "make_engine": "db", "open_store": "db", "session_factory": "db",
+    "upgrade": "migrate",
+    "DagRow": "models", "DagRunRow": "models", "DagRunState": "models", "DagRunType": "models",
+    "TaskInstanceHistoryRow": "models", "TaskInstanceRow": "models", "TaskInstanceState": "models",
+    "DagNotFound": "errors", "DagRunNotFound": "errors", "StoreError": "errors", "TaskInstanceNotFound": "errors",
+}
+_SUBMODULES = {"config", "db", "migrate", "models", "repository", "errors"}
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,12 +21,13 @@ import contextlib
 import pathlib
 from collections.abc import Iterator
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -35,7 +36,12 @@ __all__ = [
     "downgrade",
     "current_revision",
     "head_revision",
+    "HEAD_REVISION",
 ]
+
+HEAD_REVISION = "0001"
+"""The newest revision shipped (a test checks it against the scripts). When the DB is already there,
+:func:`upgrade` returns after one query without importing Alembic, which keeps CLI start-up fast."""
 
 MIGRATIONS_DIR = pathlib.Path(__file__).resolve().parent / "migrations"
 # Arbitrary constant key for pg_advisory_xact_lock: b"kubedag" as an integer.
@@ -48,6 +54,8 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     With ``connection``, ``env.py`` migrates through it (inside its current
     transaction) instead of opening its own.
     """
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
@@ -87,12 +95,25 @@ def upgrade(engine_or_url: Engine | str | sa.URL | None = None, revision: str = 
     SQLAlchemy errors if the DB cannot be reached.
     """
     with _begin(engine_or_url) as conn:
+        if revision in ("head", HEAD_REVISION) and _stored_revision(conn) == HEAD_REVISION:
+            return
+        from alembic import command
+
         _lock(conn)
         command.upgrade(alembic_config(conn), revision)
 
 
+def _stored_revision(conn: sa.Connection) -> str | None:
+    """The revision in ``alembic_version`` read with plain SQL, or None if the table is missing."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def downgrade(engine_or_url: Engine | str | sa.URL | None, revision: str) -> None:
     """Migrate the DB down to ``revision`` (``"base"`` drops every table)."""
+    from alembic import command
+
     with _begin(engine_or_url) as conn:
         _lock(conn)
         command.downgrade(alembic_config(conn), revision)
@@ -100,12 +121,16 @@ def downgrade(engine_or_url: Engine | str | sa.URL | None, revision: str) -> Non
 
 def current_revision(engine_or_url: Engine | str | sa.URL | None = None) -> str | None:
     """The DB's current revision id, or None if it was never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
     with _begin(engine_or_url) as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str:
     """The newest revision id shipped with this kubedag."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head

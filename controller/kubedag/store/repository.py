@@ -31,6 +31,7 @@ Conventions for every function:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -49,6 +50,7 @@ from ._helpers import (
 )
 from .errors import DagNotFound, DagRunNotFound, StoreError, TaskInstanceNotFound
 from .models import (
+    Base,
     DagRow,
     DagRunRow,
     DagRunState,
@@ -395,3 +397,69 @@ def delete_dag_run(
         session.delete(row)
     session.flush()
     return len(rows)
+
+
+def _upsert_many(session: Session, model: type[Any], rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` of ``rows`` with one executemany per set of columns.
+
+    Columns a row does not carry keep their stored value. PostgreSQL and SQLite only.
+    """
+    if not rows:
+        return
+    session.flush()
+    conn = session.connection()
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    for columns, group in groups.items():
+        conn.execute(_upsert_statement(conn.dialect.name, model.__tablename__, columns, tuple(keys)), group)
+    session.expire_all()
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_statement(dialect: str, table: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    """The upsert statement for one table and set of columns, built once (building ``excluded`` is slow)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(Base.metadata.tables[table])
+    update = {c: stmt.excluded[c] for c in columns if c not in keys}
+    if not update:
+        return stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
+
+
+def record_pass(
+    session: Session,
+    dag_id: str,
+    run_id: str,
+    *,
+    task_instances: Mapping[str, Mapping[str, Any]] = {},  # noqa: B006 - read only
+    tries: Iterable[tuple[str, int, Mapping[str, Any]]] = (),
+) -> None:
+    """Write many task instances and tries of one DAG run in a few statements (a scheduler pass).
+
+    ``task_instances`` maps task_id -> fields as :func:`upsert_task_instance` takes them; ``tries``
+    holds ``(task_id, try_number, fields)`` as :func:`record_try` takes them. Rows are upserted with
+    one ``INSERT ... ON CONFLICT DO UPDATE`` per set of columns, so a pass costs a few round trips
+    whatever its size; fields not given keep their stored values and ``updated_at`` is set to now
+    on every task instance written. Never commits.
+
+    Raises ``TypeError``/``ValueError`` as the single-row functions do, and
+    ``sqlalchemy.exc.IntegrityError`` if the run (or, for a try, its task instance) does not exist.
+    """
+    now = utcnow()
+    ti_rows = [
+        {**clean_fields(dict(fields), TI_FIELDS, "record_pass"), "dag_id": dag_id, "run_id": run_id,
+         "task_id": task_id, "updated_at": now}
+        for task_id, fields in task_instances.items()
+    ]
+    _upsert_many(session, TaskInstanceRow, ti_rows, ["dag_id", "run_id", "task_id"])
+    try_rows = []
+    for task_id, try_number, fields in tries:
+        if not isinstance(try_number, int) or try_number < 1:
+            raise ValueError(f"try_number must be an int >= 1, got {try_number!r}")
+        try_rows.append({**clean_fields(dict(fields), TRY_FIELDS, "record_pass"), "dag_id": dag_id,
+                         "run_id": run_id, "task_id": task_id, "try_number": try_number})
+    _upsert_many(session, TaskInstanceHistoryRow, try_rows, ["dag_id", "run_id", "task_id", "try_number"])
