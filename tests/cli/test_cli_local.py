@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,26 @@ def test_unreachable_database_is_a_clear_error_not_a_traceback(home, tmp_path, m
         assert proc.returncode == 1
         assert "\nerror: cannot use the metadata DB:" in "\n" + proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_parallelism_bounds_how_many_tries_run_at_once(home, tmp_path):
+    dag = write_dag(tmp_path, "".join(f"- name: s{i}\n  command: [sleep, '0.4']\n" for i in range(5)))
+    code, result = run_json(str(dag), "--parallelism", "2")
+    assert code == 0
+    spans = [(datetime.fromisoformat(t["start_date"]), datetime.fromisoformat(t["end_date"])) for t in result["tasks"]]
+    # how many tries were running at each try's start
+    overlaps = [sum(1 for s, e in spans if s <= start < e) for start, _ in spans]
+    assert max(overlaps) == 2
+
+
+def test_schedule_table_for_people(tmp_path):
+    dag = write_dag(tmp_path, "- name: a\n  command: ['true']\n", extra="""\
+        schedule: "@daily"
+        startDate: "2026-11-01"
+        catchup: false
+        """)
+    proc = kubedag("dags", "schedule", str(dag), "--now", "2026-11-10T12:00:00Z", "--count", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "due now (1)" in proc.stdout and "upcoming (1)" in proc.stdout
+    assert "scheduled__2026-11-09T00:00:00+00:00" in proc.stdout
+    assert "a manual run now would cover [2026-11-09T00:00:00+00:00, 2026-11-10T00:00:00+00:00)" in proc.stdout

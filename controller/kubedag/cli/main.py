@@ -113,10 +113,11 @@ def dags_schedule(
     if output == OutputFormat.json:
         print_json(report)
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from kubedag.cli.output import console as make_console
+
+    console = make_console()
     console.print(f"DAG [bold]{dag.dag_id}[/]: {dag.timetable.summary} ({dag.timezone}), catchup={dag.catchup}, at {iso(at)}")
     for title, rows in (("due now", report["due"]), ("upcoming", report["upcoming"])):
         table = Table(title=f"{title} ({len(rows)})", title_justify="left")
@@ -209,9 +210,9 @@ def runs_list(
     if output == OutputFormat.json:
         print_json(runs)
         return
-    from rich.console import Console
     from rich.table import Table
 
+    from kubedag.cli.output import console
     from kubedag.local.view import styled_state
 
     table = Table()
@@ -220,7 +221,7 @@ def runs_list(
     for r in runs:
         table.add_row(r["dag_id"], r["run_id"], r["run_type"], styled_state(r["state"]), r["logical_date"],
                       r["start_date"] or "", r["end_date"] or "")
-    Console().print(table)
+    console().print(table)
 
 
 @app.command("logs")

@@ -43,6 +43,14 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=default) + "\n")
 
 
+def console(stderr: bool = False) -> Any:
+    """A Rich console; when output is not a terminal, wide enough that tables are never truncated."""
+    from rich.console import Console
+
+    probe = Console(stderr=stderr)
+    return Console(stderr=stderr, highlight=False, width=None if probe.is_terminal else 240)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` on stderr and return an Exit to raise."""
     typer.echo(f"error: {message}", err=True)
