@@ -130,6 +130,15 @@ def test_execution_timeout_kills_the_whole_process_group(home, tmp_path):
     assert not alive(child), "the task's child process survived the timeout"
     log = kubedag("logs", "t", result["run_id"], "slow").stdout
     assert "killing the process group: execution timeout after 1s" in log
+    # the try's history row says how it ended
+    from kubedag.store import repository
+    from kubedag.store.db import open_store
+
+    _, Session = open_store()
+    with Session() as session:
+        (attempt,) = repository.get_tries(session, "t", result["run_id"], "slow")
+        assert (attempt.state, attempt.reason) == ("failed", "execution timeout after 1s")
+        assert attempt.end_date is not None and attempt.duration >= 1.0
 
 
 def test_template_error_fails_only_that_task_with_the_error_in_its_log(home, tmp_path):

@@ -143,7 +143,8 @@ class LocalRunner:
             if ti is None or ti.state != TaskInstanceState.RUNNING or ti.try_number != try_number:
                 # already decided (e.g. killed for a timeout): only the try's end is recorded
                 reason = (proc.killed_reason if proc else None) or describe_exit(code)
-                tries.append(self._try_end(task_id, try_number, False, now, code, reason, log_location))
+                start = self._start_of(task_id, try_number)
+                tries.append(self._try_end(task_id, try_number, False, now, code, reason, log_location, start))
                 continue
             ok = code == 0
             reason = None if ok else describe_exit(code)
@@ -259,7 +260,7 @@ class LocalRunner:
             while True:
                 plan = self._pass(finished)
                 if self.run_.state in (DagRunState.SUCCESS, DagRunState.FAILED):
-                    self.launcher.wait_killed()
+                    self._record_killed()
                     return self.run_
                 idle = not (plan.starts or plan.updates or plan.kills or self.launcher.running)
                 if idle and plan.wake_at is None and not finished:
@@ -268,6 +269,26 @@ class LocalRunner:
         except BaseException:
             self.launcher.kill_all("runner interrupted")
             raise
+
+    def _start_of(self, task_id: str, try_number: int) -> datetime | None:
+        """When that try started, if the task instance still describes it."""
+        ti = self.tis.get(task_id)
+        return ti.start_date if ti is not None and ti.try_number == try_number else None
+
+    def _record_killed(self) -> None:
+        """After the run finished: wait for tries killed in its last pass and record how they ended."""
+        if not self.launcher.running:
+            return
+        self.launcher.wait_killed()
+        now = self.clock()
+        tries = []
+        for (task_id, try_number), code in self._wait(None, immediate=True):
+            proc = self.launcher.reap((task_id, try_number))
+            reason = (proc.killed_reason if proc else None) or describe_exit(code)
+            log_location = str(proc.log_path) if proc else None
+            tries.append(self._try_end(task_id, try_number, False, now, code, reason, log_location, self._start_of(task_id, try_number)))
+        if tries:
+            self.recorder.save(self.run_, [], tries)
 
     def _wake_at(self, plan: engine.Plan) -> datetime | None:
         """The plan's ``wake_at``, or earlier: the execution timeout of a try started in this pass."""
