@@ -3,7 +3,8 @@
 A duration is a sequence of ``<integer><unit>`` parts with units ``w`` (weeks), ``d`` (days),
 ``h`` (hours), ``m`` (minutes), ``s`` (seconds) and ``ms`` (milliseconds), each unit at most once and
 in that order, as Go's ``time.ParseDuration`` and Kubernetes tools write them. A bare integer or float
-is a number of seconds (Airflow accepts ``retry_delay`` as seconds).
+is a whole number of seconds (Airflow accepts ``retry_delay`` as seconds); a bare float is rejected, as
+the CRD types durations as integer-or-string (write ``"1500ms"`` or ``"1.5"``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ def parse_duration(value: object) -> timedelta:
         return value
     if isinstance(value, bool):
         raise ValueError(f"invalid duration {value!r}: expected e.g. '30s', '5m', '1h30m', '2d'")
-    if isinstance(value, (int, float)):
+    if isinstance(value, float):
+        raise ValueError(
+            f"invalid duration {value!r}: a bare number must be whole seconds (the CRD takes an integer or a string); "
+            f"write it as a string such as '{int(value * 1000)}ms'"
+        )
+    if isinstance(value, int):
         if value < 0:
             raise ValueError(f"duration must not be negative, got {value}")
         return timedelta(seconds=value)

@@ -1,6 +1,7 @@
 """The DAG manifest (``apiVersion: kubedag.io/v1alpha1``, ``kind: DAG``) as pydantic v2 models.
 
-Field names are camelCase in YAML (Kubernetes convention) and snake_case in Python. Unknown fields are
+Numbers and booleans are strict (``"3"`` is not 3, ``"yes"`` is not true), as the Kubernetes API server
+checks JSON types, so ``kubedag dags validate`` and ``kubectl apply`` agree. Field names are camelCase in YAML (Kubernetes convention) and snake_case in Python. Unknown fields are
 rejected everywhere except in ``metadata`` and ``status``, which Kubernetes owns. These models check
 each field on its own (types, names, cron, timezone, durations, dates, Jinja syntax); checks across
 fields (duplicate names, unknown ``dependsOn``, cycles, ``endDate`` before ``startDate``) live in
@@ -13,7 +14,7 @@ import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, StrictBool, StrictInt
 from pydantic.alias_generators import to_camel
 
 from kubedag import templating, timetable
@@ -140,9 +141,9 @@ class TaskDefaults(StrictModel):
     image: str | None = None
     env: EnvList = Field(default_factory=list)
     resources: Resources | None = None
-    retries: Annotated[int, Field(ge=0)] | None = None
+    retries: Annotated[StrictInt, Field(ge=0)] | None = None
     retry_delay: Duration | None = None
-    retry_exponential_backoff: bool | None = None
+    retry_exponential_backoff: StrictBool | None = None
     max_retry_delay: Duration | None = None
     execution_timeout: Duration | None = None
 
@@ -171,10 +172,10 @@ class DAGSpec(StrictModel):
     timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
     start_date: DateTimeField | None = None
     end_date: DateTimeField | None = None
-    catchup: bool = True
-    paused: bool = False
-    max_active_runs: Annotated[int, Field(ge=1)] = 16
-    max_active_tasks: Annotated[int, Field(ge=1)] = 16
+    catchup: StrictBool = True
+    paused: StrictBool = False
+    max_active_runs: Annotated[StrictInt, Field(ge=1)] = 16
+    max_active_tasks: Annotated[StrictInt, Field(ge=1)] = 16
     tags: list[str] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
     defaults: TaskDefaults = Field(default_factory=TaskDefaults)

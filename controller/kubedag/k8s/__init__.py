@@ -1,0 +1,1 @@
+"""Kubernetes integration: the CustomResourceDefinitions generated from the manifest models (:mod:`.crds`)."""

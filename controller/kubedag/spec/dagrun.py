@@ -1,0 +1,237 @@
+"""The ``DAGRun`` custom resource (``apiVersion: kubedag.io/v1alpha1``, ``kind: DAGRun``) and the
+``status`` the controller writes on DAGs and DAGRuns, as pydantic v2 models.
+
+Conventions are :mod:`kubedag.spec.models`': camelCase in YAML through :class:`StrictModel`, unknown
+``spec`` fields rejected. Status models ignore unknown fields instead (a newer controller may have
+written them) and are written only by the controller, through the ``status`` subresource.
+
+A DAGRun made by hand needs only ``spec.dagName``::
+
+    apiVersion: kubedag.io/v1alpha1
+    kind: DAGRun
+    metadata: {generateName: supermarket-promotions-manual-}
+    spec: {dagName: supermarket-promotions, conf: {data_root: /tmp/out}}
+
+The controller fills in the rest as Airflow's ``airflow dags trigger`` does: ``runType`` manual,
+``logicalDate`` now, the data interval from the DAG's timetable
+(:meth:`kubedag.timetable.Timetable.infer_manual_data_interval`), ``runId``
+``manual__<logicalDate in UTC, isoformat>`` (:func:`kubedag.timetable.run_id`). Naive dates are read
+in the DAG's ``timezone``, as ``startDate`` is.
+
+Status size. etcd refuses objects over 1.5 MiB (its ``--max-request-bytes`` default) and a DAGRun's
+status holds every task of the run, so ``status.tasks`` is compact:
+
+* a map ``task id -> {s, t, p}`` (:class:`TaskEntry`), not a list of ``{taskId, ...}``: the id is
+  written once, as the key, and a task is found without a scan;
+* one-letter keys: ``s`` the state, as Airflow's own string (readable in ``kubectl get -o yaml``; a
+  one-letter code would save ~5 bytes a task); ``t`` the try number (Airflow 2.10's: 0 = never tried,
+  1 while the first try runs);
+* ``p`` is only the 5 random characters the API server appended to the try pod's ``generateName``
+  :func:`pod_prefix` ``(run, task, t)``: the one part of the pod name that cannot be derived
+  (:meth:`TaskEntry.pod_name`). Absent until that try's pod exists; a new try drops it;
+* tasks still in state ``none`` with try 0 are left out (``counts.none`` counts them); dates, exit
+  codes and reasons of tries live in the metadata DB and the pods' logs, not in etcd;
+* the CRD marks the map ``x-kubernetes-map-type: atomic``, so ``metadata.managedFields`` holds one
+  ``f:tasks`` entry instead of ``f:<task id>: {f:p, f:s, f:t}`` per task, which would double the size.
+
+Measured (``tests/crds/test_dagrun_status.py``, compact JSON as the API server stores it): a finished
+5,000-task run with realistic ids (24-39 characters, 30.5 on average) has a 337,525-byte status
+(330 KiB, 21% of etcd's limit); with every id at the 63-character maximum, 499,862 bytes. A list of
+``{taskId, state, tryNumber, podName}`` with full pod names would take 754 KB for the same run, and
+granular managedFields would add another 358 KB.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from kubedag.spec.models import DAGName, DateTimeField, StrictModel
+from kubedag.states import DagRunState, RunType, TaskInstanceState
+
+RUN_ID_PATTERN = r"^[A-Za-z0-9_.~:+-]+$"
+"""Airflow 2.10's default ``[scheduler] allowed_run_id_pattern``; ids are at most 250 characters."""
+
+# metav1.Condition's validation, from its kubebuilder markers (k8s.io/apimachinery/pkg/apis/meta/v1/types.go).
+CONDITION_TYPE_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+POD_SUFFIX_LENGTH = 5
+"""Kubernetes' ``generateName`` appends 5 random characters to a prefix cut to 58 (``names.SimpleNameGenerator``)."""
+_MAX_GENERATE_NAME_PREFIX = 63 - POD_SUFFIX_LENGTH
+
+
+class DAGRunSpec(StrictModel):
+    """What to run: one run of a DAG, as Airflow's ``DagRun``. Only ``dagName`` is required."""
+
+    dag_name: DAGName = Field(description="The DAG to run: the `metadata.name` of a DAG in this namespace.")
+    run_id: str | None = Field(
+        None, pattern=RUN_ID_PATTERN, max_length=250,
+        description="Airflow's `run_id`, unique per DAG. Default: `<runType>__<logicalDate in UTC>`.",
+    )
+    run_type: RunType | None = Field(None, description="How the run came to be. Default: `manual`.")
+    logical_date: DateTimeField | None = Field(
+        None, description="ISO 8601 date or date-time (Airflow's `logical_date`). Default for a manual run: now."
+    )
+    data_interval_start: DateTimeField | None = Field(
+        None, description="ISO 8601. Default: inferred by the DAG's timetable from `logicalDate`."
+    )
+    data_interval_end: DateTimeField | None = Field(
+        None, description="ISO 8601, with `dataIntervalStart`. Default: inferred like `dataIntervalStart`."
+    )
+    conf: dict[str, Any] = Field(
+        default_factory=dict, description="Airflow's `dag_run.conf`: free-form; overrides the DAG's `params`."
+    )
+
+    @model_validator(mode="after")
+    def _check_dates(self) -> DAGRunSpec:
+        start, end = self.data_interval_start, self.data_interval_end
+        if (start is None) != (end is None):
+            raise ValueError("dataIntervalStart and dataIntervalEnd must be given together")
+        if start is not None and end is not None and (start.tzinfo is None) == (end.tzinfo is None) and end < start:
+            raise ValueError(f"dataIntervalEnd {end.isoformat()} is before dataIntervalStart {start.isoformat()}")
+        if self.run_type in (RunType.SCHEDULED, RunType.BACKFILL) and self.logical_date is None:
+            raise ValueError(f"a {self.run_type.value} run needs a logicalDate")
+        return self
+
+
+class StatusModel(StrictModel):
+    """Base of status models: camelCase, immutable, unknown fields ignored (not rejected)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    def to_k8s(self) -> dict[str, Any]:
+        """The JSON object to write as ``status``: camelCase, ``None`` fields left out.
+
+        Write it whole (an update of the ``status`` subresource with the object's ``resourceVersion``),
+        so that fields left out are removed; a JSON merge patch would keep them.
+        """
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Condition(StatusModel):
+    """A condition, as Kubernetes' ``metav1.Condition`` (same fields, same validation)."""
+
+    type: str = Field(max_length=316, pattern=CONDITION_TYPE_PATTERN, description="CamelCase, e.g. `Ready`.")
+    status: Literal["True", "False", "Unknown"]
+    observed_generation: int | None = Field(None, ge=0, description="`metadata.generation` the condition is about.")
+    last_transition_time: AwareDatetime = Field(description="When `status` last changed.")
+    reason: str = Field(
+        min_length=1, max_length=1024, pattern=CONDITION_REASON_PATTERN,
+        description="CamelCase reason for the last transition, e.g. `Invalid`.",
+    )
+    message: str = Field("", max_length=32768, description="Human-readable details.")
+
+
+def _conditions() -> Any:
+    return Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+        description="Standard conditions, one per `type`.",
+    )
+
+
+class TaskCounts(StatusModel):
+    """Task instances of the run per state; keys are the states as ``tasks[*].s`` writes them."""
+
+    none: int = Field(0, ge=0, alias="none")
+    scheduled: int = Field(0, ge=0, alias="scheduled")
+    queued: int = Field(0, ge=0, alias="queued")
+    running: int = Field(0, ge=0, alias="running")
+    success: int = Field(0, ge=0, alias="success")
+    failed: int = Field(0, ge=0, alias="failed")
+    up_for_retry: int = Field(0, ge=0, alias="up_for_retry")
+    up_for_reschedule: int = Field(0, ge=0, alias="up_for_reschedule")
+    upstream_failed: int = Field(0, ge=0, alias="upstream_failed")
+    skipped: int = Field(0, ge=0, alias="skipped")
+    removed: int = Field(0, ge=0, alias="removed")
+
+
+class TaskEntry(StatusModel):
+    """One task instance of the run: state, try number and the suffix of the try's pod name."""
+
+    s: TaskInstanceState = Field(description="Task instance state.")
+    t: int = Field(0, ge=0, description="Try number: 0 = never tried, 1 = first try.")
+    p: str | None = Field(None, max_length=POD_SUFFIX_LENGTH, description="The try's pod name suffix.")
+
+    def pod_name(self, run_name: str, task_id: str) -> str | None:
+        """The name of this try's pod in the DAGRun named ``run_name``, or None before it exists."""
+        return None if self.p is None else pod_prefix(run_name, task_id, self.t) + self.p
+
+
+def pod_prefix(run_name: str, task_id: str, try_number: int) -> str:
+    """The ``generateName`` of a try's pod: ``<run>-<task slug>-<try>-``, cut to 58 characters as the API server does.
+
+    The task slug is the task id lowercased with ``_`` and ``.`` turned into ``-`` (pod names are
+    DNS-1123 subdomains); several task ids can share a slug, the random suffix keeps pods apart.
+    """
+    slug = task_id.lower().replace("_", "-").replace(".", "-")
+    return f"{run_name}-{slug}-{try_number}-"[:_MAX_GENERATE_NAME_PREFIX]
+
+
+class DAGRunStatus(StatusModel):
+    """The observed state of a DAGRun, written by the controller (Airflow's ``DagRun`` state)."""
+
+    phase: DagRunState | None = Field(None, description="The run's state. Unset until the controller sees the run.")
+    started_at: AwareDatetime | None = Field(None, description="When the run started running.")
+    finished_at: AwareDatetime | None = Field(None, description="When the run reached success or failed.")
+    observed_generation: int | None = Field(None, ge=0, description="The `metadata.generation` last acted on.")
+    conditions: list[Condition] = _conditions()
+    counts: TaskCounts = Field(default_factory=TaskCounts, description="Task instances per state.")
+    tasks: dict[str, TaskEntry] = Field(
+        default_factory=dict,
+        json_schema_extra={"x-kubernetes-map-type": "atomic"},
+        description="task id -> {s: state, t: try number, p: pod name suffix}; tasks in state none are left out.",
+    )
+
+
+class LastRun(StatusModel):
+    """The DAG's most recent run (by logical date)."""
+
+    run_id: str
+    phase: DagRunState | None = None
+    logical_date: AwareDatetime | None = None
+
+
+class DAGStatus(StatusModel):
+    """The observed state of a DAG, written by the controller.
+
+    ``conditions``: ``Ready`` is True when the manifest is valid and the DAG is scheduled; False with
+    reason ``Invalid`` and the field errors in ``message`` otherwise.
+    """
+
+    observed_generation: int | None = Field(None, ge=0, description="The `metadata.generation` last acted on.")
+    conditions: list[Condition] = _conditions()
+    next_run_at: AwareDatetime | None = Field(None, description="When the next scheduled run is due; unset if none.")
+    last_run: LastRun | None = None
+    paused: bool | None = Field(None, description="Whether scheduling is paused, as the controller applies it.")
+
+
+class RunMeta(BaseModel):
+    """The part of ``ObjectMeta`` kubedag reads on a DAGRun; ``name`` may be absent (``generateName``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str | None = None
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class DAGRunManifest(StrictModel):
+    """One run of a DAG, as ``kubectl create`` takes it and the controller creates it."""
+
+    api_version: Literal["kubedag.io/v1alpha1"]
+    kind: Literal["DAGRun"]
+    metadata: RunMeta = Field(default_factory=RunMeta)
+    spec: DAGRunSpec
+    status: DAGRunStatus | None = None
+
+
+__all__ = [
+    "Condition", "DAGRunManifest", "DAGRunSpec", "DAGRunStatus", "DAGStatus", "LastRun", "RunMeta",
+    "StatusModel", "TaskCounts", "TaskEntry", "pod_prefix",
+]
