@@ -13,11 +13,11 @@ Usage: ``python3 etl/copy_to_raw.py --date 2026-11-01 --supermarket 1 --root out
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import shutil
 import sys
 from pathlib import Path
+
+from common import new_staging, parse_args, swap_in
 
 
 def copy_partition(root: Path, date: str, supermarket: int) -> list[Path]:
@@ -36,28 +36,15 @@ def copy_partition(root: Path, date: str, supermarket: int) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"delivery of supermarket {supermarket} for {date} has no data-*.csv in {source}")
     target = root / "raw" / f"supermarket_{supermarket}" / date
-    staging = target.with_name(f".{date}.tmp")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
+    staging = new_staging(target)
     for path in files:
         shutil.copyfile(path, staging / path.name)
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    swap_in(staging, target)
     return [target / path.name for path in files]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--date", required=True, help="the delivery day, YYYY-MM-DD")
-    parser.add_argument("--supermarket", required=True, type=int, help="supermarket number (1-4)")
-    parser.add_argument("--root", required=True, type=Path, help="data root directory")
-    args = parser.parse_args(argv)
-    try:
-        dt.date.fromisoformat(args.date)
-    except ValueError:
-        parser.error(f"--date must be YYYY-MM-DD, got {args.date!r}")
+    args = parse_args(__doc__, argv, "the delivery day", supermarket=True)
     try:
         copied = copy_partition(args.root, args.date, args.supermarket)
     except FileNotFoundError as exc:

@@ -28,15 +28,15 @@ Usage: ``python3 etl/create_metrics.py --date 2026-11-01 --root out``
 
 from __future__ import annotations
 
-import argparse
 import csv
-import datetime as dt
 import json
 import os
 import sqlite3
 import sys
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+
+from common import parse_args
 
 SUPERMARKETS = (1, 2, 3, 4)
 MONEY = ["gross_revenue", "discount_given", "net_revenue", "promoted_net_revenue", "avg_transaction_value"]
@@ -134,14 +134,7 @@ def write_report(path: Path, metrics: list[dict[str, object]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--date", required=True, help="the day to report on, YYYY-MM-DD")
-    parser.add_argument("--root", required=True, type=Path, help="data root directory")
-    args = parser.parse_args(argv)
-    try:
-        dt.date.fromisoformat(args.date)
-    except ValueError:
-        parser.error(f"--date must be YYYY-MM-DD, got {args.date!r}")
+    args = parse_args(__doc__, argv, "the day to report on")
     try:
         metrics = [compute_metrics(args.date, n, load_partition(args.root, args.date, n)) for n in SUPERMARKETS]
     except FileNotFoundError as exc:

@@ -22,7 +22,6 @@ Usage: ``python3 etl/generate.py --date 2026-11-01 --root out``
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import hashlib
@@ -30,6 +29,8 @@ import json
 import random
 import shutil
 from pathlib import Path
+
+from common import parse_args
 
 SUPERMARKETS = (1, 2, 3, 4)
 COLUMNS = ["transaction_id", "timestamp", "store_id", "product_id", "product_name", "category",
@@ -166,14 +167,7 @@ def write_delivery(root: Path, date: str, n: int) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--date", required=True, help="the day to simulate, YYYY-MM-DD")
-    parser.add_argument("--root", required=True, type=Path, help="data root directory")
-    args = parser.parse_args(argv)
-    try:
-        dt.date.fromisoformat(args.date)
-    except ValueError:
-        parser.error(f"--date must be YYYY-MM-DD, got {args.date!r}")
+    args = parse_args(__doc__, argv, "the day to simulate")
     for n in SUPERMARKETS:
         target = write_delivery(args.root, args.date, n)
         print(f"supermarket {n}: delivered {len(list(target.glob('data-*.csv')))} file(s) to {target}")

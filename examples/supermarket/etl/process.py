@@ -30,15 +30,14 @@ Usage: ``python3 etl/process.py --date 2026-11-01 --supermarket 1 --root out``
 
 from __future__ import annotations
 
-import argparse
 import csv
-import datetime as dt
 import json
 import re
-import shutil
 import sys
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+
+from common import new_staging, parse_args, swap_in
 
 COLUMNS = ["transaction_id", "timestamp", "store_id", "product_id", "product_name", "category",
            "quantity", "unit_price", "promotion_id", "discount_pct", "customer_id"]
@@ -138,31 +137,18 @@ def process_partition(root: Path, date: str, supermarket: int) -> dict:
                "rows_kept": len(kept), "rows_dropped": read - len(kept), "dropped_by_reason": dropped,
                "repaired": repairs}
     target = root / "processed" / f"supermarket_{supermarket}" / date
-    staging = target.with_name(f".{date}.tmp")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
+    staging = new_staging(target)
     with open(staging / "sales.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=OUTPUT_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(kept)
     (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    swap_in(staging, target)
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--date", required=True, help="the day to process, YYYY-MM-DD")
-    parser.add_argument("--supermarket", required=True, type=int, help="supermarket number (1-4)")
-    parser.add_argument("--root", required=True, type=Path, help="data root directory")
-    args = parser.parse_args(argv)
-    try:
-        dt.date.fromisoformat(args.date)
-    except ValueError:
-        parser.error(f"--date must be YYYY-MM-DD, got {args.date!r}")
+    args = parse_args(__doc__, argv, "the day to process", supermarket=True)
     try:
         summary = process_partition(args.root, args.date, args.supermarket)
     except (FileNotFoundError, ValueError) as exc:
