@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,3 +109,37 @@ def insert_ignore(session: Session, model: type[Any], values: dict[str, Any], ke
         return True
     stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
     return conn.execute(stmt).rowcount == 1
+
+
+def upsert_row(
+    session: Session,
+    model: type[Any],
+    key: dict[str, Any],
+    new: dict[str, Any],
+    changes: Mapping[str, Any],
+    *,
+    before_insert: Callable[[], None] | None = None,
+    updated_at: dt.datetime | None = None,
+) -> Any:
+    """Get the row with primary ``key`` (a dict in primary-key column order) or insert ``{**new, **key}``.
+
+    The insert is ``ON CONFLICT DO NOTHING``, so two writers racing on one key both succeed. On an
+    existing row the ``changes`` that differ are set, and ``updated_at`` (when given) moves only if
+    one did, so an identical second write changes nothing. ``before_insert`` runs only when the row
+    is missing (the callers' check that its parent row exists). Returns the row.
+    """
+    ident = tuple(key.values())
+    row = session.get(model, ident)
+    if row is None:
+        if before_insert is not None:
+            before_insert()
+        inserted = insert_ignore(session, model, {**new, **key}, list(key))
+        row = session.get(model, ident)
+        assert row is not None
+        if inserted:
+            return row
+    if apply_changes(row, changes):
+        if updated_at is not None:
+            row.updated_at = updated_at
+        session.flush()
+    return row

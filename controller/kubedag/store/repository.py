@@ -45,6 +45,7 @@ from ._helpers import (
     check_enum,
     clean_fields,
     insert_ignore,
+    upsert_row,
     json_object,
     as_utc,
 )
@@ -110,18 +111,8 @@ def upsert_dag(
     }
     if is_paused is not None:
         values["is_paused"] = bool(is_paused)
-    row = session.get(DagRow, dag_id)
-    if row is None:
-        new = {"is_paused": False, **values, "dag_id": dag_id, "created_at": now, "updated_at": now}
-        inserted = insert_ignore(session, DagRow, new, ["dag_id"])
-        row = session.get(DagRow, dag_id)
-        assert row is not None
-        if inserted:
-            return row
-    if apply_changes(row, values):
-        row.updated_at = now
-        session.flush()
-    return row
+    new = {"is_paused": False, **values, "created_at": now, "updated_at": now}
+    return upsert_row(session, DagRow, {"dag_id": dag_id}, new, values, updated_at=now)
 
 
 def get_dag(session: Session, dag_id: str) -> DagRow | None:
@@ -279,21 +270,16 @@ def upsert_task_instance(
     """
     values = clean_fields(fields, TI_FIELDS, "upsert_task_instance")
     now = utcnow()
-    key = (dag_id, run_id, task_id)
-    row = session.get(TaskInstanceRow, key)
-    if row is None:
+
+    def run_must_exist() -> None:
         if get_dag_run(session, dag_id, run_id) is None:
             raise DagRunNotFound(f"{dag_id}/{run_id}")
-        new = {**values, "dag_id": dag_id, "run_id": run_id, "task_id": task_id, "updated_at": now}
-        inserted = insert_ignore(session, TaskInstanceRow, new, ["dag_id", "run_id", "task_id"])
-        row = session.get(TaskInstanceRow, key)
-        assert row is not None
-        if inserted:
-            return row
-    if apply_changes(row, values):
-        row.updated_at = now
-        session.flush()
-    return row
+
+    key = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id}
+    return upsert_row(
+        session, TaskInstanceRow, key, {**values, "updated_at": now}, values,
+        before_insert=run_must_exist, updated_at=now,
+    )
 
 
 def get_task_instance(
@@ -332,21 +318,13 @@ def record_try(
     if not isinstance(try_number, int) or try_number < 1:
         raise ValueError(f"try_number must be an int >= 1, got {try_number!r}")
     values = clean_fields(fields, TRY_FIELDS, "record_try")
-    key = (dag_id, run_id, task_id, try_number)
-    row = session.get(TaskInstanceHistoryRow, key)
-    if row is None:
+
+    def task_instance_must_exist() -> None:
         if get_task_instance(session, dag_id, run_id, task_id) is None:
             raise TaskInstanceNotFound(f"{dag_id}/{run_id}/{task_id}")
-        new = {**values, "dag_id": dag_id, "run_id": run_id, "task_id": task_id, "try_number": try_number}
-        keys = ["dag_id", "run_id", "task_id", "try_number"]
-        inserted = insert_ignore(session, TaskInstanceHistoryRow, new, keys)
-        row = session.get(TaskInstanceHistoryRow, key)
-        assert row is not None
-        if inserted:
-            return row
-    if apply_changes(row, values):
-        session.flush()
-    return row
+
+    key = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "try_number": try_number}
+    return upsert_row(session, TaskInstanceHistoryRow, key, values, values, before_insert=task_instance_must_exist)
 
 
 def _tries_stmt(dag_id: str, run_id: str, task_id: str) -> sa.Select[tuple[TaskInstanceHistoryRow]]:
