@@ -45,9 +45,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
-from kubedag.spec.models import DAGName, DateTimeField, StrictModel
+from kubedag.spec.models import DAGName, DateTimeField, KubeMeta, StrictModel
 from kubedag.states import DagRunState, RunType, TaskInstanceState
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9_.~:+-]+$"
@@ -210,15 +210,8 @@ class DAGStatus(StatusModel):
     paused: bool | None = Field(None, description="Whether scheduling is paused, as the controller applies it.")
 
 
-class RunMeta(BaseModel):
-    """The part of ``ObjectMeta`` kubedag reads on a DAGRun; ``name`` may be absent (``generateName``)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: str | None = None
-    namespace: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+RunMeta = KubeMeta
+"""A DAGRun's metadata; ``name`` may be absent (``generateName``)."""
 
 
 class DAGRunManifest(StrictModel):

@@ -182,15 +182,23 @@ class DAGSpec(StrictModel):
     tasks: Annotated[list[TaskSpec], Field(min_length=1)]
 
 
-class ObjectMeta(BaseModel):
-    """The part of Kubernetes' ``ObjectMeta`` kubedag reads; other metadata fields are kept, not checked."""
+class KubeMeta(BaseModel):
+    """The part of Kubernetes' ``ObjectMeta`` kubedag reads; other metadata fields are kept, not checked.
+
+    ``name`` may be absent (an object created with ``generateName``)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    name: DAGName
+    name: str | None = None
     namespace: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class ObjectMeta(KubeMeta):
+    """A DAG's metadata: its ``name`` is required and is a DNS-1123 label (it names runs and pods)."""
+
+    name: DAGName
 
 
 class DAGManifest(StrictModel):
