@@ -43,13 +43,13 @@ import pathlib
 import re
 import signal
 import tempfile
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import aiohttp.web
 
+from .loopthread import LoopThread
 from .server import rfc3339
 
 logger = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ class _PodRun:
                 asyncio.create_task(self.kubelet._confirm_deletion(self))
 
 
-class FakeKubelet:
+class FakeKubelet(LoopThread):
     """Runs in its own thread and event loop; see the module docstring for the behaviour.
 
     ``workdir``: the processes' working directory (default: a fresh temporary
@@ -288,6 +288,8 @@ class FakeKubelet:
     def __init__(self, api_url: str, *, node_name: str = 'kubedag-fake-node', workdir: str | pathlib.Path | None = None,
                  cwd_for: Callable[[dict[str, Any]], str | pathlib.Path] | None = None,
                  env: dict[str, str] | None = None, max_grace_seconds: float | None = None) -> None:
+        super().__init__()
+        self.thread_name = f'fake-kubelet-{node_name}'
         self.api_url = api_url.rstrip('/')
         self.node_name = node_name
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -302,48 +304,21 @@ class FakeKubelet:
         self.port = 0
         self.pods: dict[tuple[str, str], _PodRun] = {}
         self._bound: set[str] = set()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._failure: BaseException | None = None
         self._session: aiohttp.ClientSession | None = None
 
-    # lifecycle
+    # lifecycle (start/context manager: LoopThread)
 
-    def start(self) -> FakeKubelet:
-        self._thread = threading.Thread(target=self._thread_main, name=f'fake-kubelet-{self.node_name}', daemon=True)
-        self._thread.start()
-        if not self._ready.wait(30) or self._failure is not None:
-            raise RuntimeError('The fake kubelet failed to start') from self._failure
-        return self
+    description = 'The fake kubelet'
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(15)
-            if self._thread.is_alive():
-                raise RuntimeError('The fake kubelet thread did not stop')
+        """Stop the kubelet (its processes are killed) and remove its temporary workdir, if any."""
+        super().stop()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> FakeKubelet:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    def _thread_main(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as e:
-            self._failure = e
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def _serve(self) -> None:
+        assert self._stop is not None
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
         app = aiohttp.web.Application()
         app.router.add_get('/containerLogs/{namespace}/{pod}/{container}', self._serve_logs)

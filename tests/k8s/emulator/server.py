@@ -54,7 +54,6 @@ import json
 import logging
 import pathlib
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -69,6 +68,7 @@ from kmock._internal import parsing as kmock_parsing
 from kmock._internal import rendering as kmock_rendering
 
 from . import errors, patching, resources, selectors
+from .loopthread import LoopThread
 from .resources import ResourceType
 
 logger = logging.getLogger(__name__)
@@ -1098,7 +1098,7 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
 
 # --- the threaded runner -------------------------------------------------------------------------
 
-class EmulatedApiServer:
+class EmulatedApiServer(LoopThread):
     """Runs :class:`KubeApiEmulator` over real HTTP on 127.0.0.1:<random port> in a background thread.
 
     Usable as a context manager. The ``k8s_api`` fixture yields one. Besides
@@ -1111,51 +1111,20 @@ class EmulatedApiServer:
     (``api.handler['list v1/pods'] << 500``).
     """
 
+    thread_name = 'k8s-api-emulator'
+    description = 'The Kubernetes API emulator'
+
     def __init__(self, crd_files: Iterable[str | pathlib.Path] = (), **options: Any) -> None:
+        super().__init__()
         self._crd_files = list(crd_files)
         self._options = options
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._failure: BaseException | None = None
         self.handler: KubeApiEmulator | None = None
         self.url = ''
 
-    # lifecycle
+    # lifecycle (start/stop/context manager: LoopThread)
 
-    def start(self) -> EmulatedApiServer:
-        self._thread = threading.Thread(target=self._run, name='k8s-api-emulator', daemon=True)
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError('The Kubernetes API emulator did not start in 30s')
-        if self._failure is not None:
-            raise RuntimeError('The Kubernetes API emulator failed to start') from self._failure
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(15)
-            if self._thread.is_alive():
-                raise RuntimeError('The Kubernetes API emulator thread did not stop')
-
-    def __enter__(self) -> EmulatedApiServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as e:  # reported to start() if it happens before readiness
-            self._failure = e
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def _serve(self) -> None:
+        assert self._stop is not None
         handler = KubeApiEmulator(crd_files=self._crd_files, **self._options)
         self.handler = handler
         server_cls = functools.partial(aiohttp.test_utils.RawTestServer, shutdown_timeout=1.0)
