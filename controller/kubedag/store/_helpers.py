@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .models import UTC, TaskInstanceState
+from .models import TaskInstanceState, as_utc
 
 #: Fields ``upsert_task_instance`` accepts.
 TI_FIELDS = frozenset(
@@ -27,17 +27,6 @@ TRY_FIELDS = frozenset(
     }
 )
 _DATETIME_FIELDS = frozenset({"start_date", "end_date", "next_retry_at"})
-
-
-def as_utc(name: str, value: dt.datetime | None) -> dt.datetime | None:
-    """``value`` converted to UTC; None stays None. Naive -> ValueError, non-datetime -> TypeError."""
-    if value is None:
-        return None
-    if not isinstance(value, dt.datetime):
-        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name}={value!r} is naive; pass a timezone-aware (UTC) datetime")
-    return value.astimezone(UTC)
 
 
 def json_object(name: str, value: Mapping[str, Any] | None) -> dict[str, Any]:

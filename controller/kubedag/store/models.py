@@ -54,6 +54,17 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
+def as_utc(name: str, value: dt.datetime | None) -> dt.datetime | None:
+    """``value`` converted to UTC; None stays None. Naive -> ValueError, non-datetime -> TypeError."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name}={value!r} is naive; pass a timezone-aware (UTC) datetime")
+    return value.astimezone(UTC)
+
+
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """``DateTime(timezone=True)`` that only takes and returns aware UTC datetimes.
 
@@ -68,14 +79,8 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, dt.datetime):
-            raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r} is not allowed; use an aware (UTC) datetime")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
+        value = as_utc("a stored datetime", value)
+        if value is not None and dialect.name == "sqlite":
             value = value.replace(tzinfo=None)
         return value
 
