@@ -65,12 +65,12 @@ class ProcessLauncher:
     def start(
         self, key: Any, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_path: Path
     ) -> LocalProcess:
-        """Start ``argv`` with ``env`` (the whole environment) in ``cwd``, appending output to ``log_path``.
+        """Start ``argv`` with ``env`` (the whole environment) in ``cwd``, appending output to ``log_path``
+        (whose folder must exist: the runner creates it once, before writing the try's header).
 
         Raises:
             OSError: if the program cannot be started (not found, not executable); nothing keeps running.
         """
-        log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab", buffering=0) as log:
             popen = subprocess.Popen(  # noqa: S603 - running the user's task is the point
                 list(argv),
