@@ -485,6 +485,12 @@ def backfill_infos(
     return list(_iterate(timetable, restriction, restriction.latest, None, limit))
 
 
+def iso_utc(value: dt.datetime | None) -> str | None:
+    """An aware datetime as ISO 8601 in UTC (``2026-11-01T16:00:00+00:00``), the form of every instant in
+    kubedag's JSON output; None stays None."""
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
 def _run_dict(info: DagRunInfo) -> dict[str, str]:
     start, end = info.data_interval.start.isoformat(), info.data_interval.end.isoformat()
     return {"run_id": run_id("scheduled", info.logical_date), "logical_date": start,

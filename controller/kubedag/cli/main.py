@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from kubedag.cli.output import OUTPUT_OPTION, OutputFormat, fail, iso, print_json
+from kubedag.cli.output import OUTPUT_OPTION, OutputFormat, fail, print_json
 
 app = typer.Typer(
     name="kubedag",
@@ -118,7 +118,7 @@ def dags_schedule(
     from kubedag.cli.output import console as make_console
 
     console = make_console()
-    console.print(f"DAG [bold]{dag.dag_id}[/]: {dag.timetable.summary} ({dag.timezone}), catchup={dag.catchup}, at {iso(at)}")
+    console.print(f"DAG [bold]{dag.dag_id}[/]: {dag.timetable.summary} ({dag.timezone}), catchup={dag.catchup}, at {timetable.iso_utc(at)}")
     for title, rows in (("due now", report["due"]), ("upcoming", report["upcoming"])):
         table = Table(title=f"{title} ({len(rows)})", title_justify="left")
         for column in ("run_id", "data_interval_start", "data_interval_end", "run_after"):

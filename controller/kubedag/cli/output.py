@@ -21,21 +21,14 @@ class OutputFormat(str, Enum):
 OUTPUT_OPTION = typer.Option(OutputFormat.table, "--output", "-o", help="Output format: table or json.")
 
 
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC, or None."""
-    if value is None:
-        return None
-    from datetime import timezone
-
-    return value.astimezone(timezone.utc).isoformat()
-
-
 def print_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout (datetimes as ISO 8601 UTC)."""
 
     def default(o: Any) -> Any:
         if isinstance(o, datetime):
-            return iso(o)
+            from kubedag.timetable import iso_utc
+
+            return iso_utc(o)
         if isinstance(o, Enum):
             return o.value
         raise TypeError(f"not JSON serialisable: {type(o).__name__}")

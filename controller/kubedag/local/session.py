@@ -19,12 +19,8 @@ from kubedag import engine, templating, timetable
 from kubedag.local.recording import DBWriter, RunSetup
 from kubedag.local.runner import LocalRunner, RunOptions, context_env, utcnow
 from kubedag.spec.dag import DAG
-from kubedag.states import DagRunState, RunType, TaskInstanceState
+from kubedag.states import RunType
 from kubedag.store import config
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(timetable.UTC).isoformat()
 
 
 @dataclass
@@ -51,8 +47,8 @@ class LocalRunResult:
                     "task_id": ti.task_id,
                     "state": str(ti.state),
                     "try_number": ti.try_number,
-                    "start_date": _iso(ti.start_date),
-                    "end_date": _iso(ti.end_date),
+                    "start_date": timetable.iso_utc(ti.start_date),
+                    "end_date": timetable.iso_utc(ti.end_date),
                     "exit_code": ti.exit_code,
                 }
                 for ti in self.tis.values()
@@ -191,9 +187,9 @@ def list_runs(dag_id: str | None = None, limit: int = 50, database_url: str | No
         return [
             {
                 "dag_id": r.dag_id, "run_id": r.run_id, "run_type": r.run_type, "state": r.state,
-                "logical_date": _iso(r.logical_date), "data_interval_start": _iso(r.data_interval_start),
-                "data_interval_end": _iso(r.data_interval_end), "start_date": _iso(r.start_date),
-                "end_date": _iso(r.end_date),
+                "logical_date": timetable.iso_utc(r.logical_date), "data_interval_start": timetable.iso_utc(r.data_interval_start),
+                "data_interval_end": timetable.iso_utc(r.data_interval_end), "start_date": timetable.iso_utc(r.start_date),
+                "end_date": timetable.iso_utc(r.end_date),
             }
             for r in rows
         ]
