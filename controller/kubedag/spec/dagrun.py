@@ -26,9 +26,10 @@ status holds every task of the run, so ``status.tasks`` is compact:
 * one-letter keys: ``s`` the state, as Airflow's own string (readable in ``kubectl get -o yaml``; a
   one-letter code would save ~5 bytes a task); ``t`` the try number (Airflow 2.10's: 0 = never tried,
   1 while the first try runs);
-* ``p`` is only the 5 random characters the API server appended to the try pod's ``generateName``
-  :func:`pod_prefix` ``(run, task, t)``: the one part of the pod name that cannot be derived
-  (:meth:`TaskEntry.pod_name`). Absent until that try's pod exists; a new try drops it;
+* ``p`` is only the 5-character hash ending the try's pod name, which is deterministic
+  (:func:`kubedag.k8s.names.pod_name`: :func:`pod_prefix` ``(dag, task, t)`` plus a hash of run, task
+  and try), so :meth:`TaskEntry.pod_name` rebuilds the name. Set once that try's pod was created; a new
+  try drops it;
 * tasks still in state ``none`` with try 0 are left out (``counts.none`` counts them); dates, exit
   codes and reasons of tries live in the metadata DB and the pods' logs, not in etcd;
 * the CRD marks the map ``x-kubernetes-map-type: atomic``, so ``metadata.managedFields`` holds one
@@ -60,7 +61,7 @@ CONDITION_TYPE_PATTERN = (
 CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
 POD_SUFFIX_LENGTH = 5
-"""Kubernetes' ``generateName`` appends 5 random characters to a prefix cut to 58 (``names.SimpleNameGenerator``)."""
+"""Length of the hash ending a pod name (as long as the random part Kubernetes' ``generateName`` appends)."""
 _MAX_GENERATE_NAME_PREFIX = 63 - POD_SUFFIX_LENGTH
 
 
@@ -157,19 +158,21 @@ class TaskEntry(StatusModel):
     t: int = Field(0, ge=0, description="Try number: 0 = never tried, 1 = first try.")
     p: str | None = Field(None, max_length=POD_SUFFIX_LENGTH, description="The try's pod name suffix.")
 
-    def pod_name(self, run_name: str, task_id: str) -> str | None:
-        """The name of this try's pod in the DAGRun named ``run_name``, or None before it exists."""
-        return None if self.p is None else pod_prefix(run_name, task_id, self.t) + self.p
+    def pod_name(self, dag_name: str, task_id: str) -> str | None:
+        """The name of this try's pod in a run of DAG ``dag_name``, or None before it was created."""
+        return None if self.p is None else pod_prefix(dag_name, task_id, self.t) + self.p
 
 
-def pod_prefix(run_name: str, task_id: str, try_number: int) -> str:
-    """The ``generateName`` of a try's pod: ``<run>-<task slug>-<try>-``, cut to 58 characters as the API server does.
+def pod_prefix(dag_name: str, task_id: str, try_number: int) -> str:
+    """The readable start of a try's pod name: ``<dag>-<task slug>-<try>-``, at most 58 characters.
 
     The task slug is the task id lowercased with ``_`` and ``.`` turned into ``-`` (pod names are
-    DNS-1123 subdomains); several task ids can share a slug, the random suffix keeps pods apart.
+    DNS-1123 labels); ``<dag>-<task slug>`` is cut so that the try number always fits. Several runs and
+    tasks share a prefix; the hash that follows (:func:`kubedag.k8s.names.pod_suffix`) keeps pods apart.
     """
     slug = task_id.lower().replace("_", "-").replace(".", "-")
-    return f"{run_name}-{slug}-{try_number}-"[:_MAX_GENERATE_NAME_PREFIX]
+    tail = f"-{try_number}-"
+    return f"{dag_name}-{slug}"[: _MAX_GENERATE_NAME_PREFIX - len(tail)].rstrip("-") + tail
 
 
 class DAGRunStatus(StatusModel):
