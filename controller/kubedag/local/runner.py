@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kubedag import engine, templating
+from kubedag.tries import TryRecord, context_env, describe_exit
 from kubedag.spec.dag import DAG
 from kubedag.states import DagRunState, TaskInstanceState
 
@@ -37,20 +38,6 @@ def log_path(logs_dir: Path, dag_id: str, run_id: str, task_id: str, try_number:
     ``<logs_dir>/dag_id=<dag>/run_id=<run>/task_id=<task>/attempt=<try>.log``
     """
     return logs_dir / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}" / f"attempt={try_number}.log"
-
-
-@dataclass(frozen=True)
-class TryRecord:
-    """One try's history row: ``state`` is the try's own outcome (running, success or failed)."""
-
-    task_id: str
-    try_number: int
-    state: TaskInstanceState
-    start_date: datetime | None
-    end_date: datetime | None = None
-    exit_code: int | None = None
-    reason: str | None = None
-    log_location: str | None = None
 
 
 class Recorder(Protocol):
@@ -75,28 +62,6 @@ class RunOptions:
     parallelism: int = DEFAULT_PARALLELISM
     no_retry_delay: bool = False
     extra_env: Mapping[str, str] = field(default_factory=dict)
-
-
-def context_env(run: engine.DagRun, task_id: str, try_number: int) -> dict[str, str]:
-    """Variables every try sees, as Airflow's ``AIRFLOW_CTX_*``: ``KUBEDAG_DAG_ID``, ``KUBEDAG_TASK_ID``,
-    ``KUBEDAG_RUN_ID``, ``KUBEDAG_LOGICAL_DATE`` (ISO 8601, UTC) and ``KUBEDAG_TRY_NUMBER``."""
-    return {
-        "KUBEDAG_DAG_ID": run.dag_id,
-        "KUBEDAG_TASK_ID": task_id,
-        "KUBEDAG_RUN_ID": run.run_id,
-        "KUBEDAG_LOGICAL_DATE": run.logical_date.astimezone(timezone.utc).isoformat(),
-        "KUBEDAG_TRY_NUMBER": str(try_number),
-    }
-
-
-def describe_exit(code: int) -> str:
-    """``0`` -> ``exit code 0``; ``-9`` -> ``killed by signal SIGKILL``."""
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 class LocalRunner:

@@ -1,0 +1,296 @@
+"""A small asynchronous Kubernetes API client for the controller (aiohttp, plain JSON dicts).
+
+The controller's hot path (observe a pod, create its successors' pods, write one status) must take
+milliseconds, so it talks JSON over one pooled aiohttp session instead of the official client's
+model objects. Connection settings come from the official ``kubernetes`` package's loaders, as
+kubectl finds them (:func:`load_connection`), and the same :class:`Connection` logs kopf in.
+
+Requests are rate limited client-side by a token bucket (:class:`RateLimiter`), as client-go's
+``--kube-api-qps`` / ``--kube-api-burst``. Every non-2xx answer raises :class:`ApiError` carrying the
+API server's ``Status`` (code, reason, message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+JSON_MERGE = "application/merge-patch+json"
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+
+
+class ApiError(Exception):
+    """A Kubernetes API error: ``status`` (HTTP code), ``reason`` (e.g. ``AlreadyExists``), ``message``."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class ConfigError(Exception):
+    """No usable cluster configuration (no kubeconfig, unknown context, not in a cluster)."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and how to reach the API server: ``server`` URL, bearer ``token`` (or ``token_file``, re-read as
+    it rotates in a pod), client certificate paths, CA path, ``insecure`` to skip TLS verification, and the
+    kubeconfig context's ``namespace``."""
+
+    server: str
+    token: str | None = None
+    token_file: str | None = None
+    ca_path: str | None = None
+    cert_path: str | None = None
+    key_path: str | None = None
+    insecure: bool = False
+    namespace: str | None = None
+
+    def bearer(self) -> str | None:
+        """The bearer token to send now (re-read from ``token_file`` when there is one)."""
+        if self.token_file:
+            try:
+                return Path(self.token_file).read_text().strip()
+            except OSError:
+                return self.token
+        return self.token
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """An SSL context for https servers (False disables verification when ``insecure``)."""
+        if not self.server.startswith("https"):
+            return False
+        if self.insecure:
+            return False
+        context = ssl.create_default_context(cafile=self.ca_path)
+        if self.cert_path:
+            context.load_cert_chain(self.cert_path, self.key_path)
+        return context
+
+    def kopf_info(self) -> Any:
+        """This connection as kopf's ``ConnectionInfo`` (returned from an ``@kopf.on.login`` handler)."""
+        import kopf
+
+        token = self.bearer()
+        return kopf.ConnectionInfo(
+            server=self.server, ca_path=self.ca_path, insecure=self.insecure or None,
+            scheme="Bearer" if token else None, token=token,
+            certificate_path=self.cert_path, private_key_path=self.key_path,
+            default_namespace=self.namespace,
+        )
+
+
+def load_connection(kubeconfig: str | None = None, context: str | None = None) -> Connection:
+    """Find the cluster as kubectl does: ``kubeconfig`` (else ``$KUBECONFIG``, else ``~/.kube/config``)
+    with ``context`` (else its current context); with no kubeconfig at all, the in-cluster service
+    account (inside a pod).
+
+    Raises:
+        ConfigError: with the loader's message (no config found, unknown context, bad file).
+    """
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    cfg = client.Configuration()
+    default_file = Path(os.path.expanduser("~/.kube/config"))
+    use_file = bool(kubeconfig or context or os.environ.get("KUBECONFIG") or default_file.exists())
+    namespace = None
+    token_file = None
+    try:
+        if use_file:
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+            _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+            if context:
+                contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
+                active = next((c for c in contexts if c["name"] == context), active)
+            namespace = (active or {}).get("context", {}).get("namespace")
+        else:
+            config.load_incluster_config(client_configuration=cfg)
+            token_file = str(IN_CLUSTER_TOKEN)
+            ns_file = IN_CLUSTER_TOKEN.parent / "namespace"
+            namespace = ns_file.read_text().strip() if ns_file.exists() else None
+    except (ConfigException, OSError, TypeError, ValueError) as exc:
+        where = kubeconfig or os.environ.get("KUBECONFIG") or str(default_file)
+        raise ConfigError(
+            f"no usable Kubernetes configuration ({where}{f', context {context}' if context else ''}): {exc}"
+        ) from None
+    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+    token = None
+    if auth:
+        prefix = (cfg.api_key_prefix or {}).get("authorization")
+        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
+        if prefix and prefix.lower() != "bearer":
+            token = auth
+    return Connection(
+        server=cfg.host.rstrip("/"), token=token, token_file=token_file, ca_path=cfg.ssl_ca_cert,
+        cert_path=cfg.cert_file, key_path=cfg.key_file, insecure=not cfg.verify_ssl, namespace=namespace,
+    )
+
+
+class RateLimiter:
+    """A token bucket: at most ``burst`` requests at once, refilled at ``qps`` a second (client-go's
+    ``flowcontrol.NewTokenBucketRateLimiter``). ``qps <= 0`` disables limiting."""
+
+    def __init__(self, qps: float, burst: int) -> None:
+        self.qps = qps
+        self.burst = max(1, burst)
+        self._tokens = float(self.burst)
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait until a request may be sent."""
+        if self.qps <= 0:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.qps)
+            self._stamp = now
+            if self._tokens < 1:
+                await asyncio.sleep((1 - self._tokens) / self.qps)
+                self._tokens = 1.0
+                self._stamp = time.monotonic()
+            self._tokens -= 1
+
+
+def resource_path(api_version: str, plural: str, namespace: str | None, name: str | None = None, sub: str | None = None) -> str:
+    """The URL path of a collection or object: ``/api/v1/namespaces/ns/pods/name/log`` and the like."""
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    path = base + (f"/namespaces/{quote(namespace)}" if namespace else "") + f"/{plural}"
+    if name:
+        path += f"/{quote(name)}"
+    if sub:
+        path += f"/{sub}"
+    return path
+
+
+class KubeClient:
+    """JSON requests to the API server over one aiohttp session. Use as ``async with KubeClient(conn) as kc``.
+
+    ``requests`` counts the requests sent (for benchmarks). All methods raise :class:`ApiError` on an
+    error answer and ``aiohttp.ClientError`` / ``asyncio.TimeoutError`` when the server is unreachable.
+    """
+
+    def __init__(self, connection: Connection, *, qps: float = 50.0, burst: int = 100, timeout: float = 30.0) -> None:
+        self.connection = connection
+        self.limiter = RateLimiter(qps, burst)
+        self.timeout = timeout
+        self.requests = 0
+        self._session: Any = None
+
+    async def __aenter__(self) -> KubeClient:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(ssl=self.connection.ssl_context(), limit=64)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout),
+            json_serialize=lambda obj: json.dumps(obj, separators=(",", ":")),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None,
+        content_type: str = "application/json", raw: bool = False,
+    ) -> Any:
+        """Send one request; return the decoded JSON answer (``raw``: the text)."""
+        if self._session is None:
+            raise RuntimeError("KubeClient used outside 'async with'")
+        await self.limiter.acquire()
+        headers = {"Accept": "application/json"}
+        token = self.connection.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body, separators=(",", ":"))
+        self.requests += 1
+        async with self._session.request(method, self.connection.server + path, data=data, params=params, headers=headers) as resp:
+            text = await resp.text()
+            if resp.status >= 400:
+                try:
+                    status = json.loads(text)
+                except ValueError:
+                    status = {}
+                raise ApiError(resp.status, status.get("reason") or resp.reason or "Error", status.get("message") or text[:500])
+            if raw:
+                return text
+            return json.loads(text) if text else None
+
+    # -- conveniences -------------------------------------------------------------------------------
+    async def get(self, api_version: str, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist (404)."""
+        try:
+            return await self.request("GET", resource_path(api_version, plural, namespace, name))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def list(self, api_version: str, plural: str, namespace: str | None, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """The items of a list (one page; the controller's collections are small)."""
+        params = {"labelSelector": label_selector} if label_selector else None
+        answer = await self.request("GET", resource_path(api_version, plural, namespace), params=params)
+        return list(answer.get("items") or [])
+
+    async def create(self, api_version: str, plural: str, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create ``obj``; the created object. 409 AlreadyExists raises :class:`ApiError`."""
+        return await self.request("POST", resource_path(api_version, plural, namespace), body=obj)
+
+    async def patch(self, api_version: str, plural: str, namespace: str | None, name: str, patch: dict[str, Any], *,
+                    sub: str | None = None, content_type: str = JSON_MERGE) -> dict[str, Any]:
+        """Patch an object (JSON merge patch by default); the patched object."""
+        return await self.request("PATCH", resource_path(api_version, plural, namespace, name, sub), body=patch, content_type=content_type)
+
+    async def replace_status(self, api_version: str, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT ``obj`` to its ``status`` subresource (``metadata.resourceVersion`` guards against lost updates: 409)."""
+        meta = obj["metadata"]
+        return await self.request("PUT", resource_path(api_version, plural, meta.get("namespace"), meta["name"], "status"), body=obj)
+
+    async def delete(self, api_version: str, plural: str, namespace: str | None, name: str, *,
+                     propagation: str | None = "Background", grace_seconds: int | None = None) -> bool:
+        """Delete an object; False if it was already gone."""
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if propagation:
+            body["propagationPolicy"] = propagation
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
+        try:
+            await self.request("DELETE", resource_path(api_version, plural, namespace, name), body=body)
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def pod_log(self, namespace: str, name: str, container: str | None = None, limit_bytes: int | None = None) -> str | None:
+        """The pod's log text, or None when the pod is gone."""
+        params = {}
+        if container:
+            params["container"] = container
+        if limit_bytes:
+            params["limitBytes"] = str(limit_bytes)
+        try:
+            return await self.request("GET", resource_path("v1", "pods", namespace, name, "log"), params=params or None, raw=True)
+        except ApiError as exc:
+            if exc.status in (400, 404):
+                return None
+            raise

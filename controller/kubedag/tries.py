@@ -1,0 +1,52 @@
+"""What every executor (local processes, Kubernetes pods) reports the same way: a try's history record,
+the environment every try sees, and how an exit status reads for a user."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from kubedag import engine
+from kubedag.states import TaskInstanceState
+
+
+@dataclass(frozen=True)
+class TryRecord:
+    """One try's history row: ``state`` is the try's own outcome (running, success or failed)."""
+
+    task_id: str
+    try_number: int
+    state: TaskInstanceState
+    start_date: datetime | None
+    end_date: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    log_location: str | None = None
+    hostname: str | None = None
+    """Where the try ran: the node of its pod (None: this machine, for local tries)."""
+    pod_name: str | None = None
+
+
+def context_env(run: engine.DagRun, task_id: str, try_number: int) -> dict[str, str]:
+    """Variables every try sees, as Airflow's ``AIRFLOW_CTX_*``: ``KUBEDAG_DAG_ID``, ``KUBEDAG_TASK_ID``,
+    ``KUBEDAG_RUN_ID``, ``KUBEDAG_LOGICAL_DATE`` (ISO 8601, UTC) and ``KUBEDAG_TRY_NUMBER``."""
+    return {
+        "KUBEDAG_DAG_ID": run.dag_id,
+        "KUBEDAG_TASK_ID": task_id,
+        "KUBEDAG_RUN_ID": run.run_id,
+        "KUBEDAG_LOGICAL_DATE": run.logical_date.astimezone(timezone.utc).isoformat(),
+        "KUBEDAG_TRY_NUMBER": str(try_number),
+    }
+
+
+def describe_exit(code: int) -> str:
+    """``0`` -> ``exit code 0``; ``-9`` -> ``killed by signal SIGKILL``."""
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
