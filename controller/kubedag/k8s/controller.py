@@ -104,6 +104,12 @@ def _newer(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
         return True
 
 
+def _condition(status: str, reason: str, message: str, when: datetime, generation: int | None) -> Condition:
+    """A ``Ready`` condition."""
+    return Condition.model_validate({"type": "Ready", "status": status, "reason": reason, "message": message[:32768],
+                                     "lastTransitionTime": when, "observedGeneration": generation})
+
+
 class WorkQueue:
     """A set of dirty keys processed by workers, each key by one worker at a time (client-go's workqueue).
 
@@ -436,19 +442,19 @@ class Controller:
             ready = ("True", "Scheduled", "the DAG is valid and scheduled")
         previous = next((c for c in old.conditions if c.type == "Ready"), None)
         transition = previous.last_transition_time if previous is not None and previous.status == ready[0] else now
-        condition = Condition(type="Ready", status=ready[0], reason=ready[1], message=ready[2],
-                              observed_generation=parsed.generation, last_transition_time=transition)
+        condition = Condition.model_validate({"type": "Ready", "status": ready[0], "reason": ready[1], "message": ready[2],
+                                              "observedGeneration": parsed.generation, "lastTransitionTime": transition})
         schedule = self.schedules.get(key)
         next_at = None
         if parsed.dag is not None and not parsed.dag.paused and schedule is not None and schedule.next is not None:
             next_at = schedule.next.run_after
-        return DAGStatus(
-            observed_generation=parsed.generation,
-            conditions=[condition],
-            next_run_at=next_at,
-            last_run=self._last_run(key),
-            paused=parsed.dag.paused if parsed.dag is not None else None,
-        )
+        return DAGStatus.model_validate({
+            "observedGeneration": parsed.generation,
+            "conditions": [condition],
+            "nextRunAt": next_at,
+            "lastRun": self._last_run(key),
+            "paused": parsed.dag.paused if parsed.dag is not None else None,
+        })
 
     def _last_run(self, key: Key) -> LastRun | None:
         latest: tuple[datetime, LastRun] | None = None
@@ -458,7 +464,8 @@ class Controller:
             state = self.states.get(run_key)
             if state is None:
                 continue
-            entry = LastRun(run_id=state.run.run_id, phase=state.run.state, logical_date=state.run.logical_date)
+            entry = LastRun.model_validate({"runId": state.run.run_id, "phase": state.run.state,
+                                            "logicalDate": state.run.logical_date})
             if latest is None or state.run.logical_date > latest[0]:
                 latest = (state.run.logical_date, entry)
         return latest[1] if latest else None
@@ -587,8 +594,7 @@ class Controller:
         if status.get("phase") == "failed" and any(c.get("reason") == reason for c in status.get("conditions") or []):
             return
         now = self.clock()
-        condition = Condition(type="Ready", status="False", reason=reason, message=message[:32768], last_transition_time=now,
-                              observed_generation=(body.get("metadata") or {}).get("generation"))
+        condition = _condition("False", reason, message, now, (body.get("metadata") or {}).get("generation"))
         new = {"phase": "failed", "finishedAt": timetable.iso_utc(now), "conditions": [condition.to_k8s()]}
         self._event(body, "Warning", reason, message[:1024])
         await self._write_run_status(key, body, new)
@@ -773,8 +779,7 @@ class Controller:
         conditions = status.get("conditions") or []
         if any(c.get("reason") == "DAGNotReady" and c.get("message") == message for c in conditions):
             return
-        condition = Condition(type="Ready", status="False", reason="DAGNotReady", message=message,
-                              last_transition_time=self.clock(), observed_generation=(body.get("metadata") or {}).get("generation"))
+        condition = _condition("False", "DAGNotReady", message, self.clock(), (body.get("metadata") or {}).get("generation"))
         status["conditions"] = [condition.to_k8s()]
         status.setdefault("phase", "queued")
         await self._write_run_status(key, body, status)

@@ -23,7 +23,12 @@ Conversion of pydantic's JSON Schema (draft 2020-12) into a Kubernetes *structur
   ``--validate=strict`` rejects them); the controller's pydantic validation stays the authority.
   ``additionalProperties: true`` or ``{}`` (``dict[str, Any]``: ``params``, ``conf``) becomes
   ``type: object`` + ``x-kubernetes-preserve-unknown-fields: true``; a typed map keeps its
-  ``additionalProperties`` schema.
+  ``additionalProperties`` schema. A model with ``extra="allow"`` (Kubernetes sub-objects such as
+  ``volumes[]``, :class:`~kubedag.spec.models.KubeObject`) keeps its ``properties`` and gets
+  ``x-kubernetes-preserve-unknown-fields: true`` (allowed beside ``properties``): its known fields
+  are checked, the others kept as written. Free-form Kubernetes objects (``affinity``,
+  ``tolerations[]``, ``podTemplate.spec``) are ``dict[str, Any]``, so preserved whole; the API server
+  validates them when it creates the pod.
 * ``title``, ``default``, ``format``, ``$defs`` are dropped: titles are pydantic noise, defaults stay
   the models' business (a non-null scalar default is appended to the description as "Default: ...")
   and Go's ``date-time``/``duration`` formats are stricter than the models (``2026-11-01`` is a valid
@@ -31,7 +36,7 @@ Conversion of pydantic's JSON Schema (draft 2020-12) into a Kubernetes *structur
   ``exclusiveMinimum``/``exclusiveMaximum`` becomes OpenAPI v3.0's ``minimum`` + boolean.
 * validators the JSON Schema cannot see are mapped by :class:`_ModelJsonSchema`: durations accept a
   string or a number of seconds (``x-kubernetes-int-or-string``), dates are ``type: string``, DNS
-  labels, task and env names get their ``pattern``/``maxLength``.
+  labels and subdomains, task and env names get their ``pattern``/``maxLength``.
 * descriptions come from class docstrings and ``Field(description=...)``; reST double backquotes
   become single ones (Markdown), as ``kubectl explain`` shows them verbatim.
 * any other keyword (``oneOf``, ``uniqueItems``, ``prefixItems``, ...) raises :class:`UnsupportedSchema`.
@@ -86,6 +91,7 @@ class UnsupportedSchema(ValueError):
 
 _AFTER: dict[Callable[..., Any], dict[str, Any]] = {
     models._dns1123_label: {"maxLength": models.MAX_NAME, "pattern": models.DNS1123_LABEL.pattern},
+    models._dns1123_subdomain: {"maxLength": models.MAX_SUBDOMAIN, "pattern": models.DNS1123_SUBDOMAIN.pattern},
     models._task_name: {"maxLength": models.MAX_NAME, "pattern": models.TASK_NAME.pattern},
     models._env_name: {"pattern": models.ENV_NAME.pattern},
 }

@@ -352,15 +352,15 @@ def build_status(
             continue
         p = pod_suffix(task_id, ti.try_number) if created.get(task_id) == ti.try_number and ti.try_number else None
         tasks[task_id] = TaskEntry(s=ti.state, t=ti.try_number, p=p)
-    return DAGRunStatus(
-        phase=run.state,
-        started_at=run.start_date,
-        finished_at=run.end_date,
-        observed_generation=observed_generation,
-        conditions=conditions or [],
-        counts=TaskCounts.model_validate(counts),
-        tasks=tasks,
-    )
+    return DAGRunStatus.model_validate({
+        "phase": run.state,
+        "startedAt": run.start_date,
+        "finishedAt": run.end_date,
+        "observedGeneration": observed_generation,
+        "conditions": conditions or [],
+        "counts": TaskCounts.model_validate(counts),
+        "tasks": tasks,
+    })
 
 
 def tis_from_status(status: Mapping[str, Any] | None) -> dict[str, engine.TaskInstance]:

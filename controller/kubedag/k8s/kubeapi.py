@@ -1,0 +1,300 @@
+"""A thin synchronous adapter over the official ``kubernetes`` client, for the CLI.
+
+:func:`connect` finds the cluster as kubectl does:
+
+1. ``--kubeconfig PATH`` (the file must exist);
+2. else ``$KUBECONFIG`` (a ``:``-separated list, merged; missing files are skipped, as kubectl does),
+   else ``~/.kube/config`` if it exists;
+3. else the in-cluster config (a pod's service account), when ``KUBERNETES_SERVICE_HOST`` is set.
+
+``context`` picks a kubeconfig context (default: its ``current-context``). The namespace is the one
+given, else the context's ``namespace``, else (in a pod) the service account's, else ``default``.
+
+Every failure is raised as :class:`KubeError` (or a subclass) whose message is one line meant for a
+person: a missing kubeconfig, an unreachable API server, the kubedag CRDs not installed, an object not
+found, a refusal (401/403) or a rejected write (422). No method returns the client's model objects:
+custom resources are plain dicts, as the API server sends them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from kubedag.k8s.names import GROUP, VERSION
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+DEFAULT_KUBECONFIG = "~/.kube/config"
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for a TCP connection to the API server."""
+READ_TIMEOUT = 120.0
+"""Seconds to wait for an answer (a whole list, or a pod's log)."""
+
+CRDS_HINT = "install them with `kubectl apply -f crds/` (or the Helm chart)"
+
+__all__ = [
+    "AlreadyExists", "CRDsNotInstalled", "KubeApi", "KubeError", "NotFound", "connect", "load_configuration",
+]
+
+
+class KubeError(Exception):
+    """A Kubernetes failure, with a one-line message for the user."""
+
+
+class NotFound(KubeError):
+    """The object does not exist (404 for an object of a known kind)."""
+
+
+class AlreadyExists(KubeError):
+    """An object with that name exists already (409 on create)."""
+
+
+class CRDsNotInstalled(KubeError):
+    """The API server does not serve ``dags.kubedag.io`` / ``dagruns.kubedag.io``."""
+
+
+def _expand(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _kubeconfig_files(kubeconfig: str | None) -> str | None:
+    """The kubeconfig file(s) to load, ``:``-joined, or None when there is none (then: in-cluster)."""
+    if kubeconfig:
+        path = _expand(kubeconfig)
+        if not os.path.isfile(path):
+            raise KubeError(f"kubeconfig {kubeconfig} not found")
+        return path
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        existing = [_expand(p) for p in env.split(os.pathsep) if p and os.path.isfile(_expand(p))]
+        return os.pathsep.join(existing) if existing else None
+    default = _expand(DEFAULT_KUBECONFIG)
+    return default if os.path.isfile(default) else None
+
+
+def load_configuration(kubeconfig: str | None = None, context: str | None = None) -> tuple[Any, str | None, str]:
+    """Load the client configuration as kubectl does (see the module docstring).
+
+    Returns ``(configuration, the namespace of the config or None, where it came from)``.
+    Raises :class:`KubeError` when there is no usable configuration.
+    """
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    configuration = client.Configuration()
+    files = _kubeconfig_files(kubeconfig)
+    if files is None:
+        if context:
+            raise KubeError(f"--context {context}: no kubeconfig found (KUBECONFIG unset or empty, no {DEFAULT_KUBECONFIG})")
+        if not os.environ.get("KUBERNETES_SERVICE_HOST"):
+            raise KubeError(
+                "no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG or create "
+                f"{DEFAULT_KUBECONFIG} (or run inside a cluster)"
+            )
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except ConfigException as exc:
+            raise KubeError(f"cannot use the in-cluster configuration: {exc}") from None
+        try:
+            namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
+        except OSError:
+            namespace = None
+        return configuration, namespace, "in-cluster configuration"
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=files)
+        if context is not None:
+            chosen = next((c for c in contexts or [] if c.get("name") == context), None)
+            if chosen is None:
+                names = ", ".join(sorted(c.get("name", "") for c in contexts or [])) or "none"
+                raise KubeError(f"context {context!r} not found in kubeconfig {files} (contexts: {names})")
+        else:
+            chosen = current
+        config.load_kube_config(config_file=files, context=context, client_configuration=configuration,
+                                persist_config=False)
+    except KubeError:
+        raise
+    except ConfigException as exc:
+        raise KubeError(f"invalid kubeconfig {files}: {' '.join(str(exc).split())}") from None
+    except OSError as exc:
+        raise KubeError(f"cannot read kubeconfig {files}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError, and the loader's KeyError/TypeError on odd files
+        raise KubeError(f"invalid kubeconfig {files}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
+    namespace = ((chosen or {}).get("context") or {}).get("namespace") or None
+    return configuration, namespace, f"kubeconfig {files}"
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None) -> KubeApi:
+    """A :class:`KubeApi` for the configured cluster; ``namespace`` None: the context's, else ``default``."""
+    from kubernetes import client
+
+    configuration, config_namespace, source = load_configuration(kubeconfig, context)
+    configuration.retries = 1  # one retry (a stale pooled connection), not urllib3's 3 on a dead server
+    return KubeApi(client.ApiClient(configuration), namespace or config_namespace or "default", source)
+
+
+_OBJECT_ADDRESS = re.compile(r"^<[^>]*>:\s*")
+
+
+def _status_message(exc: Any) -> tuple[str, dict[str, Any]]:
+    """The ``message`` and ``details`` of the Status in an ApiException's body (else its raw text)."""
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    try:
+        status = json.loads(body) if body else {}
+    except ValueError:
+        return " ".join(str(body).split())[:300] or str(exc.reason), {}
+    if not isinstance(status, dict):
+        return str(exc.reason), {}
+    return str(status.get("message") or exc.reason or ""), status.get("details") or {}
+
+
+class KubeApi:
+    """The few calls the CLI makes, each translating the client's failures into :class:`KubeError`.
+
+    ``namespace`` is the default namespace of every call; a context manager (closes the connection pool).
+    """
+
+    def __init__(self, api_client: Any, namespace: str, source: str = "") -> None:
+        from kubernetes import client
+
+        self.api_client = api_client
+        self.namespace = namespace
+        self.source = source
+        self.host = api_client.configuration.host
+        self._custom = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
+
+    def close(self) -> None:
+        self.api_client.close()
+
+    def __enter__(self) -> KubeApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- error translation ---------------------------------------------------------------------------------
+
+    def _call(self, fn: Any, *args: Any, what: str, kind: str | None = None, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with a request timeout; failures become :class:`KubeError`.
+
+        ``what`` names the object or list for messages; ``kind`` the custom resource plural, so that a 404
+        that does not name an object (the resource type is unknown) reads as "CRDs not installed".
+        """
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        kwargs.setdefault("_request_timeout", (CONNECT_TIMEOUT, READ_TIMEOUT))
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as exc:
+            raise self._api_error(exc, what, kind) from None
+        except urllib3.exceptions.MaxRetryError as exc:
+            reason = _OBJECT_ADDRESS.sub("", str(exc.reason or exc))
+            raise KubeError(f"cannot reach the Kubernetes API server at {self.host}: {reason}") from None
+        except urllib3.exceptions.HTTPError as exc:
+            reason = _OBJECT_ADDRESS.sub("", str(exc))
+            raise KubeError(f"cannot reach the Kubernetes API server at {self.host}: {reason}") from None
+        except OSError as exc:
+            raise KubeError(f"cannot reach the Kubernetes API server at {self.host}: {exc}") from None
+
+    def _api_error(self, exc: Any, what: str, kind: str | None) -> KubeError:
+        message, details = _status_message(exc)
+        status = exc.status
+        if status == 404:
+            if kind is not None and not details.get("name"):
+                return CRDsNotInstalled(
+                    f"the API server at {self.host} does not serve {kind}.{GROUP}/{VERSION}: "
+                    f"the kubedag CRDs are not installed; {CRDS_HINT}"
+                )
+            return NotFound(f"{what} not found")
+        if status == 409:
+            return AlreadyExists(f"{what} already exists")
+        if status == 401:
+            return KubeError(f"the API server at {self.host} refused the credentials ({self.source}): {message}")
+        if status == 403:
+            return KubeError(f"forbidden: {message}")
+        if status == 422:
+            return KubeError(f"the API server rejected {what}: {message}")
+        return KubeError(f"{what}: the API server answered {status} {exc.reason or ''}: {message}".replace("  ", " "))
+
+    # --- kubedag custom resources --------------------------------------------------------------------------
+
+    def _list(self, plural: str, namespace: str | None, label_selector: str | None) -> list[dict[str, Any]]:
+        """Every object of ``plural`` in ``namespace`` (None: all namespaces), following ``continue`` tokens."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        where = f"namespace {namespace}" if namespace else "any namespace"
+        while True:
+            extra: dict[str, Any] = {"limit": 500}
+            if token:
+                extra["_continue"] = token
+            if label_selector:
+                extra["label_selector"] = label_selector
+            if namespace is None:
+                page = self._call(self._custom.list_cluster_custom_object, GROUP, VERSION, plural,
+                                  what=f"{plural} in {where}", kind=plural, **extra)
+            else:
+                page = self._call(self._custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural,
+                                  what=f"{plural} in {where}", kind=plural, **extra)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    def list_dags(self, namespace: str | None = "", label_selector: str | None = None) -> list[dict[str, Any]]:
+        """DAG objects in ``namespace`` (default: :attr:`namespace`; None: all namespaces)."""
+        return self._list("dags", self.namespace if namespace == "" else namespace, label_selector)
+
+    def get_dag(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """The DAG ``name``; raises :class:`NotFound`."""
+        ns = namespace or self.namespace
+        return self._call(self._custom.get_namespaced_custom_object, GROUP, VERSION, ns, "dags", name,
+                          what=f"DAG {name!r} in namespace {ns!r}", kind="dags")
+
+    def patch_dag(self, name: str, patch: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        """Apply a JSON merge patch to the DAG ``name``; raises :class:`NotFound`."""
+        ns = namespace or self.namespace
+        return self._call(self._custom.patch_namespaced_custom_object, GROUP, VERSION, ns, "dags", name, patch,
+                          what=f"DAG {name!r} in namespace {ns!r}", kind="dags",
+                          _content_type="application/merge-patch+json")
+
+    def list_dagruns(self, namespace: str | None = "", label_selector: str | None = None) -> list[dict[str, Any]]:
+        """DAGRun objects in ``namespace`` (default: :attr:`namespace`; None: all namespaces)."""
+        return self._list("dagruns", self.namespace if namespace == "" else namespace, label_selector)
+
+    def get_dagrun(self, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The DAGRun ``name``, or None if there is none."""
+        ns = namespace or self.namespace
+        try:
+            return self._call(self._custom.get_namespaced_custom_object, GROUP, VERSION, ns, "dagruns", name,
+                              what=f"DAGRun {name!r} in namespace {ns!r}", kind="dagruns")
+        except CRDsNotInstalled:
+            raise
+        except NotFound:
+            return None
+
+    def create_dagrun(self, body: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        """Create a DAGRun; raises :class:`AlreadyExists` (409) when its name is taken."""
+        ns = namespace or self.namespace
+        name = (body.get("metadata") or {}).get("name")
+        return self._call(self._custom.create_namespaced_custom_object, GROUP, VERSION, ns, "dagruns", body,
+                          what=f"DAGRun {name!r} in namespace {ns!r}", kind="dagruns")
+
+    # --- pods ----------------------------------------------------------------------------------------------
+
+    def read_pod_log(self, name: str, namespace: str | None = None, container: str | None = None) -> str:
+        """The log of pod ``name``'s container, exactly as written (not parsed); raises :class:`NotFound`."""
+        ns = namespace or self.namespace
+        extra: dict[str, Any] = {"container": container} if container else {}
+        # _preload_content=False: the raw bytes (the client would otherwise try to deserialise the text)
+        response = self._call(self._core.read_namespaced_pod_log, name, ns, what=f"pod {name!r} in namespace {ns!r}",
+                              _preload_content=False, **extra)
+        try:
+            return response.data.decode("utf-8", errors="replace")
+        finally:
+            response.release_conn()
