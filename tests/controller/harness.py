@@ -17,6 +17,7 @@ from kubedag.k8s.controller import Controller, ControllerConfig, serve
 DAGRUNS = 'kubedag.io/v1alpha1/dagruns'
 DAGS = 'kubedag.io/v1alpha1/dags'
 NS = 'default'
+ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
 
 
 class RunningController:

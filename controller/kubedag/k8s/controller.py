@@ -812,11 +812,11 @@ class Controller:
         if limit <= 0 or self.client is None:
             return
         finished = [(state.run.logical_date, k) for k, _ in self._runs_of(dag_key)
-                    if (state := self.states.get(k)) is not None and state.run.state in FINISHED
-                    and not any(ti.state in engine.ACTIVE_STATES for ti in state.tis.values())
-                    and not state.archiving]
+                    if (state := self.states.get(k)) is not None and state.run.state in FINISHED]
         finished.sort()
         for _, run_key in finished[: max(0, len(finished) - limit)]:
+            if self.states[run_key].archiving:
+                continue  # its pods' logs are being archived: deleted by a later clean-up
             log.info("deleting DAGRun %s/%s (beyond runHistoryLimit %d; its history stays in the DB)", *run_key, limit)
             await self.client.delete(names.API_VERSION, DAGRUNS, run_key[0], run_key[1])
 
