@@ -1,18 +1,25 @@
-"""``kubedag``: validate, inspect and run DAG manifests on this machine, and read their history.
+"""``kubedag``: validate, inspect and run DAG manifests on this machine, read their history, and
+list, trigger, pause and read the logs of DAGs deployed to a Kubernetes cluster.
 
-Commands mirror Airflow's CLI where one exists (``dags test``, ``tasks test``, ``dags backfill``...),
-with kubectl's ``-o json`` for scripts. Exit codes: 0 success, 1 the thing checked or run failed,
-2 bad usage.
+Commands mirror Airflow's CLI where one exists (``dags test``, ``tasks test``, ``dags trigger``...),
+with kubectl's ``-o json`` for scripts and kubectl's ``--kubeconfig``/``--context``/``-n``/``-A`` for the
+cluster (see :mod:`kubedag.k8s.kubeapi`). Exit codes: 0 success, 1 the thing checked or run failed (or
+the cluster or metadata DB cannot be used), 2 bad usage.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from kubedag.cli.output import OUTPUT_OPTION, OutputFormat, fail, print_json
+
+if TYPE_CHECKING:
+    from kubedag.k8s.kubeapi import KubeApi
 
 app = typer.Typer(
     name="kubedag",
@@ -23,7 +30,9 @@ app = typer.Typer(
 )
 dags_app = typer.Typer(help="Validate, inspect and run DAG manifests.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Run single task instances.", no_args_is_help=True)
-runs_app = typer.Typer(help="Inspect DAG runs recorded in the metadata database.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Inspect DAG runs: recorded in the metadata database, or DAGRun objects in a cluster.", no_args_is_help=True
+)
 app.add_typer(dags_app, name="dags")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(runs_app, name="runs")
@@ -68,12 +77,195 @@ def _load(file: Path, dag_name: str | None):  # noqa: ANN202
         raise fail(f"{file}: {exc.strerror or exc}") from None
 
 
+# --- the cluster: kubectl's flags, one connection per command ----------------------------------------------
+
+KUBECONFIG_OPTION = typer.Option(
+    None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else in-cluster).",
+)
+CONTEXT_OPTION = typer.Option(None, "--context", help="The kubeconfig context (default: its current context).")
+NAMESPACE_OPTION = typer.Option(
+    None, "--namespace", "-n", help="Namespace (default: the context's namespace, else default).",
+)
+ALL_NAMESPACES_OPTION = typer.Option(False, "--all-namespaces", "-A", help="List across all namespaces.")
+CLUSTER_OPTION = typer.Option(
+    False, "--cluster", help="Read the Kubernetes cluster, not the local metadata DB (implied by --kubeconfig, "
+    "--context, -n and -A).",
+)
+
+
+@contextmanager
+def _cluster(kubeconfig: str | None, context: str | None, namespace: str | None) -> Iterator[KubeApi]:
+    """A connection to the cluster; any :class:`~kubedag.k8s.kubeapi.KubeError` ends the command with its
+    one-line message and exit 1."""
+    from kubedag.k8s.kubeapi import KubeError, connect
+
+    try:
+        with connect(kubeconfig, context, namespace) as api:
+            yield api
+    except KubeError as exc:
+        raise fail(str(exc)) from None
+
+
+def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == type_:
+            return condition
+    return None
+
+
+def _parse_k8s_time(value: Any):  # noqa: ANN202
+    from datetime import datetime, timezone
+
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+
+
+def _human_duration(seconds: float | None) -> str:
+    """``4.2s``, ``3m05s``, ``2h07m``, ``3d04h``."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s"
+
+
+def _dag_row(obj: dict[str, Any]) -> dict[str, Any]:
+    """What `dags list` shows of a DAG object."""
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    ready = _condition(obj, "Ready")
+    last = status.get("lastRun") or None
+    return {
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "schedule": spec.get("schedule"),
+        "paused": bool(spec.get("paused", False)),
+        "ready": ready.get("status") if ready else None,
+        "ready_reason": ready.get("reason") if ready else None,
+        "ready_message": (ready.get("message") or None) if ready else None,
+        "last_run": None if not last else {
+            "run_id": last.get("runId"), "state": last.get("phase"), "logical_date": last.get("logicalDate"),
+        },
+        "next_run_at": status.get("nextRunAt"),
+    }
+
+
+def _run_row(obj: dict[str, Any], now) -> dict[str, Any]:  # noqa: ANN001
+    """What `runs list` shows of a DAGRun object (keys as the local `runs list -o json`, plus the object's)."""
+    from kubedag.k8s.names import LABEL_DAG
+    from kubedag.timetable import iso_utc
+
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    started, finished = _parse_k8s_time(status.get("startedAt")), _parse_k8s_time(status.get("finishedAt"))
+    duration = None
+    if started is not None:
+        duration = max(0.0, ((finished or now) - started).total_seconds())
+    counts = {k: v for k, v in (status.get("counts") or {}).items() if isinstance(v, int) and v}
+    return {
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "dag_id": spec.get("dagName") or (meta.get("labels") or {}).get(LABEL_DAG),
+        "run_id": spec.get("runId"),
+        "run_type": spec.get("runType"),
+        "state": status.get("phase"),
+        "logical_date": spec.get("logicalDate"),
+        "data_interval_start": spec.get("dataIntervalStart"),
+        "data_interval_end": spec.get("dataIntervalEnd"),
+        "start_date": iso_utc(started),
+        "end_date": iso_utc(finished),
+        "duration": duration,
+        "counts": counts,
+        "conf": spec.get("conf") or {},
+    }
+
+
+def _is_run_of(obj: dict[str, Any], dag: str) -> bool:
+    from kubedag.k8s.names import LABEL_DAG
+
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return (obj.get("spec") or {}).get("dagName") == dag or labels.get(LABEL_DAG) == dag
+
+
+def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from datetime import datetime, timezone
+
+    oldest = datetime.min.replace(tzinfo=timezone.utc)
+    return sorted(
+        rows,
+        key=lambda r: (_parse_k8s_time(r["logical_date"]) or _parse_k8s_time(r["start_date"]) or oldest, r["name"] or ""),
+        reverse=True,
+    )
+
+
 @app.command()
 def version() -> None:
     """Print kubedag's version."""
     from kubedag import __version__
 
     typer.echo(__version__)
+
+
+def _duration_option(value: str, option: str):  # noqa: ANN202
+    from kubedag.spec.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+@app.command()
+def controller(
+    namespace: list[str] = typer.Option(
+        [], "--namespace", "-n", envvar="KUBEDAG_NAMESPACES",
+        help="Namespace to watch (repeat, or comma-separated in KUBEDAG_NAMESPACES); none: the whole cluster."),
+    database_url: Optional[str] = typer.Option(
+        None, envvar="KUBEDAG_DATABASE_URL", help="Metadata DB URL (postgresql://...); default: local SQLite."),
+    kubeconfig: Optional[str] = typer.Option(None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)."),
+    context: Optional[str] = typer.Option(None, help="kubeconfig context (default: the current one)."),
+    api_qps: float = typer.Option(50.0, envvar="KUBEDAG_API_QPS", help="API requests per second (client-side limit)."),
+    api_burst: int = typer.Option(100, envvar="KUBEDAG_API_BURST", help="API requests allowed in a burst."),
+    workers: int = typer.Option(8, envvar="KUBEDAG_WORKERS", min=1, help="DAGRuns reconciled at once."),
+    pod_retention: str = typer.Option("10m", envvar="KUBEDAG_POD_RETENTION",
+                                      help="Keep a finished try's pod this long (its log is archived first)."),
+    run_history_limit: int = typer.Option(50, envvar="KUBEDAG_RUN_HISTORY_LIMIT", min=0,
+                                          help="Finished DAGRun objects kept per DAG (0: all); history stays in the DB."),
+    image_pull_timeout: str = typer.Option("5m", envvar="KUBEDAG_IMAGE_PULL_TIMEOUT",
+                                           help="Fail a try whose image cannot be pulled for this long."),
+    liveness_port: int = typer.Option(8080, envvar="KUBEDAG_LIVENESS_PORT", help="Port of GET /healthz (0: off)."),
+    log_level: str = typer.Option("INFO", envvar="KUBEDAG_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    """Run the Kubernetes controller: schedule DAG custom resources and run each task instance as a pod."""
+    from kubedag.k8s.client import ConfigError
+    from kubedag.k8s.controller import ControllerConfig, main as run_controller
+
+    namespaces = [ns.strip() for value in namespace for ns in value.split(",") if ns.strip()]
+    config = ControllerConfig(
+        namespaces=namespaces, database_url=database_url, api_qps=api_qps, api_burst=api_burst, workers=workers,
+        pod_retention=_duration_option(pod_retention, "--pod-retention"), run_history_limit=run_history_limit,
+        image_pull_timeout=_duration_option(image_pull_timeout, "--image-pull-timeout"),
+        liveness_port=liveness_port or None, kubeconfig=kubeconfig, context=context,
+    )
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter(f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level")
+    try:
+        run_controller(config, log_level)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
 
 
 @dags_app.command("validate")
@@ -173,6 +365,143 @@ def dags_test(
     raise typer.Exit(0 if result.state == "success" else 1)
 
 
+@dags_app.command("list")
+def dags_list(
+    namespace: Optional[str] = NAMESPACE_OPTION,
+    all_namespaces: bool = ALL_NAMESPACES_OPTION,
+    kubeconfig: Optional[str] = KUBECONFIG_OPTION,
+    context: Optional[str] = CONTEXT_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """List the DAGs deployed to the cluster (DAG objects): schedule, paused, Ready, last and next run."""
+    with _cluster(kubeconfig, context, namespace) as api:
+        dags = api.list_dags(None if all_namespaces else api.namespace)
+    rows = sorted((_dag_row(d) for d in dags), key=lambda r: (r["namespace"] or "", r["name"] or ""))
+    if output == OutputFormat.json:
+        print_json(rows)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    from kubedag.cli.output import console
+    from kubedag.local.view import styled_state
+
+    if not rows:
+        where = "any namespace" if all_namespaces else f"namespace {api.namespace}"
+        typer.echo(f"No DAGs found in {where}.", err=True)
+        return
+    table = Table()
+    for column in ("name", "namespace", "schedule", "paused", "ready", "last_run", "next_run"):
+        table.add_column(column)
+    for r in rows:
+        if r["ready"] == "True":
+            ready = "[green]True[/]"
+        elif r["ready"] == "False":
+            ready = "[red]False[/]" + (f": {escape(r['ready_message'])}" if r["ready_message"] else "")
+        else:
+            ready = r["ready"] or ""
+        last = r["last_run"]
+        last_text = "" if not last else escape(last["run_id"] or "") + (
+            f" ({styled_state(last['state'])})" if last["state"] else "")
+        table.add_row(escape(r["name"] or ""), r["namespace"] or "", escape(r["schedule"] or "None"),
+                      str(r["paused"]).lower(), ready, last_text, r["next_run_at"] or "")
+    console().print(table)
+
+
+@dags_app.command("trigger")
+def dags_trigger(
+    name: str = typer.Argument(..., help="The DAG (its metadata.name)."),
+    conf: Optional[str] = typer.Option(None, "--conf", "-c", help="dag_run.conf as a JSON object."),
+    logical_date: Optional[str] = typer.Option(None, "--logical-date", help="Logical date (ISO 8601; default: now)."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", "-r", help="The run id (default: manual__<logical date>)."),
+    namespace: Optional[str] = NAMESPACE_OPTION,
+    kubeconfig: Optional[str] = KUBECONFIG_OPTION,
+    context: Optional[str] = CONTEXT_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Create a manual run of a deployed DAG (a DAGRun object), as `airflow dags trigger`.
+
+    The DAGRun is named from the DAG and the run id (`kubectl get dagruns` shows it); triggering the same
+    run id twice fails.
+    """
+    import re
+    from datetime import datetime, timezone
+
+    from kubedag import timetable
+    from kubedag.k8s import names
+    from kubedag.k8s.kubeapi import AlreadyExists
+    from kubedag.spec.dagrun import RUN_ID_PATTERN
+
+    conf_value = _parse_conf(conf)
+    when = _parse_instant(logical_date, "--logical-date") or datetime.now(timezone.utc)
+    if run_id is None:
+        run_id = timetable.run_id("manual", when)
+    elif len(run_id) > 250 or not re.fullmatch(RUN_ID_PATTERN, run_id):
+        raise fail(f"--run-id: {run_id!r} is not a valid run id (at most 250 of A-Z a-z 0-9 _ . ~ : + -)", 2)
+    obj_name = names.run_name(name, run_id)
+    with _cluster(kubeconfig, context, namespace) as api:
+        dag_obj = api.get_dag(name)  # NotFound: "DAG 'x' in namespace 'y' not found"
+        ready = _condition(dag_obj, "Ready")
+        if ready is not None and ready.get("status") == "False":
+            detail = " ".join(str(ready.get("message") or ready.get("reason") or "").split())
+            typer.echo(f"warning: DAG {name!r} is not Ready: {detail}", err=True)
+        body = {
+            "apiVersion": names.API_VERSION,
+            "kind": "DAGRun",
+            "metadata": {"name": obj_name, "namespace": api.namespace, "labels": names.run_labels(name)},
+            "spec": {"dagName": name, "runType": "manual", "runId": run_id,
+                     "logicalDate": timetable.iso_utc(when), "conf": conf_value},
+        }
+        try:
+            api.create_dagrun(body)
+        except AlreadyExists:
+            raise fail(f"run {run_id!r} of DAG {name!r} already exists (DAGRun {obj_name} in namespace "
+                       f"{api.namespace}); pass another --run-id or --logical-date") from None
+        ns = api.namespace
+    if output == OutputFormat.json:
+        print_json({"name": obj_name, "namespace": ns, "dag_id": name, "run_id": run_id, "run_type": "manual",
+                    "logical_date": timetable.iso_utc(when), "conf": conf_value})
+        return
+    typer.echo(f"Created DAGRun {obj_name} in namespace {ns}")
+    typer.echo(f"run_id: {run_id}")
+
+
+def _set_paused(name: str, paused: bool, namespace: str | None, kubeconfig: str | None, context: str | None,
+                output: OutputFormat) -> None:
+    with _cluster(kubeconfig, context, namespace) as api:
+        obj = api.patch_dag(name, {"spec": {"paused": paused}})
+        ns = api.namespace
+    now_paused = bool((obj.get("spec") or {}).get("paused", False))
+    if output == OutputFormat.json:
+        print_json({"name": name, "namespace": ns, "paused": now_paused})
+        return
+    typer.echo(f"DAG {name} in namespace {ns}: {'paused' if now_paused else 'unpaused'}")
+
+
+@dags_app.command("pause")
+def dags_pause(
+    name: str = typer.Argument(..., help="The DAG (its metadata.name)."),
+    namespace: Optional[str] = NAMESPACE_OPTION,
+    kubeconfig: Optional[str] = KUBECONFIG_OPTION,
+    context: Optional[str] = CONTEXT_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Pause a deployed DAG's scheduling (sets spec.paused), as `airflow dags pause`."""
+    _set_paused(name, True, namespace, kubeconfig, context, output)
+
+
+@dags_app.command("unpause")
+def dags_unpause(
+    name: str = typer.Argument(..., help="The DAG (its metadata.name)."),
+    namespace: Optional[str] = NAMESPACE_OPTION,
+    kubeconfig: Optional[str] = KUBECONFIG_OPTION,
+    context: Optional[str] = CONTEXT_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Resume a deployed DAG's scheduling (clears spec.paused), as `airflow dags unpause`."""
+    _set_paused(name, False, namespace, kubeconfig, context, output)
+
+
 @tasks_app.command("test")
 def tasks_test(
     file: Path = typer.Argument(..., help="The DAG manifest."),
@@ -202,8 +531,17 @@ def runs_list(
     dag: Optional[str] = typer.Option(None, "--dag", help="Only runs of this DAG."),
     limit: int = typer.Option(50, "--limit", min=1, help="At most this many runs, newest first."),
     output: OutputFormat = OUTPUT_OPTION,
+    cluster: bool = CLUSTER_OPTION,
+    namespace: Optional[str] = NAMESPACE_OPTION,
+    all_namespaces: bool = ALL_NAMESPACES_OPTION,
+    kubeconfig: Optional[str] = KUBECONFIG_OPTION,
+    context: Optional[str] = CONTEXT_OPTION,
 ) -> None:
-    """List DAG runs from the metadata database, newest logical date first."""
+    """List DAG runs, newest logical date first: from the metadata database, or with --cluster (or any of
+    --kubeconfig, --context, -n, -A) the DAGRun objects in the cluster."""
+    if cluster or all_namespaces or namespace or kubeconfig or context:
+        _runs_list_cluster(dag, limit, output, namespace, all_namespaces, kubeconfig, context)
+        return
     from kubedag.local.session import list_runs
 
     runs = list_runs(dag_id=dag, limit=limit)
@@ -224,14 +562,69 @@ def runs_list(
     console().print(table)
 
 
+def _runs_list_cluster(dag: str | None, limit: int, output: OutputFormat, namespace: str | None,
+                       all_namespaces: bool, kubeconfig: str | None, context: str | None) -> None:
+    from datetime import datetime, timezone
+
+    with _cluster(kubeconfig, context, namespace) as api:
+        objs = api.list_dagruns(None if all_namespaces else api.namespace)
+    now = datetime.now(timezone.utc)
+    rows = _newest_first([_run_row(o, now) for o in objs if dag is None or _is_run_of(o, dag)])[:limit]
+    if output == OutputFormat.json:
+        print_json(rows)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    from kubedag.cli.output import console
+    from kubedag.local.view import styled_state
+
+    if not rows:
+        where = "any namespace" if all_namespaces else f"namespace {api.namespace}"
+        typer.echo(f"No DAG runs{f' of DAG {dag}' if dag else ''} found in {where}.", err=True)
+        return
+    table = Table()
+    columns = ["name", "dag_id", "run_id", "run_type", "logical_date", "state", "start_date", "duration", "tasks"]
+    if all_namespaces:
+        columns.insert(1, "namespace")
+    for column in columns:
+        table.add_column(column)
+    for r in rows:
+        tasks = ", ".join(f"{styled_state(state)} {n}" for state, n in r["counts"].items())
+        cells = [escape(r["name"] or ""), escape(r["dag_id"] or ""), escape(r["run_id"] or ""), r["run_type"] or "",
+                 r["logical_date"] or "", styled_state(r["state"]) if r["state"] else "", r["start_date"] or "",
+                 _human_duration(r["duration"]), tasks]
+        if all_namespaces:
+            cells.insert(1, r["namespace"] or "")
+        table.add_row(*cells)
+    console().print(table)
+
+
 @app.command("logs")
 def logs(
     dag: str = typer.Argument(..., help="The DAG's name."),
-    run_id: str = typer.Argument(..., help="The DAG run's id (see `kubedag runs list`)."),
+    run_id: str = typer.Argument(
+        ..., help="The DAG run's id (see `kubedag runs list`); in the cluster, also the DAGRun object's name.",
+    ),
     task: str = typer.Argument(..., help="The task."),
     try_number: Optional[int] = typer.Option(None, "--try", min=1, help="The try (default: the latest)."),
+    cluster: bool = typer.Option(
+        False, "--cluster", help="Read the try's pod in the cluster, not the local logs (implied by --kubeconfig, "
+        "--context and -n).",
+    ),
+    namespace: Optional[str] = NAMESPACE_OPTION,
+    kubeconfig: Optional[str] = KUBECONFIG_OPTION,
+    context: Optional[str] = CONTEXT_OPTION,
 ) -> None:
-    """Print the log of a task instance try (the latest try unless --try is given)."""
+    """Print the log of a task instance try (the latest try unless --try is given).
+
+    Locally, from the metadata DB and the log files. With --cluster (or --kubeconfig, --context, -n): the
+    try's pod log, or, once the pod is deleted, the copy archived in the metadata DB at
+    $KUBEDAG_DATABASE_URL.
+    """
+    if cluster or namespace or kubeconfig or context:
+        _logs_cluster(dag, run_id, task, try_number, namespace, kubeconfig, context)
+        return
     from kubedag.local.session import LogNotFound, read_log
 
     try:
@@ -241,13 +634,105 @@ def logs(
     typer.echo(text, nl=False)
 
 
+_DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+
+
+def _find_run(api: KubeApi, dag: str, run: str) -> dict[str, Any]:
+    """The DAGRun of ``dag`` whose run id or object name is ``run``: by the deterministic name first, then by
+    name, then (runs created by hand with generateName) by ``spec.runId``."""
+    import re
+
+    from kubedag.k8s import names
+
+    obj = api.get_dagrun(names.run_name(dag, run))
+    if obj is not None and _is_run_of(obj, dag):
+        return obj
+    if len(run) <= 253 and re.fullmatch(_DNS1123_SUBDOMAIN, run):
+        obj = api.get_dagrun(run)
+        if obj is not None:
+            if not _is_run_of(obj, dag):
+                owner = (obj.get("spec") or {}).get("dagName")
+                raise fail(f"DAGRun {run} in namespace {api.namespace} is a run of DAG {owner!r}, not {dag!r}")
+            return obj
+    for obj in api.list_dagruns():
+        if _is_run_of(obj, dag) and (obj.get("spec") or {}).get("runId") == run:
+            return obj
+    raise fail(f"no run {run!r} of DAG {dag!r} in namespace {api.namespace} "
+               f"(see `kubedag runs list --dag {dag} -n {api.namespace}`)")
+
+
+def _logs_cluster(dag: str, run: str, task: str, try_number: int | None, namespace: str | None,
+                  kubeconfig: str | None, context: str | None) -> None:
+    import os
+
+    from kubedag.k8s import names
+    from kubedag.k8s.kubeapi import NotFound
+
+    with _cluster(kubeconfig, context, namespace) as api:
+        obj = _find_run(api, dag, run)
+        run_name = obj["metadata"]["name"]
+        run_id = (obj.get("spec") or {}).get("runId") or run
+        entry = ((obj.get("status") or {}).get("tasks") or {}).get(task) or {}
+        tries = int(entry.get("t") or 0)
+        if tries == 0:
+            state = entry.get("s") or "none"
+            raise fail(f"task {task!r} has no try yet in run {run_id!r} of DAG {dag!r} (state: {state}; "
+                       f"DAGRun {run_name})")
+        if try_number is not None and try_number > tries:
+            raise fail(f"task {task!r} has {tries} tr{'y' if tries == 1 else 'ies'} in run {run_id!r}; "
+                       f"there is no try {try_number}")
+        number = try_number or tries
+        pod = names.pod_name(dag, run_name, task, number)
+        try:
+            text = api.read_pod_log(pod, obj["metadata"].get("namespace") or api.namespace)
+        except NotFound:
+            text = None
+    if text is None:
+        url = os.environ.get("KUBEDAG_DATABASE_URL")
+        if not url:
+            raise fail(f"pod {pod} (try {number} of task {task!r}) was deleted, so its log is no longer in the "
+                       "cluster; set KUBEDAG_DATABASE_URL to the controller's metadata DB to read the archived copy")
+        from kubedag.k8s.history import db_dag_id
+
+        text = _archived_log(url, db_dag_id(obj["metadata"].get("namespace") or "default", dag), run_id, task, number, pod)
+    typer.echo(text, nl=False)
+
+
+def _archived_log(url: str, dag: str, run_id: str, task: str, number: int, pod: str) -> str:
+    """The log of a try archived in the metadata DB at ``url`` (read only: no migration is run); ``dag`` is the
+    DB's key of the DAG, ``<namespace>/<name>`` for runs of the controller (:func:`kubedag.k8s.history.db_dag_id`)."""
+    import sqlalchemy.exc
+
+    from kubedag.store import repository
+    from kubedag.store.db import make_engine, session_factory
+
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            row = repository.get_try(session, dag, run_id, task, number)
+            text = row.log if row is not None else None
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        message = " ".join(str(exc).split("\n(Background on this error")[0].split())
+        raise fail(f"pod {pod} was deleted and the metadata DB cannot be read: {message}") from None
+    finally:
+        engine.dispose()
+    if not text:
+        raise fail(f"pod {pod} was deleted and the metadata DB has no archived log of try {number} of task "
+                   f"{task!r} in run {run_id!r}")
+    return text
+
+
 def main() -> None:
     """Console-script entry point. Metadata DB failures end with one clear line and exit 1, not a traceback."""
     import sys
 
     try:
         app()
-    except Exception as exc:  # noqa: BLE001 - only DB/writer errors are turned into messages
+    except Exception as exc:  # noqa: BLE001 - only cluster, DB and writer errors are turned into messages
+        kubeapi = sys.modules.get("kubedag.k8s.kubeapi")  # not imported by local commands: they start faster
+        if kubeapi is not None and isinstance(exc, kubeapi.KubeError):  # commands report these already
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
         if type(exc).__module__.startswith("sqlalchemy") or "metadata DB writer failed" in str(exc):
             message = str(exc).split("\n(Background on this error")[0]
             print(f"error: cannot use the metadata DB: {message}", file=sys.stderr)

@@ -135,7 +135,7 @@ def kubernetes_problems(dag: DAG) -> list[FieldError]:
       without a ``name``, a sidecar without an ``image``, a ``restartPolicy`` other than ``Never``.
 
     Returns:
-        :class:`~kubedag.spec.loader.FieldError`\\ s in manifest order; empty when the DAG can run.
+        A list of :class:`~kubedag.spec.loader.FieldError`, in manifest order; empty when the DAG can run.
     """
     index = _manifest_index(dag)
     tasks = sorted(dag.tasks.values(), key=lambda t: index[t.task_id])

@@ -7,6 +7,7 @@ DAG's timezone and converted to UTC, tasks in a topological order, and both edge
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -14,6 +15,8 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
 
 from kubedag import timetable
 from kubedag.spec.models import DAGManifest, Resources
@@ -25,7 +28,12 @@ DEFAULT_RETRY_DELAY = timedelta(seconds=300)
 
 @dataclass(frozen=True)
 class Task:
-    """A task with the DAG's defaults applied. Durations are timedeltas; ``env`` maps name -> template."""
+    """A task with the DAG's defaults applied. Durations are timedeltas; ``env`` maps name -> template.
+
+    The Kubernetes fields are JSON data in the manifest's camelCase (``tolerations``, ``affinity``,
+    ``volumes``, ``volume_mounts`` items and ``pod_template`` as written, Kubernetes' own shapes);
+    only :mod:`kubedag.k8s.podspec` reads them. Treat nested values as read-only.
+    """
 
     task_id: str
     command: tuple[str, ...]
@@ -40,6 +48,17 @@ class Task:
     retry_exponential_backoff: bool = False
     max_retry_delay: timedelta | None = None
     execution_timeout: timedelta | None = None
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+    affinity: Mapping[str, Any] | None = None
+    service_account_name: str | None = None
+    volumes: tuple[Mapping[str, Any], ...] = ()
+    volume_mounts: tuple[Mapping[str, Any], ...] = ()
+    image_pull_secrets: tuple[str, ...] = ()
+    """Names of Secrets of the DAG's namespace."""
+    image_pull_policy: str | None = None
+    pod_template: Mapping[str, Any] | None = None
+    """The task's own ``podTemplate`` (``{metadata: {labels, annotations}, spec}``), merged after the DAG's."""
 
     @property
     def max_tries(self) -> int:
@@ -65,6 +84,8 @@ class DAG:
     max_active_tasks: int = 16
     params: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    pod_template: Mapping[str, Any] | None = None
+    """``spec.podTemplate``: merged over every task's pod, before the task's own."""
     spec: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """The manifest's ``spec`` as JSON-ready camelCase data, kept for the metadata DB."""
 
@@ -125,8 +146,20 @@ def topological_order(upstream: Mapping[str, list[str] | tuple[str, ...]]) -> li
     return order
 
 
+def _first(*values: Any) -> Any:
+    """The first value that is not None (a task's own value, then the default's), or None."""
+    return next((v for v in values if v is not None), None)
+
+
+def _json(model: BaseModel | None) -> dict[str, Any] | None:
+    return None if model is None else model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
 def build_dag(manifest: DAGManifest) -> DAG:
     """Resolve a validated manifest (see :func:`kubedag.spec.loader.parse_dag`) into a :class:`DAG`.
+
+    A task's own value replaces the default's (Airflow's ``default_args``), even an empty one;
+    ``env`` merges by name instead, the task's value winning.
 
     Raises:
         ValueError: if the graph has a cycle or unknown dependencies (the loader reports these first).
@@ -152,6 +185,15 @@ def build_dag(manifest: DAGManifest) -> DAG:
             ),
             max_retry_delay=t.max_retry_delay if t.max_retry_delay is not None else d.max_retry_delay,
             execution_timeout=t.execution_timeout if t.execution_timeout is not None else d.execution_timeout,
+            node_selector=MappingProxyType(dict(_first(t.node_selector, d.node_selector) or {})),
+            tolerations=tuple(copy.deepcopy(_first(t.tolerations, d.tolerations) or [])),
+            affinity=copy.deepcopy(_first(t.affinity, d.affinity)),
+            service_account_name=_first(t.service_account_name, d.service_account_name),
+            volumes=tuple(_json(v) for v in _first(t.volumes, d.volumes) or ()),
+            volume_mounts=tuple(_json(m) for m in _first(t.volume_mounts, d.volume_mounts) or ()),
+            image_pull_secrets=tuple(s.name for s in _first(t.image_pull_secrets, d.image_pull_secrets) or ()),
+            image_pull_policy=_first(t.image_pull_policy, d.image_pull_policy),
+            pod_template=_json(t.pod_template),
         )
     order = topological_order({name: task.upstream for name, task in tasks.items()})
     return DAG(
@@ -169,5 +211,6 @@ def build_dag(manifest: DAGManifest) -> DAG:
         max_active_tasks=spec.max_active_tasks,
         params=MappingProxyType(dict(spec.params)),
         tags=tuple(spec.tags),
+        pod_template=_json(spec.pod_template),
         spec=spec.model_dump(mode="json", by_alias=True, exclude_defaults=True),
     )

@@ -71,10 +71,14 @@ def _pydantic_errors(exc: pydantic.ValidationError) -> list[FieldError]:
         last = err["loc"][-1] if err["loc"] else None
         if err["type"] == "extra_forbidden" and isinstance(last, str) and "_" in last:
             message += f" (fields are camelCase: did you mean {to_camel(last)!r}?)"
+        elif err["type"] == "extra_forbidden" and tuple(err["loc"]) == ("spec", "defaults", "podTemplate"):
+            message += " (the pod template of every task is spec.podTemplate)"
         if message is None:
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] in ("literal_error",):
                 message = f"{message}, got {err.get('input')!r}"
+            elif err["type"] == "model_type":  # not "... or instance of SecretReference": class names mean nothing here
+                message = "Input should be a valid dictionary"
         errors.append(FieldError(format_loc(tuple(err["loc"])), message))
     return errors
 
