@@ -24,6 +24,8 @@ from urllib.parse import quote
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 JSON_MERGE = "application/merge-patch+json"
+USER_AGENT = "kubedag-controller"
+"""The ``User-Agent`` of the controller's own requests (kopf's watches send kopf's)."""
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 
 
@@ -214,7 +216,7 @@ class KubeClient:
         if self._session is None:
             raise RuntimeError("KubeClient used outside 'async with'")
         await self.limiter.acquire()
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         token = self.connection.bearer()
         if token:
             headers["Authorization"] = f"Bearer {token}"

@@ -1,0 +1,169 @@
+{{/* Names ----------------------------------------------------------------------------------------- */}}
+
+{{/* The chart name, or nameOverride. */}}
+{{- define "kubedag.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The full name of the release's objects: fullnameOverride, <release> if it contains the chart name,
+else <release>-<chart name>. At most 52 characters, so that suffixes (-postgresql, -database) fit in 63. */}}
+{{- define "kubedag.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* chart-version, for the helm.sh/chart label. */}}
+{{- define "kubedag.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The controller's ServiceAccount. */}}
+{{- define "kubedag.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kubedag.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "kubedag.postgresql.fullname" -}}
+{{- printf "%s-postgresql" (include "kubedag.fullname" .) }}
+{{- end }}
+
+{{/* Labels ---------------------------------------------------------------------------------------- */}}
+
+{{- define "kubedag.labels" -}}
+helm.sh/chart: {{ include "kubedag.chart" . }}
+app.kubernetes.io/name: {{ include "kubedag.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: kubedag
+{{- end }}
+
+{{/* Selector labels of a component: include "kubedag.selectorLabels" (list . "controller"). */}}
+{{- define "kubedag.selectorLabels" -}}
+{{- $root := index . 0 -}}
+app.kubernetes.io/name: {{ include "kubedag.name" $root }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{/* Images ---------------------------------------------------------------------------------------- */}}
+
+{{- define "kubedag.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) }}
+{{- end }}
+
+{{- define "kubedag.postgresql.image" -}}
+{{- printf "%s:%s" .Values.postgresql.image.repository (.Values.postgresql.image.tag | toString) }}
+{{- end }}
+
+{{/* Values checks --------------------------------------------------------------------------------- */}}
+
+{{/* Fails rendering unless exactly one database source is given. Included by every template that
+depends on it, so `helm template` and `helm install` stop before anything is created. */}}
+{{- define "kubedag.validateValues" -}}
+{{- $sources := list }}
+{{- if .Values.postgresql.enabled }}{{ $sources = append $sources "postgresql.enabled" }}{{ end }}
+{{- if .Values.database.url }}{{ $sources = append $sources "database.url" }}{{ end }}
+{{- if .Values.database.existingSecret }}{{ $sources = append $sources "database.existingSecret" }}{{ end }}
+{{- if eq (len $sources) 0 }}
+{{- fail "kubedag needs a PostgreSQL metadata database: set one of postgresql.enabled=true (install one with the chart), database.url=postgresql://USER:PASSWORD@HOST:5432/DB, or database.existingSecret=NAME (a Secret holding the URL under database.existingSecretKey, default \"url\")" }}
+{{- end }}
+{{- if gt (len $sources) 1 }}
+{{- fail (printf "kubedag: set only one database source, got %s" (join ", " $sources)) }}
+{{- end }}
+{{- if and .Values.database.url (not (regexMatch "^postgres(ql)?(\\+psycopg)?://" .Values.database.url)) }}
+{{- fail "kubedag: database.url must be a PostgreSQL URL (postgresql://USER:PASSWORD@HOST:5432/DB)" }}
+{{- end }}
+{{- if and .Values.database.existingSecret (not .Values.database.existingSecretKey) }}
+{{- fail "kubedag: database.existingSecretKey must name the key of the URL in database.existingSecret" }}
+{{- end }}
+{{- range .Values.watchNamespaces }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" (toString .)) }}
+{{- fail (printf "kubedag: watchNamespaces: %q is not a namespace name" (toString .)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The watched namespaces, sorted, without duplicates; empty means cluster-wide. */}}
+{{- define "kubedag.watchNamespaces" -}}
+{{- .Values.watchNamespaces | uniq | sortAlpha | join "," }}
+{{- end }}
+
+{{/* Database wiring ------------------------------------------------------------------------------- */}}
+
+{{/* The Secret and key holding KUBEDAG_DATABASE_URL (unused with the bundled PostgreSQL). */}}
+{{- define "kubedag.database.secretName" -}}
+{{- if .Values.database.existingSecret }}
+{{- .Values.database.existingSecret }}
+{{- else }}
+{{- printf "%s-database" (include "kubedag.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "kubedag.database.secretKey" -}}
+{{- if .Values.database.existingSecret }}
+{{- .Values.database.existingSecretKey }}
+{{- else }}
+{{- "url" }}
+{{- end }}
+{{- end }}
+
+{{/* The bundled PostgreSQL's password: postgresql.password if given, else the one already stored in the
+release's Secret (so upgrades keep it), else a new random one. */}}
+{{- define "kubedag.postgresql.password" -}}
+{{- if .Values.postgresql.password }}
+{{- .Values.postgresql.password }}
+{{- else }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "kubedag.postgresql.fullname" .) }}
+{{- if and $existing $existing.data (hasKey $existing.data "password") }}
+{{- index $existing.data "password" | b64dec }}
+{{- else }}
+{{- randAlphaNum 32 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* RBAC ------------------------------------------------------------------------------------------ */}}
+
+{{/* What the controller does in a watched namespace (a Role there) or everywhere (a ClusterRole). */}}
+{{- define "kubedag.rbac.workloadRules" -}}
+- apiGroups: [kubedag.io]
+  resources: [dags, dagruns]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [kubedag.io]
+  resources: [dags/status, dagruns/status]
+  verbs: [get, update, patch]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, create, delete, patch]
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}
+
+{{/* Cluster-scoped reads kopf needs in both modes: it watches CRDs and namespaces. */}}
+{{- define "kubedag.rbac.clusterReadRules" -}}
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [list, watch]
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [list, watch]
+{{- end }}
