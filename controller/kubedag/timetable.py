@@ -406,6 +406,16 @@ def timetable_for(schedule: str | None, timezone: str = "UTC") -> Timetable:
     return CronDataIntervalTimetable(schedule, timezone)
 
 
+def infer_automated_data_interval(timetable: Timetable, logical_date: dt.datetime) -> DataInterval:
+    """The data interval of a scheduled or backfill run known only by its logical date, as Airflow 2.10's
+    ``DAG.infer_automated_data_interval``: ``[logical_date, next fire time)`` for a cron schedule, the
+    instant itself for ``@once`` and null schedules. ``logical_date`` aware (naive -> ``ValueError``)."""
+    start = _utc(logical_date, "logical_date")
+    if isinstance(timetable, CronDataIntervalTimetable):
+        return DataInterval(start, timetable._get_next(start))
+    return DataInterval.exact(start)
+
+
 def run_id(run_type: str, logical_date: dt.datetime) -> str:
     """Airflow's ``DagRun.generate_run_id``: ``f"{run_type}__{logical_date in UTC .isoformat()}"``.
 

@@ -184,10 +184,6 @@ def test_no_logical_date_and_no_creation_timestamp_raises_value_error():
         run_from_object(dag_of(TASKS), body)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "run_from_object infers the data interval of every run with infer_manual_data_interval; Airflow 2.10's "
-    "DAG.create_dagrun uses it only for manual runs and infer_automated_data_interval(logical_date) otherwise, "
-    "so a hand-made scheduled run for 2026-03-09 covers [03-08, 03-09) instead of [03-09, 03-10)"))
 def test_a_scheduled_run_with_only_a_logical_date_covers_the_interval_starting_there():
     dag = dag_of(TASKS, schedule="@daily", startDate="2026-01-01")
     run = run_from_object(dag, run_body(spec={"runType": "scheduled", "logicalDate": "2026-03-09T00:00:00Z"}))

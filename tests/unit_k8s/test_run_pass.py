@@ -432,3 +432,28 @@ def test_the_idle_result_asks_for_nothing(free_slots):
     again = c.step(NOW, free_slots=left)
     assert again.changed == {} and again.tries == [] and again.create == [] and again.kill == []
     assert again.idle
+
+
+@pytest.mark.parametrize("phase_kw, exit_code, words", [
+    ({"state": terminated(1, NOW, NOW + timedelta(seconds=9))}, 1, ["exit code 1"]),
+    ({"state": terminated(137, NOW, NOW + timedelta(seconds=9), reason="OOMKilled")}, 137, ["OOMKilled", "memory"]),
+    ({"state": terminated(137, NOW, NOW + timedelta(seconds=9)), "reason": "Evicted",
+      "message": "The node was low on resource: ephemeral-storage."}, 137, ["evicted", "ephemeral-storage"]),
+    ({"state": terminated(137, NOW, NOW + timedelta(seconds=9)), "reason": "DeadlineExceeded",
+      "message": "Pod was active on the node longer than the specified deadline", "active_deadline": 30},
+     137, ["activeDeadlineSeconds", "30s"]),
+])
+def test_a_failed_pod_records_why(phase_kw, exit_code, words):
+    c = etl()
+    c.settle(NOW)
+    c.set_pod("extract", 1, "Failed", phase_kw.pop("state"), **phase_kw)
+    r = c.settle(NOW + timedelta(seconds=10))
+    ti = c.tis["extract"]
+    assert ti.state == S.FAILED
+    assert ti.exit_code == exit_code
+    assert ti.end_date == NOW + timedelta(seconds=9)
+    for word in words:
+        assert word in ti.reason
+    [rec] = r.tries
+    assert rec.reason == ti.reason and rec.exit_code == exit_code and rec.hostname == "worker-1"
+    assert r.kill == []  # the pod ran: it is kept for its log

@@ -103,19 +103,19 @@ async def test_add_after_zero_or_negative_is_now():
     assert {await asyncio.wait_for(q.get(), 0.1), await asyncio.wait_for(q.get(), 0.1)} == {A, B}
 
 
-@pytest.mark.parametrize("delays", [(0.05, 0.6), (0.6, 0.05)])
+@pytest.mark.parametrize("delays", [(0.03, 0.3), (0.3, 0.03)])
 async def test_add_after_keeps_the_earliest_timer(delays):
     q = WorkQueue()
     loop = asyncio.get_running_loop()
     start = loop.time()
     for d in delays:
         q.add_after(A, d)
-    assert await asyncio.wait_for(q.get(), 0.4) == A  # the 0.05 s timer, whichever came first
-    assert loop.time() - start < 0.4
+    assert await asyncio.wait_for(q.get(), 0.25) == A  # the 0.03 s timer, whichever came first
+    assert loop.time() - start < 0.25
     q.done(A)
-    if delays[0] == 0.6:
+    if delays[0] == 0.3:
         # the later timer was replaced: it never fires
-        assert await nothing_within(q, 0.7)
+        assert await nothing_within(q, 0.4)
     q.close()
 
 

@@ -600,10 +600,11 @@ class Controller:
         await self._write_run_status(key, body, new)
 
     def _free_slots(self, key: Key, dag: DAG) -> int:
-        """``maxActiveTasks`` left for this run after the DAG's other runs (Airflow counts it per DAG)."""
+        """Tries that may start now: ``maxActiveTasks`` less the queued and running tries of every run of the DAG,
+        this one included (Airflow 2.10 counts ``max_active_tasks`` per DAG, across its runs)."""
         used = 0
         for other_key, state in self.states.items():
-            if other_key != key and other_key[0] == key[0] and state.run.dag_id == dag.dag_id:
+            if other_key[0] == key[0] and state.run.dag_id == dag.dag_id:
                 used += runpass.active_count(state.tis)
         return max(0, dag.max_active_tasks - used)
 

@@ -125,8 +125,10 @@ def run_from_object(dag: DAG, body: Mapping[str, Any]) -> engine.DagRun:
     """The engine's :class:`~kubedag.engine.DagRun` for a DAGRun object, its defaults filled in.
 
     As ``airflow dags trigger``: run type ``manual``; ``logicalDate`` the object's
-    ``creationTimestamp`` (fixed once the object exists, so every pass agrees); the data interval from the
-    DAG's timetable (``infer_manual_data_interval``) unless given; run id ``<runType>__<logicalDate>``.
+    ``creationTimestamp`` (fixed once the object exists, so every pass agrees); the data interval, unless
+    given, from the DAG's timetable: ``infer_manual_data_interval`` for a manual run, else
+    :func:`kubedag.timetable.infer_automated_data_interval` (Airflow's ``DAG.create_dagrun``); run id
+    ``<runType>__<logicalDate>``.
     Naive dates are read in the DAG's timezone. The state, start and end come from ``status``.
 
     Raises:
@@ -150,8 +152,11 @@ def run_from_object(dag: DAG, body: Mapping[str, Any]) -> engine.DagRun:
         raise ValueError("spec.logicalDate: missing, and the object has no creationTimestamp")
     if spec.data_interval_start is not None and spec.data_interval_end is not None:
         start, end = aware(spec.data_interval_start), aware(spec.data_interval_end)
-    else:
+    elif run_type == RunType.MANUAL:
         interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
+        start, end = interval.start, interval.end
+    else:  # scheduled or backfill: the interval starting at the logical date, as Airflow's DAG.create_dagrun
+        interval = timetable.infer_automated_data_interval(dag.timetable, logical_date)
         start, end = interval.start, interval.end
     return engine.DagRun(
         dag_id=dag.dag_id,

@@ -186,7 +186,10 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
     """
 
     def __init__(self, *, crd_files: Iterable[str | pathlib.Path] = (), bookmark_interval: float = 30.0,
-                 history_limit: int = 10000, watch_timeout: float | None = None, **kwargs: Any) -> None:
+                 history_limit: int = 10000, watch_timeout: float | None = None,
+                 journal_limit: int | None = None, **kwargs: Any) -> None:
+        self.journal_limit = journal_limit
+        self.user_agents: collections.Counter[str] = collections.Counter()  # requests per User-Agent
         self.types: dict[tuple[str, str, str], ResourceType] = {}
         self.store: dict[tuple[str, str], dict[tuple[str | None, str], dict[str, Any]]] = collections.defaultdict(dict)
         self.resource_version = 0
@@ -242,7 +245,11 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
         raw_response: aiohttp.web.StreamResponse | None = None
         try:
             request = await self._parse_request(raw_request)
+            self.user_agents[request.headers.get('User-Agent', '')] += 1
             self._requests.append(request)
+            if self.journal_limit is not None and len(self._requests) > 2 * self.journal_limit:
+                # kmock matches each request against its views by scanning the journal: keep it short
+                del self._requests[:-self.journal_limit]
             try:
                 return await self._handle(request)
             except kmock_rendering.StreamingError as e:
