@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 
 from kubedag.k8s import runpass
 from kubedag.k8s.client import Connection
