@@ -86,7 +86,7 @@ def test_a_pod_deleted_by_someone_else_fails_its_try(k8s_api, fake_kubelet, sqli
 
 
 def test_max_active_tasks_caps_pods_running_at_once(k8s_api, fake_kubelet, sqlite_url, tmp_path):
-    stamp = "echo start $(date +%s.%N) >> $$KUBEDAG_TASK_ID.t; sleep 0.4; echo end $(date +%s.%N) >> $$KUBEDAG_TASK_ID.t"
+    stamp = "echo start $(date +%s.%N) >> $$KUBEDAG_TASK_ID.t; sleep 1; echo end $(date +%s.%N) >> $$KUBEDAG_TASK_ID.t"
     k8s_api.create(dag_manifest('wide', [
         {'name': f'w{i}', 'command': ['sh', '-c', stamp.replace('$$', '$')]} for i in range(5)
     ], maxActiveTasks=2))

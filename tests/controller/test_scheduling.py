@@ -71,7 +71,7 @@ def test_max_active_runs_makes_later_intervals_wait(k8s_api, fake_kubelet, sqlit
             seen_active.append(sum(1 for r in runs if (r.get('status') or {}).get('phase') not in ('success', 'failed')))
             return len(runs) == 3 and all((r.get('status') or {}).get('phase') == 'success' for r in runs)
         wait_until(all_done, timeout=60, what='3 successful runs')
-    assert max(seen_active) == 1
+    assert max(seen_active) <= 1  # never two runs active at once
     events = k8s_api.list('v1/events', NS)
     assert any(e['reason'] == 'MaxActiveRunsReached' and e['involvedObject']['name'] == 'serial' for e in events)
     assert sum(1 for e in events if e['reason'] == 'RunCreated') == 3
