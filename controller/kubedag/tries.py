@@ -7,7 +7,8 @@ import signal
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from kubedag import engine
+from kubedag import engine, templating
+from kubedag.spec.dag import DAG
 from kubedag.states import TaskInstanceState
 
 
@@ -50,3 +51,19 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
+def render_try(dag: DAG, run: engine.DagRun, task_id: str, try_number: int) -> templating.RenderedFields:
+    """Render a try's ``command``, ``args`` and ``env`` with Airflow's template context for that try
+    (``params`` from the DAG, ``dag_run.conf`` from the run). Every executor renders through here.
+
+    Raises:
+        templating.TemplateError: naming the field that failed (e.g. ``command[1]``).
+    """
+    task = dag.tasks[task_id]
+    ctx = templating.template_context(
+        templating.RunContext(
+            dag_id=run.dag_id, task_id=task_id, run_id=run.run_id, run_type=str(run.run_type),
+            logical_date=run.logical_date, data_interval_start=run.data_interval_start,
+            data_interval_end=run.data_interval_end, try_number=try_number, params=dag.params, conf=run.conf,
+        )
+    )
+    return templating.render_fields(list(task.command), list(task.args), task.env, ctx)

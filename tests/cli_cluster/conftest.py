@@ -3,9 +3,7 @@ pointing at it, and ``kubedag`` invoked in-process with Typer's CliRunner."""
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,43 +12,18 @@ import pytest
 from typer.testing import CliRunner
 
 from kubedag.cli.main import app
+from tests.k8s.conftest import _no_leaks  # noqa: F401 - every emulator thread and pod process must end
 from tests.k8s.emulator.fixtures import fake_kubelet, k8s_api, k8s_api_options  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = "kubedag.io/v1alpha1/dags"
 DAGRUNS = "kubedag.io/v1alpha1/dagruns"
-_OUR_THREADS = ("k8s-api-emulator", "fake-kubelet")
 
 
 @pytest.fixture
 def k8s_crd_files() -> list[Path]:
     """The emulator serves the project's CRDs (``dags.kubedag.io``, ``dagruns.kubedag.io``)."""
     return sorted((ROOT / "crds").glob("*.yaml"))
-
-
-def _child_pids() -> set[int]:
-    """Direct children of this process, from /proc (Linux)."""
-    me, children = os.getpid(), set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == me and fields[0] != "Z":
-                children.add(int(entry))
-    return children
-
-
-@pytest.fixture(autouse=True)
-def _no_leaks() -> Iterator[None]:
-    """Every emulator thread and pod process must be gone once a test's fixtures are torn down."""
-    children_before = _child_pids()
-    yield
-    leaked = [t.name for t in threading.enumerate() if t.is_alive() and t.name.startswith(_OUR_THREADS)]
-    assert not leaked, f"threads left running: {leaked}"
-    assert not (_child_pids() - children_before), "pod processes left running"
 
 
 @pytest.fixture(autouse=True)

@@ -248,7 +248,7 @@ def controller(
     log_level: str = typer.Option("INFO", envvar="KUBEDAG_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run the Kubernetes controller: schedule DAG custom resources and run each task instance as a pod."""
-    from kubedag.k8s.client import ConfigError
+    from kubedag.k8s.kubeapi import KubeError
     from kubedag.k8s.controller import ControllerConfig, main as run_controller
 
     namespaces = [ns.strip() for value in namespace for ns in value.split(",") if ns.strip()]
@@ -262,7 +262,7 @@ def controller(
         raise typer.BadParameter(f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level")
     try:
         run_controller(config, log_level)
-    except ConfigError as exc:
+    except KubeError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         pass

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import ssl
 import time
 from dataclasses import dataclass
@@ -37,10 +36,6 @@ class ApiError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
-
-
-class ConfigError(Exception):
-    """No usable cluster configuration (no kubeconfig, unknown context, not in a cluster)."""
 
 
 @dataclass(frozen=True)
@@ -92,39 +87,16 @@ class Connection:
 
 
 def load_connection(kubeconfig: str | None = None, context: str | None = None) -> Connection:
-    """Find the cluster as kubectl does: ``kubeconfig`` (else ``$KUBECONFIG``, else ``~/.kube/config``)
-    with ``context`` (else its current context); with no kubeconfig at all, the in-cluster service
-    account (inside a pod).
+    """Find the cluster as kubectl does, with the CLI's loader (:func:`kubedag.k8s.kubeapi.load_configuration`):
+    ``kubeconfig`` (else ``$KUBECONFIG``, else ``~/.kube/config``) with ``context`` (else its current context);
+    with no kubeconfig at all, the in-cluster service account (whose token file is re-read as it rotates).
 
     Raises:
-        ConfigError: with the loader's message (no config found, unknown context, bad file).
+        kubedag.k8s.kubeapi.KubeError: no usable configuration (no config found, unknown context, bad file).
     """
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
+    from kubedag.k8s.kubeapi import load_configuration
 
-    cfg = client.Configuration()
-    default_file = Path(os.path.expanduser("~/.kube/config"))
-    use_file = bool(kubeconfig or context or os.environ.get("KUBECONFIG") or default_file.exists())
-    namespace = None
-    token_file = None
-    try:
-        if use_file:
-            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
-            _, active = config.list_kube_config_contexts(config_file=kubeconfig)
-            if context:
-                contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
-                active = next((c for c in contexts if c["name"] == context), active)
-            namespace = (active or {}).get("context", {}).get("namespace")
-        else:
-            config.load_incluster_config(client_configuration=cfg)
-            token_file = str(IN_CLUSTER_TOKEN)
-            ns_file = IN_CLUSTER_TOKEN.parent / "namespace"
-            namespace = ns_file.read_text().strip() if ns_file.exists() else None
-    except (ConfigException, OSError, TypeError, ValueError) as exc:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or str(default_file)
-        raise ConfigError(
-            f"no usable Kubernetes configuration ({where}{f', context {context}' if context else ''}): {exc}"
-        ) from None
+    cfg, namespace, source = load_configuration(kubeconfig, context)
     auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
     token = None
     if auth:
@@ -132,9 +104,11 @@ def load_connection(kubeconfig: str | None = None, context: str | None = None) -
         token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
         if prefix and prefix.lower() != "bearer":
             token = auth
+    in_cluster = source == "in-cluster configuration"
     return Connection(
-        server=cfg.host.rstrip("/"), token=token, token_file=token_file, ca_path=cfg.ssl_ca_cert,
-        cert_path=cfg.cert_file, key_path=cfg.key_file, insecure=not cfg.verify_ssl, namespace=namespace,
+        server=cfg.host.rstrip("/"), token=token, token_file=str(IN_CLUSTER_TOKEN) if in_cluster else None,
+        ca_path=cfg.ssl_ca_cert, cert_path=cfg.cert_file, key_path=cfg.key_file, insecure=not cfg.verify_ssl,
+        namespace=namespace,
     )
 
 

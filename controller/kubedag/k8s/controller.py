@@ -393,10 +393,10 @@ class Controller:
         try:
             dag = parse_dag(dict(body))
         except DAGValidationError as exc:
-            return ParsedDAG(generation, None, [f"{e.path}: {e.message}" if e.path else e.message for e in exc.errors], meta.get("uid"))
+            return ParsedDAG(generation, None, [str(e) for e in exc.errors], meta.get("uid"))
         problems = podspec.kubernetes_problems(dag)
         if problems:
-            return ParsedDAG(generation, None, [f"{e.path}: {e.message}" for e in problems], meta.get("uid"))
+            return ParsedDAG(generation, None, [str(e) for e in problems], meta.get("uid"))
         return ParsedDAG(generation, dag, [], meta.get("uid"))
 
     async def sync_dag(self, key: Key) -> None:
@@ -869,7 +869,7 @@ class Controller:
         if self.client is None:
             return
         meta = body.get("metadata") or {}
-        now = timetable.iso_utc(self.clock()).replace("+00:00", "Z")  # type: ignore[union-attr]
+        now = engine.format_instant(self.clock())
         event = {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"generateName": f"{meta.get('name', 'kubedag')}.", "namespace": meta.get("namespace") or "default"},

@@ -8,7 +8,7 @@ controller shares one database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -103,11 +103,3 @@ def load_tis(rows: Iterable[Any]) -> dict[str, engine.TaskInstance]:
     from kubedag.k8s.runpass import ti_from_row
 
     return {row.task_id: ti_from_row(row) for row in rows}
-
-
-def counts_by_state(tis: Mapping[str, engine.TaskInstance]) -> dict[str, int]:
-    """Task instances per state (for logs and events)."""
-    out: dict[str, int] = {}
-    for ti in tis.values():
-        out[str(ti.state)] = out.get(str(ti.state), 0) + 1
-    return out

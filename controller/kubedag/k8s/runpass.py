@@ -28,10 +28,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from kubedag import engine, templating, timetable
-from kubedag.spec.dag import DAG
+from kubedag.spec.dag import DAG, to_utc
 from kubedag.spec.dagrun import DAGRunSpec, DAGRunStatus, TaskCounts, TaskEntry
 from kubedag.states import DagRunState, RunType, TaskInstanceState
-from kubedag.tries import TryRecord, context_env
+from kubedag.tries import TryRecord, context_env, render_try
 
 S = TaskInstanceState
 
@@ -139,12 +139,9 @@ def run_from_object(dag: DAG, body: Mapping[str, Any]) -> engine.DagRun:
     spec = DAGRunSpec.model_validate(body.get("spec") or {})
     meta = body.get("metadata") or {}
     status = DAGRunStatus.model_validate(body.get("status") or {})
-    from zoneinfo import ZoneInfo
 
     def aware(value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        return (value if value.tzinfo else value.replace(tzinfo=ZoneInfo(dag.timezone))).astimezone(timetable.UTC)
+        return to_utc(value, dag.timezone)
 
     run_type = spec.run_type or RunType.MANUAL
     logical_date = aware(spec.logical_date) or parse_time(meta.get("creationTimestamp"))
@@ -224,15 +221,7 @@ def render_request(dag: DAG, run: engine.DagRun, ti: engine.TaskInstance) -> Pod
     Raises:
         templating.TemplateError: naming the field that failed.
     """
-    task = dag.tasks[ti.task_id]
-    ctx = templating.template_context(
-        templating.RunContext(
-            dag_id=run.dag_id, task_id=ti.task_id, run_id=run.run_id, run_type=str(run.run_type),
-            logical_date=run.logical_date, data_interval_start=run.data_interval_start,
-            data_interval_end=run.data_interval_end, try_number=ti.try_number, params=dag.params, conf=run.conf,
-        )
-    )
-    fields = templating.render_fields(list(task.command), list(task.args), task.env, ctx)
+    fields = render_try(dag, run, ti.task_id, ti.try_number)
     env = {**fields.env, **context_env(run, ti.task_id, ti.try_number)}
     return PodRequest(ti.task_id, ti.try_number, fields.command, fields.args, env)
 

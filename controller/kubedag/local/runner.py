@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kubedag import engine, templating
-from kubedag.tries import TryRecord, context_env, describe_exit
+from kubedag.tries import TryRecord, context_env, describe_exit, render_try
 from kubedag.spec.dag import DAG
 from kubedag.states import DagRunState, TaskInstanceState
 
@@ -166,23 +166,9 @@ class LocalRunner:
         path = log_path(self.options.logs_dir, run.dag_id, run.run_id, ti.task_id, ti.try_number)
         path.parent.mkdir(parents=True, exist_ok=True)
         running = engine.mark_running(ti, now)
-        ctx = templating.template_context(
-            templating.RunContext(
-                dag_id=run.dag_id,
-                task_id=ti.task_id,
-                run_id=run.run_id,
-                run_type=str(run.run_type),
-                logical_date=run.logical_date,
-                data_interval_start=run.data_interval_start,
-                data_interval_end=run.data_interval_end,
-                try_number=ti.try_number,
-                params=self.dag.params,
-                conf=run.conf,
-            )
-        )
         error: str | None = None
         try:
-            fields = templating.render_fields(list(task.command), list(task.args), task.env, ctx)
+            fields = render_try(self.dag, run, ti.task_id, ti.try_number)
             argv = fields.command + fields.args
             if not argv:
                 error = "task has no command: locally a task needs `command` (the image's entrypoint is not used)"

@@ -114,7 +114,8 @@ class DAG:
         return timetable.TimeRestriction(earliest=self.start_date, latest=self.end_date, catchup=self.catchup)
 
 
-def _to_utc(value: datetime | None, tz: str) -> datetime | None:
+def to_utc(value: datetime | None, tz: str) -> datetime | None:
+    """``value`` in UTC, a naive one read in the IANA timezone ``tz`` (as manifest dates are); None stays None."""
     if value is None:
         return None
     if value.tzinfo is None:
@@ -203,8 +204,8 @@ def build_dag(manifest: DAGManifest) -> DAG:
         description=spec.description,
         schedule=spec.schedule,
         timezone=spec.timezone,
-        start_date=_to_utc(spec.start_date, spec.timezone),
-        end_date=_to_utc(spec.end_date, spec.timezone),
+        start_date=to_utc(spec.start_date, spec.timezone),
+        end_date=to_utc(spec.end_date, spec.timezone),
         catchup=spec.catchup,
         paused=spec.paused,
         max_active_runs=spec.max_active_runs,

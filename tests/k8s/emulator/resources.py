@@ -225,10 +225,12 @@ def validate_name(rt: ResourceType, name: str) -> list[dict[str, str]]:
 
 
 @functools.cache
-def _strict_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator | None:
-    """The strict (no unknown fields) schema of a built-in, from kubernetes-validate's files."""
+def _schema_validator(api_version: str, kind: str, strict: bool) -> jsonschema.protocols.Validator | None:
+    """The compiled schema of a built-in kind from kubernetes-validate's files (``strict``: no unknown fields),
+    built as ``kubernetes_validate.validate`` builds it, once: building it per call (a new ``referencing``
+    registry each time) costs ~25 ms a pod. None for an unknown kind."""
     gv = re.sub(r'^([^./]*)(?:\.[^/]*)?/', r'\1-', api_version)
-    base = f'kubernetes-json-schema/v{KUBERNETES_VERSION}-local-strict'
+    base = f'kubernetes-json-schema/v{KUBERNETES_VERSION}-local' + ('-strict' if strict else '')
     try:
         schema = kubernetes_validate.utils.schema_contents(f'{base}/{kind.lower()}-{gv}.json', KUBERNETES_VERSION)
     except FileNotFoundError:
@@ -240,7 +242,7 @@ def _strict_validator(api_version: str, kind: str) -> jsonschema.protocols.Valid
 
 def drop_unknown_builtin_fields(obj: dict[str, Any]) -> list[str]:
     """Remove fields a built-in's schema does not know; return their paths (for warnings)."""
-    validator = _strict_validator(obj.get('apiVersion', ''), obj.get('kind', ''))
+    validator = _schema_validator(obj.get('apiVersion', ''), obj.get('kind', ''), True)
     if validator is None:
         return []
     dropped = []
@@ -255,22 +257,6 @@ def drop_unknown_builtin_fields(obj: dict[str, Any]) -> list[str]:
     return dropped
 
 
-@functools.lru_cache(maxsize=None)
-def _builtin_validator(kind: str, api_version: str) -> Any:
-    """A compiled validator of one built-in kind, as ``kubernetes_validate.validate`` builds it (non-strict), built once:
-    building it per call (a new ``referencing`` registry each time) costs ~25 ms a pod. None for an unknown kind."""
-    version = KUBERNETES_VERSION
-    api = re.sub(r'^([^./]*)(?:\.[^/]*)?/', r'\1-', api_version)
-    folder = f'kubernetes-json-schema/v{version}-local'
-    try:
-        schema = kubernetes_validate.utils.schema_contents(f'{folder}/{kind.lower()}-{api}.json', version)
-    except FileNotFoundError:
-        return None
-    definitions = kubernetes_validate.utils.schema_contents(f'{folder}/_definitions.json', version)
-    registry = referencing.Resource.from_contents(definitions) @ (referencing.Resource.from_contents(schema) @ referencing.Registry())
-    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
-
-
 def validate_builtin(rt: ResourceType, obj: dict[str, Any]) -> None:
     """Validate against the real OpenAPI schema (kubernetes-validate).
 
@@ -278,7 +264,7 @@ def validate_builtin(rt: ResourceType, obj: dict[str, Any]) -> None:
     "cannot unmarshal"); other violations are 422 Invalid naming the field.
     Either way the message carries kubernetes-validate's own text.
     """
-    validator = _builtin_validator(str(obj.get('kind', '')), str(obj.get('apiVersion', '')))
+    validator = _schema_validator(str(obj.get('apiVersion', '')), str(obj.get('kind', '')), False)
     if validator is None:
         return
     try:
