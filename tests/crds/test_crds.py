@@ -24,7 +24,7 @@ def schema_of(crd: dict[str, Any]) -> dict[str, Any]:
 # --- the files ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["dag.yaml", "dagrun.yaml"])
+@pytest.mark.parametrize("name", ["backfill.yaml", "dag.yaml", "dagrun.yaml", "pool.yaml"])
 def test_committed_crds_are_the_generated_ones(name):
     assert (CRDS / name).read_text() == crds.generated()[name], (
         f"crds/{name} is stale: run .venv/bin/python -m kubedag.k8s.crds"
@@ -44,7 +44,7 @@ def test_check_mode(tmp_path, capsys):
     assert crds.main(["--check", "--out", str(tmp_path)]) == 1  # missing files are stale
     assert not list(tmp_path.iterdir())  # --check writes nothing
     assert crds.main(["--out", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dag.yaml", "dagrun.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backfill.yaml", "dag.yaml", "dagrun.yaml", "pool.yaml"]
     assert crds.main(["--check", "--out", str(tmp_path)]) == 0
     (tmp_path / "dag.yaml").write_text((tmp_path / "dag.yaml").read_text().replace("dag\n", "dags\n", 1))
     capsys.readouterr()

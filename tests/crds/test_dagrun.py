@@ -111,7 +111,7 @@ def test_spec_is_strict_and_camel_case():
         DAGRunSpec.model_validate({"dag_name": "etl"})
     dumped = DAGRunSpec.model_validate({"dagName": "etl", "runType": "manual"}).model_dump(by_alias=True, mode="json")
     assert dumped == {"dagName": "etl", "runId": None, "runType": "manual", "logicalDate": None,
-                      "dataIntervalStart": None, "dataIntervalEnd": None, "conf": {}}
+                      "dataIntervalStart": None, "dataIntervalEnd": None, "conf": {}, "actions": []}
 
 
 def test_pod_names():

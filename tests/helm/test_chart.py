@@ -123,7 +123,7 @@ def test_helm_lint_is_clean():
 # --- the CRDs -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["dag.yaml", "dagrun.yaml"])
+@pytest.mark.parametrize("name", ["backfill.yaml", "dag.yaml", "dagrun.yaml", "pool.yaml"])
 def test_chart_crds_are_copies_of_the_top_level_ones(name):
     chart_copy, source = CHART / "crds" / name, REPO / "crds" / name
     assert chart_copy.read_bytes() == source.read_bytes(), (
@@ -131,20 +131,21 @@ def test_chart_crds_are_copies_of_the_top_level_ones(name):
     )
 
 
-def test_chart_ships_exactly_the_two_crds():
-    assert sorted(Path(c["filename"]).name for c in crds()) == ["dag.yaml", "dagrun.yaml"]
+def test_chart_ships_exactly_the_four_crds():
+    assert sorted(Path(c["filename"]).name for c in crds()) == ["backfill.yaml", "dag.yaml", "dagrun.yaml", "pool.yaml"]
     names = sorted(yaml.safe_load(c["data"])["metadata"]["name"] for c in crds())
-    assert names == ["dagruns.kubedag.io", "dags.kubedag.io"]
+    assert names == ["backfills.kubedag.io", "dagruns.kubedag.io", "dags.kubedag.io", "pools.kubedag.io"]
 
 
 # --- RBAC ---------------------------------------------------------------------------------------------------
 
+KINDS = ("dags", "dagruns", "pools", "backfills")
 WORKLOAD = {
-    ("kubedag.io", "dags", v) for v in ("get", "list", "watch", "create", "update", "patch", "delete")
+    ("kubedag.io", r, v) for r in KINDS for v in ("get", "list", "watch", "create", "update", "patch", "delete")
 } | {
-    ("kubedag.io", "dagruns", v) for v in ("get", "list", "watch", "create", "update", "patch", "delete")
+    ("kubedag.io", f"{r}/status", v) for r in KINDS for v in ("get", "update", "patch")
 } | {
-    ("kubedag.io", f"{r}/status", v) for r in ("dags", "dagruns") for v in ("get", "update", "patch")
+    ("", "configmaps", "get"), ("", "secrets", "get"),
 } | {
     ("", "pods", v) for v in ("get", "list", "watch", "create", "delete", "patch")
 } | {
@@ -205,11 +206,13 @@ def test_namespaced_rbac_has_a_role_per_namespace_and_no_cluster_wide_pod_rights
     assert len(rendered.of_kind("Role")) == 2 and len(rendered.of_kind("ClusterRole")) == 1
 
 
-def test_no_role_grants_secrets_or_escalation(config):
+def test_no_role_lists_secrets_or_grants_escalation(config):
+    """Secrets are read one by one, by the names DAGs give (variables, connections, webhook URLs): never listed."""
     _, rendered = config
     for role in rendered.of_kind("Role") + rendered.of_kind("ClusterRole"):
         for _, resource, verb in grants(role):
-            assert resource not in ("secrets", "serviceaccounts", "roles", "rolebindings", "clusterroles")
+            assert resource != "secrets" or verb == "get"
+            assert resource not in ("serviceaccounts", "roles", "rolebindings", "clusterroles")
             assert verb not in ("escalate", "bind", "impersonate")
 
 

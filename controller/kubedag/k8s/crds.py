@@ -61,6 +61,7 @@ from pydantic.json_schema import GenerateJsonSchema
 
 from kubedag.spec import models
 from kubedag.spec.dagrun import DAGRunManifest, DAGRunStatus, DAGStatus
+from kubedag.spec.resources import BackfillManifest, BackfillStatus, PoolManifest, PoolStatus
 from kubedag.spec.durations import parse_duration
 
 GROUP = "kubedag.io"
@@ -307,6 +308,34 @@ def dagrun_crd() -> dict[str, Any]:
     return _crd("DAGRun", "dagruns", "dr", openapi_schema(DAGRunManifest, DAGRunStatus), DAGRUN_COLUMNS)
 
 
+POOL_COLUMNS = [
+    _column("Slots", ".spec.slots", "integer", "Slots available."),
+    _column("Occupied", ".status.occupied", "integer", "Slots taken by queued and running tries."),
+    _column("Open", ".status.open", "integer", "Slots free."),
+    AGE,
+]
+BACKFILL_COLUMNS = [
+    _column("DAG", ".spec.dagName", "string", "The DAG backfilled."),
+    _column("Start", ".spec.startDate", "string", "First logical date."),
+    _column("End", ".spec.endDate", "string", "Last logical date."),
+    _column("Phase", ".status.phase", "string", "running, success or failed."),
+    _column("Total", ".status.total", "integer", "Runs covered."),
+    _column("Succeeded", ".status.succeeded", "integer", "Runs succeeded."),
+    _column("Failed", ".status.failed", "integer", "Runs failed."),
+    AGE,
+]
+
+
+def pool_crd() -> dict[str, Any]:
+    """The ``pools.kubedag.io`` CRD, from :class:`~kubedag.spec.resources.PoolManifest`."""
+    return _crd("Pool", "pools", "pool", openapi_schema(PoolManifest, PoolStatus), POOL_COLUMNS)
+
+
+def backfill_crd() -> dict[str, Any]:
+    """The ``backfills.kubedag.io`` CRD, from :class:`~kubedag.spec.resources.BackfillManifest`."""
+    return _crd("Backfill", "backfills", "bf", openapi_schema(BackfillManifest, BackfillStatus), BACKFILL_COLUMNS)
+
+
 class _Dumper(yaml.SafeDumper):
     """Block style (``|``) for multi-line strings, so descriptions stay readable."""
 
@@ -328,6 +357,8 @@ def generated() -> dict[str, str]:
     return {
         "dag.yaml": render(dag_crd(), "models.py: DAGManifest; dagrun.py: DAGStatus"),
         "dagrun.yaml": render(dagrun_crd(), "dagrun.py: DAGRunManifest"),
+        "pool.yaml": render(pool_crd(), "resources.py: PoolManifest"),
+        "backfill.yaml": render(backfill_crd(), "resources.py: BackfillManifest"),
     }
 
 

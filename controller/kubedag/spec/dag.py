@@ -19,11 +19,15 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from kubedag import timetable
-from kubedag.spec.models import DAGManifest, Resources
+from kubedag.spec.models import DAGManifest, Notifier, Resources, SensorSpec, TriggerSpec
 from kubedag.states import TriggerRule
 
 DEFAULT_RETRY_DELAY = timedelta(seconds=300)
 """Airflow 2.10's ``[core] default_task_retry_delay``."""
+DEFAULT_POOL = "default-pool"
+"""The pool of tasks that name none: Airflow's ``default_pool`` (a DNS-1123 name here, as a Pool object's)."""
+DEFAULT_POOL_SLOTS = 128
+"""Slots of ``default-pool`` while no Pool object of that name exists (Airflow's ``[core] default_pool_task_slot_count``)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,26 @@ class Task:
     image_pull_policy: str | None = None
     pod_template: Mapping[str, Any] | None = None
     """The task's own ``podTemplate`` (``{metadata: {labels, annotations}, spec}``), merged after the DAG's."""
+    pool: str = DEFAULT_POOL
+    pool_slots: int = 1
+    priority_weight: int = 1
+    weight_rule: str = "downstream"
+    sla: timedelta | None = None
+    on_failure: tuple[Notifier, ...] = ()
+    on_success: tuple[Notifier, ...] = ()
+    on_retry: tuple[Notifier, ...] = ()
+    sensor: SensorSpec | None = None
+    """Set for a sensor: its mode, poke interval, timeout and, for a built-in, the check."""
+    trigger: TriggerSpec | None = None
+    """Set for a task that triggers a run of another DAG (no command, no pod)."""
+    branch: bool = False
+    multiple_outputs: bool = False
+
+    @property
+    def runs_in_controller(self) -> bool:
+        """True for tasks the controller (locally, the runner) carries out itself, with no pod or process:
+        triggers and ``externalTask`` sensors (as Airflow's triggerer does for deferred operators)."""
+        return self.trigger is not None or (self.sensor is not None and self.sensor.external_task is not None)
 
     @property
     def max_tries(self) -> int:
@@ -86,8 +110,37 @@ class DAG:
     tags: tuple[str, ...] = ()
     pod_template: Mapping[str, Any] | None = None
     """``spec.podTemplate``: merged over every task's pod, before the task's own."""
+    dagrun_timeout: timedelta | None = None
+    on_failure: tuple[Notifier, ...] = ()
+    on_success: tuple[Notifier, ...] = ()
+    on_sla_miss: tuple[Notifier, ...] = ()
+    variables_from: tuple[Mapping[str, Any], ...] = ()
+    """``spec.variablesFrom`` as written: ``{configMapRef: {name}}`` or ``{secretRef: {name}}`` items."""
+    connections_from: tuple[Mapping[str, Any], ...] = ()
+    """``spec.connectionsFrom`` as written: ``{secretRef: {name}}`` items."""
     spec: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """The manifest's ``spec`` as JSON-ready camelCase data, kept for the metadata DB."""
+
+    @cached_property
+    def priority_weights(self) -> Mapping[str, int]:
+        """task_id -> effective priority weight, as Airflow 2.10's ``priority_weight_total``: ``downstream``
+        (default) adds the weights of every task downstream, ``upstream`` of every task upstream,
+        ``absolute`` is the task's own. Ready tries start in decreasing order of it."""
+        out: dict[str, int] = {}
+        for task_id, task in self.tasks.items():
+            if task.weight_rule == "absolute":
+                out[task_id] = task.priority_weight
+                continue
+            edges = self.downstream if task.weight_rule == "downstream" else {t: v.upstream for t, v in self.tasks.items()}
+            seen: set[str] = set()
+            stack = list(edges[task_id])
+            while stack:
+                t = stack.pop()
+                if t not in seen:
+                    seen.add(t)
+                    stack.extend(edges[t])
+            out[task_id] = task.priority_weight + sum(self.tasks[t].priority_weight for t in seen)
+        return MappingProxyType(out)
 
     @cached_property
     def downstream(self) -> Mapping[str, tuple[str, ...]]:
@@ -195,6 +248,18 @@ def build_dag(manifest: DAGManifest) -> DAG:
             image_pull_secrets=tuple(s.name for s in _first(t.image_pull_secrets, d.image_pull_secrets) or ()),
             image_pull_policy=_first(t.image_pull_policy, d.image_pull_policy),
             pod_template=_json(t.pod_template),
+            pool=_first(t.pool, d.pool, DEFAULT_POOL),
+            pool_slots=_first(t.pool_slots, d.pool_slots, 1),
+            priority_weight=_first(t.priority_weight, d.priority_weight, 1),
+            weight_rule=_first(t.weight_rule, d.weight_rule, "downstream"),
+            sla=_first(t.sla, d.sla),
+            on_failure=tuple(_first(t.on_failure, d.on_failure) or ()),
+            on_success=tuple(_first(t.on_success, d.on_success) or ()),
+            on_retry=tuple(_first(t.on_retry, d.on_retry) or ()),
+            sensor=t.sensor,
+            trigger=t.trigger,
+            branch=t.branch,
+            multiple_outputs=t.multiple_outputs,
         )
     order = topological_order({name: task.upstream for name, task in tasks.items()})
     return DAG(
@@ -213,5 +278,11 @@ def build_dag(manifest: DAGManifest) -> DAG:
         params=MappingProxyType(dict(spec.params)),
         tags=tuple(spec.tags),
         pod_template=_json(spec.pod_template),
+        dagrun_timeout=spec.dagrun_timeout,
+        on_failure=tuple(spec.on_failure),
+        on_success=tuple(spec.on_success),
+        on_sla_miss=tuple(spec.on_sla_miss),
+        variables_from=tuple(_json(v) for v in spec.variables_from),
+        connections_from=tuple(_json(c) for c in spec.connections_from),
         spec=spec.model_dump(mode="json", by_alias=True, exclude_defaults=True),
     )

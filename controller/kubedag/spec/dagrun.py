@@ -44,7 +44,7 @@ granular managedFields would add another 358 KB.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
@@ -63,6 +63,32 @@ CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 POD_SUFFIX_LENGTH = 5
 """Length of the hash ending a pod name (as long as the random part Kubernetes' ``generateName`` appends)."""
 _MAX_GENERATE_NAME_PREFIX = 63 - POD_SUFFIX_LENGTH
+
+
+class RunAction(StrictModel):
+    """A request on a run, applied once by the controller (``kubedag tasks clear`` / ``tasks mark`` write these,
+    so the controller stays the only writer of pods). ``id`` is unique per run; the controller lists the ids it
+    applied in ``status.appliedActions``.
+
+    ``clear`` (Airflow's ``airflow tasks clear``): the named tasks (all when ``tasks`` is empty), with their
+    ``upstream``/``downstream`` tasks, only the failed ones with ``onlyFailed``, are reset to run again with the
+    next try number, and a finished run is reopened. ``mark`` (Airflow's "mark success/failed"): the named tasks
+    are set to ``state``; a running try is stopped.
+    """
+
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    type: Literal["clear", "mark"]
+    tasks: list[str] = Field(default_factory=list)
+    upstream: bool = False
+    downstream: bool = False
+    only_failed: bool = False
+    state: Literal["success", "failed", "skipped"] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> RunAction:
+        if self.type == "mark" and (self.state is None or not self.tasks):
+            raise ValueError("a mark action needs tasks and a state")
+        return self
 
 
 class DAGRunSpec(StrictModel):
@@ -86,6 +112,7 @@ class DAGRunSpec(StrictModel):
     conf: dict[str, Any] = Field(
         default_factory=dict, description="Airflow's `dag_run.conf`: free-form; overrides the DAG's `params`."
     )
+    actions: list[RunAction] = Field(default_factory=list, description="Clear and mark requests (see `RunAction`).")
 
     @model_validator(mode="after")
     def _check_dates(self) -> DAGRunSpec:
@@ -189,6 +216,7 @@ class DAGRunStatus(StatusModel):
         json_schema_extra={"x-kubernetes-map-type": "atomic"},
         description="task id -> {s: state, t: try number, p: pod name suffix}; tasks in state none are left out.",
     )
+    applied_actions: list[str] | None = Field(None, description="Ids of `spec.actions` already applied.")
 
 
 class LastRun(StatusModel):
@@ -228,6 +256,6 @@ class DAGRunManifest(StrictModel):
 
 
 __all__ = [
-    "Condition", "DAGRunManifest", "DAGRunSpec", "DAGRunStatus", "DAGStatus", "LastRun", "RunMeta",
+    "Condition", "DAGRunManifest", "RunAction", "DAGRunSpec", "DAGRunStatus", "DAGStatus", "LastRun", "RunMeta",
     "StatusModel", "TaskCounts", "TaskEntry", "pod_prefix",
 ]

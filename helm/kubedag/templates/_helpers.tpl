@@ -139,11 +139,14 @@ release's Secret (so upgrades keep it), else a new random one. */}}
 {{/* What the controller does in a watched namespace (a Role there) or everywhere (a ClusterRole). */}}
 {{- define "kubedag.rbac.workloadRules" -}}
 - apiGroups: [kubedag.io]
-  resources: [dags, dagruns]
+  resources: [dags, dagruns, pools, backfills]
   verbs: [get, list, watch, create, update, patch, delete]
 - apiGroups: [kubedag.io]
-  resources: [dags/status, dagruns/status]
+  resources: [dags/status, dagruns/status, pools/status, backfills/status]
   verbs: [get, update, patch]
+- apiGroups: [""]
+  resources: [configmaps, secrets]
+  verbs: [get]
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, create, delete, patch]
