@@ -5,12 +5,15 @@
 - :mod:`~kubedag.engine.model`: immutable task instances, runs and plan actions.
 - :mod:`~kubedag.engine.plan`: :func:`plan` (one scheduling decision for a run),
   :func:`apply_outcome` and :func:`mark_running` (the executor's reports).
+- :mod:`~kubedag.engine.actions`: a sensor's "not yet" (:func:`sensor_not_met`), a branch's choice
+  (:func:`branch_follow`, :func:`apply_branch`), and the user's :func:`clear` and :func:`mark`.
 
 A runner loops: ``p = plan(dag, run, tis, now)``; store ``p.updates`` and ``p.run``; launch
 ``p.starts``; stop ``p.kills``; record reports with :func:`mark_running` / :func:`apply_outcome`;
 sleep until a report or ``p.wake_at``.
 """
 
+from kubedag.engine.actions import ClearResult, apply_branch, branch_follow, clear, mark, select_tasks, sensor_not_met
 from kubedag.engine.model import DagRun, KillTry, Plan, StartTry, TaskInstance
 from kubedag.engine.plan import (
     ACTIVE_STATES,
@@ -29,6 +32,7 @@ from kubedag.engine.trigger_rules import CHECKS, RuleResult, UpstreamSummary, ev
 __all__ = [
     "ACTIVE_STATES",
     "CHECKS",
+    "ClearResult",
     "FAILED_STATES",
     "MAX_RETRY_DELAY",
     "SCHEDULABLE_STATES",
@@ -40,7 +44,13 @@ __all__ = [
     "StartTry",
     "TaskInstance",
     "UpstreamSummary",
+    "apply_branch",
     "apply_outcome",
+    "branch_follow",
+    "clear",
+    "mark",
+    "select_tasks",
+    "sensor_not_met",
     "can_retry",
     "evaluate",
     "exponential_delay",

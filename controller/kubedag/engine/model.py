@@ -42,6 +42,10 @@ class TaskInstance:
     next_retry_at: datetime | None = None
     reason: str | None = None
     exit_code: int | None = None
+    max_tries: int | None = None
+    """Airflow's ``max_tries``: a failure of a try numbered ``<= max_tries`` is retried. None means the task's
+    ``retries`` (Airflow's initial value); clearing sets it to ``try_number + retries``, as Airflow's
+    ``clear_task_instances``, so a cleared task gets its retries again."""
 
     def __post_init__(self) -> None:
         _check_aware(self)

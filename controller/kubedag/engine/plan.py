@@ -72,7 +72,9 @@ def mark_running(ti: TaskInstance, now: datetime) -> TaskInstance:
         return ti
     if ti.state != S.QUEUED:
         raise ValueError(f"task {ti.task_id!r} is {ti.state}, not queued: cannot mark it running")
-    return replace(ti, state=S.RUNNING, start_date=now, end_date=None)
+    # a queued try keeps a start date only when it is a rescheduled sensor's next poke: the date of the
+    # first poke, as Airflow 2.10 restores it from the first TaskReschedule (the sensor timeout's base)
+    return replace(ti, state=S.RUNNING, start_date=ti.start_date or now, end_date=None)
 
 
 def apply_outcome(
@@ -108,7 +110,7 @@ def apply_outcome(
     done = replace(ti, start_date=ti.start_date or now, end_date=now, exit_code=exit_code, reason=reason)
     if succeeded:
         return replace(done, state=S.SUCCESS, next_retry_at=None)
-    if can_retry(task, ti.try_number):
+    if can_retry(task, ti.try_number, ti.max_tries):
         due = next_retry_at(
             task,
             dag_id=run.dag_id,
@@ -128,6 +130,7 @@ def plan(
     now: datetime,
     *,
     free_slots: int | None = None,
+    pool_free: Mapping[str, int] | None = None,
 ) -> Plan:
     """Decide what to do for ``run`` at ``now``, given its task instances ``tis`` (task_id -> TI).
 
@@ -142,9 +145,17 @@ def plan(
     ``dag.max_active_tasks`` TIs of this run are queued/running, and fewer than ``free_slots``
     (when given: the executor's free parallelism) tries were started by this plan, a try is
     started: ``try_number + 1`` (Airflow 2.10's ``schedule_tis``; unchanged for
-    ``up_for_reschedule``), state ``queued``. Finally the run (``queued`` -> ``running`` with
-    ``start_date=now``) gets its state from Airflow's ``DagRun.update_state``; a finished run plans
-    nothing. Pass the free slots left after applying a plan for the next call to be idle.
+    ``up_for_reschedule``, whose first poke's ``start_date`` is kept), state ``queued``. Ready tasks
+    start in decreasing :attr:`~kubedag.spec.dag.DAG.priority_weights` (Airflow's ``priority_weight``
+    with its ``weight_rule``), ties in topological order. ``pool_free`` (when given: pool name -> slots
+    free across every run, as Airflow's ``Pool.open_slots``): a try takes ``task.pool_slots`` of its
+    pool and waits while they are not free; a pool missing from ``pool_free`` does not exist and its
+    tasks wait. A sensor's running try is governed by its sensor ``timeout``, not ``executionTimeout``.
+    ``dag.dagrun_timeout``: a running run that has run that long fails with reason ``timed_out``, its
+    unfinished task instances ``skipped`` and its tries killed (Airflow's ``SchedulerJobRunner._schedule_dag_run``).
+    Finally the run (``queued`` -> ``running`` with ``start_date=now``) gets its state from Airflow's
+    ``DagRun.update_state``; a finished run plans nothing. Pass the free slots left after applying a
+    plan for the next call to be idle.
     """
     _require_aware(now)
     if run.finished:
@@ -170,6 +181,7 @@ def plan(
             put(TaskInstance(task_id))
         elif (
             ti.state == S.RUNNING
+            and task.sensor is None
             and task.execution_timeout is not None
             and ti.start_date is not None
             and now - ti.start_date >= task.execution_timeout
@@ -178,9 +190,13 @@ def plan(
             kills.append(KillTry(task_id, ti.try_number, reason))
             put(apply_outcome(dag, run, ti, succeeded=False, now=now, reason=reason))
 
+    if _timed_out(dag, run, now):
+        return _time_out(dag, run, current, updates, kills, now)
+
     active = sum(1 for t in dag.tasks if current[t].state in ACTIVE_STATES)
     starts: list[StartTry] = []
     waiting: dict[str, tuple[str, ...]] = {}
+    ready: list[str] = []
     runnable = active > 0  # DagRun._are_premature_tis: some unfinished TI has its deps met
     for task_id, task in dag.tasks.items():
         ti = current[task_id]
@@ -206,26 +222,45 @@ def plan(
         if ti.state in (S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE) and ti.next_retry_at and ti.next_retry_at > now:
             what = "retry" if ti.state == S.UP_FOR_RETRY else "reschedule"
             waiting[task_id] = (f"{what} at {format_instant(ti.next_retry_at)}",)
-        elif active >= dag.max_active_tasks:
-            waiting[task_id] = (f"max_active_tasks {dag.max_active_tasks} reached",)
-        elif free_slots is not None and len(starts) >= free_slots:
-            waiting[task_id] = (f"no free executor slot ({free_slots} free at planning)",)
         else:
-            try_number = ti.try_number if ti.state == S.UP_FOR_RESCHEDULE else ti.try_number + 1
-            put(
-                replace(
-                    ti,
-                    state=S.QUEUED,
-                    try_number=try_number,
-                    start_date=None,
-                    end_date=None,
-                    next_retry_at=None,
-                    reason=None,
-                    exit_code=None,
-                )
+            ready.append(task_id)
+
+    # SchedulerJobRunner._executable_task_instances_to_queued: by priority, within the pools' open slots
+    order = {t: i for i, t in enumerate(dag.tasks)}
+    weights = dag.priority_weights
+    pools = dict(pool_free) if pool_free is not None else None
+    for task_id in sorted(ready, key=lambda t: (-weights[t], order[t])):
+        task, ti = dag.tasks[task_id], current[task_id]
+        if active >= dag.max_active_tasks:
+            waiting[task_id] = (f"max_active_tasks {dag.max_active_tasks} reached",)
+            continue
+        if free_slots is not None and len(starts) >= free_slots:
+            waiting[task_id] = (f"no free executor slot ({free_slots} free at planning)",)
+            continue
+        if pools is not None:
+            if task.pool not in pools:
+                waiting[task_id] = (f"pool {task.pool} does not exist",)
+                continue
+            if pools[task.pool] < task.pool_slots:
+                waiting[task_id] = (f"pool {task.pool}: {max(0, pools[task.pool])} open slots, {task.pool_slots} needed",)
+                continue
+            pools[task.pool] -= task.pool_slots
+        rescheduled = ti.state == S.UP_FOR_RESCHEDULE
+        try_number = ti.try_number if rescheduled else ti.try_number + 1
+        put(
+            replace(
+                ti,
+                state=S.QUEUED,
+                try_number=try_number,
+                start_date=ti.start_date if rescheduled else None,
+                end_date=None,
+                next_retry_at=None,
+                reason=None,
+                exit_code=None,
             )
-            starts.append(StartTry(task_id, try_number))
-            active += 1
+        )
+        starts.append(StartTry(task_id, try_number))
+        active += 1
 
     new_run = _run_state(dag, run, current, now, runnable, waiting)
     return Plan(
@@ -234,8 +269,41 @@ def plan(
         kills=tuple(kills),
         run=new_run,
         waiting=MappingProxyType(waiting if not new_run.finished else {}),
-        wake_at=None if new_run.finished else _wake_at(dag, current, now),
+        wake_at=None if new_run.finished else _wake_at(dag, new_run, current, now),
     )
+
+
+def _timed_out(dag: DAG, run: DagRun, now: datetime) -> bool:
+    """Whether a running run has exceeded ``dag.dagrun_timeout`` at ``now``."""
+    return (
+        dag.dagrun_timeout is not None
+        and run.state == DagRunState.RUNNING
+        and run.start_date is not None
+        and now - run.start_date >= dag.dagrun_timeout
+    )
+
+
+def _time_out(
+    dag: DAG,
+    run: DagRun,
+    current: dict[str, TaskInstance],
+    updates: dict[str, TaskInstance],
+    kills: list[KillTry],
+    now: datetime,
+) -> Plan:
+    """A run past ``dagrun_timeout``: as Airflow 2.10's ``_schedule_dag_run``, unfinished task instances
+    become ``skipped`` (their tries killed) and the run ``failed`` with reason ``timed_out``."""
+    assert dag.dagrun_timeout is not None
+    why = f"timed_out: the run exceeded dagrunTimeout {format_duration(dag.dagrun_timeout)}"
+    for task_id, ti in list(current.items()):
+        if ti.state in UNFINISHED_STATES:
+            if ti.state in ACTIVE_STATES and not any(k.task_id == task_id for k in kills):
+                kills.append(KillTry(task_id, ti.try_number, why))
+            new = replace(ti, state=S.SKIPPED, reason=f"skipped: {why}", start_date=ti.start_date or now,
+                          end_date=now, next_retry_at=None)
+            current[task_id] = updates[task_id] = new
+    new_run = replace(run, state=DagRunState.FAILED, end_date=now, reason=why)
+    return Plan(MappingProxyType(updates), (), tuple(kills), new_run, MappingProxyType({}), None)
 
 
 def _run_state(
@@ -265,13 +333,16 @@ def _run_state(
     return run
 
 
-def _wake_at(dag: DAG, current: Mapping[str, TaskInstance], now: datetime) -> datetime | None:
-    """The earliest instant after ``now`` at which a retry/reschedule falls due or a running try times out."""
+def _wake_at(dag: DAG, run: DagRun, current: Mapping[str, TaskInstance], now: datetime) -> datetime | None:
+    """The earliest instant after ``now`` at which a retry/reschedule falls due, a running try times out or
+    the run reaches its ``dagrun_timeout``."""
     times: list[datetime] = []
     for task_id, task in dag.tasks.items():
         ti = current[task_id]
         if ti.state in (S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE) and ti.next_retry_at and ti.next_retry_at > now:
             times.append(ti.next_retry_at)
-        elif ti.state == S.RUNNING and task.execution_timeout is not None and ti.start_date is not None:
+        elif ti.state == S.RUNNING and task.sensor is None and task.execution_timeout is not None and ti.start_date is not None:
             times.append(ti.start_date + task.execution_timeout)
+    if dag.dagrun_timeout is not None and run.start_date is not None:
+        times.append(run.start_date + dag.dagrun_timeout)
     return min(times, default=None)

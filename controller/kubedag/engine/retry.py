@@ -70,11 +70,12 @@ def next_retry_at(
     return end_date + task.retry_delay
 
 
-def can_retry(task: Task, try_number: int) -> bool:
+def can_retry(task: Task, try_number: int, max_tries: int | None = None) -> bool:
     """Whether a failure of the try numbered ``try_number`` (1 = first) leads to up_for_retry.
 
     Airflow 2.10's ``_is_eligible_to_retry``: ``task.retries and ti.try_number <= ti.max_tries``,
-    where Airflow's ``max_tries`` is ``retries``; so with ``retries=2`` tries 1 and 2 are retried
-    and try 3 fails, i.e. ``try_number < task.max_tries`` in kubedag's terms.
+    where Airflow's ``max_tries`` is ``retries`` until the task instance is cleared (then
+    ``try_number + retries``: pass the task instance's ``max_tries``); so with ``retries=2`` tries 1
+    and 2 are retried and try 3 fails, i.e. ``try_number < task.max_tries`` in kubedag's terms.
     """
-    return task.retries > 0 and try_number <= task.retries
+    return task.retries > 0 and try_number <= (task.retries if max_tries is None else max_tries)

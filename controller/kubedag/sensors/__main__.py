@@ -1,0 +1,5 @@
+"""``python -m kubedag.sensors file|http ...``: run one built-in sensor check (see :mod:`kubedag.sensors.checks`)."""
+
+from kubedag.sensors.checks import main
+
+raise SystemExit(main())
