@@ -4,12 +4,15 @@ the environment every try sees, and how an exit status reads for a user."""
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from kubedag import engine, templating
 from kubedag.spec.dag import DAG
 from kubedag.states import TaskInstanceState
+from kubedag.xcom import NO_XCOM
 
 
 @dataclass(frozen=True)
@@ -51,19 +54,41 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
-def render_try(dag: DAG, run: engine.DagRun, task_id: str, try_number: int) -> templating.RenderedFields:
+def render_try(
+    dag: DAG,
+    run: engine.DagRun,
+    task_id: str,
+    try_number: int,
+    *,
+    xcom_pull: Callable[[str, str], Any] | None = None,
+    variables: Mapping[str, str] | None = None,
+    connections: Mapping[str, str] | None = None,
+) -> templating.RenderedFields:
     """Render a try's ``command``, ``args`` and ``env`` with Airflow's template context for that try
     (``params`` from the DAG, ``dag_run.conf`` from the run). Every executor renders through here.
+
+    ``xcom_pull(task_id, key)`` returns the XCom a task of this run pushed (a JSON value) or
+    :data:`kubedag.xcom.NO_XCOM` (e.g. ``repository.get_xcom(..., default=NO_XCOM)``); it is called only
+    for tasks of ``dag`` (``ti.xcom_pull`` of another task id is a template error naming it), and only when
+    a template pulls. None: nothing was pushed. ``variables`` (name -> value) and ``connections``
+    (conn id -> URI) are :func:`kubedag.secrets.load_sources`' (None: none).
 
     Raises:
         templating.TemplateError: naming the field that failed (e.g. ``command[1]``).
     """
     task = dag.tasks[task_id]
+
+    def pull(upstream_id: str, key: str) -> Any:
+        if upstream_id not in dag.tasks:
+            raise templating.ContextError(f"ti.xcom_pull: no task {upstream_id!r} in DAG {dag.dag_id!r}")
+        return NO_XCOM if xcom_pull is None else xcom_pull(upstream_id, key)
+
     ctx = templating.template_context(
         templating.RunContext(
             dag_id=run.dag_id, task_id=task_id, run_id=run.run_id, run_type=str(run.run_type),
             logical_date=run.logical_date, data_interval_start=run.data_interval_start,
             data_interval_end=run.data_interval_end, try_number=try_number, params=dag.params, conf=run.conf,
+            xcom_pull=pull, variables=variables, connections=connections,
         )
     )
     return templating.render_fields(list(task.command), list(task.args), task.env, ctx)

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import sqlite
 from kubedag.store import make_engine, migrate, open_store
 from kubedag.store.models import Base, UtcDateTime
 
-TABLES = {"dag", "dag_run", "task_instance", "task_instance_history"}
+TABLES = {"dag", "dag_run", "task_instance", "task_instance_history", "xcom"}
 
 
 def _diffs(engine: sa.Engine) -> list:
@@ -38,7 +38,7 @@ def test_upgrade_is_idempotent_and_reports_revision(db_url):
         assert migrate.current_revision(engine) is None
         migrate.upgrade(engine)
         migrate.upgrade(engine)  # at head already: no-op
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0001"
+        assert migrate.current_revision(engine) == migrate.head_revision() == "0002"
     finally:
         engine.dispose()
 
@@ -83,3 +83,26 @@ def test_utc_datetime_rejects_naive_values():
 def test_head_revision_constant_matches_the_migration_scripts():
     # upgrade() skips Alembic when the DB is at HEAD_REVISION; a new script must move the constant.
     assert migrate.HEAD_REVISION == migrate.head_revision()
+
+
+def test_upgrade_from_0001_keeps_data_and_adds_xcom(db_url):
+    # A DB made by the previous release is upgraded in place; downgrading drops only the xcom table.
+    engine = make_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0001")
+        assert "xcom" not in sa.inspect(engine).get_table_names()
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO dag (dag_id, spec, is_paused, created_at, updated_at) VALUES (:d, :s, :p, :t, :t)"),
+                {"d": "etl", "s": "{}", "p": False, "t": dt.datetime(2026, 1, 1)},
+            )
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == "0002"
+        assert _diffs(engine) == []
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT dag_id FROM dag")).scalars().all() == ["etl"]
+        migrate.downgrade(engine, "0001")
+        names = set(sa.inspect(engine).get_table_names())
+        assert "xcom" not in names and "dag" in names
+    finally:
+        engine.dispose()

@@ -26,6 +26,7 @@ _EXPORTS = {
     "upgrade": "migrate",
     "DagRow": "models", "DagRunRow": "models", "DagRunState": "models", "DagRunType": "models",
     "TaskInstanceHistoryRow": "models", "TaskInstanceRow": "models", "TaskInstanceState": "models",
+    "XComRow": "models",
     "DagNotFound": "errors", "DagRunNotFound": "errors", "StoreError": "errors", "TaskInstanceNotFound": "errors",
 }
 _SUBMODULES = {"config", "db", "migrate", "models", "repository", "errors"}

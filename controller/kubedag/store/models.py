@@ -1,7 +1,7 @@
 """SQLAlchemy 2 models of kubedag's metadata database.
 
 Tables and column names follow Apache Airflow 2's metadata DB where that makes
-sense (``dag``, ``dag_run``, ``task_instance``, ``task_instance_history``;
+sense (``dag``, ``dag_run``, ``task_instance``, ``task_instance_history``, ``xcom``;
 ``logical_date``, ``data_interval_start``, ``try_number``, ``max_tries`` ...).
 
 Conventions:
@@ -42,11 +42,14 @@ __all__ = [
     "DagRunRow",
     "TaskInstanceRow",
     "TaskInstanceHistoryRow",
+    "XComRow",
     "ID_LEN",
+    "XCOM_KEY_LEN",
 ]
 
 UTC = dt.timezone.utc
 ID_LEN = 250  # Airflow's ID_LEN for dag_id / run_id / task_id
+XCOM_KEY_LEN = 512  # Airflow's xcom.key column
 
 
 def utcnow() -> dt.datetime:
@@ -251,4 +254,37 @@ class TaskInstanceHistoryRow(Base):
         return (
             f"<TaskInstanceHistoryRow {self.dag_id!r} {self.run_id!r} {self.task_id!r} "
             f"try={self.try_number} {self.state}>"
+        )
+
+
+class XComRow(Base):
+    """One XCom a try pushed (Airflow's ``xcom``, kept per try).
+
+    Primary key ``(dag_id, run_id, task_id, try_number, key)``; references ``task_instance`` with
+    ``ON DELETE CASCADE`` (as Airflow's ``xcom`` does), so XComs go with their DAG run. ``value`` is the
+    JSON text of the value (``null`` is a stored value; no row means nothing was pushed); ``timestamp``
+    is when it was stored (UTC).
+    """
+
+    __tablename__ = "xcom"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["dag_id", "run_id", "task_id"],
+            ["task_instance.dag_id", "task_instance.run_id", "task_instance.task_id"],
+            name="xcom_task_instance_fkey",
+            ondelete="CASCADE",
+        ),
+    )
+
+    dag_id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    run_id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    task_id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    try_number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(sa.String(XCOM_KEY_LEN), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text)
+    timestamp: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return (
+            f"<XComRow {self.dag_id!r} {self.run_id!r} {self.task_id!r} try={self.try_number} key={self.key!r}>"
         )
