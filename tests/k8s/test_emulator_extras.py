@@ -1,10 +1,15 @@
 """Emulator-only features (kmock DSL, helpers, kubeconfig) and unit tests of its pure parts."""
 from __future__ import annotations
 
+import base64
+import pathlib
+from collections.abc import Iterator
+
 import kmock
 import kopf
 import kubernetes
 import pytest
+import urllib3
 
 from tests.k8s.emulator import EmulatedApiServer, StatusError
 from tests.k8s.emulator import patching, schema, selectors
@@ -84,6 +89,142 @@ def test_invalid_crd_is_rejected(k8s_api):
     assert exc.value.code == 422
     fields = {c['field'] for c in exc.value.details['causes']}
     assert {'metadata.name', 'spec.versions[0].schema.openAPIV3Schema'} <= fields
+
+
+# --- ConfigMaps and Secrets, as a real API server serves them ----------------------------------------
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_secret_string_data_is_merged_into_data_and_type_defaults_to_opaque(k8s_api, core):
+    created = core.create_namespaced_secret('default', {'metadata': {'name': 's1'}, 'data': {'a': b64('1')},
+                                                        'stringData': {'b': 'two'}})
+    assert created.data == {'a': b64('1'), 'b': b64('two')} and created.string_data is None
+    assert created.type == 'Opaque'
+    patched = core.patch_namespaced_secret('s1', 'default', {'stringData': {'a': 'one'}})
+    assert patched.data == {'a': b64('one'), 'b': b64('two')}
+    assert 'stringData' not in k8s_api.get('v1/secrets', 's1', 'default')
+
+
+def test_secret_data_must_be_base64(k8s_api):
+    response = urllib3.request('POST', f'{k8s_api.url}/api/v1/namespaces/default/secrets',
+                               json={'metadata': {'name': 's1'}, 'data': {'a': 'not base64!'}})
+    assert response.status == 400
+    assert 'illegal base64 data' in response.json()['message']
+
+
+@pytest.mark.parametrize('obj, field', [
+    ({'kind': 'Secret', 'data': {'a/b': b64('x')}}, 'data[a/b]'),
+    ({'kind': 'ConfigMap', 'data': {'a b': 'x'}}, 'data[a b]'),
+    ({'kind': 'ConfigMap', 'data': {'k': 'x'}, 'binaryData': {'k': b64('y')}}, 'binaryData[k]'),
+])
+def test_config_keys_are_validated(k8s_api, obj, field):
+    with pytest.raises(StatusError) as exc:
+        k8s_api.create({'apiVersion': 'v1', 'metadata': {'name': 'c', 'namespace': 'default'}, **obj})
+    assert exc.value.code == 422
+    assert [c['field'] for c in exc.value.details['causes']] == [field]
+
+
+def test_immutable_secrets_and_config_maps_keep_their_data(k8s_api, core):
+    core.create_namespaced_secret('default', {'metadata': {'name': 's1'}, 'stringData': {'a': '1'}, 'immutable': True})
+    core.create_namespaced_config_map('default', {'metadata': {'name': 'c1'}, 'data': {'a': '1'}, 'immutable': True})
+    for patch in (lambda: core.patch_namespaced_secret('s1', 'default', {'stringData': {'a': '2'}}),
+                  lambda: core.patch_namespaced_config_map('c1', 'default', {'data': {'a': '2'}})):
+        with pytest.raises(kubernetes.client.ApiException) as exc:
+            patch()
+        assert exc.value.status == 422 and 'field is immutable when `immutable` is set' in exc.value.body
+    core.patch_namespaced_config_map('c1', 'default', {'metadata': {'labels': {'x': 'y'}}})  # metadata may change
+    with pytest.raises(kubernetes.client.ApiException) as exc:
+        core.patch_namespaced_secret('s1', 'default', {'type': 'kubernetes.io/basic-auth'})
+    assert exc.value.status == 422 and 'type: Invalid value' in exc.value.body
+
+
+def test_config_maps_and_secrets_are_listed_and_watched(k8s_api, core):
+    rv = core.list_namespaced_secret('default').metadata.resource_version
+    core.create_namespaced_secret('default', {'metadata': {'name': 's1', 'labels': {'app': 'x'}}, 'stringData': {'a': '1'}})
+    core.create_namespaced_secret('default', {'metadata': {'name': 's2'}, 'stringData': {'a': '1'}})
+    core.create_namespaced_config_map('default', {'metadata': {'name': 'c1', 'labels': {'app': 'x'}}, 'data': {'a': '1'}})
+    assert [s.metadata.name for s in core.list_namespaced_secret('default', label_selector='app=x').items] == ['s1']
+    assert [c.metadata.name for c in core.list_config_map_for_all_namespaces(label_selector='app=x').items] == ['c1']
+    core.delete_namespaced_secret('s1', 'default')
+    seen = []
+    watch = kubernetes.watch.Watch()
+    for event in watch.stream(core.list_namespaced_secret, 'default', resource_version=rv, timeout_seconds=10):
+        seen.append((event['type'], event['object'].metadata.name))
+        if len(seen) == 3:
+            watch.stop()
+    assert seen == [('ADDED', 's1'), ('ADDED', 's2'), ('DELETED', 's1')]
+
+
+# --- the project's CRDs (crds/*.yaml, as tests/controller/conftest.py serves them) ---------------------
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+GROUP, VERSION = 'kubedag.io', 'v1alpha1'
+
+
+@pytest.fixture
+def project_api() -> Iterator[EmulatedApiServer]:
+    with EmulatedApiServer(crd_files=sorted((ROOT / 'crds').glob('*.yaml'))) as api:
+        yield api
+
+
+@pytest.fixture
+def custom(project_api: EmulatedApiServer) -> Iterator[kubernetes.client.CustomObjectsApi]:
+    client = project_api.api_client()
+    yield kubernetes.client.CustomObjectsApi(client)
+    client.close()
+
+
+def test_the_four_project_crds_are_served_with_status_subresources(project_api, custom):
+    crds = project_api.list('apiextensions.k8s.io/v1/customresourcedefinitions')
+    assert {c['metadata']['name'] for c in crds} == {f'{p}.kubedag.io' for p in ('dags', 'dagruns', 'pools', 'backfills')}
+    assert all({c['type']: c['status'] for c in crd['status']['conditions']}['Established'] == 'True' for crd in crds)
+    resources = {r.name: r for r in custom.get_api_resources(GROUP, VERSION).resources}
+    assert {'dags', 'dagruns', 'pools', 'backfills', 'pools/status', 'backfills/status'} <= set(resources)
+    assert (resources['pools'].kind, resources['pools'].short_names, resources['pools'].categories) == ('Pool', ['pool'], ['kubedag'])
+    assert (resources['backfills'].kind, resources['backfills'].short_names) == ('Backfill', ['bf'])
+
+
+def pool(name: str, slots: object = 4) -> dict[str, object]:
+    return {'apiVersion': f'{GROUP}/{VERSION}', 'kind': 'Pool', 'metadata': {'name': name}, 'spec': {'slots': slots}}
+
+
+def test_pools_keep_status_apart_and_are_validated_and_pruned(custom):
+    args = (GROUP, VERSION, 'default', 'pools')
+    created = custom.create_namespaced_custom_object(*args, {**pool('p1'), 'status': {'occupied': 9}})
+    assert 'status' not in created and created['metadata']['generation'] == 1
+    updated = custom.patch_namespaced_custom_object_status(*args, 'p1', {'status': {'occupied': 1, 'open': 3, 'bogus': 1}})
+    assert updated['status'] == {'occupied': 1, 'open': 3} and updated['metadata']['generation'] == 1
+    resized = custom.patch_namespaced_custom_object(*args, 'p1', {'spec': {'slots': 8, 'color': 'red'}, 'status': {'open': 0}})
+    assert resized['spec'] == {'slots': 8} and resized['status']['open'] == 3 and resized['metadata']['generation'] == 2
+    for body, field in ((pool('p2', -1), 'spec.slots'), (pool('p3', 'many'), 'spec.slots'),
+                        ({**pool('p4'), 'spec': {}}, 'spec.slots'), ({k: v for k, v in pool('p5').items() if k != 'spec'}, 'spec')):
+        with pytest.raises(kubernetes.client.ApiException) as exc:
+            custom.create_namespaced_custom_object(*args, body)
+        assert exc.value.status == 422 and f'{field}:' in exc.value.body
+    assert [p['metadata']['name'] for p in custom.list_namespaced_custom_object(*args)['items']] == ['p1']
+
+
+def test_backfills_status_is_validated_against_the_crd_schema(custom):
+    args = (GROUP, VERSION, 'default', 'backfills')
+    spec = {'dagName': 'etl', 'startDate': '2026-01-01', 'endDate': '2026-01-03', 'conf': {'any': {'thing': [1]}}}
+    created = custom.create_namespaced_custom_object(*args, {'apiVersion': f'{GROUP}/{VERSION}', 'kind': 'Backfill',
+                                                             'metadata': {'name': 'b1'}, 'spec': spec})
+    assert created['spec'] == spec  # conf preserves unknown fields
+    condition = {'type': 'Complete', 'status': 'False', 'reason': 'Running', 'lastTransitionTime': '2026-01-01T00:00:00Z'}
+    ok = custom.patch_namespaced_custom_object_status(*args, 'b1', {'status': {'phase': 'running', 'total': 3,
+                                                                                'conditions': [condition]}})
+    assert ok['status']['phase'] == 'running' and ok['status']['conditions'] == [condition]
+    for status, field in (({'phase': 'weird'}, 'status.phase'), ({'total': -1}, 'status.total'),
+                          ({'conditions': [condition, condition]}, 'status.conditions[1]')):
+        with pytest.raises(kubernetes.client.ApiException) as exc:
+            custom.patch_namespaced_custom_object_status(*args, 'b1', {'status': status})
+        assert exc.value.status == 422 and f'{field}:' in exc.value.body
+    with pytest.raises(kubernetes.client.ApiException) as exc:
+        custom.create_namespaced_custom_object(*args, {'apiVersion': f'{GROUP}/{VERSION}', 'kind': 'Backfill',
+                                                       'metadata': {'name': 'b2'}, 'spec': {**spec, 'dagName': 'Not_A_Name'}})
+    assert exc.value.status == 422 and 'spec.dagName:' in exc.value.body
 
 
 # --- unit tests of the pure parts ---------------------------------------------------------------

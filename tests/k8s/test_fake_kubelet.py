@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -171,3 +172,171 @@ def test_log_of_a_pod_not_started_is_400(k8s_api: EmulatedApiServer, tmp_path: p
         assert 'is waiting to start' in exc.value.body
     finally:
         client.close()
+
+
+# --- volumes, path mapping, termination messages, python, ConfigMap/Secret references ---------------
+
+def terminated_of(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj['status']['containerStatuses'][0]['state']['terminated']
+
+
+def eventually(check, timeout: float = 10.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, 'the condition never held'
+        time.sleep(0.02)
+
+
+def test_xcom_written_to_an_empty_dir_becomes_the_termination_message(k8s_api, core):
+    core.create_namespaced_pod(NS, pod('xcom', ['sh', '-c', 'printf \'{"rows": 3}\' > $(KUBEDAG_XCOM_PATH); echo done'],
+                                       volumes=[{'name': 'xcom', 'emptyDir': {}}], container={
+        'env': [{'name': 'KUBEDAG_XCOM_PATH', 'value': '/kubedag/xcom/return.json'}],
+        'volumeMounts': [{'name': 'xcom', 'mountPath': '/kubedag/xcom'}],
+        'terminationMessagePath': '/kubedag/xcom/return.json', 'terminationMessagePolicy': 'FallbackToLogsOnError'}))
+    obj = k8s_api.wait_for('v1/pods', 'xcom', NS, phase_is('Succeeded', 'Failed'))
+    assert obj['status']['phase'] == 'Succeeded'
+    assert terminated_of(obj)['message'] == '{"rows": 3}'
+    assert core.read_namespaced_pod_log('xcom', NS) == 'done\n'
+
+
+def test_mount_paths_are_mapped_at_the_start_of_values_and_arguments(k8s_api, core, fake_kubelet, tmp_path):
+    host = tmp_path / 'host'
+    host.mkdir()
+    command = ['sh', '-c', 'printf "%s\\n" "$A" "$B" "$C" "$D" "$0" "$(A)"; echo from-pod > $(D)', '/data/file']
+    core.create_namespaced_pod(NS, pod('mapped', command, volumes=[
+        {'name': 'xcom', 'emptyDir': {}}, {'name': 'inner', 'emptyDir': {}},
+        {'name': 'data', 'hostPath': {'path': str(host)}}], container={
+        'env': [{'name': 'A', 'value': '/kubedag/xcom/return.json'}, {'name': 'B', 'value': '/kubedag/xcomx/y'},
+                {'name': 'C', 'value': '/data/inner/z'}, {'name': 'D', 'value': '/data/file'}],
+        'volumeMounts': [{'name': 'data', 'mountPath': '/data'}, {'name': 'xcom', 'mountPath': '/kubedag/xcom/'},
+                         {'name': 'inner', 'mountPath': '/data/inner'}]}))
+    obj = k8s_api.wait_for('v1/pods', 'mapped', NS, phase_is('Succeeded', 'Failed'))
+    assert obj['status']['phase'] == 'Succeeded'
+    volumes = fake_kubelet.pod_dir(obj['metadata']['uid']) / 'volumes' / 'kubernetes.io~empty-dir'
+    assert core.read_namespaced_pod_log('mapped', NS).splitlines() == [
+        f'{volumes}/xcom/return.json',  # the whole mountPath (given with a trailing slash) and more
+        '/kubedag/xcomx/y',  # not a whole path component: not mapped
+        f'{volumes}/inner/z',  # the longest mountPath wins
+        f'{host}/file',  # hostPath: the host path itself
+        f'{host}/file',  # an argument
+        f'{volumes}/xcom/return.json',  # $(VAR) expands to the mapped value
+    ]
+    assert (host / 'file').read_text() == 'from-pod\n'
+
+
+def test_empty_dir_lives_until_the_pod_is_deleted(k8s_api, core, fake_kubelet):
+    core.create_namespaced_pod(NS, pod('scratch', ['sh', '-c', 'echo kept > $(OUT)'],
+                                       volumes=[{'name': 'scratch', 'emptyDir': {}}], container={
+        'env': [{'name': 'OUT', 'value': '/scratch/f'}], 'volumeMounts': [{'name': 'scratch', 'mountPath': '/scratch'}]}))
+    obj = k8s_api.wait_for('v1/pods', 'scratch', NS, phase_is('Succeeded', 'Failed'))
+    pod_dir = fake_kubelet.pod_dir(obj['metadata']['uid'])
+    assert (pod_dir / 'volumes' / 'kubernetes.io~empty-dir' / 'scratch' / 'f').read_text() == 'kept\n'
+    core.delete_namespaced_pod('scratch', NS)
+    k8s_api.wait_for('v1/pods', 'scratch', NS, lambda o: o is None)
+    eventually(lambda: not pod_dir.exists())
+
+
+def test_config_map_and_secret_volumes_hold_their_keys(k8s_api, core):
+    k8s_api.create({'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'cfg', 'namespace': NS},
+                    'data': {'app.ini': 'debug=1\n'}})
+    k8s_api.create({'apiVersion': 'v1', 'kind': 'Secret', 'metadata': {'name': 'creds', 'namespace': NS},
+                    'stringData': {'token': 't0k3n', 'other': 'x'}})
+    core.create_namespaced_pod(NS, pod('files', ['sh', '-c', 'cat $(INI) $(TOKEN); ls $(SECRETS)'], volumes=[
+        {'name': 'cfg', 'configMap': {'name': 'cfg'}},
+        {'name': 'creds', 'secret': {'secretName': 'creds', 'items': [{'key': 'token', 'path': 'auth/token'}]}},
+        {'name': 'claim', 'persistentVolumeClaim': {'claimName': 'not-emulated'}}], container={
+        'env': [{'name': 'INI', 'value': '/etc/app/app.ini'}, {'name': 'TOKEN', 'value': '/secrets/auth/token'},
+                {'name': 'SECRETS', 'value': '/secrets'}],
+        'volumeMounts': [{'name': 'cfg', 'mountPath': '/etc/app'}, {'name': 'creds', 'mountPath': '/secrets'},
+                         {'name': 'claim', 'mountPath': '/claim'}]}))
+    obj = k8s_api.wait_for('v1/pods', 'files', NS, phase_is('Succeeded', 'Failed'))
+    assert obj['status']['phase'] == 'Succeeded'
+    assert core.read_namespaced_pod_log('files', NS) == 'debug=1\nt0k3nauth\n'
+
+
+def test_termination_message_is_the_last_4096_bytes_of_the_file(k8s_api, core):
+    # /dev/termination-log (the default path) is a file the kubelet provides, mapped like a mount.
+    write = 'import sys; open(sys.argv[1], "w").write("a" * 1000 + "b" * 4096)'
+    core.create_namespaced_pod(NS, pod('long', ['python3', '-c', write, '/dev/termination-log']))
+    obj = k8s_api.wait_for('v1/pods', 'long', NS, phase_is('Succeeded', 'Failed'))
+    assert obj['status']['phase'] == 'Succeeded'
+    assert terminated_of(obj)['message'] == 'b' * 4096
+
+
+LINES = 'for i in $$(seq 1 100); do echo line-$$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done; '
+
+
+@pytest.mark.parametrize('script, policy, expected', [
+    (LINES + 'exit 2', 'FallbackToLogsOnError', 'tail'),
+    (LINES + 'exit 2', 'File', None),
+    (LINES + 'exit 0', 'FallbackToLogsOnError', None),
+    (LINES + 'echo why > $(T); exit 2', 'FallbackToLogsOnError', 'why\n'),
+])
+def test_fallback_to_logs_on_error_uses_the_end_of_the_log(k8s_api, core, script, policy, expected):
+    core.create_namespaced_pod(NS, pod('fallback', ['sh', '-c', script], container={
+        'env': [{'name': 'T', 'value': '/dev/termination-log'}], 'terminationMessagePolicy': policy}))
+    obj = k8s_api.wait_for('v1/pods', 'fallback', NS, phase_is('Succeeded', 'Failed'))
+    if expected == 'tail':  # the last 80 lines, at most their last 2048 bytes
+        lines = [f'line-{i}-{"x" * 30}\n' for i in range(1, 101)]
+        expected = ''.join(lines[-80:])[-2048:]
+        assert len(expected) == 2048
+    assert terminated_of(obj).get('message') == expected
+
+
+def test_python_commands_run_with_the_test_interpreter(k8s_api, core):
+    core.create_namespaced_pod(NS, pod('py', ['python', '-c', 'import sys, kubedag; print(sys.executable)']))
+    obj = k8s_api.wait_for('v1/pods', 'py', NS, phase_is('Succeeded', 'Failed'))
+    assert obj['status']['phase'] == 'Succeeded'
+    assert core.read_namespaced_pod_log('py', NS) == f'{sys.executable}\n'
+
+
+def test_env_from_secrets_and_config_maps(k8s_api, core):
+    k8s_api.create({'apiVersion': 'v1', 'kind': 'Secret', 'metadata': {'name': 'db', 'namespace': NS},
+                    'stringData': {'password': 's3cr3t', 'AIRFLOW_CONN_DB': 'postgres://u:p@db:5432/x'}})
+    k8s_api.create({'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'vars', 'namespace': NS},
+                    'data': {'region': 'eu'}})
+    core.create_namespaced_pod(NS, pod('refs', ['sh', '-c', 'echo "$PASSWORD $REGION ${MISSING-unset} $AIRFLOW_CONN_DB $V_region $(PASSWORD)"'],
+                                       container={
+        'envFrom': [{'secretRef': {'name': 'db'}}, {'configMapRef': {'name': 'vars'}, 'prefix': 'V_'},
+                    {'configMapRef': {'name': 'absent', 'optional': True}}],
+        'env': [{'name': 'PASSWORD', 'valueFrom': {'secretKeyRef': {'name': 'db', 'key': 'password'}}},
+                {'name': 'REGION', 'valueFrom': {'configMapKeyRef': {'name': 'vars', 'key': 'region'}}},
+                {'name': 'MISSING', 'valueFrom': {'secretKeyRef': {'name': 'db', 'key': 'nope', 'optional': True}}}]}))
+    obj = k8s_api.wait_for('v1/pods', 'refs', NS, phase_is('Succeeded', 'Failed'))
+    assert obj['status']['phase'] == 'Succeeded'
+    assert core.read_namespaced_pod_log('refs', NS) == 's3cr3t eu unset postgres://u:p@db:5432/x eu s3cr3t\n'
+
+
+def _waiting(obj: dict[str, Any] | None) -> dict[str, Any]:
+    statuses = ((obj or {}).get('status') or {}).get('containerStatuses') or [{}]
+    return statuses[0].get('state', {}).get('waiting') or {}
+
+
+def test_a_missing_secret_keeps_the_container_from_starting_until_it_exists(k8s_api, core):
+    core.create_namespaced_pod(NS, pod('blocked', ['sh', '-c', 'echo "$TOKEN"'], container={
+        'env': [{'name': 'TOKEN', 'valueFrom': {'secretKeyRef': {'name': 'late', 'key': 'token'}}}]}))
+    obj = k8s_api.wait_for('v1/pods', 'blocked', NS, lambda o: _waiting(o).get('reason') == 'CreateContainerConfigError')
+    assert obj['status']['phase'] == 'Pending'
+    assert _waiting(obj)['message'] == 'secret "late" not found'
+
+    k8s_api.create({'apiVersion': 'v1', 'kind': 'Secret', 'metadata': {'name': 'late', 'namespace': NS},
+                    'stringData': {'other': 'x'}})
+    obj = k8s_api.wait_for('v1/pods', 'blocked', NS, lambda o: 'find key' in _waiting(o).get('message', ''))
+    assert _waiting(obj)['message'] == f"couldn't find key token in Secret {NS}/late"
+
+    k8s_api.patch('v1/secrets', 'late', {'stringData': {'token': 'finally'}}, NS)
+    obj = k8s_api.wait_for('v1/pods', 'blocked', NS, phase_is('Succeeded', 'Failed'))
+    assert obj['status']['phase'] == 'Succeeded'
+    assert core.read_namespaced_pod_log('blocked', NS) == 'finally\n'
+
+
+def test_a_pod_that_cannot_start_fails_at_its_deadline(k8s_api, core):
+    core.create_namespaced_pod(NS, pod('never', ['true'], activeDeadlineSeconds=1, container={
+        'env': [{'name': 'X', 'valueFrom': {'configMapKeyRef': {'name': 'absent', 'key': 'x'}}}]}))
+    obj = k8s_api.wait_for('v1/pods', 'never', NS, phase_is('Succeeded', 'Failed'), timeout=15)
+    assert (obj['status']['phase'], obj['status']['reason']) == ('Failed', 'DeadlineExceeded')
+    terminated = terminated_of(obj)
+    assert (terminated['reason'], terminated['exitCode']) == ('ContainerStatusUnknown', 137)
+
+    core.delete_namespaced_pod('never', NS)
+    k8s_api.wait_for('v1/pods', 'never', NS, lambda o: o is None)

@@ -11,37 +11,121 @@ It talks to the API server only over HTTP, as a real node agent does:
   410 Gone), binds unscheduled pods to its node through ``pods/<name>/binding``
   (the scheduler's job), and for each pod bound to it:
 
-  - writes ``Pending`` (``containerStatuses[0].state.waiting``), starts the
-    first container's ``command + args`` (``$(VAR)`` references expanded) as a
-    local process in its own process group, with the container's ``env``
-    (``value`` and the common ``fieldRef``s) on top of ``os.environ``, in a
-    working directory (the kubelet's ``workdir`` or ``cwd_for(pod)``); the
-    image is ignored;
+  - writes ``Pending`` (``containerStatuses[0].state.waiting``), sets up the
+    volumes the first container mounts and resolves its environment (see
+    below), then starts its ``command + args`` (``$(VAR)`` references
+    expanded) as a local process in its own process group, in a working
+    directory (the kubelet's ``workdir`` or ``cwd_for(pod)``); the image is
+    ignored;
   - writes ``Running`` with ``state.running.startedAt``, then on exit
     ``Succeeded``/``Failed`` with ``state.terminated`` (``exitCode`` —
     128+signal for a signal — ``reason`` ``Completed``/``Error``,
-    ``startedAt``, ``finishedAt``); ``restartPolicy`` ``Always``/``OnFailure``
-    restart the process with ``restartCount`` and ``lastState``;
+    ``startedAt``, ``finishedAt``, ``message``: the termination message, see
+    below); ``restartPolicy`` ``Always``/``OnFailure`` restart the process
+    with ``restartCount`` and ``lastState``;
   - enforces ``activeDeadlineSeconds`` from ``status.startTime`` (kill, then
     ``Failed`` with pod ``reason: DeadlineExceeded``), re-read on updates;
   - on graceful deletion (a ``deletionTimestamp``) sends SIGTERM to the group,
     SIGKILL after the grace period, writes the final status and confirms the
-    deletion with ``gracePeriodSeconds=0``; a pod that vanishes is killed at once.
+    deletion with ``gracePeriodSeconds=0``; a pod that vanishes is killed at
+    once. A container that never started ends as the kubelet reports it:
+    ``terminated`` with ``reason: ContainerStatusUnknown``, ``exitCode: 137``.
 
 Every status write is a strategic-merge PATCH of ``pods/<name>/status``.
-Only the first container runs; init containers, probes, volumes and image
-pulls are not emulated (a container without ``command`` fails to start).
+
+**Environment**, as the kubelet builds it: ``envFrom`` (``configMapRef`` /
+``secretRef``, with ``prefix``; keys that are no valid variable name are
+skipped), then ``env`` in order: ``value`` (``$(VAR)`` referring to variables
+defined before it), ``valueFrom.fieldRef`` (name, namespace, uid, labels,
+annotations, node name, service account, pod/host IP),
+``valueFrom.configMapKeyRef`` / ``secretKeyRef``. ConfigMaps and Secrets are
+read from the API server when the container starts (every start). With
+``optional: true`` a missing object or key leaves the variable out; otherwise
+the container does not start: ``state.waiting`` is
+``CreateContainerConfigError`` with the kubelet's message (``secret "s" not
+found``, ``couldn't find key k in Secret ns/s``) and the kubelet retries (0.2 s,
+doubling up to 5 s) until it can start or the pod is deleted or times out.
+The process gets ``os.environ`` + the kubelet's ``env`` + the container's
+variables; ``$(VAR)`` in ``command``/``args``/``env`` sees only the
+container's variables, as on a node (not the image's, here not the host's).
+``resourceFieldRef`` is not emulated (the variable is left out).
+
+**Volumes.** There is no mount namespace: a process sees the host's file
+system. The kubelet emulates the mounts of the first container's
+``volumeMounts`` by giving each volume a host directory and *rewriting paths*:
+
+* ``emptyDir``: a directory per pod under the kubelet's root
+  (``<root>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>``; ``medium``
+  and ``sizeLimit`` are ignored), kept across container restarts and removed
+  with the pod's other kubelet files when the pod is deleted (or the kubelet
+  stops);
+* ``hostPath``: the host path itself (``DirectoryOrCreate`` /
+  ``FileOrCreate`` create it; other ``type`` checks are not made), never
+  removed;
+* ``configMap`` / ``secret``: the keys (or ``items``, with ``path``) written
+  as files into a per-pod directory when the pod starts (``defaultMode`` /
+  ``mode`` applied; no later updates, no ``..data`` symlinks); a missing
+  object or key that is not ``optional`` keeps the pod ``ContainerCreating``
+  (as a failed mount does) and the kubelet retries;
+* other volume types (``persistentVolumeClaim``, ``projected``,
+  ``downwardAPI``...) are not emulated: their mounts are ignored, with a
+  warning;
+* ``subPath`` mounts that subdirectory (created if missing) or file;
+  ``subPathExpr``, ``readOnly`` and mount propagation are not emulated.
+
+A mount maps its ``mountPath`` to that host directory. Whenever an element of
+``command``/``args``, or the value of a container variable (``value``, and
+values from ``valueFrom``/``envFrom``), *starts* with a ``mountPath`` — the
+whole path or the path followed by ``/``: with a mount at ``/kubedag/xcom``,
+``/kubedag/xcom/return.json`` maps, ``/kubedag/xcomx`` does not — that prefix is
+replaced by the host directory; the longest matching ``mountPath`` wins. A
+literal element is mapped before its ``$(VAR)`` references are expanded, and a
+reference expands to the variable's value as the process sees it (already
+mapped): ``$(KUBEDAG_XCOM_PATH)`` anywhere in a shell script therefore reaches
+the host file. A mount path written *inside* a longer element (``sh -c 'cat
+/kubedag/xcom/x'``), in a file or computed by the program is **not**
+rewritten: reach mounted files through ``$(VAR)`` or an environment variable.
+The working directory is not rewritten (``workingDir`` is ignored; the kubelet's
+``workdir``/``cwd_for`` apply).
+
+**Termination message.** As on a node, the container's
+``terminationMessagePath`` (default ``/dev/termination-log``) is a file the
+kubelet provides, fresh and empty at each start
+(``<root>/pods/<uid>/containers/<name>/termination-log``), mounted over that
+path — so it is mapped like a mount of its own (longer than, and so taking
+precedence over, a volume mounted around it; that volume does not see the file).
+When the process exits the kubelet reads the file's **last** 4096 bytes (the
+kubelet's ``tail.ReadAtMost``, ``MaxContainerTerminationMessageLength``) into
+``state.terminated.message``; with ``terminationMessagePolicy:
+FallbackToLogsOnError``, a non-zero exit and an empty (or deleted) file, the
+last 80 lines of this run's output, at most their last 2048 bytes, are used
+instead. An empty message is left out. The status then keeps the first
+12 KiB / (number of containers) bytes, as the kubelet's status manager does.
+
+**Python.** ``command[0]`` named ``python`` or ``python3`` (bare, or a path
+ending so, e.g. ``/usr/local/bin/python``) runs with the interpreter running
+the tests (``sys.executable``), so pods of kubedag's own image (``python -m
+kubedag.sensors ...``) run with kubedag importable; any other ``command[0]``
+is looked up on the host's ``PATH``.
+
+Only the first container runs; init containers, sidecars, probes, image
+pulls, ``workingDir``, ``securityContext`` and resource limits are not
+emulated (a container without ``command`` fails to start, ``StartError``).
 """
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import os
 import pathlib
+import posixpath
 import re
+import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +140,18 @@ logger = logging.getLogger(__name__)
 
 SMP = {'Content-Type': 'application/strategic-merge-patch+json'}
 _VAR_REF = re.compile(r'\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$')
+# What the kubelet accepts as a variable name from envFrom (RelaxedEnvironmentVariableValidation):
+# printable ASCII but '='.
+_ENV_NAME = re.compile(r'^[ -<>-~]+$')
+
+#: The kubelet's limits (pkg/kubelet/container): bytes read from the termination-message file (its end),
+#: lines and bytes of the log used by FallbackToLogsOnError, and bytes of messages per pod.
+MAX_TERMINATION_MESSAGE_BYTES = 4096
+MAX_TERMINATION_LOG_LINES = 80
+MAX_TERMINATION_LOG_BYTES = 2048
+MAX_POD_TERMINATION_MESSAGE_BYTES = 12 * 1024
+
+PYTHON_COMMANDS = ('python', 'python3')
 
 
 def _expand(text: str, env: dict[str, str]) -> str:
@@ -76,11 +172,37 @@ def _field_ref(pod: dict[str, Any], path: str) -> str:
         'metadata.uid': meta.get('uid', ''), 'spec.nodeName': pod.get('spec', {}).get('nodeName', ''),
         'spec.serviceAccountName': pod.get('spec', {}).get('serviceAccountName', ''),
         'status.hostIP': '127.0.0.1', 'status.podIP': '127.0.0.1',
+        'status.hostIPs': '127.0.0.1', 'status.podIPs': '127.0.0.1',
     }.get(path, '')
 
 
 def _exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
+
+
+#: plural -> the names the kubelet's messages use.
+_CONFIG_KINDS = {'configmaps': ('configmap', 'ConfigMap'), 'secrets': ('secret', 'Secret')}
+
+
+def _config_data(obj: dict[str, Any] | None, plural: str) -> dict[str, str]:
+    """``data`` of a ConfigMap, or of a Secret decoded (bytes kept through surrogate escapes, as os.environ does)."""
+    data = (obj or {}).get('data') or {}
+    if plural == 'secrets':
+        return {k: base64.b64decode(v).decode('utf-8', 'surrogateescape') for k, v in data.items()}
+    return {k: str(v) for k, v in data.items()}
+
+
+def _tail(data: bytes, lines: int) -> bytes:
+    return b''.join(data.splitlines(keepends=True)[-lines:]) if lines > 0 else b''
+
+
+class _NotStartable(Exception):
+    """The container cannot start yet; the kubelet reports ``state.waiting`` and retries."""
+
+    def __init__(self, reason: str, message: str = '') -> None:
+        super().__init__(message or reason)
+        self.reason = reason
+        self.message = message
 
 
 class _PodRun:
@@ -92,6 +214,7 @@ class _PodRun:
         meta = pod['metadata']
         self.namespace, self.name, self.uid = meta['namespace'], meta['name'], meta['uid']
         self.container = pod['spec']['containers'][0]
+        self.dir = kubelet.pod_dir(self.uid)
         self.log = bytearray()
         self.log_changed = asyncio.Condition()
         self.process: asyncio.subprocess.Process | None = None
@@ -103,9 +226,17 @@ class _PodRun:
         self.start_time_str = ''
         self.restart_count = 0
         self.last_state: dict[str, Any] = {}
+        self.mounts: list[tuple[str, pathlib.Path]] | None = None  # (mountPath, host path), longest first
+        self.termination_file: pathlib.Path | None = None
+        self._volume_dirs: dict[str, pathlib.Path | None] = {}
+        self._wake = asyncio.Event()  # set by kill(), once the pod is ending: cuts pauses short
         self._deadline_task: asyncio.Task[None] | None = None
         self._kill_task: asyncio.Task[None] | None = None
         self.task = asyncio.create_task(self._run(), name=f'pod {self.namespace}/{self.name}')
+
+    @property
+    def ending(self) -> bool:
+        return self.deleting or self.deadline_exceeded or self.vanished or self.kubelet.stopping
 
     # status writes
 
@@ -146,17 +277,196 @@ class _PodRun:
             status['message'] = message
         await self.kubelet._patch_pod_status(self.namespace, self.name, {'status': status})
 
-    # the process
+    # volumes and path mapping
 
-    def _env(self) -> dict[str, str]:
+    async def _setup_mounts(self) -> None:
+        """Give every volume the container mounts a host path (see the module docstring); raise
+        :class:`_NotStartable` (``ContainerCreating``) while a ConfigMap/Secret volume cannot be set up."""
+        volumes = {v.get('name'): v for v in self.pod['spec'].get('volumes') or []}
+        mounts: list[tuple[str, pathlib.Path]] = []
+        for mount in self.container.get('volumeMounts') or []:
+            volume = volumes.get(mount.get('name'))
+            if volume is None:
+                continue  # the API server rejects such pods; nothing to mount
+            if volume['name'] not in self._volume_dirs:
+                self._volume_dirs[volume['name']] = await self._volume_dir(volume)
+            source = self._volume_dirs[volume['name']]
+            if source is None:
+                continue
+            if mount.get('subPath'):
+                source = source / mount['subPath']
+                if not source.exists():
+                    source.mkdir(parents=True, exist_ok=True)
+            mounts.append((posixpath.normpath(mount['mountPath']), source))
+        path = self.container.get('terminationMessagePath') or ''
+        if path:
+            self.termination_file = self.dir / 'containers' / self.container['name'] / 'termination-log'
+            self.termination_file.parent.mkdir(parents=True, exist_ok=True)
+            mounts.append((posixpath.normpath(path), self.termination_file))
+        self.mounts = sorted(mounts, key=lambda m: len(m[0]), reverse=True)
+
+    async def _volume_dir(self, volume: dict[str, Any]) -> pathlib.Path | None:
+        name = volume['name']
+        volumes = self.dir / 'volumes'
+        if 'emptyDir' in volume:
+            path = volumes / 'kubernetes.io~empty-dir' / name
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        if 'hostPath' in volume:
+            host = volume['hostPath']
+            path = pathlib.Path(host['path'])
+            if host.get('type') == 'DirectoryOrCreate':
+                path.mkdir(parents=True, exist_ok=True)
+            elif host.get('type') == 'FileOrCreate' and not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+            return path
+        for key, kind, plural in (('configMap', 'configmap', 'configmaps'), ('secret', 'secret', 'secrets')):
+            if key in volume:
+                source = volume[key]
+                object_name = source.get('name' if key == 'configMap' else 'secretName', '')
+                path = volumes / f'kubernetes.io~{kind}' / name
+                try:
+                    obj = await self.kubelet._read_object(self.namespace, plural, object_name)
+                except _NotStartable as e:
+                    raise _NotStartable('ContainerCreating') from e
+                if obj is None and not source.get('optional'):
+                    logger.warning('Fake kubelet: pod %s/%s: volume %r: %s "%s" not found',
+                                   self.namespace, self.name, name, kind, object_name)
+                    raise _NotStartable('ContainerCreating')
+                files = self._projected_files(obj, key == 'secret')
+                items = source.get('items')
+                if items is not None:
+                    missing = [i['key'] for i in items if i.get('key') not in files]
+                    if obj is not None and missing and not source.get('optional'):
+                        logger.warning('Fake kubelet: pod %s/%s: volume %r: %s references non-existent %s key: %s',
+                                       self.namespace, self.name, name, kind, 'config' if kind == 'configmap' else 'secret',
+                                       missing[0])
+                        raise _NotStartable('ContainerCreating')
+                    chosen = [(i['path'], files[i['key']], i.get('mode')) for i in items if i.get('key') in files]
+                else:
+                    chosen = [(k, v, None) for k, v in files.items()]
+                path.mkdir(parents=True, exist_ok=True)
+                for rel, data, mode in chosen:
+                    target = path / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+                    target.chmod(mode if mode is not None else source.get('defaultMode', 0o644))
+                return path
+        kinds = sorted(k for k in volume if k != 'name')
+        logger.warning('Fake kubelet: pod %s/%s: volume %r (%s) is not emulated; its mounts are ignored',
+                       self.namespace, self.name, name, ', '.join(kinds))
+        return None
+
+    @staticmethod
+    def _projected_files(obj: dict[str, Any] | None, secret: bool) -> dict[str, bytes]:
+        if obj is None:
+            return {}
+        if secret:
+            return {k: base64.b64decode(v) for k, v in (obj.get('data') or {}).items()}
+        files = {k: v.encode() for k, v in (obj.get('data') or {}).items()}
+        files.update({k: base64.b64decode(v) for k, v in (obj.get('binaryData') or {}).items()})
+        return files
+
+    def map_path(self, text: str) -> str:
+        """``text`` with a leading container path replaced by its host path (longest ``mountPath`` first)."""
+        for mount_path, host in self.mounts or ():
+            if mount_path == '/':
+                if text.startswith('/'):
+                    return str(host) + text
+            elif text == mount_path or text.startswith(mount_path + '/'):
+                return str(host) + text[len(mount_path):]
+        return text
+
+    # the environment
+
+    async def _config_object(self, plural: str, name: str, optional: bool,
+                             cache: dict[tuple[str, str], Any]) -> dict[str, Any] | None:
+        """A ConfigMap/Secret of the pod's namespace; None if optional and missing."""
+        if (plural, name) not in cache:
+            cache[plural, name] = await self.kubelet._read_object(self.namespace, plural, name)
+        if cache[plural, name] is None and not optional:
+            raise _NotStartable('CreateContainerConfigError', f'{_CONFIG_KINDS[plural][0]} "{name}" not found')
+        return cache[plural, name]
+
+    async def _key_ref(self, ref: dict[str, Any], plural: str, cache: dict[tuple[str, str], Any]) -> str | None:
+        """The value a ``configMapKeyRef``/``secretKeyRef`` names; None if optional and missing."""
+        name, key, optional = ref.get('name', ''), ref.get('key', ''), bool(ref.get('optional'))
+        data = _config_data(await self._config_object(plural, name, optional, cache), plural)
+        if key not in data:
+            if optional:
+                return None
+            raise _NotStartable('CreateContainerConfigError',
+                                f"couldn't find key {key} in {_CONFIG_KINDS[plural][1]} {self.namespace}/{name}")
+        return data[key]
+
+    async def _container_env(self) -> dict[str, str]:
+        """The container's variables, as the kubelet resolves them (values mapped; see the module docstring)."""
+        defined: dict[str, str] = {}
+        cache: dict[tuple[str, str], Any] = {}
+        for source in self.container.get('envFrom') or []:
+            for key, plural in (('configMapRef', 'configmaps'), ('secretRef', 'secrets')):
+                if ref := source.get(key):
+                    obj = await self._config_object(plural, ref.get('name', ''), bool(ref.get('optional')), cache)
+                    prefix = source.get('prefix') or ''
+                    for name, value in _config_data(obj, plural).items():
+                        if _ENV_NAME.match(prefix + name):
+                            defined[prefix + name] = self.map_path(value)
+        for item in self.container.get('env') or []:
+            name = item['name']
+            source = item.get('valueFrom')
+            if not source:
+                defined[name] = _expand(self.map_path(str(item.get('value') or '')), defined)
+                continue
+            value: str | None
+            if (source.get('fieldRef') or {}).get('fieldPath'):
+                value = _field_ref(self.pod, source['fieldRef']['fieldPath'])
+            elif source.get('configMapKeyRef'):
+                value = await self._key_ref(source['configMapKeyRef'], 'configmaps', cache)
+            elif source.get('secretKeyRef'):
+                value = await self._key_ref(source['secretKeyRef'], 'secrets', cache)
+            else:
+                value = None  # resourceFieldRef: not emulated
+            if value is not None:
+                defined[name] = self.map_path(value)
+        return defined
+
+    async def _prepare(self) -> tuple[list[str], dict[str, str]]:
+        """Mounts (once), variables and argv for one start; :class:`_NotStartable` while it cannot start."""
+        if self.mounts is None:
+            await self._setup_mounts()
+        defined = await self._container_env()
+        argv = [_expand(self.map_path(str(a)), defined)
+                for a in (self.container.get('command') or []) + (self.container.get('args') or [])]
+        if argv and posixpath.basename(argv[0]) in PYTHON_COMMANDS:
+            argv[0] = sys.executable
         env = dict(os.environ)
         env.update(self.kubelet.env)
-        for item in self.container.get('env') or []:
-            if 'value' in item:
-                env[item['name']] = _expand(str(item['value']), env)
-            elif ((item.get('valueFrom') or {}).get('fieldRef') or {}).get('fieldPath'):
-                env[item['name']] = _field_ref(self.pod, item['valueFrom']['fieldRef']['fieldPath'])
-        return env
+        env.update(defined)
+        return argv, env
+
+    async def _until_startable(self) -> tuple[list[str], dict[str, str]] | None:
+        """:meth:`_prepare`, retried with back-off while the container cannot start; None if the pod ends first."""
+        delay = 0.2
+        shown: dict[str, Any] = {'reason': 'ContainerCreating'} if self.restart_count == 0 else {}
+        while not self.ending:
+            try:
+                return await self._prepare()
+            except _NotStartable as e:
+                waiting = {'reason': e.reason, **({'message': e.message} if e.message else {})}
+                if waiting != shown:
+                    await self._write_status('Running' if self.restart_count else 'Pending', {'waiting': waiting})
+                    shown = waiting
+            await self._pause(delay)
+            delay = min(delay * 2, 5.0)
+        return None
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, cut short once the pod is ending (deleted, past its deadline, vanished, the kubelet stopping)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    # the process
 
     async def _run(self) -> None:
         try:
@@ -164,20 +474,28 @@ class _PodRun:
             self.start_time, self.start_time_str = loop.time(), rfc3339()
             await self._write_status('Pending', {'waiting': {'reason': 'ContainerCreating'}})
             self._schedule_deadline()
+            state: dict[str, Any] | None = None
             while True:
-                state = await self._run_once()
+                launch = await self._until_startable()
+                if launch is None:
+                    break
+                state = await self._run_once(*launch)
                 exit_code = state['terminated']['exitCode']
                 policy = self.pod['spec'].get('restartPolicy', 'Always')
                 again = policy == 'Always' or (policy == 'OnFailure' and exit_code != 0)
-                if again and not (self.deleting or self.deadline_exceeded or self.vanished or self.kubelet.stopping):
+                if again and not self.ending:
                     self.last_state = state
                     self.restart_count += 1
                     await self._write_status('Running', {'waiting': {'reason': 'CrashLoopBackOff'}})
-                    await asyncio.sleep(min(0.2 * 2 ** self.restart_count, 5.0))
+                    await self._pause(min(0.2 * 2 ** self.restart_count, 5.0))
                     continue
                 break
             if self.vanished or self.kubelet.stopping:
                 return
+            if state is None or self.last_state is state:  # the container is not running: the kubelet's status manager
+                state = {'terminated': {'exitCode': 137, 'reason': 'ContainerStatusUnknown',
+                                        'message': 'The container could not be located when the pod was terminated'}}
+            exit_code = state['terminated']['exitCode']
             if self.deadline_exceeded:
                 await self._write_status('Failed', state, reason='DeadlineExceeded',
                                          message='Pod was active on the node longer than the specified deadline')
@@ -192,18 +510,21 @@ class _PodRun:
         finally:
             if self._deadline_task is not None:
                 self._deadline_task.cancel()
+            if self.vanished:
+                self.remove_files()
             self.finished.set()
             async with self.log_changed:
                 self.log_changed.notify_all()
 
-    async def _run_once(self) -> dict[str, Any]:
-        env = self._env()
-        argv = [_expand(str(a), env) for a in (self.container.get('command') or []) + (self.container.get('args') or [])]
+    async def _run_once(self, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         started = rfc3339()
         if not argv:
             return {'terminated': {'exitCode': 128, 'reason': 'StartError', 'startedAt': started, 'finishedAt': started,
                                    'message': 'fake kubelet: the container has no command (images are not run)'}}
         cwd = self.kubelet.cwd_for(self.pod) if self.kubelet.cwd_for else self.kubelet.workdir
+        if self.termination_file is not None:
+            self.termination_file.write_bytes(b'')  # a fresh, empty file per start, as the kubelet mounts one
+        log_start = len(self.log)
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *argv, cwd=str(cwd), env=env, stdin=asyncio.subprocess.DEVNULL,
@@ -211,7 +532,7 @@ class _PodRun:
         except OSError as e:
             return {'terminated': {'exitCode': 128, 'reason': 'StartError', 'startedAt': started,
                                    'finishedAt': rfc3339(), 'message': str(e)}}
-        if self.deleting or self.deadline_exceeded or self.vanished:
+        if self.ending:
             self.kill(0)
         else:
             await self._write_status('Running', {'running': {'startedAt': started}}, ready=True)
@@ -222,8 +543,34 @@ class _PodRun:
                 self.log_changed.notify_all()
         returncode = await self.process.wait()
         code = _exit_code(returncode)
-        return {'terminated': {'exitCode': code, 'reason': 'Completed' if code == 0 else 'Error',
-                               'startedAt': started, 'finishedAt': rfc3339(), 'containerID': f'fake://{self.process.pid}'}}
+        terminated = {'exitCode': code, 'reason': 'Completed' if code == 0 else 'Error',
+                      'startedAt': started, 'finishedAt': rfc3339(), 'containerID': f'fake://{self.process.pid}'}
+        if message := self._termination_message(code, bytes(self.log[log_start:])):
+            terminated['message'] = message
+        return {'terminated': terminated}
+
+    def _termination_message(self, exit_code: int, output: bytes) -> str:
+        """What the kubelet puts in ``state.terminated.message`` (see the module docstring)."""
+        fallback = self.container.get('terminationMessagePolicy') == 'FallbackToLogsOnError' and exit_code != 0
+        data = b''
+        if self.termination_file is not None:
+            try:
+                with self.termination_file.open('rb') as f:
+                    size = f.seek(0, os.SEEK_END)
+                    f.seek(max(0, size - MAX_TERMINATION_MESSAGE_BYTES))
+                    data = f.read()
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                return f'Error on reading termination log {self.termination_file}: {e}'
+        if not data and fallback:
+            data = _tail(output, MAX_TERMINATION_LOG_LINES)[-MAX_TERMINATION_LOG_BYTES:]
+        containers = len(self.pod['spec'].get('containers') or []) + len(self.pod['spec'].get('initContainers') or [])
+        return data[:MAX_POD_TERMINATION_MESSAGE_BYTES // max(containers, 1)].decode('utf-8', 'replace')
+
+    def remove_files(self) -> None:
+        """Remove the pod's kubelet files: emptyDir, ConfigMap/Secret volumes, termination-message files."""
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     # deadlines, deletion, killing
 
@@ -247,7 +594,8 @@ class _PodRun:
         return float(max(grace, 0))
 
     def kill(self, grace: float) -> None:
-        """SIGTERM the process group, SIGKILL it after ``grace`` seconds (at once if 0)."""
+        """SIGTERM the process group, SIGKILL it after ``grace`` seconds (at once if 0); stop waiting to start."""
+        self._wake.set()
         process = self.process
         if process is None or process.returncode is not None:
             return
@@ -263,6 +611,13 @@ class _PodRun:
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
+
+    def forget(self) -> None:
+        """The pod is gone from the API (or replaced): kill at once; its files go once the process has ended."""
+        self.vanished = True
+        self.kill(0)
+        if self.finished.is_set():
+            self.remove_files()
 
     def update(self, pod: dict[str, Any]) -> None:
         old_deadline = self.pod['spec'].get('activeDeadlineSeconds')
@@ -283,6 +638,8 @@ class FakeKubelet(LoopThread):
     directory, removed at stop); ``cwd_for(pod) -> path`` overrides it per pod.
     ``env``: extra variables for every process (between ``os.environ`` and the
     container's ``env``). ``max_grace_seconds`` caps termination grace periods.
+    ``root``: the kubelet's own directory (a fresh temporary one, removed at
+    stop), holding :meth:`pod_dir` of each pod.
     """
 
     def __init__(self, api_url: str, *, node_name: str = 'kubedag-fake-node', workdir: str | pathlib.Path | None = None,
@@ -297,6 +654,8 @@ class FakeKubelet(LoopThread):
             self._tmp = tempfile.TemporaryDirectory(prefix='kubedag-kubelet-')
             workdir = self._tmp.name
         self.workdir = pathlib.Path(workdir)
+        self._root = tempfile.TemporaryDirectory(prefix='kubedag-kubelet-root-')
+        self.root = pathlib.Path(self._root.name)
         self.cwd_for = cwd_for
         self.env = dict(env or {})
         self.max_grace_seconds = max_grace_seconds
@@ -311,8 +670,9 @@ class FakeKubelet(LoopThread):
     description = 'The fake kubelet'
 
     def stop(self) -> None:
-        """Stop the kubelet (its processes are killed) and remove its temporary workdir, if any."""
+        """Stop the kubelet (its processes are killed); remove its root (pods' volumes) and temporary workdir, if any."""
         super().stop()
+        self._root.cleanup()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -347,6 +707,11 @@ class FakeKubelet(LoopThread):
             await self._session.close()
             await runner.cleanup()
 
+    def pod_dir(self, uid: str) -> pathlib.Path:
+        """The kubelet's directory of a pod (by uid): its emptyDir, ConfigMap and Secret volumes and termination-message
+        files, as ``/var/lib/kubelet/pods/<uid>``; removed when the pod is deleted."""
+        return self.root / 'pods' / uid
+
     # API access (HTTP only, like a real kubelet)
 
     async def _request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -380,6 +745,21 @@ class FakeKubelet(LoopThread):
         status, body = await self._request('PATCH', f'/api/v1/namespaces/{namespace}/pods/{name}/status', patch, SMP)
         if status not in (200, 404):
             logger.warning('Fake kubelet: status write of %s/%s failed: %s %s', namespace, name, status, body)
+
+    async def _read_object(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
+        """A ConfigMap or Secret (``plural``), None if it does not exist; on other failures the container
+        cannot start yet (:class:`_NotStartable`)."""
+        if not name:
+            return None
+        try:
+            status, body = await self._request('GET', f'/api/v1/namespaces/{namespace}/{plural}/{name}')
+        except (aiohttp.ClientError, ValueError) as e:
+            raise _NotStartable('CreateContainerConfigError', f'reading {plural} {namespace}/{name}: {e}') from e
+        if status == 404:
+            return None
+        if status != 200:
+            raise _NotStartable('CreateContainerConfigError', f'reading {plural} {namespace}/{name}: {status} {body}')
+        return body
 
     async def _confirm_deletion(self, run: _PodRun) -> None:
         await self._request('DELETE', f'/api/v1/namespaces/{run.namespace}/pods/{run.name}',
@@ -430,8 +810,7 @@ class FakeKubelet(LoopThread):
         run = self.pods.get(key)
         if kind == 'DELETED':
             if run is not None and run.uid == meta['uid']:
-                run.vanished = True
-                run.kill(0)
+                run.forget()
                 del self.pods[key]
             return
         node = spec.get('nodeName')
@@ -447,8 +826,7 @@ class FakeKubelet(LoopThread):
         if node != self.node_name:
             return
         if run is not None and run.uid != meta['uid']:  # recreated under the same name
-            run.vanished = True
-            run.kill(0)
+            run.forget()
             run = None
         if run is None:
             phase = (pod.get('status') or {}).get('phase')

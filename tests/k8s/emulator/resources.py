@@ -20,12 +20,20 @@ Per-kind strategies emulate what the real registry does on writes:
   ``storedVersions``, the ``customresourcecleanup`` finalizer;
 * core ``v1`` events and ``events.k8s.io/v1`` events share one storage, each
   a field-renamed view of the other, as in the real server;
+* secrets: ``stringData`` merged into ``data`` (base64) on every write,
+  ``type: Opaque`` by default, ``data`` that is no valid base64 is a 400;
+  secrets and configmaps: keys validated (``[-._a-zA-Z0-9]+``, no key in both
+  ``data`` and ``binaryData``), ``immutable: true`` freezes the data, a
+  secret's ``type`` cannot change (the per-type required keys of
+  ``kubernetes.io/tls`` etc. and the 1 MiB size limit are not checked);
 * built-ins are validated against the real OpenAPI schema with
   ``kubernetes-validate`` (422 with its message), and unknown fields are
   dropped (or rejected with ``?fieldValidation=Strict``), as the decoder does.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import dataclasses
 import functools
@@ -80,6 +88,9 @@ _EVENT_FIELDS = {
     'count': 'deprecatedCount', 'reportingComponent': 'reportingController',
 }
 
+_CONFIG_KEY = re.compile(r'^[-._a-zA-Z0-9]+$')
+_CONFIG_KEY_MESSAGE = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+                       "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
 _DNS_SUBDOMAIN = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
 _DNS_LABEL = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
 
@@ -420,6 +431,69 @@ def check_pod_update(old: dict[str, Any], new: dict[str, Any]) -> None:
         causes.append(errors.field_error('spec.activeDeadlineSeconds', f'Invalid value: {new_ads}: must be less than or equal to previous value', 'FieldValueInvalid'))
     if causes:
         raise errors.invalid('Pod', '', new.get('metadata', {}).get('name', ''), causes)
+
+
+def _check_base64(kind: str, values: Any) -> None:
+    """``[]byte`` fields are base64 in JSON: anything else fails decoding (400), as in the real server."""
+    if not isinstance(values, dict):
+        return
+    for value in values.values():
+        if not isinstance(value, str):
+            continue  # a type error: left to schema validation
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise errors.bad_request(f'{kind} in version "v1" cannot be handled as a {kind}: illegal base64 data')
+
+
+def prepare_secret(secret: dict[str, Any]) -> None:
+    """What decoding a Secret does: ``stringData`` is write-only, merged over ``data``; ``type`` defaults to Opaque."""
+    _check_base64('Secret', secret.get('data'))
+    string_data = secret.get('stringData')
+    if isinstance(string_data, dict) and all(isinstance(v, str) for v in string_data.values()):
+        del secret['stringData']
+        if string_data:
+            data = secret.get('data') if isinstance(secret.get('data'), dict) else {}
+            data.update({k: base64.b64encode(v.encode()).decode() for k, v in string_data.items()})
+            secret['data'] = data
+    elif string_data is None:
+        secret.pop('stringData', None)
+    if not secret.get('type'):
+        secret['type'] = 'Opaque'
+
+
+def prepare_config_map(config_map: dict[str, Any]) -> None:
+    _check_base64('ConfigMap', config_map.get('binaryData'))
+
+
+def validate_config_keys(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """ValidateConfigMap/ValidateSecret: valid keys; a ConfigMap key is in ``data`` or ``binaryData``, not both."""
+    causes = []
+    fields = ('data', 'binaryData') if rt.plural == 'configmaps' else ('data',)
+    for field in fields:
+        for key in obj.get(field) or {}:
+            if not _CONFIG_KEY.match(key) or len(key) > 253:
+                causes.append(errors.field_error(f'{field}[{key}]', f'Invalid value: "{key}": {_CONFIG_KEY_MESSAGE}'))
+    if rt.plural == 'configmaps':
+        for key in set(obj.get('data') or {}) & set(obj.get('binaryData') or {}):
+            causes.append(errors.field_error(f'binaryData[{key}]', f'Invalid value: "{key}": duplicate of key present in data'))
+    if causes:
+        raise errors.invalid(rt.kind, '', obj.get('metadata', {}).get('name', ''), causes)
+
+
+def check_config_update(rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """ValidateSecretUpdate/ValidateConfigMapUpdate: ``immutable`` objects keep their data; a secret keeps its type."""
+    causes = []
+    if rt.plural == 'secrets' and new.get('type') != old.get('type'):
+        causes.append(errors.field_error('type', f'Invalid value: "{new.get("type")}": field is immutable'))
+    if old.get('immutable'):
+        if not new.get('immutable'):
+            causes.append(errors.field_error('immutable', 'Forbidden: field is immutable when `immutable` is set', 'FieldValueForbidden'))
+        for field in ('data', 'binaryData') if rt.plural == 'configmaps' else ('data',):
+            if (new.get(field) or {}) != (old.get(field) or {}):
+                causes.append(errors.field_error(field, 'Forbidden: field is immutable when `immutable` is set', 'FieldValueForbidden'))
+    if causes:
+        raise errors.invalid(rt.kind, '', new.get('metadata', {}).get('name', ''), causes)
 
 
 def default_namespace(ns: dict[str, Any]) -> None:

@@ -31,7 +31,9 @@ controller relies on:
   objects);
 * merge, strategic-merge and JSON patches (:mod:`.patching`);
 * validation: custom resources against their structural schema, built-ins
-  against the real OpenAPI schema with kubernetes-validate (:mod:`.resources`);
+  against the real OpenAPI schema with kubernetes-validate, and the per-kind
+  strategies of :mod:`.resources` (pod defaulting and immutability, Secrets'
+  ``stringData``, ConfigMap/Secret keys and ``immutable``...);
 * pods' ``binding`` and ``log`` subresources; the log is proxied to the
   kubelet of the pod's node, as the real API server does.
 
@@ -504,6 +506,8 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
         resources.validate_builtin(rt, view)
         if rt.plural == 'pods' and not rt.group:
             resources.validate_pod_semantics(view)
+        if rt.plural in ('secrets', 'configmaps') and not rt.group:
+            resources.validate_config_keys(rt, view)
         dropped = resources.drop_unknown_builtin_fields(view)
         if dropped and params.get('fieldValidation') == 'Strict':
             raise errors.bad_request('strict decoding error: ' + ', '.join(f'unknown field "{d}"' for d in dropped))
@@ -581,6 +585,10 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
         elif rt.plural == 'namespaces' and not rt.group:
             resources.default_namespace(view)
             view['status'] = {'phase': 'Active'}
+        elif rt.plural == 'secrets' and not rt.group:
+            resources.prepare_secret(view)
+        elif rt.plural == 'configmaps' and not rt.group:
+            resources.prepare_config_map(view)
         elif rt.plural == 'customresourcedefinitions':
             resources.validate_crd(view)
             view['status'] = resources.crd_status(view, rfc3339())
@@ -633,6 +641,9 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
                     new['spec'].pop('nodeName')
                 resources.default_pod(new)
                 resources.check_pod_update(old_view, new)
+            elif rt.plural in ('secrets', 'configmaps') and not rt.group:
+                (resources.prepare_secret if rt.plural == 'secrets' else resources.prepare_config_map)(new)
+                resources.check_config_update(rt, old_view, new)
         new['apiVersion'], new['kind'] = rt.api_version, rt.kind
         meta = new.setdefault('metadata', {})
         for key in _SYSTEM_META:
