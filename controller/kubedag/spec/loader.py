@@ -173,6 +173,24 @@ def _date_errors(raw: Any) -> list[FieldError]:
     return errors
 
 
+def _task_errors(manifest: DAGManifest) -> list[FieldError]:
+    """Checks of a valid manifest's tasks that need more than one field: an ``externalTask`` sensor's state
+    lists (Airflow's ``ExternalTaskSensor.__init__`` checks) and ``expectedValue`` without ``jsonPath``."""
+    from kubedag.sensors.external import external_check_problems
+
+    errors: list[FieldError] = []
+    for i, task in enumerate(manifest.spec.tasks):
+        where = f"spec.tasks[{i}]"
+        sensor = task.sensor
+        if sensor is not None and sensor.external_task is not None:
+            for problem in external_check_problems(sensor.external_task):
+                field, _, message = problem.partition(": ")
+                errors.append(FieldError(f"{where}.{field}", message))
+        if sensor is not None and sensor.http is not None and sensor.http.expected_value is not None and not sensor.http.json_path:
+            errors.append(FieldError(f"{where}.sensor.http.expectedValue", "needs sensor.http.jsonPath: the value is compared with its matches"))
+    return errors
+
+
 def parse_dag(obj: Any, source: str | None = None) -> DAG:
     """Validate one manifest object (a dict from YAML or from the Kubernetes API) into a :class:`DAG`.
 
@@ -189,6 +207,8 @@ def parse_dag(obj: Any, source: str | None = None) -> DAG:
         errors.extend(_pydantic_errors(exc))
     errors.extend(_graph_errors(obj))
     errors.extend(_date_errors(obj))
+    if manifest is not None:
+        errors.extend(_task_errors(manifest))
     if errors or manifest is None:
         raise DAGValidationError(sorted(set(errors), key=errors.index), source)
     return build_dag(manifest)
