@@ -125,3 +125,60 @@ def finish_try(
                       reason=f"skipped: the task exited {SKIP_EXIT_CODE}")
         return TryEnd(new, state=S.SKIPPED, reason=new.reason)
     return failed(reason)
+
+
+def template_renderer(
+    dag: DAG,
+    run: engine.DagRun,
+    task_id: str,
+    try_number: int,
+    *,
+    xcom_pull: Callable[[str, str], Any] | None = None,
+    variables: Mapping[str, str] | None = None,
+    connections: Mapping[str, str] | None = None,
+) -> Callable[[str, str], str]:
+    """``render(template, field) -> str`` with the same template context as :func:`kubedag.tries.render_try`
+    for that try (``xcom_pull``, ``variables`` and ``connections`` as it takes them): the ``render`` of
+    :func:`try_argv` for sensor fields, and of a trigger's ``conf`` and ``logicalDate``. The context is built
+    on the first call only.
+
+    Raises (from the returned callable):
+        kubedag.templating.TemplateError: naming ``field``.
+    """
+    from kubedag import templating
+    from kubedag.xcom import NO_XCOM
+
+    context: dict[str, Any] = {}
+
+    def pull(upstream_id: str, key: str) -> Any:
+        if upstream_id not in dag.tasks:
+            raise templating.ContextError(f"ti.xcom_pull: no task {upstream_id!r} in DAG {dag.dag_id!r}")
+        return NO_XCOM if xcom_pull is None else xcom_pull(upstream_id, key)
+
+    def render(template: str, field_name: str) -> str:
+        if not context:
+            context.update(templating.template_context(templating.RunContext(
+                dag_id=run.dag_id, task_id=task_id, run_id=run.run_id, run_type=str(run.run_type),
+                logical_date=run.logical_date, data_interval_start=run.data_interval_start,
+                data_interval_end=run.data_interval_end, try_number=try_number, params=dag.params, conf=run.conf,
+                xcom_pull=pull, variables=variables, connections=connections,
+            )))
+        return templating.render(template, context, field_name)
+
+    return render
+
+
+def render_value(value: Any, render: Callable[[str, str], str], field_name: str) -> Any:
+    """A JSON-like ``value`` (a trigger's ``conf``) with every string rendered by ``render(template, field)``,
+    at any depth; dict keys are kept as written. Field names read ``trigger.conf.key[0]``.
+
+    Raises:
+        kubedag.templating.TemplateError: naming the field, from ``render``.
+    """
+    if isinstance(value, str):
+        return render(value, field_name)
+    if isinstance(value, Mapping):
+        return {k: render_value(v, render, f"{field_name}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, render, f"{field_name}[{i}]") for i, v in enumerate(value)]
+    return value

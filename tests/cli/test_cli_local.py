@@ -267,3 +267,11 @@ def test_schedule_table_for_people(tmp_path):
     assert "due now (1)" in proc.stdout and "upcoming (1)" in proc.stdout
     assert "scheduled__2026-11-09T00:00:00+00:00" in proc.stdout
     assert "a manual run now would cover [2026-11-09T00:00:00+00:00, 2026-11-10T00:00:00+00:00)" in proc.stdout
+
+
+def test_dags_test_names_a_missing_variables_source_without_a_traceback(home, tmp_path):
+    path = write_dag(tmp_path, "- {name: a, command: [echo, '{{ var.value.region }}']}\n",
+                     extra="variablesFrom: [{configMapRef: {name: settings}}]\n")
+    result = kubedag("dags", "test", str(path), "-o", "json")
+    assert result.returncode == 1
+    assert "settings" in result.stderr and "Traceback" not in result.stderr

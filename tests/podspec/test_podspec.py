@@ -88,8 +88,10 @@ def test_every_supermarket_task_gets_a_valid_pod(supermarket):
         assert container["command"][:2] == ["python3", rendered.command[1]] and "2026-11-01" in container["command"]
         # the shared volume of spec.defaults: the relative data_root `out` under the image's WORKDIR
         assert pod["spec"]["volumes"] == [
-            {"name": "data", "hostPath": {"path": "/var/lib/kubedag/supermarket", "type": "DirectoryOrCreate"}}]
-        assert container["volumeMounts"] == [{"name": "data", "mountPath": "/opt/supermarket/out"}]
+            {"name": "data", "hostPath": {"path": "/var/lib/kubedag/supermarket", "type": "DirectoryOrCreate"}},
+            {"name": "kubedag-xcom", "emptyDir": {}}]
+        assert container["volumeMounts"] == [{"name": "data", "mountPath": "/opt/supermarket/out"},
+                                             {"name": "kubedag-xcom", "mountPath": "/kubedag/xcom"}]
         assert pod["spec"]["activeDeadlineSeconds"] == 600  # executionTimeout: 10m
         assert pod["spec"]["restartPolicy"] == "Never"
 
@@ -158,10 +160,10 @@ def test_dollar_signs_reach_the_container_unchanged():
     defined: dict[str, str] = {}
     for var in container["env"]:  # each value sees the variables defined before it, as the kubelet does
         defined[var["name"]] = kubernetes_expand(var["value"], defined)
-    assert defined == env
+    assert defined == {**env, "KUBEDAG_XCOM_PATH": "/kubedag/xcom/return.json"}
     assert [kubernetes_expand(c, defined) for c in container["command"]] == command
     assert [kubernetes_expand(a, defined) for a in container["args"]] == args
-    assert [v["name"] for v in container["env"]] == ["A", "B", "PRICE", "REF"]  # the given order
+    assert [v["name"] for v in container["env"]] == ["A", "B", "PRICE", "REF", "KUBEDAG_XCOM_PATH"]  # the given order
 
 
 # --- every Kubernetes field ----------------------------------------------------------------------------------
@@ -241,16 +243,17 @@ def test_defaults_reach_the_pod(everything):
     assert spec["nodeSelector"] == {"kubernetes.io/os": "linux", "disk": "ssd"}
     assert spec["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "etl", "effect": "NoSchedule"}]
     assert spec["affinity"] == EVERYTHING["spec"]["defaults"]["affinity"]
-    assert [v["name"] for v in spec["volumes"]] == ["data", "config"]
+    assert [v["name"] for v in spec["volumes"]] == ["data", "config", "kubedag-xcom"]
     assert container["volumeMounts"][1] == {"name": "config", "mountPath": "/etc/etl", "readOnly": True}
     assert container["resources"] == {"requests": {"cpu": "0.5", "memory": "256Mi"},
                                       "limits": {"cpu": "2", "memory": "1073741824"}}
     assert spec["activeDeadlineSeconds"] == 3600
-    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert container["terminationMessagePolicy"] == "File"
     # the DAG's template: pod fields added, the base container merged (env by name, after the task's)
     assert spec["priorityClassName"] == "batch" and spec["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000}
     assert container["securityContext"] == {"allowPrivilegeEscalation": False}
-    assert container["env"] == [{"name": "STAGE", "value": "prod"}, {"name": "LOG_LEVEL", "value": "info"}]
+    assert container["env"] == [{"name": "STAGE", "value": "prod"}, {"name": "LOG_LEVEL", "value": "info"},
+                                {"name": "KUBEDAG_XCOM_PATH", "value": "/kubedag/xcom/return.json"}]
     assert pod["metadata"]["labels"]["team"] == "analytics" and pod["metadata"]["annotations"]["owner"] == "data"
 
 
@@ -262,9 +265,10 @@ def test_task_values_replace_defaults_and_its_template_merges_last(everything):
     assert container["image"] == "registry.example.com/etl-load:1.2" and container["imagePullPolicy"] == "Always"
     assert spec["tolerations"] == [{"key": "gpu", "operator": "Exists"}]  # replaced, not appended
     assert "nodeSelector" not in spec  # an empty value clears the default
-    assert container["env"] == [{"name": "STAGE", "value": "test"}, {"name": "LOG_LEVEL", "value": "debug"}]
-    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/data", "/etc/etl", "/tmp/scratch"]
-    assert [v["name"] for v in spec["volumes"]] == ["data", "config", "scratch"]
+    assert container["env"] == [{"name": "STAGE", "value": "test"}, {"name": "LOG_LEVEL", "value": "debug"},
+                                {"name": "KUBEDAG_XCOM_PATH", "value": "/kubedag/xcom/return.json"}]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/data", "/etc/etl", "/tmp/scratch", "/kubedag/xcom"]
+    assert [v["name"] for v in spec["volumes"]] == ["data", "config", "scratch", "kubedag-xcom"]
     assert spec["securityContext"] == {"runAsNonRoot": True, "runAsUser": 2000}  # DAG template, then the task's
     assert meta["labels"]["team"] == "warehouse"
     # kubedag's own labels and annotations win over any template: the controller finds pods by them
@@ -281,7 +285,7 @@ def test_build_pod_shares_nothing_with_the_dag(everything):
     again = pod_for(everything, "load")
     assert again["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "etl-data"
     assert again["spec"]["affinity"] == EVERYTHING["spec"]["defaults"]["affinity"]
-    assert len(base(again)["env"]) == 2
+    assert len(base(again)["env"]) == 3  # the task's two, and KUBEDAG_XCOM_PATH
     assert EVERYTHING == before
 
 
@@ -443,3 +447,59 @@ def test_the_dag_crd_accepts_and_keeps_every_kubernetes_field():
         assert free_form["x-kubernetes-preserve-unknown-fields"] is True
     task = spec["tasks"]["items"]["properties"]
     assert task["podTemplate"] == spec["podTemplate"] | {"description": task["podTemplate"]["description"]}
+
+
+# --- XComs, connections, sensors ---------------------------------------------------------------------------
+
+
+def test_every_pod_hands_its_xcom_back_through_the_termination_message():
+    dag = parse_dag(manifest())
+    pod = pod_for(dag, "extract")
+    valid_for_kubernetes(pod)
+    container = base(pod)
+    assert {"name": "kubedag-xcom", "emptyDir": {}} in pod["spec"]["volumes"]
+    assert {"name": "kubedag-xcom", "mountPath": "/kubedag/xcom"} in container["volumeMounts"]
+    assert {"name": "KUBEDAG_XCOM_PATH", "value": "/kubedag/xcom/return.json"} in container["env"]
+    assert container["terminationMessagePath"] == "/kubedag/xcom/return.json"
+    assert container["terminationMessagePolicy"] == "File"
+
+
+def test_connections_come_from_their_secret_not_the_pod_spec():
+    dag = parse_dag(manifest())
+    task = dag.tasks["extract"]
+    pod = build_pod(dag, task, namespace="data", run_name="r", run_uid=UID, run_id=RUN_ID, try_number=1,
+                    command=["true"], args=[], env={}, secret_env={"KUBEDAG_CONN_WAREHOUSE": ("db-conns", "warehouse")})
+    valid_for_kubernetes(pod)
+    assert {"name": "KUBEDAG_CONN_WAREHOUSE",
+            "valueFrom": {"secretKeyRef": {"name": "db-conns", "key": "warehouse"}}} in base(pod)["env"]
+    assert "postgres://" not in str(pod)
+
+
+def test_a_file_sensor_runs_in_kubedags_image_with_the_tasks_volumes_and_each_poke_has_its_own_pod():
+    dag = parse_dag(manifest(tasks=[{
+        "name": "wait", "sensor": {"mode": "reschedule", "file": {"path": "/data/in/*.csv"}},
+        "volumes": [{"name": "data", "hostPath": {"path": "/srv/data"}}],
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+    }]))
+    assert kubernetes_problems(dag) == []
+    task = dag.tasks["wait"]
+    pods = [build_pod(dag, task, namespace="data", run_name="r", run_uid=UID, run_id=RUN_ID, try_number=1,
+                      command=["python", "-m", "kubedag.sensors", "file", "/data/in/*.csv"], args=[], env={},
+                      image="kubedag/controller:0.1.0", poke=poke) for poke in (0, 1, 2)]
+    for pod in pods:
+        valid_for_kubernetes(pod)
+        assert base(pod)["image"] == "kubedag/controller:0.1.0"
+        assert {"name": "data", "mountPath": "/data"} in base(pod)["volumeMounts"]
+    assert len({p["metadata"]["name"] for p in pods}) == 3
+    assert pods[0]["metadata"]["name"] == names.pod_name("etl", "r", "wait", 1)
+    assert pods[2]["metadata"]["labels"]["kubedag.io/poke"] == "2"
+    assert names.poke_from_suffix("r", "wait", 1, pods[2]["metadata"]["name"][-5:]) == 2
+
+
+def test_tasks_run_by_the_controller_need_no_image():
+    dag = parse_dag({
+        "apiVersion": "kubedag.io/v1alpha1", "kind": "DAG", "metadata": {"name": "etl"},
+        "spec": {"tasks": [{"name": "kick", "trigger": {"dag": "other"}},
+                           {"name": "wait", "sensor": {"externalTask": {"dag": "other"}}}]},
+    })
+    assert kubernetes_problems(dag) == []

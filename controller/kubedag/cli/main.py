@@ -9,6 +9,7 @@ the cluster or metadata DB cannot be used), 2 bad usage.
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -245,6 +246,9 @@ def controller(
     image_pull_timeout: str = typer.Option("5m", envvar="KUBEDAG_IMAGE_PULL_TIMEOUT",
                                            help="Fail a try whose image cannot be pulled for this long."),
     liveness_port: int = typer.Option(8080, envvar="KUBEDAG_LIVENESS_PORT", help="Port of GET /healthz (0: off)."),
+    sensor_image: Optional[str] = typer.Option(
+        None, envvar="KUBEDAG_SENSOR_IMAGE",
+        help="Image of built-in file/http sensor pods (default: kubedag/controller:<version>)."),
     log_level: str = typer.Option("INFO", envvar="KUBEDAG_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run the Kubernetes controller: schedule DAG custom resources and run each task instance as a pod."""
@@ -257,6 +261,7 @@ def controller(
         pod_retention=_duration_option(pod_retention, "--pod-retention"), run_history_limit=run_history_limit,
         image_pull_timeout=_duration_option(image_pull_timeout, "--image-pull-timeout"),
         liveness_port=liveness_port or None, kubeconfig=kubeconfig, context=context,
+        **({"sensor_image": sensor_image} if sensor_image else {}),
     )
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise typer.BadParameter(f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level")
@@ -350,16 +355,21 @@ def dags_test(
     except BaseException:
         writer.close()
         raise
-    result = run_dag_locally(
-        dag,
-        workdir=file.resolve().parent,
-        logical_date=_parse_instant(logical_date, "--logical-date"),
-        conf=_parse_conf(conf),
-        parallelism=parallelism,
-        no_retry_delay=no_retry_delay,
-        live=output == OutputFormat.table,
-        writer=writer,
-    )
+    try:
+        result = run_dag_locally(
+            dag,
+            workdir=file.resolve().parent,
+            logical_date=_parse_instant(logical_date, "--logical-date"),
+            conf=_parse_conf(conf),
+            parallelism=parallelism,
+            no_retry_delay=no_retry_delay,
+            live=output == OutputFormat.table,
+            writer=writer,
+        )
+    except (ValueError, RuntimeError) as exc:  # a missing variablesFrom source, a run that cannot progress
+        if isinstance(exc, RuntimeError) and "cannot progress" not in str(exc):
+            raise  # the metadata DB writer failed: main() reports it
+        raise fail(str(exc)) from None
     if output == OutputFormat.json:
         print_json(result.as_json())
     raise typer.Exit(0 if result.state == "success" else 1)
@@ -720,6 +730,506 @@ def _archived_log(url: str, dag: str, run_id: str, task: str, number: int, pod: 
         raise fail(f"pod {pod} was deleted and the metadata DB has no archived log of try {number} of task "
                    f"{task!r} in run {run_id!r}")
     return text
+
+
+# --- operations: backfill, clear, mark, delete -------------------------------------------------------------
+#
+# One rule for every operations command: with -f/--file FILE the DAG comes from that manifest and the command
+# works on this machine (the metadata DB, tasks as local processes); without it, on the cluster (the DAG, DAGRun
+# and Backfill objects; --kubeconfig, --context, -n as everywhere).
+
+FILE_OPTION = typer.Option(
+    None, "--file", "-f", help="Work on this machine: the DAG's manifest (runs in the local metadata DB, tasks as "
+    "local processes). Without it: the cluster.",
+)
+RUN_OPTION = typer.Option(..., "--run", "-r", help="The run id (see `kubedag runs list`); in the cluster also the "
+                          "DAGRun object's name.")
+YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
+NO_WAIT_OPTION = typer.Option(False, "--no-wait", help="Cluster: return once the request is stored, without waiting "
+                              "for the controller.")
+TIMEOUT_OPTION = typer.Option(60.0, "--timeout", min=0.0, help="Cluster: seconds to wait for the controller to "
+                              "apply the request.")
+
+
+def _parse_date_arg(value: str, option: str):  # noqa: ANN202
+    """An ISO 8601 date or date-time as given (naive kept naive: read in the DAG's timezone later)."""
+    from kubedag.spec.models import parse_datetime
+
+    try:
+        return parse_datetime(value)
+    except (TypeError, ValueError):
+        raise fail(f"{option}: invalid ISO 8601 date or time {value!r}", 2) from None
+
+
+def _local_dag(file: Path, name: str):  # noqa: ANN202
+    """The DAG ``name`` of manifest ``file`` (exit 2 when the file holds no such DAG)."""
+    from kubedag.spec import DAGValidationError, load_dag
+
+    try:
+        return load_dag(file, name)
+    except DAGValidationError as exc:
+        lines = [f"{exc.source or file}: {e}" for e in exc.errors]
+        raise fail("invalid DAG manifest:\n  " + "\n  ".join(lines)) from None
+    except OSError as exc:
+        raise fail(f"{file}: {exc.strerror or exc}") from None
+    except (KeyError, ValueError) as exc:
+        raise fail(f"--file {file}: {exc}", 2) from None
+
+
+def _print_planned(planned: list, dry_run: bool) -> None:  # noqa: ANN001
+    from rich.table import Table
+
+    from kubedag.cli.output import console
+
+    table = Table(title=f"{'would run' if dry_run else 'runs'} ({len(planned)})", title_justify="left")
+    for column in ("run_id", "logical_date", "data_interval_end", "action"):
+        table.add_column(column)
+    labels = {"create": "create", "reset": "reset (clear and run again)", "exists": "exists, left alone"}
+    for p in planned:
+        action = labels.get(p["action"], p["action"]) + (f" ({p['state']})" if p.get("state") else "")
+        table.add_row(p["run_id"], p["logical_date"], p["data_interval_end"], action)
+    console().print(table)
+
+
+@dags_app.command("backfill")
+def dags_backfill(
+    name: str = typer.Argument(..., help="The DAG (its metadata.name)."),
+    start_date: str = typer.Option(..., "--start-date", "-s", help="First logical date (ISO 8601; naive: in the "
+                                   "DAG's timezone)."),
+    end_date: str = typer.Option(..., "--end-date", "-e", help="Last logical date, inclusive (ISO 8601)."),
+    reset_dagruns: bool = typer.Option(False, "--reset-dagruns", help="Clear runs that exist in the range and run "
+                                       "them again (default: left alone)."),
+    max_active_runs: Optional[int] = typer.Option(None, "--max-active-runs", min=1, help="Runs of the backfill "
+                                                  "running at once at most (default: the DAG's maxActiveRuns)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the runs, create nothing."),
+    conf: Optional[str] = typer.Option(None, "--conf", "-c", help="dag_run.conf of the new runs, a JSON object."),
+    file: Optional[Path] = FILE_OPTION,
+    backfill_name: Optional[str] = typer.Option(None, "--name", help="Cluster: the Backfill object's name "
+                                                "(default: <dag>-<start>-<end>)."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Cluster: return once the Backfill is created."),
+    namespace: Optional[str] = NAMESPACE_OPTION,
+    kubeconfig: Optional[str] = KUBECONFIG_OPTION,
+    context: Optional[str] = CONTEXT_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Run the DAG for every schedule interval whose logical date is within [--start-date, --end-date], as
+    `airflow dags backfill`: runs of type backfill (run id backfill__<logical date>); a run that exists at a
+    logical date is left alone unless --reset-dagruns. Exit 1 if any run failed.
+
+    With -f FILE, on this machine: the runs are run here, at most --max-active-runs at once, with a progress
+    bar. Otherwise a Backfill object is created in the cluster and its progress followed until it finishes.
+    """
+    start, end = _parse_date_arg(start_date, "--start-date"), _parse_date_arg(end_date, "--end-date")
+    conf_value = _parse_conf(conf)
+    if file is not None:
+        _backfill_local(file, name, start, end, reset_dagruns, max_active_runs, dry_run, conf_value, output)
+    else:
+        _backfill_cluster(name, start_date, end_date, start, end, reset_dagruns, max_active_runs, dry_run, conf_value,
+                          backfill_name, no_wait, namespace, kubeconfig, context, output)
+
+
+def _backfill_local(file: Path, name: str, start, end, reset: bool, max_active: int | None, dry_run: bool,  # noqa: ANN001
+                    conf: dict, output: OutputFormat) -> None:
+    import threading
+
+    from kubedag.local import operations as ops
+
+    dag = _local_dag(file, name)
+    sessionmaker = ops.open_db()
+    try:
+        planned = ops.plan_backfill(dag, start, end, ops.existing_runs(sessionmaker, dag.dag_id), reset=reset)
+    except ops.OperationError as exc:
+        raise fail(str(exc), 2) from None
+    rows = [p.as_json() for p in planned]
+    if dry_run:
+        if output == OutputFormat.json:
+            print_json(rows)
+        else:
+            _print_planned(rows, True)
+        return
+    limit = max_active or dag.max_active_runs
+    todo = [p for p in planned if p.action != "exists"]
+    progress = None
+    if output == OutputFormat.table:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from kubedag.cli.output import console
+
+        out = console(stderr=True)
+        out.print(f"backfill of [bold]{dag.dag_id}[/]: {len(todo)} run(s) to run on this machine, at most {limit} at "
+                  f"once; {len(planned) - len(todo)} existing run(s) left alone")
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=out)
+    failed: list[str] = []
+    lock = threading.Lock()
+
+    def finished(run_id: str, state: str) -> None:
+        with lock:
+            if state != "success":
+                failed.append(run_id)
+            if progress is not None:
+                progress.update(bar, advance=1, description=f"{dag.dag_id} backfill ({len(failed)} failed)")
+                progress.console.print(f"{run_id}: {state}")
+
+    if progress is not None:
+        progress.start()
+        bar = progress.add_task(f"{dag.dag_id} backfill", total=len(todo))
+    try:
+        result = ops.run_backfill(dag, planned, workdir=file.resolve().parent, max_active_runs=limit, conf=conf,
+                                  on_finish=finished)
+    finally:
+        if progress is not None:
+            progress.stop()
+    for row in rows:
+        if row["run_id"] in result.states:
+            row["state"] = result.states[row["run_id"]]
+    if output == OutputFormat.json:
+        print_json(rows)
+    else:
+        typer.echo(f"{len(result.states) - len(result.failed)} run(s) succeeded, {len(result.failed)} failed"
+                   + (f": {', '.join(result.failed)}" if result.failed else ""))
+    raise typer.Exit(1 if result.failed else 0)
+
+
+def _default_backfill_name(dag: str, start, end) -> str:  # noqa: ANN001
+    from kubedag.k8s import names
+
+    tail = f"-{start:%Y%m%d}-{end:%Y%m%d}"
+    prefix = f"{dag}"[: 63 - len(tail) - 6].rstrip("-")
+    return f"{prefix}{tail}-{names.short_hash(dag, start.isoformat(), end.isoformat())}"
+
+
+def _backfill_cluster(name: str, start_text: str, end_text: str, start, end, reset: bool, max_active: int | None,  # noqa: ANN001
+                      dry_run: bool, conf: dict, backfill_name: str | None, no_wait: bool, namespace: str | None,
+                      kubeconfig: str | None, context: str | None, output: OutputFormat) -> None:
+    from kubedag.k8s import names
+    from kubedag.k8s.kubeapi import AlreadyExists
+
+    obj_name = backfill_name or _default_backfill_name(name, start, end)
+    spec: dict[str, Any] = {"dagName": name, "startDate": start_text, "endDate": end_text}
+    if reset:
+        spec["resetDagRuns"] = True
+    if max_active is not None:
+        spec["maxActiveRuns"] = max_active
+    if conf:
+        spec["conf"] = conf
+    body = {"apiVersion": names.API_VERSION, "kind": "Backfill",
+            "metadata": {"name": obj_name, "labels": {names.LABEL_DAG: name}}, "spec": spec}
+    with _cluster(kubeconfig, context, namespace) as api:
+        dag_obj = api.get_dag(name)  # NotFound: "DAG 'x' in namespace 'y' not found"
+        if dry_run:
+            rows = _cluster_backfill_preview(api, dag_obj, body)
+            if output == OutputFormat.json:
+                print_json(rows)
+            else:
+                _print_planned(rows, True)
+            return
+        body["metadata"]["namespace"] = api.namespace
+        try:
+            api.create_backfill(body)
+        except AlreadyExists:
+            raise fail(f"Backfill {obj_name} exists already in namespace {api.namespace}; follow it with "
+                       f"`kubectl get backfill {obj_name} -n {api.namespace}`, delete it (its runs go with it), or "
+                       "pass --name") from None
+        ns = api.namespace
+        if no_wait:
+            if output == OutputFormat.json:
+                print_json({"name": obj_name, "namespace": ns, "dag_id": name, "phase": None})
+            else:
+                typer.echo(f"Created Backfill {obj_name} in namespace {ns}")
+            return
+        if output == OutputFormat.table:
+            typer.echo(f"Created Backfill {obj_name} in namespace {ns}; following it (Ctrl-C stops following, "
+                       "not the backfill)", err=True)
+        status = _follow_backfill(api, obj_name, output == OutputFormat.table)
+    if output == OutputFormat.json:
+        print_json({"name": obj_name, "namespace": ns, "dag_id": name, **status})
+    else:
+        typer.echo(f"Backfill {obj_name}: {status.get('phase')}: {status.get('succeeded', 0)} of "
+                   f"{status.get('total', 0)} run(s) succeeded, {status.get('failed', 0)} failed")
+    raise typer.Exit(0 if status.get("phase") == "success" else 1)
+
+
+def _cluster_backfill_preview(api: KubeApi, dag_obj: dict[str, Any], body: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a Backfill would do now, from the DAG object and its DAGRuns (the controller's own planning)."""
+    from datetime import datetime, timezone
+
+    from kubedag.k8s import backfill as bf
+    from kubedag.spec import DAGValidationError
+    from kubedag.spec.loader import parse_dag
+
+    try:
+        dag = parse_dag(dag_obj)
+    except DAGValidationError as exc:
+        raise fail(f"DAG {body['spec']['dagName']} is invalid: " + "; ".join(map(str, exc.errors))) from None
+    runs = [r for r in (bf.existing_from_object(o, dag) for o in api.list_dagruns() if _is_run_of(o, dag.dag_id)) if r]
+    planned = bf.plan_backfill({**body, "metadata": {**body["metadata"], "namespace": api.namespace}}, dag, runs,
+                               datetime.now(timezone.utc))
+    condition = next(iter(planned.status.get("conditions") or []), {})
+    if condition.get("status") == "False":
+        raise fail(condition.get("message") or "invalid backfill", 2)
+    from kubedag.local.operations import plan_backfill as plan_local
+    from kubedag.spec.models import parse_datetime
+
+    existing = {r.logical_date: (r.run_id, r.phase or "queued") for r in runs}
+    local = plan_local(dag, parse_datetime(body["spec"]["startDate"]), parse_datetime(body["spec"]["endDate"]),
+                       existing, reset=bool(body["spec"].get("resetDagRuns")))
+    return [p.as_json() for p in local]
+
+
+def _follow_backfill(api: KubeApi, name: str, show: bool) -> dict[str, Any]:
+    """Poll the Backfill's status until its phase is success or failed; a progress bar on stderr when ``show``."""
+    import time
+
+    progress = bar = None
+    if show:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from kubedag.cli.output import console
+
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console(stderr=True))
+        progress.start()
+        bar = progress.add_task(name, total=None)
+    try:
+        while True:
+            status = api.get_backfill(name).get("status") or {}
+            if progress is not None:
+                done = int(status.get("succeeded") or 0) + int(status.get("failed") or 0)
+                progress.update(bar, total=status.get("total") or None, completed=done,
+                                description=f"{name} {status.get('phase') or 'pending'}: {status.get('running', 0)} "
+                                f"running, {status.get('failed', 0)} failed")
+            if status.get("phase") in ("success", "failed"):
+                return status
+            time.sleep(1.0)
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+def _action_id(kind: str) -> str:
+    """A new RunAction id: ``<kind>-<UTC time>-<random>``, at most 64 characters."""
+    import secrets
+    from datetime import datetime, timezone
+
+    return f"{kind}-{datetime.now(timezone.utc):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _append_action(api: KubeApi, obj: dict[str, Any], action: dict[str, Any]) -> dict[str, Any]:
+    """Append ``action`` to the DAGRun's ``spec.actions`` (a patch guarded by its resourceVersion; on a
+    conflict the run is read again and the append retried)."""
+    from kubedag.k8s.kubeapi import Conflict
+
+    name = obj["metadata"]["name"]
+    for _ in range(5):
+        actions = list((obj.get("spec") or {}).get("actions") or [])
+        try:
+            return api.patch_dagrun(name, {"spec": {"actions": [*actions, action]}},
+                                    resource_version=obj["metadata"].get("resourceVersion"))
+        except Conflict:
+            fresh = api.get_dagrun(name)
+            if fresh is None:
+                raise fail(f"DAGRun {name} in namespace {api.namespace} was deleted meanwhile") from None
+            obj = fresh
+    raise fail(f"DAGRun {name} keeps changing; try again")
+
+
+def _wait_applied(api: KubeApi, name: str, action_id: str, timeout: float) -> dict[str, Any]:
+    """Poll the DAGRun until ``action_id`` is in ``status.appliedActions``; exit 1 after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = api.get_dagrun(name)
+        if obj is None:
+            raise fail(f"DAGRun {name} in namespace {api.namespace} was deleted")
+        if action_id in ((obj.get("status") or {}).get("appliedActions") or []):
+            return obj
+        if time.monotonic() >= deadline:
+            raise fail(f"the controller did not apply action {action_id} to DAGRun {name} within {timeout:g}s "
+                       "(it stays in spec.actions and is applied when the controller gets to it; is the controller "
+                       "running?)")
+        time.sleep(0.5)
+
+
+def _confirm(lines: list[str], question: str, yes: bool) -> None:
+    if yes:
+        return
+    for line in lines:
+        typer.echo(line)
+    if not typer.confirm(question, default=False):
+        typer.echo("Cancelled, nothing was changed.")
+        raise typer.Exit(1)
+
+
+@tasks_app.command("clear")
+def tasks_clear(
+    dag: str = typer.Argument(..., help="The DAG (its metadata.name)."),
+    run: str = RUN_OPTION,
+    task: list[str] = typer.Option([], "--task", "-t", help="A task to clear (repeat; default: every task)."),
+    downstream: bool = typer.Option(False, "--downstream", "-d", help="Also clear every downstream task."),
+    upstream: bool = typer.Option(False, "--upstream", "-u", help="Also clear every upstream task."),
+    only_failed: bool = typer.Option(False, "--only-failed", help="Only clear failed and upstream_failed tasks."),
+    yes: bool = YES_OPTION,
+    file: Optional[Path] = FILE_OPTION,
+    no_wait: bool = NO_WAIT_OPTION,
+    timeout: float = TIMEOUT_OPTION,
+    namespace: Optional[str] = NAMESPACE_OPTION,
+    kubeconfig: Optional[str] = KUBECONFIG_OPTION,
+    context: Optional[str] = CONTEXT_OPTION,
+) -> None:
+    """Clear task instances of a run so that they run again with the next try number, as `airflow tasks
+    clear`; a finished run is reopened. Asks for confirmation unless --yes.
+
+    With -f FILE, on this machine: the task instances are reset in the metadata DB and, as there is no
+    scheduler here, the run is then run to completion by this command (exit 1 if it failed). Otherwise a
+    clear action is added to the DAGRun and applied by the controller.
+    """
+    if file is not None:
+        _clear_local(file, dag, run, task, upstream, downstream, only_failed, yes)
+        return
+    from kubedag.engine import select_tasks
+    from kubedag.spec import DAGValidationError
+    from kubedag.spec.loader import parse_dag
+
+    with _cluster(kubeconfig, context, namespace) as api:
+        obj = _find_run(api, dag, run)
+        try:
+            parsed = parse_dag(api.get_dag(dag))
+            selected = select_tasks(parsed, task, upstream=upstream, downstream=downstream)
+        except DAGValidationError:
+            selected = tuple(task)
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
+        entries = (obj.get("status") or {}).get("tasks") or {}
+        if only_failed:
+            selected = tuple(t for t in selected if (entries.get(t) or {}).get("s") in ("failed", "upstream_failed"))
+        lines = [f"  {t} ({(entries.get(t) or {}).get('s', 'none')}, try {(entries.get(t) or {}).get('t', 0)})"
+                 for t in selected]
+        _confirm([f"You are about to clear these {len(selected)} task instance(s) of run "
+                  f"{obj['spec'].get('runId') or run} (DAGRun {obj['metadata']['name']}):", *lines], "Are you sure?", yes)
+        action = {"id": _action_id("clear"), "type": "clear", "tasks": list(task), "upstream": upstream,
+                  "downstream": downstream, "onlyFailed": only_failed}
+        _submit_action(api, obj, action, no_wait, timeout)
+
+
+def _submit_action(api: KubeApi, obj: dict[str, Any], action: dict[str, Any], no_wait: bool, timeout: float) -> None:
+    name = obj["metadata"]["name"]
+    _append_action(api, obj, action)
+    if no_wait:
+        typer.echo(f"Added {action['type']} action {action['id']} to DAGRun {name}; the controller applies it")
+        return
+    _wait_applied(api, name, action["id"], timeout)
+    typer.echo(f"The controller applied {action['type']} action {action['id']} to DAGRun {name}")
+
+
+def _clear_local(file: Path, dag_name: str, run_id: str, tasks: list[str], upstream: bool, downstream: bool,
+                 only_failed: bool, yes: bool) -> None:
+    from kubedag.local import operations as ops
+
+    dag = _local_dag(file, dag_name)
+    try:
+        preview = ops.preview_clear(dag, run_id, tasks, upstream=upstream, downstream=downstream,
+                                    only_failed=only_failed)
+    except ops.OperationError as exc:
+        raise fail(str(exc)) from None
+    if not preview:
+        typer.echo("No task instances to clear.")
+        return
+    _confirm([f"You are about to clear these {len(preview)} task instance(s) of run {run_id}:",
+              *(f"  {t} ({state}, try {n})" for t, state, n in preview)], "Are you sure?", yes)
+    result, tis = ops.clear_tasks(dag, run_id, tasks, upstream=upstream, downstream=downstream, only_failed=only_failed)
+    typer.echo(f"Cleared {len(result.task_ids)} task instance(s): {', '.join(result.task_ids)}; running run {run_id} "
+               "to completion on this machine (there is no local scheduler)")
+    final, tis = ops.resume_run(dag, result.run, tis, workdir=file.resolve().parent)
+    for task_id in result.task_ids:
+        ti = tis[task_id]
+        typer.echo(f"  {task_id}: {ti.state} (try {ti.try_number})")
+    typer.echo(f"run {run_id}: {final.state}")
+    raise typer.Exit(0 if str(final.state) == "success" else 1)
+
+
+class _MarkState(str, Enum):
+    success = "success"
+    failed = "failed"
+    skipped = "skipped"
+
+
+@tasks_app.command("mark")
+def tasks_mark(
+    dag: str = typer.Argument(..., help="The DAG (its metadata.name)."),
+    state: _MarkState = typer.Argument(..., help="success, failed or skipped."),
+    run: str = RUN_OPTION,
+    task: list[str] = typer.Option(..., "--task", "-t", help="A task to mark (repeat for several)."),
+    file: Optional[Path] = FILE_OPTION,
+    no_wait: bool = NO_WAIT_OPTION,
+    timeout: float = TIMEOUT_OPTION,
+    namespace: Optional[str] = NAMESPACE_OPTION,
+    kubeconfig: Optional[str] = KUBECONFIG_OPTION,
+    context: Optional[str] = CONTEXT_OPTION,
+) -> None:
+    """Set task instances of a run to success, failed or skipped, as Airflow's "mark success/failed"; a
+    running try is stopped and the run's state re-evaluated.
+
+    With -f FILE, in the local metadata DB (nothing is run: tasks left to run stay waiting; see `tasks
+    clear`). Otherwise a mark action is added to the DAGRun and applied by the controller.
+    """
+    if file is not None:
+        from kubedag.local import operations as ops
+
+        dag_obj = _local_dag(file, dag)
+        try:
+            run_obj, changed = ops.mark_tasks(dag_obj, run, task, state.value)
+        except ops.OperationError as exc:
+            raise fail(str(exc)) from None
+        typer.echo(f"Marked {len(changed)} task instance(s) {state.value}" + (f": {', '.join(changed)}" if changed else
+                                                                              " (they were already)"))
+        note = "" if run_obj.finished else " (tasks left to run wait: there is no local scheduler; `kubedag tasks clear` runs them)"
+        typer.echo(f"run {run}: {run_obj.state}{note}")
+        return
+    with _cluster(kubeconfig, context, namespace) as api:
+        obj = _find_run(api, dag, run)
+        action = {"id": _action_id("mark"), "type": "mark", "tasks": list(task), "state": state.value}
+        _submit_action(api, obj, action, no_wait, timeout)
+
+
+@runs_app.command("delete")
+def runs_delete(
+    dag: str = typer.Argument(..., help="The DAG (its metadata.name)."),
+    run: str = RUN_OPTION,
+    yes: bool = YES_OPTION,
+    file: Optional[Path] = FILE_OPTION,
+    namespace: Optional[str] = NAMESPACE_OPTION,
+    kubeconfig: Optional[str] = KUBECONFIG_OPTION,
+    context: Optional[str] = CONTEXT_OPTION,
+) -> None:
+    """Delete a DAG run. Asks for confirmation unless --yes.
+
+    With -f FILE, from the local metadata DB: the run with its task instances, tries and XComs (log files
+    stay). Otherwise the DAGRun object (its pods go with it); its history stays in the metadata DB.
+    """
+    if file is not None:
+        from kubedag.local import operations as ops
+
+        dag_obj = _local_dag(file, dag)
+        _confirm([], f"Delete run {run} of DAG {dag_obj.dag_id} with its task instances, tries and XComs?", yes)
+        try:
+            ops.delete_run(dag_obj.dag_id, run)
+        except ops.OperationError as exc:
+            raise fail(str(exc)) from None
+        typer.echo(f"Deleted run {run} of DAG {dag_obj.dag_id} from the metadata DB")
+        return
+    from kubedag.k8s.kubeapi import NotFound
+
+    with _cluster(kubeconfig, context, namespace) as api:
+        obj = _find_run(api, dag, run)
+        name = obj["metadata"]["name"]
+        _confirm([], f"Delete DAGRun {name} (run {obj['spec'].get('runId') or run}) in namespace {api.namespace}?", yes)
+        try:
+            api.delete_dagrun(name)
+        except NotFound:
+            pass
+        typer.echo(f"Deleted DAGRun {name} in namespace {api.namespace} (its history stays in the metadata DB)")
 
 
 def main() -> None:

@@ -22,6 +22,29 @@ Shape (as Kubernetes controllers are built, level-triggered throughout):
 * **Housekeeping**: each finished try's pod log is archived to the DB, then the pod is deleted after
   ``pod_retention``; finished DAGRuns beyond ``run_history_limit`` per DAG are deleted (their pods go
   with them through owner references; their history stays in the DB).
+* **XComs, branches, sensors**: a try's end is :func:`kubedag.execution.finish_try`'s (the XCom is the
+  container's termination message, stored with the pass); a ``reschedule``-mode sensor's next poke is a
+  new pod of the same try, numbered by poke (:func:`kubedag.k8s.names.pod_name`; the current poke is
+  found again from the status' pod suffix after a restart); the previous poke's pod is deleted when the
+  next one is created. Built-in ``file``/``http`` sensors run in ``sensor_image`` (kubedag's own).
+* **In-controller tasks** (as Airflow's triggerer): ``externalTask`` sensors are checked against the DB
+  every ``pokeInterval``; trigger tasks create the target DAGRun (named by :func:`names.run_name`, and
+  annotated ``kubedag.io/triggered-by`` with the triggering try, so a restarted controller finds it
+  instead of creating another). ``resetDagRun`` on an existing run adds a ``clear`` action to it (Airflow
+  2.10 clears the existing run rather than deleting it). ``waitForCompletion`` follows the target's phase
+  from the informer's cache (no API request per check).
+* **Pools**: Pool objects are watched; open slots per pool are counted over every run of the namespace
+  (``default-pool``: 128 unless a Pool says otherwise) and handed to the engine; Pool status is written when
+  its counts change; runs waiting on a pool are queued again (oldest first) when slots free up.
+* **Actions**: ``spec.actions`` (clear/mark) not yet in ``status.appliedActions`` are applied at the start
+  of a pass and listed in the same status write.
+* **Variables and connections**: the ConfigMaps/Secrets a DAG names are read by name (cached
+  ``sources_ttl``); a missing one does not block the DAG: a try whose template needs a value from it fails
+  with a reason naming it. Connections reach pods as ``secretKeyRef`` variables. Their secrets are masked
+  in Events, archived logs and notifications.
+* **Notifications**: task and run callbacks and SLA misses go to a background :class:`WebhookSender`
+  (Secrets read through the API); a failing webhook never blocks a pass. SLA misses already reported are
+  remembered in memory only (a restart may report one again).
 
 A crash anywhere loses nothing: task instances are in the DB (written every pass) and the status,
 pods have deterministic names (creating one again answers 409 and is taken as "exists"), and a pod
@@ -40,7 +63,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from kubedag import engine, timetable
+from kubedag import __version__, engine, timetable
 from kubedag.k8s import history, names, runpass
 from kubedag.k8s.client import ApiError, Connection, KubeClient
 from kubedag.spec.dag import DAG
@@ -51,6 +74,9 @@ log = logging.getLogger("kubedag.controller")
 
 DAGS = "dags"
 DAGRUNS = "dagruns"
+POOLS = "pools"
+ANNOTATION_TRIGGERED_BY = "kubedag.io/triggered-by"
+"""On a DAGRun a trigger task created: ``<namespace>/<DAGRun>/<task>/<try>`` of the triggering try."""
 FINISHED = (DagRunState.SUCCESS, DagRunState.FAILED)
 
 
@@ -68,7 +94,9 @@ class ControllerConfig:
     rate limit of API requests. ``workers``: DAGRuns reconciled at once. ``pod_retention``: how long a
     finished try's pod is kept (its log is archived first). ``run_history_limit``: finished DAGRun
     objects kept per DAG (0 = keep all). ``image_pull_timeout``: how long a pod may wait on an image
-    error before its try fails. ``liveness_port``: kopf's ``/healthz`` (None: off).
+    error before its try fails. ``liveness_port``: kopf's ``/healthz`` (None: off). ``sensor_image``: the image
+    of built-in ``file``/``http`` sensor pods (kubedag's own; ``KUBEDAG_SENSOR_IMAGE``). ``sources_ttl``: how
+    long ConfigMaps/Secrets read for ``variablesFrom``/``connectionsFrom`` are cached.
     """
 
     namespaces: list[str] = field(default_factory=list)
@@ -82,6 +110,8 @@ class ControllerConfig:
     liveness_port: int | None = 8080
     kubeconfig: str | None = None
     context: str | None = None
+    sensor_image: str = f"kubedag/controller:{__version__}"
+    sources_ttl: timedelta = timedelta(seconds=10)
 
 
 Key = tuple[str, str]
@@ -200,6 +230,14 @@ class RunState:
     unsaved_tries: list[Any] = field(default_factory=list)
     rejected: dict[tuple[str, int], str] = field(default_factory=dict)
     saved_phase: DagRunState | None = None
+    pokes: dict[str, int] = field(default_factory=dict)
+    xcoms: dict[tuple[str, str], Any] = field(default_factory=dict)
+    unsaved_xcoms: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    unsaved_cleared: set[str] = field(default_factory=set)
+    applied: list[str] = field(default_factory=list)
+    checks: dict[str, tuple[int, runpass.ControllerCheck]] = field(default_factory=dict)
+    pool_blocked: set[str] = field(default_factory=set)
+    sla_reported: set[str] = field(default_factory=set)
 
 
 @dataclass(order=True)
@@ -295,6 +333,17 @@ class Controller:
         self.tasks: list[asyncio.Task[Any]] = []
         self.background: set[asyncio.Task[Any]] = set()
         self.instance = socket.gethostname()
+        self.pools: dict[Key, dict[str, Any]] = {}
+        self.pool_queue = WorkQueue()
+        self.sources: dict[Key, tuple[float, Any, dict[str, tuple[str, str]]]] = {}
+        from kubedag.secrets import Masker
+
+        self.masker = Masker()
+        self.sender: Any = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        from kubedag.k8s.backfill import BackfillReconciler
+
+        self.backfill = BackfillReconciler(self)  # Backfill objects (kubedag.k8s.backfill)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -304,7 +353,11 @@ class Controller:
         for i in range(max(1, self.config.workers)):
             self.tasks.append(asyncio.create_task(self._worker(self.queue, self.reconcile_run), name=f"kubedag-run-worker-{i}"))
         self.tasks.append(asyncio.create_task(self._worker(self.dag_queue, self.sync_dag), name="kubedag-dag-worker"))
+        self.tasks.append(asyncio.create_task(self._worker(self.pool_queue, self.sync_pool), name="kubedag-pool-worker"))
         self.tasks.append(asyncio.create_task(self.scheduler.run(), name="kubedag-scheduler"))
+        self.loop = asyncio.get_running_loop()
+        self.tasks.append(asyncio.create_task(self._worker(self.backfill.queue, self.backfill.reconcile),
+                                              name="kubedag-backfill-worker"))
 
     async def stop(self) -> None:
         """Stop workers and timers; close the API session."""
@@ -314,6 +367,7 @@ class Controller:
         self.tasks.clear()
         self.queue.close()
         self.dag_queue.close()
+        self.backfill.queue.close()
         if self.client is not None:
             await self.client.close()
 
@@ -360,6 +414,7 @@ class Controller:
     def on_run_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A DAGRun was listed, added, modified or deleted."""
         key = _key(body)
+        self.backfill.on_run_event(event_type, body)
         if event_type == "DELETED":
             self.runs.pop(key, None)
             self.states.pop(key, None)
@@ -368,6 +423,32 @@ class Controller:
         if _newer(self.runs.get(key), body):
             self.runs[key] = dict(body)
             self.queue.add(key)
+            self._wake_trigger(body)
+
+    def _wake_trigger(self, body: Mapping[str, Any]) -> None:
+        """A DAGRun created by a trigger task changed: the triggering run looks again (``waitForCompletion``)."""
+        origin = ((body.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_TRIGGERED_BY)
+        if not origin:
+            return
+        parts = origin.split("/")
+        if len(parts) != 4:
+            return
+        key = (parts[0], parts[1])
+        state = self.states.get(key)
+        if state is not None:
+            state.checks.pop(parts[2], None)
+        if key in self.runs:
+            self.queue.add(key)
+
+    def on_pool_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A Pool was listed, added, modified or deleted: runs of its namespace waiting on it look again."""
+        key = _key(body)
+        if event_type == "DELETED":
+            self.pools.pop(key, None)
+        elif _newer(self.pools.get(key), body):
+            self.pools[key] = dict(body)
+            self.pool_queue.add(key)
+        self._wake_pool_waiters(key[0], {key[1]})
 
     def on_pod_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """One of kubedag's pods changed: its DAGRun is reconciled."""
@@ -586,7 +667,14 @@ class Controller:
         status = body.get("status") or {}
         tis = history.load_tis(rows) or runpass.tis_from_status(status)
         created = {task_id: entry["t"] for task_id, entry in (status.get("tasks") or {}).items() if entry.get("p")}
-        return RunState(run=run, tis=tis, created=created)
+        state = RunState(run=run, tis=tis, created=created, applied=list(status.get("appliedActions") or []))
+        for task_id, entry in (status.get("tasks") or {}).items():
+            task = dag.tasks.get(task_id)
+            if task is not None and task.sensor is not None and task.sensor.mode == "reschedule" and entry.get("p"):
+                state.pokes[task_id] = names.poke_from_suffix(key[1], task_id, entry["t"], entry["p"])
+        if rows:
+            state.xcoms = await self._db(history.load_xcoms, key[0], dag.dag_id, run.run_id)
+        return state
 
     async def _fail_run(self, key: Key, body: Mapping[str, Any], reason: str, message: str) -> None:
         """A DAGRun that cannot run: phase failed, condition ``Ready=False`` with the reason."""
@@ -626,15 +714,37 @@ class Controller:
                     older_queued += 1
         return running + older_queued < dag.max_active_runs
 
-    def _run_pods(self, key: Key) -> dict[tuple[str, int], dict[str, Any]]:
-        out = {}
+    def _run_pods(self, key: Key, state: RunState | None = None) -> tuple[dict[tuple[str, int], dict[str, Any]], list[dict[str, Any]]]:
+        """The run's pods by ``(task_id, try_number)`` (for a rescheduled sensor's current try: its current
+        poke's pod), and the pods of earlier pokes (to delete)."""
+        out: dict[tuple[str, int], dict[str, Any]] = {}
+        pokes: dict[tuple[str, int], int] = {}
+        stale = []
         for pod in self.pods.get(key, {}).values():
             labels = (pod.get("metadata") or {}).get("labels") or {}
             try:
-                out[(labels[names.LABEL_TASK], int(labels[names.LABEL_TRY]))] = pod
+                task_id, try_number = labels[names.LABEL_TASK], int(labels[names.LABEL_TRY])
+                poke = int(labels.get(names.LABEL_POKE) or 0)
             except (KeyError, ValueError):
                 continue
-        return out
+            ti = state.tis.get(task_id) if state is not None else None
+            if state is not None and ti is not None and ti.try_number == try_number:
+                current = state.pokes.get(task_id, 0)
+                if poke != current:
+                    if poke < current:
+                        stale.append(pod)
+                    continue
+            elif (task_id, try_number) in pokes and pokes[(task_id, try_number)] > poke:
+                continue
+            pokes[(task_id, try_number)] = poke
+            out[(task_id, try_number)] = pod
+        return out, stale
+
+    def _pod_name(self, key: Key, dag: DAG, state: RunState, task_id: str, try_number: int) -> str:
+        """The name of the pod of a try (its current poke for the current try of a rescheduled sensor)."""
+        ti = state.tis.get(task_id)
+        poke = state.pokes.get(task_id, 0) if ti is not None and ti.try_number == try_number else 0
+        return names.pod_name(dag.dag_id, key[1], task_id, try_number, poke)
 
     async def reconcile_run(self, key: Key) -> None:
         """One level-triggered pass over a DAGRun (see the module docstring)."""
@@ -657,24 +767,49 @@ class Controller:
                 return
             self.states[key] = state
         now = self.clock()
-        pods = self._run_pods(key)
+        before_run, before_tis = state.run, dict(state.tis)
+        kills: list[tuple[str, int, str]] = []
+        if (body.get("spec") or {}).get("actions"):
+            kills += self._apply_actions(key, dag, state, body, now)
+        pods, stale = self._run_pods(key, state)
         for (task_id, try_number), reason in state.rejected.items():
-            pods.setdefault((task_id, try_number), {"metadata": {"name": names.pod_name(dag.dag_id, key[1], task_id, try_number)},
+            pods.setdefault((task_id, try_number), {"metadata": {"name": self._pod_name(key, dag, state, task_id, try_number)},
                                                     "status": {"phase": "Failed", "reason": "Rejected", "message": reason}})
         await self._confirm_missing(key, dag, state, pods)
+        inputs = await self._render_inputs(key, dag, state)
+        checks = await self._controller_checks(key, dag, state, now, inputs) if any(
+            dag.tasks[t].runs_in_controller for t, ti in state.tis.items()
+            if t in dag.tasks and ti.state in engine.ACTIVE_STATES) else None
         was = state.run.state
         result = runpass.run_pass(
             dag, state.run, state.tis, pods, state.created, now,
             may_start=self._may_start(key, dag, state), free_slots=self._free_slots(key, dag),
             image_pull_timeout=self.config.image_pull_timeout,
-            pod_name=lambda task_id, try_number: names.pod_name(dag.dag_id, key[1], task_id, try_number),
+            pod_name=lambda task_id, try_number: self._pod_name(key, dag, state, task_id, try_number),
+            pool_free=self._pool_free(key[0]), inputs=inputs, checks=checks,
         )
         state.run, state.tis = result.run, result.tis
+        state.pool_blocked = {dag.tasks[t].pool for t, why in result.waiting.items()
+                              if t in dag.tasks and why and why[0].startswith("pool ")}
+        for (task_id, try_number), values in result.xcoms.items():
+            state.unsaved_xcoms[(task_id, try_number)] = values
+            for xkey, value in values.items():
+                state.xcoms[(task_id, xkey)] = value
         for (task_id, try_number) in result.finished:
             state.rejected.pop((task_id, try_number), None)
+        for req in result.create:
+            if not req.new_poke and before_tis.get(req.task_id, engine.TaskInstance(req.task_id)).try_number != req.try_number:
+                state.pokes.pop(req.task_id, None)  # a new try starts at poke 0
+            if req.new_poke:  # the next poke of a rescheduled sensor: a new pod of the same try
+                state.pokes[req.task_id] = state.pokes.get(req.task_id, 0) + 1
+                state.created.pop(req.task_id, None)
+                state.archived.discard((req.task_id, req.try_number))
+        for pod in stale:
+            self._spawn(self._delete_pod_named(key, pod["metadata"]["name"]))
         # pods first (the latency that matters), then the DB and the status together
         await asyncio.gather(*(self._create_pod(key, dag, state, body, req) for req in result.create),
-                             *(self._delete_pod(key, dag, k.task_id, k.try_number) for k in result.kill))
+                             *(self._delete_pod(key, dag, state, k.task_id, k.try_number) for k in result.kill),
+                             *(self._delete_pod(key, dag, state, t, n) for t, n, _ in kills))
         state.unsaved_tis.update(result.changed)
         state.unsaved_tries.extend(result.tries)
         await asyncio.gather(self._save(key, dag, state), self._write_status(key, body, dag, state))
@@ -682,9 +817,12 @@ class Controller:
             self._archive(key, dag, state, task_id, try_number)
         if state.rejected:
             self.queue.add(key)
+        if self.pools and any(t in dag.tasks for t in result.changed):
+            self._pools_changed(key[0], dag, before_tis, state.tis)
+        self._notify(key, dag, state, before_run, before_tis)
         if was != state.run.state:
             await self._run_changed(key, dag, body, was, state)
-        self._housekeeping(key, dag, state, pods, now, result.wake_at)
+        self._housekeeping(key, dag, state, pods, now, self._sla(key, dag, state, body, now, result.wake_at))
 
     async def _confirm_missing(self, key: Key, dag: DAG, state: RunState, pods: dict[tuple[str, int], dict[str, Any]]) -> None:
         """A try whose pod was created but is not in the cache: ask the API server before calling it deleted."""
@@ -692,7 +830,7 @@ class Controller:
         for task_id, ti in state.tis.items():
             if ti.state in (TaskInstanceState.QUEUED, TaskInstanceState.RUNNING) and state.created.get(task_id) == ti.try_number \
                     and (task_id, ti.try_number) not in pods:
-                pod = await self.client.get("v1", "pods", key[0], names.pod_name(dag.dag_id, key[1], task_id, ti.try_number))
+                pod = await self.client.get("v1", "pods", key[0], self._pod_name(key, dag, state, task_id, ti.try_number))
                 if pod is not None:
                     self.pods.setdefault(key, {})[pod["metadata"]["name"]] = pod
                     pods[(task_id, ti.try_number)] = pod
@@ -702,9 +840,16 @@ class Controller:
 
         assert self.client is not None
         meta = body.get("metadata") or {}
+        task = dag.tasks[req.task_id]
+        secret_env = None
+        if dag.connections_from:
+            cached = self.sources.get((key[0], dag.dag_id))
+            secret_env = cached[2] if cached is not None else None
+        poke = state.pokes.get(req.task_id, 0)
         manifest = podspec.build_pod(
-            dag, dag.tasks[req.task_id], namespace=key[0], run_name=key[1], run_uid=meta.get("uid", ""),
+            dag, task, namespace=key[0], run_name=key[1], run_uid=meta.get("uid", ""),
             run_id=state.run.run_id, try_number=req.try_number, command=req.command, args=req.args, env=req.env,
+            image=self.config.sensor_image if podspec.uses_sensor_image(task) else None, secret_env=secret_env, poke=poke,
         )
         try:
             created = await self.client.create("v1", "pods", key[0], manifest)
@@ -722,33 +867,50 @@ class Controller:
         if created["metadata"]["name"] not in pods:
             pods[created["metadata"]["name"]] = created
 
-    async def _delete_pod(self, key: Key, dag: DAG, task_id: str, try_number: int) -> None:
+    async def _delete_pod(self, key: Key, dag: DAG, state: RunState, task_id: str, try_number: int) -> None:
+        await self._delete_pod_named(key, self._pod_name(key, dag, state, task_id, try_number))
+
+    async def _delete_pod_named(self, key: Key, name: str) -> None:
         assert self.client is not None
-        await self.client.delete("v1", "pods", key[0], names.pod_name(dag.dag_id, key[1], task_id, try_number))
+        await self.client.delete("v1", "pods", key[0], name)
 
     async def _save(self, key: Key, dag: DAG, state: RunState) -> None:
         """Write what changed since the last successful write (kept for the next pass if the DB fails)."""
-        if not (state.unsaved_tis or state.unsaved_tries) and state.run.state == state.saved_phase:
+        if not (state.unsaved_tis or state.unsaved_tries or state.unsaved_xcoms or state.unsaved_cleared) \
+                and state.run.state == state.saved_phase:
             return
         tis, tries = dict(state.unsaved_tis), list(state.unsaved_tries)
+        xcoms, cleared = dict(state.unsaved_xcoms), set(state.unsaved_cleared)
         state.unsaved_tis.clear()
         state.unsaved_tries.clear()
+        state.unsaved_xcoms.clear()
+        state.unsaved_cleared.clear()
+        if len(self.masker):
+            from dataclasses import replace
+
+            tis = {t: replace(ti, reason=self.masker.mask(ti.reason)) if ti.reason else ti for t, ti in tis.items()}
+            tries = [replace(r, reason=self.masker.mask(r.reason)) if r.reason else r for r in tries]
         try:
-            await self._db(history.save_pass, key[0], dag, state.run, list(tis.values()), tries)
+            await self._db(history.save_pass, key[0], dag, state.run, list(tis.values()), tries, xcoms, cleared)
             state.saved_phase = state.run.state
         except Exception:
             for task_id, ti in tis.items():
                 state.unsaved_tis.setdefault(task_id, ti)
             state.unsaved_tries[:0] = tries
+            for k, v in xcoms.items():
+                state.unsaved_xcoms.setdefault(k, v)
+            state.unsaved_cleared |= cleared
             log.exception("writing DAGRun %s/%s to the metadata DB failed; retrying in 5s", *key)
             self.queue.add_after(key, 5.0)
 
     async def _write_status(self, key: Key, body: Mapping[str, Any], dag: DAG, state: RunState) -> None:
         status = runpass.build_status(
             state.run, state.tis, state.created,
-            lambda task_id, try_number: names.pod_suffix(key[1], task_id, try_number),
+            lambda task_id, try_number: names.pod_suffix(key[1], task_id, try_number, state.pokes.get(task_id, 0)),
             observed_generation=(body.get("metadata") or {}).get("generation"),
         ).to_k8s()
+        if state.applied:
+            status["appliedActions"] = list(state.applied)
         await self._write_run_status(key, body, status)
 
     async def _write_run_status(self, key: Key, body: Mapping[str, Any], status: dict[str, Any]) -> None:
@@ -831,8 +993,9 @@ class Controller:
         """Copy a finished try's pod log into the DB, then let housekeeping delete the pod."""
         assert self.client is not None
         try:
-            text = await self.client.pod_log(key[0], names.pod_name(dag.dag_id, key[1], task_id, try_number), container="base")
+            text = await self.client.pod_log(key[0], self._pod_name(key, dag, state, task_id, try_number), container="base")
             if text is not None:
+                text = self.masker.mask(text)
                 await self._save(key, dag, state)  # the try's row must exist first
                 await self._db(history.archive_log, key[0], dag.dag_id, state.run.run_id, task_id, try_number, text)
             state.archived.add((task_id, try_number))
@@ -857,11 +1020,392 @@ class Controller:
                     times.append(deadline)
         due, later = runpass.finished_pod_deletions(pods, state.tis, state.archived, now, self.config.pod_retention)
         for task_id, try_number in due:
-            self._spawn(self._delete_pod(key, dag, task_id, try_number))
+            self._spawn(self._delete_pod_named(key, pods[(task_id, try_number)]["metadata"]["name"]))
         if later:
             times.append(later)
         if times:
             self.queue.add_after(key, (min(times) - self.clock()).total_seconds())
+
+    # -- actions, in-controller tasks, pools, variables ---------------------------------------------
+    def _apply_actions(self, key: Key, dag: DAG, state: RunState, body: Mapping[str, Any], now: datetime) -> list[tuple[str, int, str]]:
+        """Apply ``spec.actions`` not applied yet (:func:`kubedag.engine.clear` / :func:`kubedag.engine.mark`);
+        returns the tries whose pods to delete. An action that cannot apply (unknown task) is recorded as
+        applied, with a Warning Event saying why."""
+        from pydantic import ValidationError
+
+        from kubedag.spec.dagrun import RunAction
+        from kubedag.states import TaskInstanceState as S
+
+        kills: list[tuple[str, int, str]] = []
+        for raw in (body.get("spec") or {}).get("actions") or []:
+            ident = raw.get("id") if isinstance(raw, Mapping) else None
+            if not ident or ident in state.applied:
+                continue
+            state.applied.append(ident)
+            try:
+                action = RunAction.model_validate(raw)
+                if action.type == "clear":
+                    res = engine.clear(dag, state.run, state.tis, action.tasks, upstream=action.upstream,
+                                       downstream=action.downstream, only_failed=action.only_failed, now=now)
+                else:
+                    res = engine.mark(dag, state.run, state.tis, action.tasks, S(action.state), now=now)
+            except (ValidationError, ValueError) as exc:
+                self._event(body, "Warning", "ActionFailed", f"action {ident}: {exc}"[:1024])
+                continue
+            before = dict(state.tis)
+            state.run = res.run
+            for task_id, ti in res.updates.items():
+                state.tis[task_id] = ti
+                state.unsaved_tis[task_id] = ti
+            for kill in res.kills:
+                kills.append((kill.task_id, kill.try_number, kill.reason))
+                old = before[kill.task_id]
+                from kubedag.tries import TryRecord
+
+                state.unsaved_tries.append(TryRecord(kill.task_id, kill.try_number, S.FAILED, old.start_date, now, None, kill.reason))
+            if action.type == "clear":
+                for task_id in res.task_ids:
+                    state.pokes.pop(task_id, None)
+                    state.checks.pop(task_id, None)
+                    for xkey in [k for k in state.xcoms if k[0] == task_id]:
+                        del state.xcoms[xkey]
+                    for xkey in [k for k in state.unsaved_xcoms if k[0] == task_id]:
+                        del state.unsaved_xcoms[xkey]
+                state.unsaved_cleared.update(res.task_ids)
+            what = "cleared" if action.type == "clear" else f"marked {action.state}"
+            self._event(body, "Normal", "Cleared" if action.type == "clear" else "Marked",
+                        f"action {ident}: {what} {', '.join(res.task_ids) or 'nothing'}"[:1024])
+        return kills
+
+    async def _render_inputs(self, key: Key, dag: DAG, state: RunState) -> runpass.RenderInputs:
+        """XComs of the run, and the DAG's variables and connections (read only when it names sources)."""
+        def pull(task_id: str, xkey: str) -> Any:
+            from kubedag.xcom import NO_XCOM
+
+            return state.xcoms.get((task_id, xkey), NO_XCOM)
+
+        if not (dag.variables_from or dag.connections_from):
+            return runpass.RenderInputs(xcom_pull=pull)
+        sources = await self._sources(key[0], dag)
+        return runpass.RenderInputs(xcom_pull=pull, variables=sources.variables, connections=sources.connections,
+                                    missing=tuple(sources.missing))
+
+    async def _sources(self, namespace: str, dag: DAG) -> Any:
+        """The DAG's ``variablesFrom``/``connectionsFrom`` (:func:`kubedag.secrets.load_sources`), read with GETs by
+        name and cached ``sources_ttl``; also computes the ``secretKeyRef`` variables of its connections."""
+        from kubedag.secrets import CONN_ENV_PREFIX, load_sources
+
+        assert self.client is not None
+        loop = asyncio.get_running_loop()
+        cache_key = (namespace, dag.dag_id)
+        cached = self.sources.get(cache_key)
+        if cached is not None and cached[0] > loop.time():
+            return cached[1]
+        objects: dict[tuple[str, str], Any] = {}
+        wanted = [("ConfigMap", r["configMapRef"]["name"]) for r in dag.variables_from if r.get("configMapRef")]
+        wanted += [("Secret", r["secretRef"]["name"]) for r in (*dag.variables_from, *dag.connections_from) if r.get("secretRef")]
+        for kind, name in dict.fromkeys(wanted):
+            objects[(kind, name)] = await self.client.get("v1", "configmaps" if kind == "ConfigMap" else "secrets", namespace, name)
+        sources = load_sources(dag.variables_from, dag.connections_from, lambda kind, name: objects.get((kind, name)))
+        for secret in sources.masker.secrets:
+            self.masker.add(secret)
+        secret_env: dict[str, tuple[str, str]] = {}
+        import re
+
+        for ref in dag.connections_from:
+            name = ref["secretRef"]["name"]
+            obj = objects.get(("Secret", name)) or {}
+            for conn_id in [*(obj.get("data") or {}), *(obj.get("stringData") or {})]:
+                secret_env[CONN_ENV_PREFIX + re.sub(r"[^A-Z0-9_]", "_", conn_id.upper())] = (name, conn_id)
+        self.sources[cache_key] = (loop.time() + self.config.sources_ttl.total_seconds(), sources, secret_env)
+        return sources
+
+    async def _controller_checks(self, key: Key, dag: DAG, state: RunState, now: datetime,
+                                 inputs: runpass.RenderInputs) -> dict[str, runpass.ControllerCheck]:
+        """Verdicts on the queued and running in-controller tasks (a running task's not-met verdict is kept until
+        its ``recheck_at``); an error while checking is "not met", looked at again in 30 s."""
+        out: dict[str, runpass.ControllerCheck] = {}
+        for task_id, ti in state.tis.items():
+            task = dag.tasks.get(task_id)
+            if task is None or not task.runs_in_controller or ti.state not in engine.ACTIVE_STATES:
+                continue
+            cached = state.checks.get(task_id)
+            if cached is not None and ti.state == TaskInstanceState.RUNNING and cached[0] == ti.try_number \
+                    and cached[1].outcome == "not_met" and cached[1].recheck_at is not None and cached[1].recheck_at > now:
+                out[task_id] = cached[1]
+                continue
+            try:
+                if task.trigger is not None:
+                    check = await self._trigger_check(key, dag, state, ti, now, inputs)
+                else:
+                    check = await self._external_check(key, dag, state, ti, now, inputs)
+            except Exception as exc:  # noqa: BLE001 - one bad check never stops the run
+                log.exception("checking %s of %s/%s failed", task_id, *key)
+                check = runpass.ControllerCheck("not_met", f"check failed: {exc}", recheck_at=now + timedelta(seconds=30))
+            state.checks[task_id] = (ti.try_number, check)
+            out[task_id] = check
+        return out
+
+    async def _external_check(self, key: Key, dag: DAG, state: RunState, ti: engine.TaskInstance, now: datetime,
+                              inputs: runpass.RenderInputs) -> runpass.ControllerCheck:
+        """An ``externalTask`` sensor against the metadata DB (Airflow's ``ExternalTaskSensor.poke``)."""
+        from kubedag import templating
+        from kubedag.sensors import external_logical_dates, external_outcome, external_states, external_summary
+
+        task = dag.tasks[ti.task_id]
+        assert task.sensor is not None and task.sensor.external_task is not None
+        check = task.sensor.external_task
+        ctx = runpass.template_context(dag, state.run, ti.task_id, max(ti.try_number, 1), inputs)
+        try:
+            dates = external_logical_dates(check, state.run.logical_date, lambda t, f: templating.render(t, ctx, f))
+        except ValueError as exc:
+            return runpass.ControllerCheck("failed", f"template error in {exc}")
+        states = await self._db(external_states, history.db_dag_id(key[0], check.dag), check.task, dates)
+        outcome = external_outcome(check, states)
+        return runpass.ControllerCheck(outcome, external_summary(check, dates, states),
+                                       recheck_at=now + task.sensor.poke_interval)
+
+    async def _trigger_check(self, key: Key, dag: DAG, state: RunState, ti: engine.TaskInstance, now: datetime,
+                             inputs: runpass.RenderInputs) -> runpass.ControllerCheck:
+        """A trigger task (Airflow's ``TriggerDagRunOperator``): find or create the target run, then follow it."""
+        from kubedag import templating
+
+        assert self.client is not None
+        task = dag.tasks[ti.task_id]
+        trig = task.trigger
+        assert trig is not None
+        target = self.parsed.get((key[0], trig.dag))
+        if target is None or target.dag is None:
+            why = "does not exist" if target is None else "is invalid"
+            return runpass.ControllerCheck("failed", f"trigger: DAG {trig.dag} {why} in namespace {key[0]}")
+        try_number = max(ti.try_number, 1)
+        identity = f"{key[0]}/{key[1]}/{ti.task_id}/{try_number}"
+        ctx = runpass.template_context(dag, state.run, ti.task_id, try_number, inputs)
+        mine = next((b for k, b in self.runs.items() if k[0] == key[0] and
+                     ((b.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_TRIGGERED_BY) == identity), None)
+        reset_id = f"reset-{names.short_hash(identity, length=10)}"
+        if mine is None:
+            try:
+                if trig.logical_date:
+                    text = templating.render(trig.logical_date, ctx, "trigger.logicalDate").strip()
+                    logical = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                    if logical.tzinfo is None:
+                        logical = logical.replace(tzinfo=timezone.utc)
+                else:
+                    logical = ti.start_date or now
+                run_id = (templating.render(trig.trigger_run_id, ctx, "trigger.triggerRunId").strip()
+                          if trig.trigger_run_id else timetable.run_id("manual", logical))
+                conf = _render_obj(trig.conf, ctx, "trigger.conf")
+            except ValueError as exc:
+                return runpass.ControllerCheck("failed", f"template error in {exc}")
+            name = names.run_name(trig.dag, run_id)
+            existing = self.runs.get((key[0], name)) or await self.client.get(names.API_VERSION, DAGRUNS, key[0], name)
+            if existing is None:
+                obj = {
+                    "apiVersion": names.API_VERSION, "kind": "DAGRun",
+                    "metadata": {"name": name, "namespace": key[0], "labels": names.run_labels(trig.dag),
+                                 "annotations": {ANNOTATION_TRIGGERED_BY: identity}},
+                    "spec": {"dagName": trig.dag, "runId": run_id, "runType": "manual",
+                             "logicalDate": timetable.iso_utc(logical), "conf": conf},
+                }
+                try:
+                    mine = await self.client.create(names.API_VERSION, DAGRUNS, key[0], obj)
+                except ApiError as exc:
+                    if exc.status != 409:
+                        raise
+                    return runpass.ControllerCheck("not_met", "the triggered run exists: looking again", recheck_at=now)
+                self.on_run_event("ADDED", mine)
+                self._event(self.runs.get(key) or {}, "Normal", "Triggered", f"{ti.task_id} triggered DAGRun {name} ({run_id})")
+            elif any(a.get("id") == reset_id for a in (existing.get("spec") or {}).get("actions") or []):
+                mine = existing
+            elif not trig.reset_dag_run:
+                return runpass.ControllerCheck(
+                    "failed", f"trigger: DAG {trig.dag} has a run {run_id} already (DAGRun {name}); set resetDagRun to run it again")
+            else:  # Airflow 2.10: clear the existing run, which then runs again
+                actions = [*((existing.get("spec") or {}).get("actions") or []), {"id": reset_id, "type": "clear"}]
+                mine = await self.client.patch(names.API_VERSION, DAGRUNS, key[0], name, {"spec": {"actions": actions}})
+                self.on_run_event("MODIFIED", mine)
+        meta, spec, status = mine.get("metadata") or {}, mine.get("spec") or {}, mine.get("status") or {}
+        xcoms = {"trigger_run_id": spec.get("runId"), "trigger_logical_date": spec.get("logicalDate")}
+        if not trig.wait_for_completion:
+            return runpass.ControllerCheck("met", f"triggered DAGRun {meta.get('name')}", xcoms=xcoms)
+        resetting = any(a.get("id") == reset_id for a in spec.get("actions") or []) and reset_id not in (status.get("appliedActions") or [])
+        phase = None if resetting else status.get("phase")
+        if phase in trig.allowed_states:
+            return runpass.ControllerCheck("met", f"triggered DAGRun {meta.get('name')} is {phase}", xcoms=xcoms)
+        if phase in trig.failed_states:
+            return runpass.ControllerCheck("failed", f"triggered DAGRun {meta.get('name')} is {phase} (in failedStates)")
+        return runpass.ControllerCheck("not_met", f"waiting for DAGRun {meta.get('name')} ({phase or 'not started'})",
+                                       recheck_at=now + trig.poke_interval)
+
+    def _pool_usage(self, namespace: str) -> dict[str, tuple[int, int]]:
+        """pool -> (slots of queued tries, slots of running tries), over every run of the namespace."""
+        usage: dict[str, list[int]] = {}
+        for (ns, _), st in self.states.items():
+            if ns != namespace:
+                continue
+            parsed = self.parsed.get((ns, st.run.dag_id))
+            if parsed is None or parsed.dag is None:
+                continue
+            for task_id, ti in st.tis.items():
+                if ti.state in engine.ACTIVE_STATES and task_id in parsed.dag.tasks:
+                    task = parsed.dag.tasks[task_id]
+                    entry = usage.setdefault(task.pool, [0, 0])
+                    entry[0 if ti.state == TaskInstanceState.QUEUED else 1] += task.pool_slots
+        return {k: (v[0], v[1]) for k, v in usage.items()}
+
+    def _pool_slots(self, namespace: str) -> dict[str, int]:
+        from kubedag.spec.dag import DEFAULT_POOL, DEFAULT_POOL_SLOTS
+
+        slots = {DEFAULT_POOL: DEFAULT_POOL_SLOTS}
+        for (ns, name), body in self.pools.items():
+            if ns == namespace:
+                try:
+                    slots[name] = int((body.get("spec") or {}).get("slots", 0))
+                except (TypeError, ValueError):
+                    continue
+        return slots
+
+    def _pool_free(self, namespace: str) -> dict[str, int]:
+        """Open slots per pool of the namespace (Airflow's ``Pool.open_slots``: slots less queued and running)."""
+        usage = self._pool_usage(namespace)
+        return {name: slots - sum(usage.get(name, (0, 0))) for name, slots in self._pool_slots(namespace).items()}
+
+    def _pools_changed(self, namespace: str, dag: DAG, before: Mapping[str, engine.TaskInstance],
+                       after: Mapping[str, engine.TaskInstance]) -> None:
+        """After a pass: Pool statuses to write, and runs waiting on a pool whose slots were freed."""
+        touched: set[str] = set()
+        freed: set[str] = set()
+        for task_id, ti in after.items():
+            old = before.get(task_id)
+            task = dag.tasks.get(task_id)
+            if task is None or (old is not None and old.state == ti.state):
+                continue
+            if (old is not None and old.state in engine.ACTIVE_STATES) or ti.state in engine.ACTIVE_STATES:
+                touched.add(task.pool)
+            if old is not None and old.state in engine.ACTIVE_STATES and ti.state not in engine.ACTIVE_STATES:
+                freed.add(task.pool)
+        for name in touched:
+            if (namespace, name) in self.pools:
+                self.pool_queue.add((namespace, name))
+        if freed:
+            self._wake_pool_waiters(namespace, freed)
+
+    def _wake_pool_waiters(self, namespace: str, pools: set[str]) -> None:
+        """Queue the runs of ``namespace`` waiting on one of ``pools``, oldest logical date first."""
+        waiting = sorted((st.run.logical_date, k) for k, st in self.states.items()
+                         if k[0] == namespace and st.pool_blocked & pools and not st.run.finished)
+        for _, k in waiting:
+            self.queue.add(k)
+
+    async def sync_pool(self, key: Key) -> None:
+        """Write a Pool's status (occupied, queued, running, open) if it changed."""
+        body = self.pools.get(key)
+        if body is None or self.client is None:
+            return
+        queued, running = self._pool_usage(key[0]).get(key[1], (0, 0))
+        slots = self._pool_slots(key[0]).get(key[1], 0)
+        status = {"occupied": queued + running, "queued": queued, "running": running, "open": slots - queued - running,
+                  "observedGeneration": (body.get("metadata") or {}).get("generation")}
+        status = {k: v for k, v in status.items() if v is not None}
+        if (body.get("status") or {}) == status:
+            return
+        try:
+            updated = await self.client.patch(names.API_VERSION, POOLS, key[0], key[1], {"status": status}, sub="status")
+        except ApiError as exc:
+            if exc.status == 404:
+                return
+            raise
+        if _newer(self.pools.get(key), updated):
+            self.pools[key] = updated
+
+    # -- notifications ------------------------------------------------------------------------------
+    def _get_sender(self) -> Any:
+        """The webhook sender (made on first use); its resolver reads Secrets through the API."""
+        if self.sender is None:
+            from kubedag.notify import WebhookSender, secret_resolver
+
+            loop = self.loop
+
+            def lookup_in(namespace: str) -> Any:
+                def lookup(name: str, key: str) -> str:
+                    import base64
+
+                    assert loop is not None and self.client is not None
+                    obj = asyncio.run_coroutine_threadsafe(self.client.get("v1", "secrets", namespace, name), loop).result(30)
+                    if obj is None:
+                        raise KeyError(f"Secret {name!r} not found in namespace {namespace}")
+                    if key in (obj.get("stringData") or {}):
+                        return str(obj["stringData"][key])
+                    if key not in (obj.get("data") or {}):
+                        raise KeyError(f"Secret {name!r} has no key {key!r}")
+                    return base64.b64decode(obj["data"][key]).decode()
+                return lookup
+
+            def resolve(notifier: Any) -> Any:
+                namespace, inner = notifier
+                return secret_resolver(lookup_in(namespace))(inner)
+
+            self.sender = WebhookSender(resolve, mask=self.masker.mask)
+        return self.sender
+
+    def _send(self, namespace: str, notifier: Any, notification: Any) -> None:
+        try:
+            self._get_sender().send(_NamespacedNotifier(namespace, notifier), notification)
+        except Exception:  # noqa: BLE001 - a notification never stops a pass
+            log.exception("sending a notification failed")
+
+    def _notify(self, key: Key, dag: DAG, state: RunState, before_run: engine.DagRun,
+                before: Mapping[str, engine.TaskInstance]) -> None:
+        """Task and run notifications for what changed in this pass (failures carry the pod log's tail)."""
+        if not (dag.on_failure or dag.on_success or any(t.on_failure or t.on_success or t.on_retry for t in dag.tasks.values())):
+            return
+        from kubedag import notify
+
+        for task_id, ti in state.tis.items():
+            old = before.get(task_id)
+            if old is ti:
+                continue
+            pairs = notify.task_notifications(dag, state.run, old, ti)
+            if not pairs:
+                continue
+            if pairs[0][1].event == "task_success" or dag.tasks[task_id].runs_in_controller:
+                for notifier, n in pairs:
+                    self._send(key[0], notifier, n)
+                continue
+            self._spawn(self._notify_with_log(key, dag, state, old, ti))
+        for notifier, n in notify.run_notifications(dag, before_run, state.run):
+            self._send(key[0], notifier, n)
+
+    async def _notify_with_log(self, key: Key, dag: DAG, state: RunState, old: engine.TaskInstance | None,
+                               ti: engine.TaskInstance) -> None:
+        from kubedag import notify
+
+        text = None
+        try:
+            assert self.client is not None
+            name = names.pod_name(dag.dag_id, key[1], ti.task_id, ti.try_number,
+                                  state.pokes.get(ti.task_id, 0))
+            text = await self.client.pod_log(key[0], name, container="base")
+        except Exception:  # noqa: BLE001 - the notification goes without the log
+            log.debug("no log for the notification of %s", ti.task_id, exc_info=True)
+        for notifier, n in notify.task_notifications(dag, state.run, old, ti, log=text):
+            self._send(key[0], notifier, n)
+
+    def _sla(self, key: Key, dag: DAG, state: RunState, body: Mapping[str, Any], now: datetime,
+             wake_at: datetime | None) -> datetime | None:
+        """Report SLA misses of a scheduled run (Events, the DAG's ``onSlaMiss``); the next check joins ``wake_at``."""
+        if not any(t.sla is not None for t in dag.tasks.values()):
+            return wake_at
+        from kubedag import notify
+
+        for task_id, n in notify.sla_misses(dag, state.run, state.tis, now, state.sla_reported):
+            state.sla_reported.add(task_id)
+            self._event(body, "Warning", "SlaMiss", f"{task_id} {n.reason}"[:1024])
+            for notifier in dag.on_sla_miss:
+                self._send(key[0], notifier, n)
+        nxt = notify.next_sla_check(dag, state.run, state.tis, now, state.sla_reported)
+        return min((t for t in (wake_at, nxt) if t is not None), default=None)
 
     # -- events -------------------------------------------------------------------------------------
     def _event(self, body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
@@ -875,7 +1419,7 @@ class Controller:
             "metadata": {"generateName": f"{meta.get('name', 'kubedag')}.", "namespace": meta.get("namespace") or "default"},
             "involvedObject": {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "name": meta.get("name"),
                                "namespace": meta.get("namespace"), "uid": meta.get("uid")},
-            "reason": reason, "message": message, "type": kind,
+            "reason": reason, "message": self.masker.mask(message), "type": kind,
             "source": {"component": "kubedag-controller"},
             "reportingComponent": "kubedag.io/controller", "reportingInstance": self.instance,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
@@ -891,9 +1435,41 @@ class Controller:
         self._spawn(post())
 
 
+@dataclass(frozen=True)
+class _NamespacedNotifier:
+    """A notifier with the namespace whose Secrets its URL comes from (what the sender's resolver gets)."""
+
+    namespace: str
+    notifier: Any
+
+    def __iter__(self) -> Any:
+        return iter((self.namespace, self.notifier))
+
+    @property
+    def slack(self) -> Any:
+        return self.notifier.slack
+
+    @property
+    def webhook(self) -> Any:
+        return self.notifier.webhook
+
+
+def _render_obj(value: Any, ctx: Mapping[str, Any], where: str) -> Any:
+    """Every string in a JSON-like value rendered as a template (a trigger's ``conf``)."""
+    from kubedag import templating
+
+    if isinstance(value, str):
+        return templating.render(value, ctx, where)
+    if isinstance(value, Mapping):
+        return {k: _render_obj(v, ctx, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_render_obj(v, ctx, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
 # ------------------------------------------------------------------------------------------- kopf
 def make_registry(controller: Controller) -> Any:
-    """A kopf registry wiring the controller: login, startup/cleanup, and the three informers."""
+    """A kopf registry wiring the controller: login, startup/cleanup, and the informers (DAGs, DAGRuns, Pools, pods)."""
     import kopf
 
     registry = kopf.OperatorRegistry()
@@ -919,6 +1495,14 @@ def make_registry(controller: Controller) -> Any:
     @kopf.on.event(names.GROUP, names.VERSION, DAGRUNS, registry=registry)
     def run_event(event: Mapping[str, Any], **_: Any) -> None:
         controller.on_run_event(event.get("type"), event["object"])
+
+    @kopf.on.event(names.GROUP, names.VERSION, "backfills", registry=registry)
+    def backfill_event(event: Mapping[str, Any], **_: Any) -> None:
+        controller.backfill.on_event(event.get("type"), event["object"])
+
+    @kopf.on.event(names.GROUP, names.VERSION, POOLS, registry=registry)
+    def pool_event(event: Mapping[str, Any], **_: Any) -> None:
+        controller.on_pool_event(event.get("type"), event["object"])
 
     @kopf.on.event("", "v1", "pods", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
     def pod_event(event: Mapping[str, Any], **_: Any) -> None:

@@ -8,7 +8,7 @@ controller shares one database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -51,8 +51,13 @@ def open_run(session: Any, namespace: str, dag: DAG, run: engine.DagRun) -> list
 def save_pass(
     session: Any, namespace: str, dag: DAG, run: engine.DagRun,
     tis: Iterable[engine.TaskInstance], tries: Iterable[TryRecord],
+    xcoms: Mapping[tuple[str, int], Mapping[str, Any]] | None = None,
+    cleared: Iterable[str] = (),
 ) -> None:
-    """Write one reconcile pass: the run's state, the changed task instances, the tries' history rows."""
+    """Write one reconcile pass: the run's state, the changed task instances, the tries' history rows, the
+    XComs successful tries pushed (``(task_id, try_number)`` -> key -> JSON value, written after the task
+    instances they belong to) and, first, the removal of the XComs of ``cleared`` tasks (Airflow's
+    ``clear_xcom_data`` when a task is cleared)."""
     from kubedag.local.recording import pass_rows, write_rows
 
     tries = list(tries)
@@ -69,7 +74,22 @@ def save_pass(
             fields["pod_name"] = record.pod_name
             if task_id in rows.task_instances:
                 rows.task_instances[task_id]["pod_name"] = record.pod_name
-    write_rows(session, replace(rows, dag_id=db_dag_id(namespace, dag.dag_id)))
+    from kubedag.store import repository
+
+    dag_id = db_dag_id(namespace, dag.dag_id)
+    cleared = list(cleared)
+    if cleared:
+        repository.clear_xcoms(session, dag_id, run.run_id, cleared)
+    write_rows(session, replace(rows, dag_id=dag_id))
+    for (task_id, try_number), values in (xcoms or {}).items():
+        repository.set_xcoms(session, dag_id, run.run_id, task_id, try_number, dict(values))
+
+
+def load_xcoms(session: Any, namespace: str, dag_id: str, run_id: str) -> dict[tuple[str, str], Any]:
+    """Every XCom of a run as ``{(task_id, key): value}`` (each from the newest try that has it)."""
+    from kubedag.store import repository
+
+    return repository.latest_xcoms(session, db_dag_id(namespace, dag_id), run_id)
 
 
 def archive_log(session: Any, namespace: str, dag_id: str, run_id: str, task_id: str, try_number: int, log: str) -> None:

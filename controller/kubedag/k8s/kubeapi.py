@@ -36,7 +36,7 @@ READ_TIMEOUT = 120.0
 CRDS_HINT = "install them with `kubectl apply -f crds/` (or the Helm chart)"
 
 __all__ = [
-    "AlreadyExists", "CRDsNotInstalled", "KubeApi", "KubeError", "NotFound", "connect", "load_configuration",
+    "AlreadyExists", "CRDsNotInstalled", "Conflict", "KubeApi", "KubeError", "NotFound", "connect", "load_configuration",
 ]
 
 
@@ -50,6 +50,10 @@ class NotFound(KubeError):
 
 class AlreadyExists(KubeError):
     """An object with that name exists already (409 on create)."""
+
+
+class Conflict(KubeError):
+    """The object changed since it was read (409 on an update carrying a stale ``resourceVersion``)."""
 
 
 class CRDsNotInstalled(KubeError):
@@ -152,6 +156,16 @@ def _status_message(exc: Any) -> tuple[str, dict[str, Any]]:
     return str(status.get("message") or exc.reason or ""), status.get("details") or {}
 
 
+def _status_reason(exc: Any) -> str | None:
+    """The ``reason`` of the Status in an ApiException's body (``AlreadyExists``, ``Conflict``...), if any."""
+    body = exc.body.decode("utf-8", errors="replace") if isinstance(exc.body, bytes) else exc.body
+    try:
+        status = json.loads(body) if body else {}
+    except ValueError:
+        return None
+    return status.get("reason") if isinstance(status, dict) else None
+
+
 class KubeApi:
     """The few calls the CLI makes, each translating the client's failures into :class:`KubeError`.
 
@@ -213,6 +227,8 @@ class KubeApi:
                 )
             return NotFound(f"{what} not found")
         if status == 409:
+            if _status_reason(exc) == "Conflict":
+                return Conflict(f"{what} was changed by someone else meanwhile: {message}")
             return AlreadyExists(f"{what} already exists")
         if status == 401:
             return KubeError(f"the API server at {self.host} refused the credentials ({self.source}): {message}")
@@ -284,6 +300,41 @@ class KubeApi:
         name = (body.get("metadata") or {}).get("name")
         return self._call(self._custom.create_namespaced_custom_object, GROUP, VERSION, ns, "dagruns", body,
                           what=f"DAGRun {name!r} in namespace {ns!r}", kind="dagruns")
+
+    def patch_dagrun(self, name: str, patch: dict[str, Any], namespace: str | None = None,
+                     resource_version: str | None = None) -> dict[str, Any]:
+        """Apply a JSON merge patch to the DAGRun ``name``; with ``resource_version`` the patch applies only to
+        that version (optimistic concurrency: :class:`Conflict` when the run changed since it was read).
+        Raises :class:`NotFound`."""
+        ns = namespace or self.namespace
+        if resource_version is not None:
+            patch = {**patch, "metadata": {**(patch.get("metadata") or {}), "resourceVersion": resource_version}}
+        return self._call(self._custom.patch_namespaced_custom_object, GROUP, VERSION, ns, "dagruns", name, patch,
+                          what=f"DAGRun {name!r} in namespace {ns!r}", kind="dagruns",
+                          _content_type="application/merge-patch+json")
+
+    def delete_dagrun(self, name: str, namespace: str | None = None) -> None:
+        """Delete the DAGRun ``name`` (its pods go with it through their owner references, in the background).
+        Raises :class:`NotFound`."""
+        from kubernetes import client
+
+        ns = namespace or self.namespace
+        self._call(self._custom.delete_namespaced_custom_object, GROUP, VERSION, ns, "dagruns", name,
+                   what=f"DAGRun {name!r} in namespace {ns!r}", kind="dagruns",
+                   body=client.V1DeleteOptions(propagation_policy="Background"))
+
+    def create_backfill(self, body: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        """Create a Backfill; raises :class:`AlreadyExists` (409) when its name is taken."""
+        ns = namespace or self.namespace
+        name = (body.get("metadata") or {}).get("name")
+        return self._call(self._custom.create_namespaced_custom_object, GROUP, VERSION, ns, "backfills", body,
+                          what=f"Backfill {name!r} in namespace {ns!r}", kind="backfills")
+
+    def get_backfill(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """The Backfill ``name``; raises :class:`NotFound`."""
+        ns = namespace or self.namespace
+        return self._call(self._custom.get_namespaced_custom_object, GROUP, VERSION, ns, "backfills", name,
+                          what=f"Backfill {name!r} in namespace {ns!r}", kind="backfills")
 
     # --- pods ----------------------------------------------------------------------------------------------
 

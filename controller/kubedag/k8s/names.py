@@ -5,7 +5,8 @@ gets 409 AlreadyExists) and a controller restarted at any point finds, rather th
 made before:
 
 * a DAGRun is named from its DAG and run id: :func:`run_name`;
-* a try's pod from its DAG, DAGRun, task and try number: :func:`pod_name`.
+* a try's pod from its DAG, DAGRun, task and try number (and, for a rescheduled sensor, its poke):
+  :func:`pod_name`.
 
 Both are DNS-1123 labels of at most 63 characters (so the run name also fits a label value):
 a readable prefix cut to fit, then ``-`` and 5 characters of a SHA-256 of the full identity, so
@@ -28,6 +29,7 @@ LABEL_DAG = "kubedag.io/dag"
 LABEL_RUN = "kubedag.io/run"
 LABEL_TASK = "kubedag.io/task"
 LABEL_TRY = "kubedag.io/try"
+LABEL_POKE = "kubedag.io/poke"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "kubedag"
 
@@ -76,16 +78,38 @@ def run_name(dag_id: str, run_id: str) -> str:
     return f"{prefix}-{short_hash(dag_id, run_id)}"
 
 
-def pod_suffix(run: str, task_id: str, try_number: int) -> str:
-    """The 5-character hash ending a try's pod name (kept as ``p`` in the DAGRun status)."""
+def pod_suffix(run: str, task_id: str, try_number: int, poke: int = 0) -> str:
+    """The 5-character hash ending a try's pod name (kept as ``p`` in the DAGRun status); ``poke`` > 0 (the
+    n-th rescheduled poke of a ``reschedule``-mode sensor's try) is hashed in too."""
+    if poke:
+        return short_hash(run, task_id, str(try_number), f"poke {poke}")
     return short_hash(run, task_id, str(try_number))
 
 
-def pod_name(dag_id: str, run: str, task_id: str, try_number: int) -> str:
+MAX_POKE_LOOKUP = 100_000
+"""How far :func:`poke_from_suffix` searches."""
+
+
+def poke_from_suffix(run: str, task_id: str, try_number: int, suffix: str | None) -> int:
+    """The poke whose pod has ``suffix`` (inverse of :func:`pod_suffix`; 0 when none matches, or for None):
+    how a restarted controller finds the current poke of a rescheduled sensor from the DAGRun status."""
+    if not suffix:
+        return 0
+    for poke in range(MAX_POKE_LOOKUP):
+        if pod_suffix(run, task_id, try_number, poke) == suffix:
+            return poke
+    return 0
+
+
+def pod_name(dag_id: str, run: str, task_id: str, try_number: int, poke: int = 0) -> str:
     """The pod of try ``try_number`` of ``task_id`` in DAGRun ``run`` of DAG ``dag_id``:
     :func:`~kubedag.spec.dagrun.pod_prefix` (``<dag>-<task slug>-<try>-``, at most 58) plus
-    :func:`pod_suffix`; at most 63 characters, e.g. ``supermarket-promotions-copy-to-raw-supermarket-1-1-f94dx``."""
-    return pod_prefix(dag_id, task_id, try_number) + pod_suffix(run, task_id, try_number)
+    :func:`pod_suffix`; at most 63 characters, e.g. ``supermarket-promotions-copy-to-raw-supermarket-1-1-f94dx``.
+
+    A ``reschedule``-mode sensor runs one pod per poke within the same try number (Airflow keeps the try
+    number across reschedules): ``poke`` (0 for the first, then 1, 2, ...) goes into the hash, so each poke's
+    pod has its own deterministic name with the same readable prefix."""
+    return pod_prefix(dag_id, task_id, try_number) + pod_suffix(run, task_id, try_number, poke)
 
 
 def run_labels(dag_id: str) -> dict[str, str]:
@@ -93,10 +117,12 @@ def run_labels(dag_id: str) -> dict[str, str]:
     return {LABEL_DAG: dag_id, LABEL_MANAGED_BY: MANAGED_BY}
 
 
-def pod_labels(dag_id: str, run: str, task_id: str, try_number: int) -> dict[str, str]:
-    """Labels of a try's pod: kubedag's own keys (the controller lists pods by ``kubedag.io/run``) and
-    the standard ``app.kubernetes.io/*`` ones."""
+def pod_labels(dag_id: str, run: str, task_id: str, try_number: int, poke: int = 0) -> dict[str, str]:
+    """Labels of a try's pod: kubedag's own keys (the controller lists pods by ``kubedag.io/run``; ``kubedag.io/poke``
+    only for a rescheduled sensor's later pokes) and the standard ``app.kubernetes.io/*`` ones."""
+    extra = {LABEL_POKE: str(poke)} if poke else {}
     return {
+        **extra,
         LABEL_DAG: dag_id,
         LABEL_RUN: run,
         LABEL_TASK: task_id,

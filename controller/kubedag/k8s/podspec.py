@@ -13,7 +13,15 @@
 
 What the controller relies on is set again after the templates and cannot be overridden: the pod's
 name, namespace and owner reference, kubedag's ``kubedag.io/*`` and ``app.kubernetes.io/*`` labels and
-annotations, and ``restartPolicy: Never`` (a retry is a new pod, made by kubedag).
+annotations, ``restartPolicy: Never`` (a retry is a new pod, made by kubedag), and the XCom channel:
+an ``emptyDir`` volume :data:`XCOM_VOLUME` mounted at :data:`kubedag.xcom.POD_XCOM_DIR` in the ``base``
+container, ``$KUBEDAG_XCOM_PATH`` = :data:`kubedag.xcom.POD_XCOM_FILE`, which is also the container's
+``terminationMessagePath`` (policy ``File``): the kubelet copies what the try wrote there (at most 4096
+bytes) into ``status.containerStatuses[].state.terminated.message``, where the controller reads it.
+
+Connections (``spec.connectionsFrom``) reach the container as ``KUBEDAG_CONN_<ID>`` variables with
+``valueFrom.secretKeyRef`` (``secret_env``), so no URI is written in the pod spec. A built-in ``file``/
+``http`` sensor runs in kubedag's own image (``image``), with the task's volumes.
 
 :func:`kubernetes_problems` lists what would make a DAG's pods fail that the manifest's own
 validation does not check (a task without an image, a mount of a volume the pod does not have, ...).
@@ -28,6 +36,7 @@ from typing import Any
 from kubedag.k8s import names
 from kubedag.spec.dag import DAG, Task
 from kubedag.spec.loader import FieldError
+from kubedag.xcom import POD_XCOM_DIR, POD_XCOM_FILE, XCOM_PATH_ENV
 
 CONTAINER = "base"
 """The task's container: Airflow's KubernetesExecutor and KubernetesPodOperator name it ``base`` too."""
@@ -35,6 +44,9 @@ ANNOTATION_RUN_ID = "kubedag.io/run-id"
 ANNOTATION_TRY_NUMBER = "kubedag.io/try-number"
 ANNOTATION_DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 """Makes ``kubectl logs``/``exec`` pick ``base`` when a template adds sidecars."""
+ANNOTATION_POKE = "kubedag.io/poke"
+XCOM_VOLUME = "kubedag-xcom"
+"""The ``emptyDir`` volume holding a try's XCom file (see the module docstring)."""
 
 MERGE_KEYS: Mapping[str, str] = {
     "containers": "name",
@@ -64,6 +76,9 @@ def build_pod(
     command: Sequence[str],
     args: Sequence[str],
     env: Mapping[str, str],
+    image: str | None = None,
+    secret_env: Mapping[str, tuple[str, str]] | None = None,
+    poke: int = 0,
 ) -> dict[str, Any]:
     """The ``v1`` Pod manifest of try ``try_number`` of ``task`` in DAGRun ``run_name``.
 
@@ -76,6 +91,11 @@ def build_pod(
         try_number: 1 for the first try; part of the pod's name, labels and annotations.
         command, args: the container's ``command`` and ``args``, already rendered (empty: the image's).
         env: the container's environment, already rendered, in this order.
+        image: overrides the task's image (kubedag's own image for a built-in ``file``/``http`` sensor).
+        secret_env: variable name -> ``(Secret name, key)``, added as ``valueFrom.secretKeyRef`` after ``env``
+            (connections: :func:`kubedag.secrets.connections_env`'s names).
+        poke: the poke of a ``reschedule``-mode sensor's try (0: the first; see
+            :func:`kubedag.k8s.names.pod_name`): part of the name, label ``kubedag.io/poke`` when > 0.
 
     Kubernetes expands ``$(NAME)`` in ``command``, ``args`` and env values and turns ``$$`` into ``$``;
     every ``$`` in them is written ``$$``, so the container gets exactly the given strings, as a local
@@ -91,7 +111,8 @@ def build_pod(
     Raises:
         ValueError: if the task's container has no image after the templates (see :func:`kubernetes_problems`).
     """
-    pod = _pod(dag, task, namespace, run_name, run_uid, run_id, try_number, command, args, env)
+    pod = _pod(dag, task, namespace, run_name, run_uid, run_id, try_number, command, args, env, image=image,
+               secret_env=secret_env or {}, poke=poke)
     if not _base_container(pod).get("image"):
         raise ValueError(f"task {task.task_id!r}: {NO_IMAGE} (or in a podTemplate's {CONTAINER!r} container)")
     return pod
@@ -146,7 +167,10 @@ def kubernetes_problems(dag: DAG) -> list[FieldError]:
     inherited: dict[int, list[str]] = {}
     for task in tasks:
         i = index[task.task_id]
-        pod = _pod(dag, task, "default", "run", "uid", "run", 1, (), (), {})
+        if task.runs_in_controller:
+            continue  # no pod: the controller carries it out
+        pod = _pod(dag, task, "default", "run", "uid", "run", 1, (), (), {},
+                   image="kubedag" if uses_sensor_image(task) else None)
         if not _base_container(pod).get("image"):
             problems.append(FieldError(f"spec.tasks[{i}].image", NO_IMAGE))
         volumes = {v.get("name") for v in pod["spec"].get("volumes", []) if isinstance(v, Mapping)}
@@ -172,31 +196,39 @@ def kubernetes_problems(dag: DAG) -> list[FieldError]:
     return problems
 
 
+def uses_sensor_image(task: Task) -> bool:
+    """Whether the task's pod runs kubedag's own image: a built-in ``file`` or ``http`` sensor."""
+    return task.sensor is not None and (task.sensor.file is not None or task.sensor.http is not None)
+
+
 # --- the generated pod ---------------------------------------------------------------------------------------
 
 
 def _pod(
     dag: DAG, task: Task, namespace: str, run_name: str, run_uid: str, run_id: str, try_number: int,
-    command: Sequence[str], args: Sequence[str], env: Mapping[str, str],
+    command: Sequence[str], args: Sequence[str], env: Mapping[str, str], *, image: str | None = None,
+    secret_env: Mapping[str, tuple[str, str]] | None = None, poke: int = 0,
 ) -> dict[str, Any]:
     """The generated pod with the DAG's and the task's templates merged over it, kubedag's fields enforced."""
-    name = names.pod_name(dag.dag_id, run_name, task.task_id, try_number)
-    labels = names.pod_labels(dag.dag_id, run_name, task.task_id, try_number)
+    name = names.pod_name(dag.dag_id, run_name, task.task_id, try_number, poke)
+    labels = names.pod_labels(dag.dag_id, run_name, task.task_id, try_number, poke)
     annotations = {ANNOTATION_RUN_ID: run_id, ANNOTATION_TRY_NUMBER: str(try_number), ANNOTATION_DEFAULT_CONTAINER: CONTAINER}
+    if poke:
+        annotations[ANNOTATION_POKE] = str(poke)
     owner = {
         "apiVersion": names.API_VERSION, "kind": "DAGRun", "name": run_name, "uid": run_uid,
         "controller": True, "blockOwnerDeletion": True,
     }
     container = _drop_empty({
         "name": CONTAINER,
-        "image": task.image,
+        "image": image or task.image,
         "imagePullPolicy": task.image_pull_policy,
         "command": [_escape(c) for c in command],
         "args": [_escape(a) for a in args],
-        "env": [{"name": k, "value": _escape(v)} for k, v in env.items()],
+        "env": [{"name": k, "value": _escape(v)} for k, v in env.items()]
+        + [{"name": k, "valueFrom": {"secretKeyRef": {"name": ref[0], "key": ref[1]}}} for k, ref in (secret_env or {}).items()],
         "resources": _resources(task),
         "volumeMounts": [dict(m) for m in task.volume_mounts],
-        "terminationMessagePolicy": "FallbackToLogsOnError",
     })
     spec = _drop_empty({
         "restartPolicy": "Never",
@@ -228,7 +260,25 @@ def _pod(
         "ownerReferences": [owner],
     }
     pod.setdefault("spec", {})["restartPolicy"] = "Never"
+    _xcom_channel(pod)
     return pod
+
+
+def _xcom_channel(pod: dict[str, Any]) -> None:
+    """Add the XCom volume, mount, variable and termination message file to the ``base`` container (in place)."""
+    spec = pod["spec"]
+    spec["volumes"] = [v for v in spec.get("volumes") or [] if not (isinstance(v, Mapping) and v.get("name") == XCOM_VOLUME)]
+    spec["volumes"].append({"name": XCOM_VOLUME, "emptyDir": {}})
+    for container in spec.get("containers") or []:
+        if not (isinstance(container, dict) and container.get("name") == CONTAINER):
+            continue
+        mounts = [m for m in container.get("volumeMounts") or []
+                  if not (isinstance(m, Mapping) and (m.get("name") == XCOM_VOLUME or m.get("mountPath") == POD_XCOM_DIR))]
+        container["volumeMounts"] = [*mounts, {"name": XCOM_VOLUME, "mountPath": POD_XCOM_DIR}]
+        env = [e for e in container.get("env") or [] if not (isinstance(e, Mapping) and e.get("name") == XCOM_PATH_ENV)]
+        container["env"] = [*env, {"name": XCOM_PATH_ENV, "value": POD_XCOM_FILE}]
+        container["terminationMessagePath"] = POD_XCOM_FILE
+        container["terminationMessagePolicy"] = "File"
 
 
 def _escape(value: str) -> str:

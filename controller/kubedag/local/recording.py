@@ -54,10 +54,20 @@ class PassRows:
     run_end: datetime | None
     task_instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     tries: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    xcoms: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    """``(task_id, try_number, {key: JSON value})`` pushed by tries that ended in this pass."""
 
 
-def pass_rows(dag: DAG, run: engine.DagRun, tis: list[engine.TaskInstance], tries: list[TryRecord]) -> PassRows:
-    """Turn a runner pass into :class:`PassRows`. Durations in seconds; datetimes stay UTC-aware."""
+def pass_rows(
+    dag: DAG,
+    run: engine.DagRun,
+    tis: list[engine.TaskInstance],
+    tries: list[TryRecord],
+    xcoms: list[tuple[str, int, dict[str, Any]]] | None = None,
+) -> PassRows:
+    """Turn a runner pass into :class:`PassRows`. Durations in seconds; datetimes stay UTC-aware.
+    ``xcoms``: ``(task_id, try_number, {key: value})`` of tries that ended in the pass (see
+    :func:`kubedag.execution.finish_try`)."""
     ti_rows: dict[str, dict[str, Any]] = {}
     for ti in tis:
         task = dag.tasks.get(ti.task_id)
@@ -79,7 +89,8 @@ def pass_rows(dag: DAG, run: engine.DagRun, tis: list[engine.TaskInstance], trie
         if t.start_date and t.end_date:
             fields["duration"] = (t.end_date - t.start_date).total_seconds()
         try_rows.append((t.task_id, t.try_number, fields))
-    return PassRows(run.dag_id, run.run_id, str(run.state), run.start_date, run.end_date, ti_rows, try_rows)
+    return PassRows(run.dag_id, run.run_id, str(run.state), run.start_date, run.end_date, ti_rows, try_rows,
+                    list(xcoms or ()))
 
 
 def write_setup(session: Any, setup: RunSetup) -> None:
@@ -101,6 +112,8 @@ def write_rows(session: Any, rows: PassRows) -> None:
 
     repository.set_dag_run_state(session, rows.dag_id, rows.run_id, rows.run_state, start_date=rows.run_start, end_date=rows.run_end)
     repository.record_pass(session, rows.dag_id, rows.run_id, task_instances=rows.task_instances, tries=rows.tries)
+    for task_id, try_number, values in rows.xcoms:
+        repository.set_xcoms(session, rows.dag_id, rows.run_id, task_id, try_number, values)
 
 
 class DBWriter:
@@ -142,11 +155,17 @@ class DBWriter:
         self._check()
         self._conn.send(setup)
 
-    def save(self, run: engine.DagRun, tis: list[engine.TaskInstance], tries: list[TryRecord]) -> None:
-        """Queue one pass (see :class:`~kubedag.local.runner.Recorder`)."""
+    def save(
+        self,
+        run: engine.DagRun,
+        tis: list[engine.TaskInstance],
+        tries: list[TryRecord],
+        xcoms: list[tuple[str, int, dict[str, Any]]] | None = None,
+    ) -> None:
+        """Queue one pass (see :class:`~kubedag.local.runner.Recorder`); written in one transaction."""
         assert self.dag is not None, "DBWriter.setup() first"
         self._check()
-        self._conn.send(pass_rows(self.dag, run, tis, tries))
+        self._conn.send(pass_rows(self.dag, run, tis, tries, xcoms))
 
     def close(self) -> None:
         """Wait until everything sent is written, then end the child. Raises RuntimeError if it failed."""

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,59 @@ def manual_run(dag: DAG, logical_date: datetime, conf: Mapping[str, Any]) -> eng
     )
 
 
+def _needs_secrets(dag: DAG) -> bool:
+    """Whether a notifier of the DAG reads a Secret (``urlFrom``, ``webhookUrlFrom``)."""
+    notifiers = [*dag.on_failure, *dag.on_success]
+    for task in dag.tasks.values():
+        notifiers += [*task.on_failure, *task.on_success, *task.on_retry]
+    return any(n.slack is not None or (n.webhook is not None and n.webhook.url_from is not None) for n in notifiers)
+
+
+def has_notifiers(dag: DAG) -> bool:
+    """Whether the DAG or a task has an ``onFailure``/``onSuccess``/``onRetry`` notifier (SLA ones aside)."""
+    return bool(dag.on_failure or dag.on_success) or any(
+        t.on_failure or t.on_success or t.on_retry for t in dag.tasks.values()
+    )
+
+
+def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str | None, **kwargs: Any) -> RunOptions:
+    """The runner's options for ``dag`` with the DAG bag of ``workdir`` (:class:`kubedag.local.bag.DagBag`):
+    Pools always (a cheap scan: only files naming ``kind: Pool`` are parsed); ``variablesFrom`` /
+    ``connectionsFrom`` and notifier Secrets only when the DAG uses them; a webhook sender only when it has
+    notifiers; the DB URL only for ``externalTask`` sensors and ``trigger`` tasks. ``kwargs``: other
+    :class:`~kubedag.local.runner.RunOptions` fields.
+
+    Raises:
+        ValueError: a source of ``variablesFrom``/``connectionsFrom`` is missing from the folder (naming the
+            field, the object and the files that did not parse).
+    """
+    from kubedag.local.bag import DagBag
+
+    bag = DagBag(workdir)
+    options = RunOptions(workdir=workdir, logs_dir=logs_dir, pools=bag.pools, dag_folder=workdir, **kwargs)
+    if dag.variables_from or dag.connections_from:
+        from kubedag.secrets import load_sources
+
+        sources = load_sources(dag.variables_from, dag.connections_from, bag.get)
+        if sources.missing:
+            skipped = "".join(f"; {name} was skipped: {why}" for name, why in bag.errors.items())
+            raise ValueError(f"in {workdir}: " + "; ".join(sources.missing) + skipped)
+        options.variables, options.connections, options.masker = sources.variables, sources.connections, sources.masker
+    if has_notifiers(dag):
+        from kubedag.notify import WebhookSender, static_resolver
+
+        secrets = bag.secret_values if _needs_secrets(dag) else {}
+        mask = options.masker.mask if options.masker is not None and len(options.masker) else None
+        options.sender = WebhookSender(static_resolver(secrets), mask=mask, retries=2, backoff=0.5)
+    if any(t.runs_in_controller for t in dag.tasks.values()):
+        options.database_url = database_url or config.database_url()
+    return options
+
+
+NOTIFY_FLUSH_SECONDS = 10.0
+"""How long :func:`run_dag_locally` waits for notifications still being delivered when the run ends."""
+
+
 def run_dag_locally(
     dag: DAG,
     *,
@@ -82,6 +135,7 @@ def run_dag_locally(
     live: bool = True,
     database_url: str | None = None,
     writer: DBWriter | None = None,
+    run_id: str | None = None,
 ) -> LocalRunResult:
     """Run one manual DAG run of ``dag`` to completion with local processes; see ``kubedag dags test``.
 
@@ -89,20 +143,37 @@ def run_dag_locally(
     ``database_url`` or :func:`kubedag.store.config.database_url`; logs go under the data directory.
     ``writer``: a :class:`~kubedag.local.recording.DBWriter` started earlier (the CLI starts it before
     parsing the manifest); one is started here otherwise. It is closed before this returns.
+    ``run_id``: the run's id (default ``manual__<logical date>``, as Airflow's).
+
+    ``workdir`` (the manifest's folder) is the DAG bag (:mod:`kubedag.local.bag`): its Pools, ConfigMaps and
+    Secrets (``variablesFrom``, ``connectionsFrom``, notifier URLs) and the DAGs ``trigger`` tasks run.
+    Notifications (``onFailure``/``onSuccess``/``onRetry`` of tasks and of the DAG) are sent as task instances
+    and the run change, and delivered (at most :data:`NOTIFY_FLUSH_SECONDS` of waiting) before this returns.
+    A task's ``sla`` never fires here: SLAs apply to scheduled runs only (:func:`kubedag.notify.sla_misses`,
+    Airflow 2's rule), and a local run is manual.
 
     Raises:
-        RuntimeError: if the metadata DB cannot be written (the run is stopped, its tries killed).
+        RuntimeError: if the metadata DB cannot be written (the run is stopped, its tries killed), or the
+            run cannot progress (e.g. a task waits for a Pool the folder does not define; the message names it).
+        ValueError: a ``variablesFrom``/``connectionsFrom`` source is not in the folder (nothing was run).
     """
     logical_date = logical_date or utcnow()
     run = manual_run(dag, logical_date, conf or {})
+    if run_id:
+        run = replace(run, run_id=run_id)
     recorder = writer or DBWriter(database_url)
+    try:
+        options = local_options(dag, workdir=workdir, logs_dir=config.logs_dir(), database_url=database_url,
+                                parallelism=parallelism, no_retry_delay=no_retry_delay)
+    except BaseException:
+        recorder.close()
+        raise
     recorder.setup(dag, RunSetup(
         dag_id=dag.dag_id, spec=dict(dag.spec), namespace=dag.namespace, run_id=run.run_id,
         run_type=str(run.run_type), logical_date=run.logical_date, data_interval_start=run.data_interval_start,
         data_interval_end=run.data_interval_end, conf=dict(run.conf), queued_at=utcnow(),
     ))
-    logs = config.logs_dir()
-    options = RunOptions(workdir=workdir, logs_dir=logs, parallelism=parallelism, no_retry_delay=no_retry_delay)
+    logs = options.logs_dir
     if live:
         from kubedag.local.view import LiveView
 
@@ -119,7 +190,12 @@ def run_dag_locally(
         with view:
             final = runner.run()
     finally:
-        recorder.close()
+        try:
+            recorder.close()
+        finally:
+            if options.sender is not None:
+                options.sender.flush(NOTIFY_FLUSH_SECONDS)
+                options.sender.close()
     result = LocalRunResult(final, {t: runner.tis[t] for t in dag.tasks if t in runner.tis}, logs)
     view.summary(result)
     return result

@@ -1,4 +1,4 @@
-"""``python -m kubedag.sensors file|http ...``: run one built-in sensor check (see :mod:`kubedag.sensors.checks`)."""
+"""``python -m kubedag.sensors file|http|external ...``: run one built-in sensor check (see :mod:`kubedag.sensors.checks`)."""
 
 from kubedag.sensors.checks import main
 

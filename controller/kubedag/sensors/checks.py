@@ -12,6 +12,13 @@ and kubedag's supermarket example)::
 
     python -m kubedag.sensors file --path 'incoming/*/2026-11-01/data-*.csv' --marker _SUCCESS
 
+``external`` (Airflow's ``ExternalTaskSensor``, for local runs: the Kubernetes controller evaluates it in its own
+process) reads the metadata DB at ``--database-url`` and exits 0 met, 75 not met, 1 failed (a state in
+``--failed``), 99 skipped (a state in ``--skipped``, or in ``--failed`` with ``--soft-fail``)::
+
+    python -m kubedag.sensors external --database-url sqlite:///kubedag.db --dag load-data --task load \
+        --date 2026-11-01T00:00:00Z --allowed success --failed failed
+
 ``http`` (Airflow's ``HttpSensor``)::
 
     python -m kubedag.sensors http --url https://api/health --expected-status 200 --json-path '$.status' \\
@@ -275,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m kubedag.sensors",
         description="Run a kubedag built-in sensor check once: exit 0 met, 75 not met yet, 1 error, 2 usage.",
     )
-    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{file,http}", parser_class=_Parser)
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{file,http,external}", parser_class=_Parser)
     file = kinds.add_parser("file", help="files matching a glob exist (and hold a marker file)")
     file.add_argument("--path", required=True, help="a glob; ** matches any depth")
     file.add_argument("--marker", help="a file name (e.g. _SUCCESS) every folder of a match must hold")
@@ -290,7 +297,46 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--expected-value", type=_json_value, default=UNSET, metavar="JSON",
                       help="the JSON value every match must equal, e.g. '\"ready\"' or true")
     http.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per request (default 10)")
+    ext = kinds.add_parser("external", help="task instances or runs of another DAG are in allowed states")
+    ext.add_argument("--database-url", required=True, help="the metadata DB (SQLAlchemy URL)")
+    ext.add_argument("--dag", required=True, help="the other DAG's id in the DB (a local DAG: its name)")
+    ext.add_argument("--task", help="its task; without it, the whole run's state is checked")
+    ext.add_argument("--date", action="append", required=True, metavar="ISO", help="a logical date; repeat for several")
+    ext.add_argument("--allowed", action="append", default=[], metavar="STATE", help="default: success")
+    ext.add_argument("--failed", action="append", default=[], metavar="STATE")
+    ext.add_argument("--skipped", action="append", default=[], metavar="STATE")
+    ext.add_argument("--soft-fail", action="store_true", help="a state in --failed skips (exit 99) instead")
     return parser
+
+
+SKIPPED = 99
+"""``external``: a state in ``--skipped`` (or ``--failed`` with ``--soft-fail``): the task is skipped."""
+
+
+def external_main(args: argparse.Namespace) -> int:
+    """Evaluate one ``external`` check (see the module docstring); prints one line saying what it saw."""
+    from kubedag.sensors.external import _parse_date, external_outcome, external_states, external_summary
+    from kubedag.spec.models import ExternalTaskCheck
+    from kubedag.store.db import open_store
+
+    check = ExternalTaskCheck.model_validate({
+        "dag": args.dag, "task": args.task, "allowedStates": args.allowed or ["success"],
+        "failedStates": args.failed, "skippedStates": args.skipped,
+    })
+    dates = [_parse_date(d, f"--date[{i}]") for i, d in enumerate(args.date)]
+    db, sessionmaker = open_store(args.database_url)
+    try:
+        with sessionmaker() as session:
+            states = external_states(session, args.dag, args.task, dates)
+    finally:
+        db.dispose()
+    outcome = external_outcome(check, states)
+    message = external_summary(check, dates, states)
+    if outcome == "failed" and args.soft_fail:
+        print(f"{message}; softFail: skipping", flush=True)
+        return SKIPPED
+    print(message, file=sys.stderr if outcome == "failed" else sys.stdout, flush=True)
+    return {"met": MET, "not_met": NOT_MET, "failed": ERROR, "skipped": SKIPPED}[outcome]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -300,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.kind == "http" and args.expected_value is not UNSET and args.json_path is None:
         parser.error("--expected-value needs --json-path")
     try:
+        if args.kind == "external":
+            return external_main(args)
         if args.kind == "file":
             result = file_check(args.path, args.marker)
         else:

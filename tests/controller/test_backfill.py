@@ -1,0 +1,87 @@
+"""Backfill objects, as the controller runs them: runs of type backfill for every interval, maxActiveRuns at a
+time, resumed by a restarted controller."""
+from __future__ import annotations
+
+from kubedag.k8s import names
+from tests.controller.harness import DAGRUNS, NS, RunningController, dag_manifest, wait_until
+
+BACKFILLS = 'kubedag.io/v1alpha1/backfills'
+STAMP = ('echo start $(date +%s.%N) >> "$KUBEDAG_RUN_ID.t"; sleep 0.2; '
+         'echo end $(date +%s.%N) >> "$KUBEDAG_RUN_ID.t"')
+
+
+def backfill(name: str, dag: str, start: str, end: str, **spec):
+    return {'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'Backfill', 'metadata': {'name': name, 'namespace': NS},
+            'spec': {'dagName': dag, 'startDate': start, 'endDate': end, **spec}}
+
+
+def status(api, name):
+    return (api.get(BACKFILLS, name, NS) or {}).get('status') or {}
+
+
+def peak(spans):
+    return max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+
+
+def test_a_backfill_of_30_days_survives_a_controller_restart_midway(k8s_api, fake_kubelet, sqlite_url):
+    # scheduled far in the future: the scheduler creates nothing, only the backfill does
+    k8s_api.create(dag_manifest('daily', [{'name': 'work', 'command': ['sh', '-c', STAMP]}],
+                                schedule='@daily', startDate='2030-01-01T00:00:00Z'))
+    k8s_api.create(backfill('january', 'daily', '2026-01-01', '2026-01-30', maxActiveRuns=3))
+    controller = RunningController(k8s_api, sqlite_url).start()
+    try:
+        wait_until(lambda: status(k8s_api, 'january').get('succeeded', 0) >= 6, timeout=60, what='6 runs done')
+    finally:
+        controller.stop()
+    controller.start()
+    try:
+        wait_until(lambda: status(k8s_api, 'january').get('phase') == 'success', timeout=120, what='the backfill done')
+    finally:
+        controller.stop()
+
+    done = status(k8s_api, 'january')
+    assert (done['total'], done['created'], done['succeeded'], done['failed']) == (30, 30, 30, 0)
+    assert done['finishedAt'] and done['startedAt']
+    runs = [r for r in k8s_api.list(DAGRUNS, NS) if r['spec']['dagName'] == 'daily']
+    assert len(runs) == 30
+    assert {r['spec']['runType'] for r in runs} == {'backfill'}
+    assert {r['status']['phase'] for r in runs} == {'success'}
+    assert sorted(r['spec']['runId'] for r in runs)[0] == 'backfill__2026-01-01T00:00:00+00:00'
+    assert sorted(r['spec']['runId'] for r in runs)[-1] == 'backfill__2026-01-30T00:00:00+00:00'
+    for r in runs:
+        assert r['metadata']['labels']['kubedag.io/backfill'] == 'january'
+        assert r['metadata']['name'] == names.run_name('daily', r['spec']['runId'])
+        assert r['metadata']['ownerReferences'][0]['kind'] == 'Backfill'
+    spans = []
+    for f in fake_kubelet.workdir.glob('backfill__*.t'):
+        lines = dict(line.split() for line in f.read_text().splitlines())
+        spans.append((float(lines['start']), float(lines['end'])))
+    assert len(spans) == 30
+    assert peak(spans) <= 3
+
+
+def test_a_backfill_of_an_unknown_dag_waits_with_a_condition(k8s_api, fake_kubelet, sqlite_url):
+    k8s_api.create(backfill('orphan', 'nosuchdag', '2026-01-01', '2026-01-03'))
+    with RunningController(k8s_api, sqlite_url):
+        wait_until(lambda: status(k8s_api, 'orphan').get('conditions'), what='a condition')
+        got = status(k8s_api, 'orphan')
+    assert got['phase'] == 'pending'
+    assert got['conditions'][0]['status'] == 'False'
+    assert 'DAG nosuchdag does not exist' in got['conditions'][0]['message']
+    assert not k8s_api.list(DAGRUNS, NS)
+
+
+def test_an_existing_run_is_left_alone_and_deleting_the_backfill_deletes_its_runs(k8s_api, fake_kubelet, sqlite_url):
+    k8s_api.create(dag_manifest('d2', [{'name': 'a', 'command': ['true']}],
+                                schedule='@daily', startDate='2030-01-01T00:00:00Z'))
+    k8s_api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAGRun',
+                    'metadata': {'name': 'mine', 'namespace': NS},
+                    'spec': {'dagName': 'd2', 'runType': 'manual', 'logicalDate': '2026-01-02T00:00:00Z'}})
+    k8s_api.create(backfill('three', 'd2', '2026-01-01', '2026-01-03'))
+    with RunningController(k8s_api, sqlite_url):
+        wait_until(lambda: status(k8s_api, 'three').get('phase') == 'success', timeout=60, what='the backfill done')
+        k8s_api.delete(BACKFILLS, 'three', NS)
+        wait_until(lambda: [r['metadata']['name'] for r in k8s_api.list(DAGRUNS, NS)] == ['mine'],
+                   what='the backfill runs deleted with it')
+    mine = k8s_api.get(DAGRUNS, 'mine', NS)
+    assert mine['spec']['runType'] == 'manual'
