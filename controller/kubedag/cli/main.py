@@ -763,15 +763,8 @@ def _parse_date_arg(value: str, option: str):  # noqa: ANN202
 
 def _local_dag(file: Path, name: str):  # noqa: ANN202
     """The DAG ``name`` of manifest ``file`` (exit 2 when the file holds no such DAG)."""
-    from kubedag.spec import DAGValidationError, load_dag
-
     try:
-        return load_dag(file, name)
-    except DAGValidationError as exc:
-        lines = [f"{exc.source or file}: {e}" for e in exc.errors]
-        raise fail("invalid DAG manifest:\n  " + "\n  ".join(lines)) from None
-    except OSError as exc:
-        raise fail(f"{file}: {exc.strerror or exc}") from None
+        return _load(file, name)
     except (KeyError, ValueError) as exc:
         raise fail(f"--file {file}: {exc}", 2) from None
 
