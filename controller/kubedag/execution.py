@@ -146,23 +146,14 @@ def template_renderer(
         kubedag.templating.TemplateError: naming ``field``.
     """
     from kubedag import templating
-    from kubedag.xcom import NO_XCOM
+    from kubedag.tries import try_context
 
     context: dict[str, Any] = {}
 
-    def pull(upstream_id: str, key: str) -> Any:
-        if upstream_id not in dag.tasks:
-            raise templating.ContextError(f"ti.xcom_pull: no task {upstream_id!r} in DAG {dag.dag_id!r}")
-        return NO_XCOM if xcom_pull is None else xcom_pull(upstream_id, key)
-
     def render(template: str, field_name: str) -> str:
         if not context:
-            context.update(templating.template_context(templating.RunContext(
-                dag_id=run.dag_id, task_id=task_id, run_id=run.run_id, run_type=str(run.run_type),
-                logical_date=run.logical_date, data_interval_start=run.data_interval_start,
-                data_interval_end=run.data_interval_end, try_number=try_number, params=dag.params, conf=run.conf,
-                xcom_pull=pull, variables=variables, connections=connections,
-            )))
+            context.update(try_context(dag, run, task_id, try_number, xcom_pull=xcom_pull, variables=variables,
+                                       connections=connections))
         return templating.render(template, context, field_name)
 
     return render

@@ -77,13 +77,29 @@ def render_try(
         templating.TemplateError: naming the field that failed (e.g. ``command[1]``).
     """
     task = dag.tasks[task_id]
+    ctx = try_context(dag, run, task_id, try_number, xcom_pull=xcom_pull, variables=variables, connections=connections)
+    return templating.render_fields(list(task.command), list(task.args), task.env, ctx)
+
+
+def try_context(
+    dag: DAG,
+    run: engine.DagRun,
+    task_id: str,
+    try_number: int,
+    *,
+    xcom_pull: Callable[[str, str], Any] | None = None,
+    variables: Mapping[str, str] | None = None,
+    connections: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Airflow's template context for one try, as :func:`render_try` renders with (same arguments): a
+    ``ti.xcom_pull`` of a task not in ``dag`` is a :class:`~kubedag.templating.ContextError` naming it."""
 
     def pull(upstream_id: str, key: str) -> Any:
         if upstream_id not in dag.tasks:
             raise templating.ContextError(f"ti.xcom_pull: no task {upstream_id!r} in DAG {dag.dag_id!r}")
         return NO_XCOM if xcom_pull is None else xcom_pull(upstream_id, key)
 
-    ctx = templating.template_context(
+    return templating.template_context(
         templating.RunContext(
             dag_id=run.dag_id, task_id=task_id, run_id=run.run_id, run_type=str(run.run_type),
             logical_date=run.logical_date, data_interval_start=run.data_interval_start,
@@ -91,4 +107,3 @@ def render_try(
             xcom_pull=pull, variables=variables, connections=connections,
         )
     )
-    return templating.render_fields(list(task.command), list(task.args), task.env, ctx)

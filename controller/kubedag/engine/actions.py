@@ -18,23 +18,6 @@ from kubedag.states import DagRunState, TaskInstanceState
 S = TaskInstanceState
 
 
-def _poke_count(interval: timedelta, elapsed: timedelta, backoff: bool) -> int:
-    """How many pokes have run after ``elapsed`` since the first (1 = the first poke just ended).
-
-    Airflow counts its ``TaskReschedule`` rows; kubedag keeps no row per poke, so the count is derived
-    from the elapsed time: one poke per interval, or per doubling interval with exponential backoff.
-    """
-    step = max(interval.total_seconds(), 1.0)
-    seconds = elapsed.total_seconds()
-    if not backoff:
-        return 1 + int(seconds // step)
-    count, spent = 1, 0.0
-    while spent + step * 2 ** (count - 1) <= seconds and count < 64:
-        spent += step * 2 ** (count - 1)
-        count += 1
-    return count
-
-
 def sensor_not_met(dag: DAG, run: DagRun, ti: TaskInstance, now: datetime) -> TaskInstance:
     """A sensor's try reported "not met" (its check exited 75) at ``now``; the task instance is ``running``.
 
@@ -63,9 +46,14 @@ def sensor_not_met(dag: DAG, run: DagRun, ti: TaskInstance, now: datetime) -> Ta
         reason = f"skipped: {why} (softFail)" if sensor.soft_fail else why
         return replace(ti, state=state, start_date=first, end_date=now, next_retry_at=None, reason=reason,
                        exit_code=None)
-    from kubedag.sensors import next_poke_interval
+    from kubedag.sensors import next_poke_interval, reschedule_poke_count
 
-    pokes = _poke_count(sensor.poke_interval, elapsed, sensor.exponential_backoff)
+    # kubedag keeps no row per poke (Airflow's TaskReschedule): the count is derived from the elapsed time,
+    # one poke per interval, or Airflow's own estimate with exponential backoff
+    if sensor.exponential_backoff:
+        pokes = reschedule_poke_count(sensor, dag_id=run.dag_id, task_id=ti.task_id, started_at=first, elapsed=elapsed)
+    else:
+        pokes = 1 + int(elapsed.total_seconds() // max(sensor.poke_interval.total_seconds(), 1.0))
     interval = next_poke_interval(sensor, dag_id=run.dag_id, task_id=ti.task_id, started_at=first,
                                   poke_count=pokes, elapsed=elapsed)
     due = now + max(interval, timedelta(0))

@@ -20,7 +20,7 @@ from kubedag.sensors.external import (
     external_states,
     external_summary,
 )
-from kubedag.sensors.poke import NOT_MET, next_poke_interval, poke_command
+from kubedag.sensors.poke import NOT_MET, next_poke_interval, poke_command, reschedule_poke_count
 
 __all__ = [
     "NOT_MET",
@@ -37,4 +37,5 @@ __all__ = [
     "json_equal",
     "next_poke_interval",
     "poke_command",
+    "reschedule_poke_count",
 ]

@@ -81,22 +81,34 @@ def next_poke_interval(
     stamp = str(started_at.astimezone(timezone.utc))
 
     if sensor.mode == "reschedule":
-        if poke_interval == 0:
-            # Every interval is 1 s: Airflow's loop below would end at floor(elapsed) + 1 after as many hashes.
-            estimated = int(elapsed_s) + 1 if elapsed_s >= 0 else 0
-        else:
-            cumulative = 0.0
-            estimated = 0
-            while cumulative <= elapsed_s:
-                estimated += 1
-                cumulative += _jittered(poke_interval, dag_id, task_id, stamp, estimated)
-        poke_count = estimated or poke_count
+        poke_count = reschedule_poke_count(sensor, dag_id=dag_id, task_id=task_id, started_at=started_at,
+                                           elapsed=elapsed) or poke_count
 
     delay = _jittered(poke_interval, dag_id, task_id, stamp, poke_count)
     new_interval: float = min(sensor.timeout.total_seconds() - int(elapsed_s), delay)
     if sensor.max_wait:
         new_interval = min(sensor.max_wait.total_seconds(), new_interval)
     return timedelta(seconds=max(new_interval, 0))
+
+
+def reschedule_poke_count(sensor: SensorSpec, *, dag_id: str, task_id: str, started_at: datetime,
+                          elapsed: timedelta) -> int:
+    """How many pokes a ``reschedule`` sensor with ``exponentialBackoff`` has made after ``elapsed`` since its
+    first poke at ``started_at`` (UTC-aware): Airflow 2.10's estimate in ``_get_next_poke_interval`` (every poke
+    is a new process, so the count is not kept): the smallest count whose summed backoff intervals exceed
+    ``elapsed``; 0 for a negative ``elapsed``."""
+    poke_interval = sensor.poke_interval.total_seconds()
+    elapsed_s = elapsed.total_seconds()
+    if poke_interval == 0:
+        # Every interval is 1 s: Airflow's loop below would end at floor(elapsed) + 1 after as many hashes.
+        return int(elapsed_s) + 1 if elapsed_s >= 0 else 0
+    stamp = str(started_at.astimezone(timezone.utc))
+    cumulative = 0.0
+    estimated = 0
+    while cumulative <= elapsed_s:
+        estimated += 1
+        cumulative += _jittered(poke_interval, dag_id, task_id, stamp, estimated)
+    return estimated
 
 
 def _whole_seconds(delta: timedelta) -> int:
