@@ -289,6 +289,21 @@ def run_backfill(
 # --- clear, mark, delete --------------------------------------------------------------------------------
 
 
+def _clear(session, dag: DAG, run_id: str, task_ids: Iterable[str], upstream: bool, downstream: bool,  # noqa: ANN001
+           only_failed: bool) -> tuple[engine.DagRun, dict[str, engine.TaskInstance], engine.ClearResult]:
+    """The run, its task instances as the DB holds them, and :func:`kubedag.engine.clear` of them (nothing written).
+
+    Raises:
+        OperationError: unknown run or task.
+    """
+    run, tis = load_run(session, dag, run_id)
+    try:
+        return run, tis, engine.clear(dag, run, tis, list(task_ids), upstream=upstream, downstream=downstream,
+                                      only_failed=only_failed, now=_now())
+    except ValueError as exc:
+        raise OperationError(str(exc)) from None
+
+
 def preview_clear(dag: DAG, run_id: str, task_ids: Iterable[str], *, upstream: bool = False, downstream: bool = False,
                   only_failed: bool = False, database_url: str | None = None) -> list[tuple[str, str, int]]:
     """The task instances :func:`clear_tasks` would reset, as ``(task_id, state, try_number)``, changing nothing.
@@ -298,12 +313,7 @@ def preview_clear(dag: DAG, run_id: str, task_ids: Iterable[str], *, upstream: b
     """
     sessionmaker = open_db(database_url)
     with sessionmaker() as session:
-        run, tis = load_run(session, dag, run_id)
-    try:
-        result = engine.clear(dag, run, tis, list(task_ids), upstream=upstream, downstream=downstream,
-                              only_failed=only_failed, now=_now())
-    except ValueError as exc:
-        raise OperationError(str(exc)) from None
+        _, tis, result = _clear(session, dag, run_id, task_ids, upstream, downstream, only_failed)
     out = []
     for task_id in result.task_ids:
         ti = tis.get(task_id) or engine.TaskInstance(task_id)
@@ -326,12 +336,7 @@ def clear_tasks(dag: DAG, run_id: str, task_ids: Iterable[str], *, upstream: boo
 
     sessionmaker = open_db(database_url)
     with sessionmaker.begin() as session:
-        run, tis = load_run(session, dag, run_id)
-        try:
-            result = engine.clear(dag, run, tis, list(task_ids), upstream=upstream, downstream=downstream,
-                                  only_failed=only_failed, now=_now())
-        except ValueError as exc:
-            raise OperationError(str(exc)) from None
+        _, tis, result = _clear(session, dag, run_id, task_ids, upstream, downstream, only_failed)
         if result.updates:
             _write_reopened(session, dag, result.run, result.updates)
             repository.clear_xcoms(session, dag.dag_id, run_id, result.task_ids)
