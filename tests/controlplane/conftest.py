@@ -1,0 +1,2 @@
+"""Fixtures of the real control-plane tier (see tests/controlplane/fixtures.py)."""
+from tests.controlplane.fixtures import control_plane, real_api, real_kubelet, real_namespace  # noqa: F401
