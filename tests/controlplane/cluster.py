@@ -180,7 +180,8 @@ class ControlPlane:
                 check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the control plane's own ``kubectl`` (admin identity unless ``kubeconfig``)."""
         assert self.bin_dir is not None
-        done = subprocess.run([str(self.bin_dir / 'kubectl'), '--kubeconfig', str(kubeconfig or self.kubeconfig), *args],
+        done = subprocess.run([str(self.bin_dir / 'kubectl'), '--kubeconfig', str(kubeconfig or self.kubeconfig),
+                               '--cache-dir', str(self.state_dir / 'kubectl-cache'), *args],
                               input=input, capture_output=True, text=True, timeout=120)
         if check and done.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}):\n{done.stderr}{done.stdout}")

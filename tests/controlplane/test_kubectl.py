@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from tests.controlplane.cluster import ROOT, ControlPlane, RealApiServer
+from tests.controlplane.fixtures import wait
 
 pytestmark = pytest.mark.controlplane
 
@@ -49,7 +50,8 @@ def test_the_crds_are_accepted_and_keep_their_schema(crds_applied: ControlPlane,
 
 
 def test_kubectl_explain_reads_the_published_schema(crds_applied: ControlPlane):
-    explained = crds_applied.kubectl('explain', 'dag.spec.tasks').stdout
+    # the server publishes a new CRD's OpenAPI schema a moment after it is Established: kubectl retries as a user would
+    explained = wait(lambda: crds_applied.kubectl('explain', 'dag.spec.tasks', check=False).stdout, 60, 'kubectl explain')
     assert 'KIND:       DAG' in explained
     for field in ('name', 'command', 'dependsOn', 'triggerRule'):
         assert f'\n  {field}\t' in explained or f'\n  {field} ' in explained, field

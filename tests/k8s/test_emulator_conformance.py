@@ -185,10 +185,27 @@ def _cluster_client() -> Iterator[kubernetes.client.ApiClient | None]:
     eventually(created, timeout=60, interval=0.5)
     eventually(lambda: any(c.type == 'Established' and c.status == 'True'
                            for c in apiext.read_custom_resource_definition(crd['metadata']['name']).status.conditions or []))
+    _wait_for_the_garbage_collector(client)
     yield client
     with contextlib.suppress(kubernetes.client.ApiException):
         apiext.delete_custom_resource_definition(crd['metadata']['name'])
     client.close()
+
+
+def _wait_for_the_garbage_collector(client: kubernetes.client.ApiClient) -> None:
+    """Wait until the cluster's garbage collector watches the new CRD's objects: it rediscovers resources every
+    30 s, so until then dependents of a Widget are not collected (a real-cluster delay the emulator does not have)."""
+    core, custom = kubernetes.client.CoreV1Api(client), kubernetes.client.CustomObjectsApi(client)
+    namespace = f'conformance-gc-{uuid.uuid4().hex[:8]}'
+    core.create_namespace({'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': namespace}})
+    target = Target(client, namespace, None)
+    try:
+        owner = target.create_widget('owner')
+        _owned_config_map(target, 'dependent', owner)
+        custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, 'owner')
+        eventually(lambda: _config_map(target, 'dependent') is None, timeout=90, interval=0.5)
+    finally:
+        core.delete_namespace(namespace)
 
 
 @pytest.fixture
