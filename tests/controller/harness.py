@@ -43,7 +43,8 @@ class RunningController:
 
         def run() -> None:
             try:
-                self.controller = asyncio.run(serve(self.config, connection=Connection(server=self.api.url),
+                connection = self.api.connection() if hasattr(self.api, 'connection') else Connection(server=self.api.url)
+                self.controller = asyncio.run(serve(self.config, connection=connection,
                                                     stop_flag=self.stop_flag, ready_flag=ready))
             except BaseException as exc:  # noqa: BLE001 - reported by stop()
                 self.error = exc

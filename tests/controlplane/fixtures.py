@@ -12,7 +12,6 @@ Fixtures of the real control-plane tier (marker ``controlplane``); ``conftest.py
 """
 from __future__ import annotations
 
-import os
 import pathlib
 import tempfile
 import time
@@ -99,8 +98,7 @@ def node_schedulable(api: RealApiServer) -> bool:
 
 def start_kubelet(control_plane: ControlPlane, workdir: pathlib.Path) -> FakeKubelet:
     """A fake kubelet with the node identity of ``control_plane``, once its Node is schedulable."""
-    kubelet = FakeKubelet(KubeletAccess.from_controlplane(control_plane.state_dir), node_name=NODE, workdir=workdir,
-                          env={'PATH': os.environ.get('PATH', '')})
+    kubelet = FakeKubelet(KubeletAccess.from_controlplane(control_plane.state_dir), node_name=NODE, workdir=workdir)
     kubelet.start()
     try:
         wait(lambda: node_schedulable(control_plane.api()), 60, f'node {NODE} Ready without taints')
