@@ -8,7 +8,8 @@ import pytest
 
 from tests.k8s.conftest import _no_leaks  # noqa: F401 - every thread and pod process must end
 from tests.controlplane.fixtures import control_plane  # noqa: F401
-from tests.controlplane.servers import _real_with_crds, fake_kubelet, k8s_api, k8s_server, on_both_servers  # noqa: F401
+from tests.controlplane.servers import (  # noqa: F401
+    _chart_identities, _real_with_crds, fake_kubelet, k8s_api, k8s_server, on_both_servers)
 from tests.k8s.emulator.fixtures import k8s_api_options  # noqa: F401
 
 #: Tests that also run on the real control plane ([real], marker controlplane): every behaviour of the

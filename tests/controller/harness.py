@@ -31,6 +31,7 @@ class RunningController:
         self.db_url = db_url
         defaults = dict(namespaces=[NS], liveness_port=None, pod_retention=timedelta(minutes=10),
                         image_pull_timeout=timedelta(seconds=2), workers=4)
+        defaults.update(getattr(api, 'controller_config', {}))  # the server's fixture may adjust (e.g. cluster-wide)
         self.config = ControllerConfig(database_url=db_url, **{**defaults, **config})
         self.thread: threading.Thread | None = None
         self.controller: Controller | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import pathlib
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ import yaml
 
 from tests.controlplane.cluster import ROOT, ControlPlane, RealApiServer
 from tests.controlplane.fixtures import start_kubelet, wait
+from tests.controlplane.rbac import MODES, USED, ChartIdentity, audit_usage, chart_identity
 from tests.k8s.emulator import EmulatedApiServer
 from tests.k8s.emulator.errors import StatusError
 from tests.k8s.emulator.kubelet import FakeKubelet
@@ -31,13 +32,15 @@ KUBEDAG = 'kubedag.io/v1alpha1'
 CLEANED = [f'{KUBEDAG}/{plural}' for plural in ('backfills', 'dagruns', 'dags', 'pools')] + [
     'v1/pods', 'v1/configmaps', 'v1/secrets', 'v1/events']
 KEPT = {'kube-root-ca.crt'}  # published into every namespace by the control plane
+#: ``real``: the controller as cluster admin; ``rbac-<mode>``: with only the chart's RBAC of that mode.
+REAL_SERVERS = ('real', *(f'rbac-{mode}' for mode in MODES))
 
 
 def on_both_servers(metafunc: pytest.Metafunc, names: Iterable[str]) -> None:
     """Run the tests called ``names`` on the emulator and on the real control plane (call from pytest_generate_tests)."""
     if metafunc.function.__name__ in set(names) and 'k8s_api' in metafunc.fixturenames:
-        metafunc.parametrize('k8s_server', ['emulator', pytest.param('real', marks=pytest.mark.controlplane)],
-                             indirect=True)
+        metafunc.parametrize('k8s_server', ['emulator', *(pytest.param(server, marks=pytest.mark.controlplane)
+                                                          for server in REAL_SERVERS)], indirect=True)
 
 
 class AuditJournal:
@@ -100,6 +103,18 @@ def _real_with_crds(control_plane: ControlPlane) -> RealApiServer:
     return api
 
 
+@pytest.fixture(scope='session')
+def _chart_identities(_real_with_crds: RealApiServer) -> Callable[[str], ChartIdentity]:
+    pytest.importorskip('helm_python', reason='helm-python-sdk (renders the chart) is not installed here')
+    made: dict[str, ChartIdentity] = {}
+
+    def identity(mode: str) -> ChartIdentity:
+        if mode not in made:
+            made[mode] = chart_identity(_real_with_crds, mode)
+        return made[mode]
+    return identity
+
+
 @pytest.fixture
 def k8s_server(request: pytest.FixtureRequest) -> str:
     """``emulator`` unless a test was opted into both servers (:func:`on_both_servers`)."""
@@ -114,13 +129,25 @@ def k8s_api(k8s_server: str, request: pytest.FixtureRequest, k8s_crd_files: list
             yield api
         return
     control_plane: ControlPlane = request.getfixturevalue('control_plane')
-    api = request.getfixturevalue('_real_with_crds')
-    _clean(api)
-    api.handler = AuditJournal(control_plane.state_dir / 'logs' / 'audit.log')
+    admin = request.getfixturevalue('_real_with_crds')
+    _clean(admin)
+    api = RealApiServer(control_plane.kubeconfig)  # this test's: the controller's identity is set on it below
+    audit_log = control_plane.state_dir / 'logs' / 'audit.log'
+    api.handler = AuditJournal(audit_log)
+    identity = None
+    if k8s_server.startswith('rbac-'):
+        identity = request.getfixturevalue('_chart_identities')(k8s_server.removeprefix('rbac-'))
+        api.connection = lambda: identity.connection(api)  # type: ignore[method-assign]
+        if identity.mode == 'cluster':
+            api.controller_config = {'namespaces': []}  # as the chart runs it: the whole cluster
     try:
         yield api
     finally:
-        _clean(api)
+        _clean(admin)
+        if identity is not None:
+            used, forbidden = audit_usage(audit_log, identity.username, api.handler.offset)
+            USED.setdefault(identity.mode, set()).update(used)
+            assert not forbidden, f'the chart\'s RBAC ({identity.mode}) forbade the controller: {forbidden}'
 
 
 @pytest.fixture
