@@ -88,3 +88,15 @@ def test_the_node_identity_is_limited_by_the_node_authorizer(control_plane: Cont
         as_node.create({'apiVersion': 'v1', 'kind': 'Binding', 'metadata': {'name': 'x'},
                         'target': {'apiVersion': 'v1', 'kind': 'Node', 'name': NODE}}, real_namespace)
     assert binding.value.code in (403, 404)
+
+
+def test_a_pod_reads_its_service_account_token_and_namespace(
+        control_plane: ControlPlane, real_api: RealApiServer, real_kubelet: FakeKubelet, real_namespace: str):
+    mounted = '/var/run/secrets/kubernetes.io/serviceaccount'  # added to every pod by ServiceAccount admission
+    real_api.create(pod('whoami', 'cat', f'{mounted}/namespace', f'{mounted}/token'), real_namespace)
+    done = real_api.wait_for('v1/pods', 'whoami', real_namespace,
+                             lambda p: p['status'].get('phase') in ('Succeeded', 'Failed'), timeout=60)
+    assert any(v['name'].startswith('kube-api-access-') for v in done['spec']['volumes'])
+    assert done['status']['phase'] == 'Succeeded'
+    output = control_plane.kubectl('logs', '-n', real_namespace, 'whoami').stdout
+    assert output.startswith(real_namespace + 'eyJ')  # the namespace, then a JWT from the TokenRequest API

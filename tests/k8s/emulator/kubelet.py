@@ -67,9 +67,12 @@ system. The kubelet emulates the mounts of the first container's
   ``mode`` applied; no later updates, no ``..data`` symlinks); a missing
   object or key that is not ``optional`` keeps the pod ``ContainerCreating``
   (as a failed mount does) and the kubelet retries;
-* other volume types (``persistentVolumeClaim``, ``projected``,
-  ``downwardAPI``...) are not emulated: their mounts are ignored, with a
-  warning;
+* ``projected``: ``configMap``, ``downwardAPI`` (``fieldRef``) and
+  ``serviceAccountToken`` sources (a TokenRequest bound to the pod: the
+  ``kube-api-access-*`` volume a real API server adds to every pod) written
+  as files when the pod starts (``node.write_projected``);
+* other volume types (``persistentVolumeClaim``, ``downwardAPI``...) are not
+  emulated: their mounts are ignored, with a warning;
 * ``subPath`` mounts that subdirectory (created if missing) or file;
   ``subPathExpr``, ``readOnly`` and mount propagation are not emulated.
 
@@ -134,7 +137,7 @@ import aiohttp
 import aiohttp.web
 
 from .loopthread import LoopThread
-from .node import RENEW_INTERVAL, KubeletAccess, lease_manifest, micro_time, node_manifest, node_status
+from .node import RENEW_INTERVAL, KubeletAccess, lease_manifest, micro_time, node_manifest, node_status, write_projected
 from .server import rfc3339
 
 logger = logging.getLogger(__name__)
@@ -354,6 +357,10 @@ class _PodRun:
                     target.write_bytes(data)
                     target.chmod(mode if mode is not None else source.get('defaultMode', 0o644))
                 return path
+        if 'projected' in volume:
+            path = volumes / 'kubernetes.io~projected' / name
+            await write_projected(self, volume, path)
+            return path
         kinds = sorted(k for k in volume if k != 'name')
         logger.warning('Fake kubelet: pod %s/%s: volume %r (%s) is not emulated; its mounts are ignored',
                        self.namespace, self.name, name, ', '.join(kinds))

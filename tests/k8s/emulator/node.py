@@ -102,3 +102,42 @@ def lease_manifest(name: str, node_uid: str | None) -> dict[str, Any]:
         meta['ownerReferences'] = [{'apiVersion': 'v1', 'kind': 'Node', 'name': name, 'uid': node_uid}]
     return {'apiVersion': 'coordination.k8s.io/v1', 'kind': 'Lease', 'metadata': meta,
             'spec': {'holderIdentity': name, 'leaseDurationSeconds': LEASE_SECONDS, 'renewTime': micro_time()}}
+
+
+async def write_projected(run: Any, volume: dict[str, Any], path: pathlib.Path) -> None:
+    """Write a ``projected`` volume's files into ``path`` for the pod of ``run`` (a ``_PodRun``): ``configMap``
+    and ``downwardAPI`` (``fieldRef``) sources, and a ``serviceAccountToken`` from the TokenRequest API bound
+    to the pod (what the API server's ServiceAccount admission mounts as ``kube-api-access-*``). A token the
+    server does not give (the emulator has no TokenRequest) is left out."""
+    from .kubelet import _field_ref  # the kubelet's downward-API resolver
+
+    path.mkdir(parents=True, exist_ok=True)
+    files: dict[str, bytes] = {}
+    for source in volume['projected'].get('sources') or []:
+        if 'configMap' in source:
+            ref = source['configMap']
+            obj = await run.kubelet._read_object(run.namespace, 'configmaps', ref.get('name', ''))
+            data = (obj or {}).get('data') or {}
+            for item in ref.get('items') or [{'key': k, 'path': k} for k in data]:
+                if item['key'] in data:
+                    files[item['path']] = data[item['key']].encode()
+        elif 'downwardAPI' in source:
+            for item in source['downwardAPI'].get('items') or []:
+                if (item.get('fieldRef') or {}).get('fieldPath'):
+                    files[item['path']] = _field_ref(run.pod, item['fieldRef']['fieldPath']).encode()
+        elif 'serviceAccountToken' in source:
+            token = source['serviceAccountToken']
+            account = run.pod['spec'].get('serviceAccountName') or 'default'
+            status, body = await run.kubelet._request(
+                'POST', f'/api/v1/namespaces/{run.namespace}/serviceaccounts/{account}/token',
+                {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenRequest',
+                 'spec': {'audiences': [token['audience']] if token.get('audience') else None,
+                          'expirationSeconds': token.get('expirationSeconds', 3607),
+                          'boundObjectRef': {'apiVersion': 'v1', 'kind': 'Pod', 'name': run.name, 'uid': run.uid}}})
+            if status == 201:
+                files[token.get('path', 'token')] = body['status']['token'].encode()
+    for rel, data in files.items():
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(volume['projected'].get('defaultMode', 0o644))
