@@ -16,7 +16,8 @@ import pathlib
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -25,6 +26,7 @@ from tests.k8s.emulator.kubelet import FakeKubelet
 from tests.k8s.emulator.node import KubeletAccess
 
 NODE = 'kubedag-fake-node'
+T = TypeVar('T')
 
 
 def skip_reason() -> str | None:
@@ -54,7 +56,7 @@ def real_api(control_plane: ControlPlane) -> RealApiServer:
     return control_plane.api()
 
 
-def wait(check, timeout: float = 60.0, what: str = 'condition'):  # noqa: ANN001, ANN201 - a small poll helper
+def wait(check: Callable[[], T], timeout: float = 60.0, what: str = 'condition') -> T:
     """Poll ``check()`` until truthy; return its value (TimeoutError naming ``what``)."""
     deadline = time.monotonic() + timeout
     while not (value := check()):
