@@ -124,6 +124,9 @@ def k8s_server(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def k8s_api(k8s_server: str, request: pytest.FixtureRequest, k8s_crd_files: list[pathlib.Path],
             k8s_api_options: dict[str, Any]) -> Iterator[EmulatedApiServer | RealApiServer]:
+    """A fresh emulator, or the real control plane's ``default`` namespace emptied before and after the test;
+    with ``rbac-<mode>`` the controller's connection carries the chart's ServiceAccount token, and a 403 it
+    got fails the test naming the verb and resource."""
     if k8s_server == 'emulator':
         with EmulatedApiServer(crd_files=k8s_crd_files, **k8s_api_options) as api:
             yield api
@@ -152,6 +155,7 @@ def k8s_api(k8s_server: str, request: pytest.FixtureRequest, k8s_crd_files: list
 
 @pytest.fixture
 def fake_kubelet(k8s_server: str, k8s_api: Any, request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[FakeKubelet]:
+    """The fake kubelet on the test's server (on the real one, as its node), working in ``tmp_path / 'kubelet'``."""
     workdir = tmp_path / 'kubelet'
     workdir.mkdir()
     if k8s_server == 'emulator':
