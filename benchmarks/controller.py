@@ -197,7 +197,7 @@ def with_controller(kubeconfig: Path, tmp: Path, run: Any, qps: float = 0) -> di
 def real_results() -> dict[str, dict[str, Any]]:
     """The scenarios on one real control plane, a fresh controller process each."""
     from benchmarks.real_server import real_cluster
-    from tests.controlplane.servers import _clean as clean
+    from tests.controlplane.servers import clean_namespace as clean
 
     results = {}
     with real_cluster() as (api, recorder, kubeconfig), tempfile.TemporaryDirectory() as tmp:

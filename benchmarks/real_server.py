@@ -25,7 +25,7 @@ import yaml
 
 from tests.controlplane.cluster import ControlPlane, RealApiServer
 from tests.controlplane.fixtures import start_kubelet
-from tests.controlplane.servers import _apply_crds
+from tests.controlplane.servers import apply_crds
 from tests.k8s.emulator import kubelet as kubelet_module
 
 BENCH_SA = "kubedag-bench"
@@ -101,7 +101,7 @@ def real_cluster() -> Iterator[tuple[RealApiServer, RealRecorder, Path]]:
         plane = ControlPlane(Path(tmp) / "controlplane").start()
         try:
             api = plane.api()
-            _apply_crds(api)
+            apply_crds(api)
             recorder = RealRecorder(plane.state_dir / "logs" / "audit.log")
             recorder.install()
             workdir = Path(tmp) / "kubelet"

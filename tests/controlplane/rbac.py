@@ -40,7 +40,8 @@ class ChartIdentity:
         return Connection(server=api.url, token=self.token, ca_path=api.ca_file)
 
 
-def _rules_of(objects: list[dict[str, Any]]) -> set[Use]:
+def rules_of(objects: list[dict[str, Any]]) -> set[Use]:
+    """The (group, resource, verb) triples the Roles and ClusterRoles among ``objects`` grant."""
     granted: set[Use] = set()
     for obj in objects:
         if obj['kind'] in ('ClusterRole', 'Role'):
@@ -69,7 +70,7 @@ def chart_identity(api: RealApiServer, mode: str) -> ChartIdentity:
                           {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenRequest',
                            'spec': {'expirationSeconds': 7200}})
     return ChartIdentity(mode, f'system:serviceaccount:{CHART_NAMESPACE}:{account}', request['status']['token'],
-                         _rules_of(objects))
+                         rules_of(objects))
 
 
 def audit_usage(audit_log: pathlib.Path, username: str, offset: int = 0) -> tuple[set[Use], list[str]]:

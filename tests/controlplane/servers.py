@@ -62,7 +62,7 @@ class AuditJournal:
                 and (e.get('responseStatus') or {}).get('code', 0) < 400]
 
 
-def _apply_crds(api: RealApiServer) -> None:
+def apply_crds(api: RealApiServer) -> None:
     """Create (or replace) the project's CRDs and wait until they are served."""
     for path in sorted((ROOT / 'crds').glob('*.yaml')):
         crd = yaml.safe_load(path.read_text())
@@ -75,7 +75,7 @@ def _apply_crds(api: RealApiServer) -> None:
             60, f'CRD {crd["metadata"]["name"]} Established')
 
 
-def _clean(api: RealApiServer, namespace: str = NS) -> None:
+def clean_namespace(api: RealApiServer, namespace: str = NS) -> None:
     """Remove what a test made in ``namespace`` (finalizers dropped: no controller is left to remove them)."""
     for resource in CLEANED:
         for obj in api.list(resource, namespace):
@@ -99,7 +99,7 @@ def _clean(api: RealApiServer, namespace: str = NS) -> None:
 @pytest.fixture(scope='session')
 def _real_with_crds(control_plane: ControlPlane) -> RealApiServer:
     api = control_plane.api()
-    _apply_crds(api)
+    apply_crds(api)
     return api
 
 
@@ -133,7 +133,7 @@ def k8s_api(k8s_server: str, request: pytest.FixtureRequest, k8s_crd_files: list
         return
     control_plane: ControlPlane = request.getfixturevalue('control_plane')
     admin = request.getfixturevalue('_real_with_crds')
-    _clean(admin)
+    clean_namespace(admin)
     api = RealApiServer(control_plane.kubeconfig)  # this test's: the controller's identity is set on it below
     audit_log = control_plane.state_dir / 'logs' / 'audit.log'
     api.handler = AuditJournal(audit_log)
@@ -146,7 +146,7 @@ def k8s_api(k8s_server: str, request: pytest.FixtureRequest, k8s_crd_files: list
     try:
         yield api
     finally:
-        _clean(admin)
+        clean_namespace(admin)
         if identity is not None:
             used, forbidden = audit_usage(audit_log, identity.username, api.handler.offset)
             USED.setdefault(identity.mode, set()).update(used)
