@@ -4,12 +4,16 @@ A fake kubelet (plus scheduler) that runs pods' commands as local processes.
 It talks to the API server only over HTTP, as a real node agent does:
 
 * registers a ``Node`` (``POST /api/v1/nodes``, then its status through
-  ``nodes/<name>/status``) whose ``daemonEndpoints.kubeletEndpoint.Port`` is a
-  small HTTP server of its own serving ``/containerLogs/<ns>/<pod>/<container>``
-  — the API server proxies ``pods/<name>/log`` there;
+  ``nodes/<name>/status``: Ready, ``capacity``/``allocatable``) whose
+  ``daemonEndpoints.kubeletEndpoint.Port`` is a small HTTP(S) server of its own
+  serving ``/containerLogs/<ns>/<pod>/<container>`` — the API server proxies
+  ``pods/<name>/log`` there — and renews the node's Lease in
+  ``kube-node-lease``;
 * lists and watches pods (resuming from the last resourceVersion, relisting on
   410 Gone), binds unscheduled pods to its node through ``pods/<name>/binding``
-  (the scheduler's job), and for each pod bound to it:
+  (the scheduler's job: only on the emulator; on a real control plane
+  kube-scheduler binds and the kubelet watches only pods bound to it — see
+  ``node.KubeletAccess``), and for each pod bound to it:
 
   - writes ``Pending`` (``containerStatuses[0].state.waiting``), sets up the
     volumes the first container mounts and resolves its environment (see
