@@ -101,7 +101,7 @@ def vm_hwm(pid: int) -> float:
 
 
 def scenario(api: EmulatedApiServer, recorder: Recorder, name: str, shape: str, n: int) -> dict[str, Any]:
-    from kubedag.k8s import names
+    from kubedag.core import naming as names
 
     api.create(dag(name, shape, n))
     time.sleep(0.5)  # the controller validates the DAG
@@ -135,9 +135,9 @@ def status_size(tasks: int = 5000) -> int:
     """Bytes of a finished ``tasks``-task DAGRun status (compact JSON), realistic task ids."""
     from datetime import datetime, timezone
 
-    from kubedag import engine
-    from kubedag.k8s import names, runpass
-    from kubedag.states import DagRunState, RunType, TaskInstanceState
+    from kubedag.core import engine
+    from kubedag.core import naming as names, runpass
+    from kubedag.core.states import DagRunState, RunType, TaskInstanceState
 
     now = datetime(2026, 11, 1, tzinfo=timezone.utc)
     run_name = names.run_name("supermarket-promotions", "scheduled__2026-11-01T00:00:00+00:00")

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from kubedag import engine
-from kubedag.k8s import names, runpass
-from kubedag.spec.loader import parse_dag
+from kubedag.core import engine
+from kubedag.core import naming as names, runpass
+from kubedag.core.spec.loader import parse_dag
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 10, 5, 30, tzinfo=UTC)
@@ -150,7 +150,7 @@ def pod_name_of(dag_id: str = "etl"):
 class Cluster:
     """What the controller holds between passes: the run, its TIs, its pods and ``created``.
 
-    :meth:`apply` carries out a :class:`~kubedag.k8s.runpass.PassResult` as the controller does: the
+    :meth:`apply` carries out a :class:`~kubedag.core.runpass.PassResult` as the controller does: the
     run and task instances are stored, each requested pod is created (Pending, ``created`` set) and each
     killed pod deleted.
     """

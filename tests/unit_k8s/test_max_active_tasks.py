@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 
-from kubedag.k8s import runpass
+from kubedag.core import runpass
 from kubedag.k8s.client import Connection
 from kubedag.k8s.controller import Controller, ControllerConfig, RunState
 from tests.unit_k8s.podkit import NS, T0, Cluster, dag_of, run_body, terminated

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from kubedag.k8s.runpass import PodObservation, observe_pod, pending_deadline, parse_time
+from kubedag.core.runpass import PodObservation, observe_pod, pending_deadline, parse_time
 from tests.unit_k8s.podkit import T0, UTC, pod, running, terminated, waiting
 
 PULL = timedelta(minutes=5)

@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import pytest
 
-from kubedag import engine
-from kubedag.k8s import names
-from kubedag.k8s.runpass import PodKill, run_from_object, run_pass
-from kubedag.states import DagRunState, TaskInstanceState as S
+from kubedag.core import engine
+from kubedag.core import naming as names
+from kubedag.core.runpass import PodKill, run_from_object, run_pass
+from kubedag.core.states import DagRunState, TaskInstanceState as S
 from tests.unit_k8s.podkit import (
     RUN_NAME, T0, Cluster, dag_of, pod, run_body, running, terminated, waiting,
 )

@@ -19,13 +19,13 @@ How a pod reads (:func:`observe_pod`), as a kubelet reports it:
   created, fails the try with "pod deleted" (someone else deleted it: kubedag deletes only pods of
   finished tries). Retries then follow the task's policy, as for any failure.
 
-What a finished try means is :func:`kubedag.execution.finish_try`'s, as for local tries: exit 0 is a
+What a finished try means is :func:`kubedag.core.execution.finish_try`'s, as for local tries: exit 0 is a
 success whose XCom is the container's termination message (``state.terminated.message``: the file
 ``$KUBEDAG_XCOM_PATH``, see :mod:`kubedag.k8s.podspec`), a branch skips the tasks it does not follow,
 a sensor's exit 75 is "not met yet" (``up_for_reschedule`` in ``reschedule`` mode, with the same try
-number: its next poke is a new pod, see :func:`kubedag.k8s.names.pod_name`), exit 99 is ``skipped``.
+number: its next poke is a new pod, see :func:`kubedag.core.naming.pod_name`), exit 99 is ``skipped``.
 
-Tasks that run in the controller (:attr:`kubedag.spec.dag.Task.runs_in_controller`: triggers and
+Tasks that run in the controller (:attr:`kubedag.core.spec.dag.Task.runs_in_controller`: triggers and
 ``externalTask`` sensors) have no pod: the controller evaluates them before the pass and hands the
 verdicts in as ``checks`` (:class:`ControllerCheck`).
 """
@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from kubedag import engine, execution, templating, timetable
-from kubedag.spec.dag import DAG, to_utc
-from kubedag.spec.dagrun import DAGRunSpec, DAGRunStatus, TaskCounts, TaskEntry
-from kubedag.states import DagRunState, RunType, TaskInstanceState
-from kubedag.tries import TryRecord, context_env
-from kubedag.xcom import NO_XCOM
+from kubedag.core import engine, execution, templating, timetable
+from kubedag.core.spec.dag import DAG, to_utc
+from kubedag.core.spec.dagrun import DAGRunSpec, DAGRunStatus, TaskCounts, TaskEntry
+from kubedag.core.states import DagRunState, RunType, TaskInstanceState
+from kubedag.core.tries import TryRecord, context_env
+from kubedag.core.xcom import NO_XCOM
 
 S = TaskInstanceState
 
@@ -136,12 +136,12 @@ def pending_deadline(pod: Mapping[str, Any], image_pull_timeout: timedelta) -> d
 
 # ------------------------------------------------------------------------------------- the DAG run
 def run_from_object(dag: DAG, body: Mapping[str, Any]) -> engine.DagRun:
-    """The engine's :class:`~kubedag.engine.DagRun` for a DAGRun object, its defaults filled in.
+    """The engine's :class:`~kubedag.core.engine.DagRun` for a DAGRun object, its defaults filled in.
 
     As ``airflow dags trigger``: run type ``manual``; ``logicalDate`` the object's
     ``creationTimestamp`` (fixed once the object exists, so every pass agrees); the data interval, unless
     given, from the DAG's timetable: ``infer_manual_data_interval`` for a manual run, else
-    :func:`kubedag.timetable.infer_automated_data_interval` (Airflow's ``DAG.create_dagrun``); run id
+    :func:`kubedag.core.timetable.infer_automated_data_interval` (Airflow's ``DAG.create_dagrun``); run id
     ``<runType>__<logicalDate>``.
     Naive dates are read in the DAG's timezone. The state, start and end come from ``status``.
 
@@ -215,7 +215,7 @@ class ControllerCheck:
 @dataclass(frozen=True)
 class RenderInputs:
     """What templates may read besides the run: ``xcom_pull(task_id, key)`` (a JSON value or
-    :data:`kubedag.xcom.NO_XCOM`), the DAG's ``variables`` and ``connections`` (None: none), ``missing``:
+    :data:`kubedag.core.xcom.NO_XCOM`), the DAG's ``variables`` and ``connections`` (None: none), ``missing``:
     sources that could not be read (named in a failing template's reason), ``python``: the interpreter of
     kubedag's image for built-in sensors."""
 
@@ -267,7 +267,7 @@ class PassResult:
 
 def template_context(dag: DAG, run: engine.DagRun, task_id: str, try_number: int,
                      inputs: RenderInputs | None = None) -> dict[str, Any]:
-    """Airflow's template context for one try (as :func:`kubedag.tries.render_try` builds it), with
+    """Airflow's template context for one try (as :func:`kubedag.core.tries.render_try` builds it), with
     ``inputs``' XComs, variables and connections."""
     inputs = inputs or RenderInputs()
 
@@ -287,7 +287,7 @@ def template_context(dag: DAG, run: engine.DagRun, task_id: str, try_number: int
 def render_request(dag: DAG, run: engine.DagRun, ti: engine.TaskInstance, inputs: RenderInputs | None = None,
                    *, new_poke: bool = False) -> PodRequest:
     """Render a try's templated fields (Airflow's context for this try) into a :class:`PodRequest`: the task's
-    ``command + args`` or a built-in sensor's check, as :func:`kubedag.execution.try_argv` gives them (the
+    ``command + args`` or a built-in sensor's check, as :func:`kubedag.core.execution.try_argv` gives them (the
     whole command line goes into the container's ``command``).
 
     Raises:
@@ -499,7 +499,7 @@ def build_status(
     observed_generation: int | None,
     conditions: list[Any] | None = None,
 ) -> DAGRunStatus:
-    """The DAGRun status for the run and its task instances (compact: see :mod:`kubedag.spec.dagrun`).
+    """The DAGRun status for the run and its task instances (compact: see :mod:`kubedag.core.spec.dagrun`).
 
     ``pod_suffix(task_id, try_number)`` gives ``p`` for tries whose pod was created (``created``).
     """
