@@ -136,7 +136,8 @@ def status_size(tasks: int = 5000) -> int:
     from datetime import datetime, timezone
 
     from kubedag.core import engine
-    from kubedag.core import naming as names, runpass
+    from kubedag.core import naming as names
+    from kubedag.k8s import observe
     from kubedag.core.states import DagRunState, RunType, TaskInstanceState
 
     now = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -146,7 +147,7 @@ def status_size(tasks: int = 5000) -> int:
            for i in range(tasks)}
     run = engine.DagRun("supermarket-promotions", "scheduled__2026-11-01T00:00:00+00:00", RunType.SCHEDULED, now, now,
                         now, DagRunState.SUCCESS, now, now)
-    status = runpass.build_status(run, tis, {t: 1 for t in tis}, lambda t, n: names.pod_suffix(run_name, t, n),
+    status = observe.build_status(run, tis, {t: 1 for t in tis}, lambda t, n: names.pod_suffix(run_name, t, n),
                                   observed_generation=1)
     return len(json.dumps({"status": status.to_k8s()}, separators=(",", ":")))
 

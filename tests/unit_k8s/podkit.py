@@ -13,6 +13,7 @@ from typing import Any
 
 from kubedag.core import engine
 from kubedag.core import naming as names, runpass
+from kubedag.k8s import observe
 from kubedag.core.spec.loader import parse_dag
 
 UTC = timezone.utc
@@ -162,8 +163,10 @@ class Cluster:
     created: dict[str, int] = field(default_factory=dict)
 
     def step(self, now: datetime, **kw: Any) -> runpass.PassResult:
-        kw.setdefault("pod_name", pod_name_of(self.dag.dag_id))
-        return runpass.run_pass(self.dag, self.run, self.tis, self.pods, self.created, now, **kw)
+        name_of = kw.pop("pod_name", None) or pod_name_of(self.dag.dag_id)
+        timeout = kw.pop("image_pull_timeout", timedelta(minutes=5))
+        return runpass.run_pass(self.dag, self.run, self.tis, observe.observe_pods(self.pods, now, timeout), self.created, now,
+                                name_of=name_of, lost=lambda t, n: observe.pod_lost(name_of(t, n)), **kw)
 
     def apply(self, result: runpass.PassResult, now: datetime) -> None:
         self.run = result.run

@@ -10,7 +10,7 @@ from datetime import datetime
 import pydantic
 import pytest
 
-from kubedag.core.runpass import run_from_object
+from kubedag.k8s.observe import run_from_object
 from kubedag.core.states import DagRunState, RunType
 from tests.unit_k8s.podkit import T0, UTC, dag_of, run_body
 

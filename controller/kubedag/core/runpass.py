@@ -1,67 +1,47 @@
-"""One reconcile pass of a DAGRun, as a pure function: observed pods in, engine plan applied, actions out.
+"""One reconcile pass of a DAG run, as a pure function: observed tries in, engine plan applied, actions out.
 
-This is the Kubernetes executor's counterpart of :class:`kubedag.local.runner.LocalRunner`'s pass, with
-pods in place of processes, and no I/O: the controller (:mod:`kubedag.k8s.controller`) gathers the
-inputs (the DAGRun object, its pods by label, the task instances from the metadata DB or its cache),
-calls :func:`run_pass`, then carries out the result (create and delete pods, write the DB, write one
-status). Applying a result and calling again with the same inputs gives an idle result: the pass is
-level-triggered, so a restarted controller resumes from whatever state it finds.
+Both executors share it: the controller observes pods (:mod:`kubedag.k8s.observe` reads them as
+:class:`TryObservation`), the local executor observes processes. The caller gathers the inputs (the run,
+its task instances, what it sees of the tries in flight, the verdicts of in-process checks), calls
+:func:`run_pass`, then carries out the result (launch and stop tries, write the DB, write one status). Applying
+a result and calling again with the same inputs gives an idle result: the pass is level-triggered, so a
+restarted controller or scheduler resumes from whatever state it finds.
 
-How a pod reads (:func:`observe_pod`), as a kubelet reports it:
+What a finished try means is :func:`kubedag.core.execution.finish_try`'s: exit 0 is a success whose XCom is
+the try's XCom file (a pod's termination message), a branch skips the tasks it does not follow, a sensor's
+exit 75 is "not met yet" (``up_for_reschedule`` in ``reschedule`` mode, with the same try number: its next
+poke is a new pod or process), exit 99 is ``skipped``. A try that was launched and then vanished (its pod
+deleted by someone else, its process gone after a crash) fails with ``lost(task_id, try_number)`` as its
+reason, and retries follow the task's policy, as Airflow does with zombie tasks.
 
-* ``Pending`` -> the try is still ``queued``; a container waiting on an image error (``ErrImagePull``,
-  ``ImagePullBackOff``, ...) for longer than ``image_pull_timeout`` fails the try
-  (``InvalidImageName`` at once);
-* ``Running`` -> ``running`` from the container's ``startedAt``;
-* ``Succeeded`` -> success; ``Failed`` -> failed with the reason: ``exit code N``, ``OOMKilled``,
-  ``Evicted``, ``DeadlineExceeded`` (``activeDeadlineSeconds`` from ``executionTimeout``);
-* a pod with a ``deletionTimestamp`` that has not finished, or a pod that vanished after it was
-  created, fails the try with "pod deleted" (someone else deleted it: kubedag deletes only pods of
-  finished tries). Retries then follow the task's policy, as for any failure.
-
-What a finished try means is :func:`kubedag.core.execution.finish_try`'s, as for local tries: exit 0 is a
-success whose XCom is the container's termination message (``state.terminated.message``: the file
-``$KUBEDAG_XCOM_PATH``, see :mod:`kubedag.k8s.podspec`), a branch skips the tasks it does not follow,
-a sensor's exit 75 is "not met yet" (``up_for_reschedule`` in ``reschedule`` mode, with the same try
-number: its next poke is a new pod, see :func:`kubedag.core.naming.pod_name`), exit 99 is ``skipped``.
-
-Tasks that run in the controller (:attr:`kubedag.core.spec.dag.Task.runs_in_controller`: triggers and
-``externalTask`` sensors) have no pod: the controller evaluates them before the pass and hands the
-verdicts in as ``checks`` (:class:`ControllerCheck`).
+Tasks that run in the controller or scheduler itself (:attr:`kubedag.core.spec.dag.Task.runs_in_controller`:
+triggers and ``externalTask`` sensors) have no pod or process: the caller evaluates them before the pass and
+hands the verdicts in as ``checks`` (:class:`ControllerCheck`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
-from kubedag.core import engine, execution, templating, timetable
-from kubedag.core.spec.dag import DAG, to_utc
-from kubedag.core.spec.dagrun import DAGRunSpec, DAGRunStatus, TaskCounts, TaskEntry
-from kubedag.core.states import DagRunState, RunType, TaskInstanceState
+from kubedag.core import engine, execution, templating
+from kubedag.core.spec.dag import DAG
+from kubedag.core.states import DagRunState, TaskInstanceState
 from kubedag.core.tries import TryRecord, context_env
 from kubedag.core.xcom import NO_XCOM
 
 S = TaskInstanceState
 
-IMAGE_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "RegistryUnavailable", "CreateContainerConfigError", "CreateContainerError"})
-"""Container waiting reasons that mean the try cannot start (yet): failed after ``image_pull_timeout``."""
-FATAL_WAITING = frozenset({"InvalidImageName"})
-"""Waiting reasons that can never resolve: the try fails at once."""
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp from the API (``2026-11-01T16:00:00Z``) as an aware datetime; None stays None."""
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
 
 @dataclass(frozen=True)
-class PodObservation:
-    """What a pod says about its try. ``phase``: pending | running | succeeded | failed. Times are UTC-aware."""
+class TryObservation:
+    """What an executor sees of one try: a pod (:func:`kubedag.k8s.observe.observe_pod`) or a local process.
+
+    ``phase``: pending | running | succeeded | failed. Times are UTC-aware. ``exit_code``: the process's;
+    ``reason``: why it failed, for the user; ``node``: the node or host it ran on.
+    """
 
     phase: Literal["pending", "running", "succeeded", "failed"]
     started_at: datetime | None = None
@@ -70,7 +50,7 @@ class PodObservation:
     reason: str | None = None
     node: str | None = None
     message: str | None = None
-    """The container's termination message (the try's XCom file) when it ended; None without one."""
+    """The try's XCom file content when it ended (a pod's termination message); None without one."""
 
     @property
     def finished(self) -> bool:
@@ -78,114 +58,9 @@ class PodObservation:
         return self.phase in ("succeeded", "failed")
 
 
-def _container_status(pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return next((c for c in statuses if c.get("name") == "base"), statuses[0] if statuses else {})
-
-
-def observe_pod(pod: Mapping[str, Any], now: datetime, image_pull_timeout: timedelta) -> PodObservation:
-    """Read a pod as the state of its try (see the module docstring for the rules)."""
-    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-    node = spec.get("nodeName")
-    container = _container_status(pod)
-    state = container.get("state") or {}
-    terminated = state.get("terminated") or {}
-    running = state.get("running") or {}
-    phase = status.get("phase") or "Pending"
-    started = parse_time(terminated.get("startedAt") or running.get("startedAt"))
-    finished = parse_time(terminated.get("finishedAt"))
-    if phase == "Succeeded":
-        return PodObservation("succeeded", started, finished or now, terminated.get("exitCode", 0), None, node,
-                              terminated.get("message"))
-    if phase == "Failed":
-        code = terminated.get("exitCode")
-        pod_reason = status.get("reason")
-        if pod_reason == "DeadlineExceeded":
-            seconds = spec.get("activeDeadlineSeconds")
-            reason = f"execution timeout: the pod ran past activeDeadlineSeconds ({seconds}s)"
-        elif pod_reason == "Evicted":
-            reason = f"evicted: {status.get('message') or 'the node evicted the pod'}"
-        elif terminated.get("reason") == "OOMKilled":
-            reason = f"OOMKilled: the container exceeded its memory limit (exit code {code})"
-        elif code is not None:
-            reason = f"exit code {code}"
-        else:
-            reason = f"pod failed: {pod_reason or 'unknown reason'}{': ' + status['message'] if status.get('message') else ''}"
-        return PodObservation("failed", started, finished or now, code, reason, node)
-    if meta.get("deletionTimestamp"):
-        return PodObservation("failed", started, now, None, f"pod {meta.get('name')} was deleted before it finished", node)
-    if phase == "Running" and running:
-        return PodObservation("running", started or now, None, None, None, node)
-    waiting = state.get("waiting") or {}
-    why = waiting.get("reason")
-    created = parse_time(meta.get("creationTimestamp")) or now
-    if why in FATAL_WAITING or (why in IMAGE_ERRORS and now - created >= image_pull_timeout):
-        detail = f"{why}: {waiting.get('message') or ''}".rstrip(": ")
-        return PodObservation("failed", None, now, None, f"the container could not start ({detail})", node)
-    return PodObservation("pending", None, None, None, None, node)
-
-
-def pending_deadline(pod: Mapping[str, Any], image_pull_timeout: timedelta) -> datetime | None:
-    """When a pod waiting on an image error will be failed by :func:`observe_pod`; None if it is not waiting so."""
-    why = ((_container_status(pod).get("state") or {}).get("waiting") or {}).get("reason")
-    created = parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
-    if why in IMAGE_ERRORS and created is not None:
-        return created + image_pull_timeout
-    return None
-
-
-# ------------------------------------------------------------------------------------- the DAG run
-def run_from_object(dag: DAG, body: Mapping[str, Any]) -> engine.DagRun:
-    """The engine's :class:`~kubedag.core.engine.DagRun` for a DAGRun object, its defaults filled in.
-
-    As ``airflow dags trigger``: run type ``manual``; ``logicalDate`` the object's
-    ``creationTimestamp`` (fixed once the object exists, so every pass agrees); the data interval, unless
-    given, from the DAG's timetable: ``infer_manual_data_interval`` for a manual run, else
-    :func:`kubedag.core.timetable.infer_automated_data_interval` (Airflow's ``DAG.create_dagrun``); run id
-    ``<runType>__<logicalDate>``.
-    Naive dates are read in the DAG's timezone. The state, start and end come from ``status``.
-
-    Raises:
-        pydantic.ValidationError: the spec is invalid (the CRD schema lets through what only the
-            controller checks, e.g. a ``runId`` pattern).
-        ValueError: no logical date could be found.
-    """
-    spec = DAGRunSpec.model_validate(body.get("spec") or {})
-    meta = body.get("metadata") or {}
-    status = DAGRunStatus.model_validate(body.get("status") or {})
-
-    def aware(value: datetime | None) -> datetime | None:
-        return to_utc(value, dag.timezone)
-
-    run_type = spec.run_type or RunType.MANUAL
-    logical_date = aware(spec.logical_date) or parse_time(meta.get("creationTimestamp"))
-    if logical_date is None:
-        raise ValueError("spec.logicalDate: missing, and the object has no creationTimestamp")
-    if spec.data_interval_start is not None and spec.data_interval_end is not None:
-        start, end = aware(spec.data_interval_start), aware(spec.data_interval_end)
-    elif run_type == RunType.MANUAL:
-        interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
-        start, end = interval.start, interval.end
-    else:  # scheduled or backfill: the interval starting at the logical date, as Airflow's DAG.create_dagrun
-        interval = timetable.infer_automated_data_interval(dag.timetable, logical_date)
-        start, end = interval.start, interval.end
-    return engine.DagRun(
-        dag_id=dag.dag_id,
-        run_id=spec.run_id or timetable.run_id(str(run_type), logical_date),
-        run_type=run_type,
-        logical_date=logical_date,
-        data_interval_start=start,
-        data_interval_end=end,
-        state=status.phase or DagRunState.QUEUED,
-        start_date=status.started_at,
-        end_date=status.finished_at,
-        conf=dict(spec.conf),
-    )
-
-
 @dataclass(frozen=True)
-class PodRequest:
-    """A try whose pod must exist: its rendered ``command``, ``args`` and ``env`` (context variables included)."""
+class LaunchRequest:
+    """A try whose pod or process must exist: its rendered ``command``, ``args`` and ``env`` (context variables included)."""
 
     task_id: str
     try_number: int
@@ -193,7 +68,7 @@ class PodRequest:
     args: list[str]
     env: dict[str, str]
     new_poke: bool = False
-    """True for the next poke of a rescheduled sensor: a new pod within the same try (the caller numbers it)."""
+    """True for the next poke of a rescheduled sensor: a new pod or process within the same try (the caller numbers it)."""
 
 
 @dataclass(frozen=True)
@@ -227,8 +102,8 @@ class RenderInputs:
 
 
 @dataclass(frozen=True)
-class PodKill:
-    """A try's pod to delete now, and why (execution timeout, task removed, image never pulled)."""
+class TryKill:
+    """A try's pod or process to stop now, and why (execution timeout, task removed, image never pulled)."""
 
     task_id: str
     try_number: int
@@ -252,8 +127,8 @@ class PassResult:
     tis: dict[str, engine.TaskInstance]
     changed: dict[str, engine.TaskInstance] = field(default_factory=dict)
     tries: list[TryRecord] = field(default_factory=list)
-    create: list[PodRequest] = field(default_factory=list)
-    kill: list[PodKill] = field(default_factory=list)
+    create: list[LaunchRequest] = field(default_factory=list)
+    kill: list[TryKill] = field(default_factory=list)
     finished: list[tuple[str, int]] = field(default_factory=list)
     wake_at: datetime | None = None
     xcoms: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
@@ -285,8 +160,8 @@ def template_context(dag: DAG, run: engine.DagRun, task_id: str, try_number: int
 
 
 def render_request(dag: DAG, run: engine.DagRun, ti: engine.TaskInstance, inputs: RenderInputs | None = None,
-                   *, new_poke: bool = False) -> PodRequest:
-    """Render a try's templated fields (Airflow's context for this try) into a :class:`PodRequest`: the task's
+                   *, new_poke: bool = False) -> LaunchRequest:
+    """Render a try's templated fields (Airflow's context for this try) into a :class:`LaunchRequest`: the task's
     ``command + args`` or a built-in sensor's check, as :func:`kubedag.core.execution.try_argv` gives them (the
     whole command line goes into the container's ``command``).
 
@@ -299,10 +174,10 @@ def render_request(dag: DAG, run: engine.DagRun, ti: engine.TaskInstance, inputs
     fields = templating.render_fields(list(task.command), list(task.args), task.env, ctx)
     env = {**fields.env, **context_env(run, ti.task_id, ti.try_number)}
     if task.sensor is None:
-        return PodRequest(ti.task_id, ti.try_number, fields.command, fields.args, env, new_poke)
+        return LaunchRequest(ti.task_id, ti.try_number, fields.command, fields.args, env, new_poke)
     argv = execution.try_argv(dag, ti.task_id, fields.command, fields.args,
                               lambda template, name: templating.render(template, ctx, name), python=inputs.python)
-    return PodRequest(ti.task_id, ti.try_number, argv, [], env, new_poke)
+    return LaunchRequest(ti.task_id, ti.try_number, argv, [], env, new_poke)
 
 
 def _controller_task(dag: DAG, run: engine.DagRun, current: Mapping[str, engine.TaskInstance], ti: engine.TaskInstance,
@@ -342,31 +217,34 @@ def run_pass(
     dag: DAG,
     run: engine.DagRun,
     tis: Mapping[str, engine.TaskInstance],
-    pods: Mapping[tuple[str, int], Mapping[str, Any]],
-    created: Mapping[str, int],
+    observed: Mapping[tuple[str, int], TryObservation],
+    launched: Mapping[str, int],
     now: datetime,
     *,
     may_start: bool = True,
     free_slots: int | None = None,
-    image_pull_timeout: timedelta = timedelta(minutes=5),
-    pod_name: Any = None,
+    name_of: Callable[[str, int], str] | None = None,
+    lost: Callable[[str, int], str] | None = None,
     pool_free: Mapping[str, int] | None = None,
     inputs: RenderInputs | None = None,
     checks: Mapping[str, ControllerCheck] | None = None,
 ) -> PassResult:
     """Reconcile one DAG run at ``now``.
 
-    ``pods``: the run's pods by ``(task_id, try_number)`` (from their labels). ``created``: task_id ->
-    the try number whose pod is known to have been created (``status.tasks[*].p`` set); a queued or
-    running try whose pod is missing is failed as deleted if its pod was created, else (re)created.
+    ``observed``: what the executor sees of the run's tries by ``(task_id, try_number)`` (pods read by
+    :func:`kubedag.k8s.observe.observe_pod`, or local processes). ``launched``: task_id -> the try number whose
+    pod or process is known to have been created (``status.tasks[*].p`` set); a queued or running try with
+    no observation is failed as lost if it was launched (reason ``lost(task_id, try_number)``), else
+    (re)launched.
     ``may_start``: False keeps a queued run queued (its DAG's ``maxActiveRuns`` is reached).
     ``free_slots``: tries that may start in this pass (the DAG's ``maxActiveTasks`` left by its other
-    runs). ``pod_name(task_id, try_number)`` names pods in reasons. ``pool_free``: pool -> open slots across
+    runs). ``name_of(task_id, try_number)`` names a try's pod or process in records. ``pool_free``: pool -> open slots across
     every run (the engine's ``plan(pool_free=)``; None: pools not enforced). ``inputs``: what templates read
     (:class:`RenderInputs`). ``checks``: task_id -> the controller's verdict on an in-controller task that is
     queued or running (none yet: the pass asks to be called again at once).
     """
-    name_of = pod_name or (lambda task_id, try_number: f"{task_id} try {try_number}")
+    name_of = name_of or (lambda task_id, try_number: f"{task_id} try {try_number}")
+    lost = lost or (lambda task_id, try_number: f"{name_of(task_id, try_number)} vanished before it finished")
     current = dict(tis)
     result = PassResult(run=run, tis=current)
     if run.finished:
@@ -419,15 +297,14 @@ def run_pass(
                 continue
             ended(ti, end, now, None, None, None)
             continue
-        pod = pods.get((task_id, ti.try_number))
-        if pod is None:
-            if created.get(task_id) == ti.try_number:
-                obs = PodObservation("failed", ti.start_date, now, None,
-                                     f"pod {name_of(task_id, ti.try_number)} was deleted before it finished")
+        seen = observed.get((task_id, ti.try_number))
+        if seen is None:
+            if launched.get(task_id) == ti.try_number:
+                obs = TryObservation("failed", ti.start_date, now, None, lost(task_id, ti.try_number))
             else:
-                continue  # not created yet (or lost before its creation was confirmed): step 3 creates it
+                continue  # not launched yet (or lost before its launch was confirmed): step 3 launches it
         else:
-            obs = observe_pod(pod, now, image_pull_timeout)
+            obs = seen
         if obs.phase == "pending":
             continue
         if ti.state == S.QUEUED:
@@ -444,8 +321,8 @@ def run_pass(
             end = execution.finish_try(dag, run, current, ti, exit_code=0 if ok else obs.exit_code, reason=obs.reason,
                                        xcom=obs.message if ok else None, now=at)
             ended(ti, end, at, obs.exit_code, obs.node, name_of(task_id, ti.try_number))
-            if pod is not None and obs.started_at is None and not ok:
-                result.kill.append(PodKill(task_id, ti.try_number, obs.reason or "failed"))
+            if seen is not None and obs.started_at is None and not ok:
+                result.kill.append(TryKill(task_id, ti.try_number, obs.reason or "failed"))
 
     # 2. the engine decides
     before = dict(current)
@@ -455,7 +332,7 @@ def run_pass(
     for task_id, ti in plan.updates.items():
         put(ti)
     for kill in plan.kills:
-        result.kill.append(PodKill(kill.task_id, kill.try_number, kill.reason))
+        result.kill.append(TryKill(kill.task_id, kill.try_number, kill.reason))
         result.tries.append(TryRecord(kill.task_id, kill.try_number, S.FAILED, before[kill.task_id].start_date,
                                       now, None, kill.reason,
                                       pod_name=name_of(kill.task_id, kill.try_number)))
@@ -471,7 +348,7 @@ def run_pass(
             rerun = rerun or task_id not in checks
             continue
         new_poke = before[task_id].state == S.UP_FOR_RESCHEDULE if task_id in before else False
-        if not new_poke and (created.get(task_id) == ti.try_number or (task_id, ti.try_number) in pods):
+        if not new_poke and (launched.get(task_id) == ti.try_number or (task_id, ti.try_number) in observed):
             continue
         try:
             result.create.append(render_request(dag, result.run, ti, inputs, new_poke=new_poke))
@@ -487,47 +364,6 @@ def run_pass(
     times = [t for t in (plan.wake_at, *recheck) if t is not None]
     result.wake_at = now if rerun else min(times, default=None)
     return result
-
-
-# ------------------------------------------------------------------------------------------ status
-def build_status(
-    run: engine.DagRun,
-    tis: Mapping[str, engine.TaskInstance],
-    created: Mapping[str, int],
-    pod_suffix: Any,
-    *,
-    observed_generation: int | None,
-    conditions: list[Any] | None = None,
-) -> DAGRunStatus:
-    """The DAGRun status for the run and its task instances (compact: see :mod:`kubedag.core.spec.dagrun`).
-
-    ``pod_suffix(task_id, try_number)`` gives ``p`` for tries whose pod was created (``created``).
-    """
-    counts: dict[str, int] = {}
-    tasks: dict[str, TaskEntry] = {}
-    for task_id, ti in tis.items():
-        state = str(ti.state)
-        counts[state] = counts.get(state, 0) + 1
-        if ti.state == S.NONE and ti.try_number == 0:
-            continue
-        p = pod_suffix(task_id, ti.try_number) if created.get(task_id) == ti.try_number and ti.try_number else None
-        tasks[task_id] = TaskEntry(s=ti.state, t=ti.try_number, p=p)
-    return DAGRunStatus.model_validate({
-        "phase": run.state,
-        "startedAt": run.start_date,
-        "finishedAt": run.end_date,
-        "observedGeneration": observed_generation,
-        "conditions": conditions or [],
-        "counts": TaskCounts.model_validate(counts),
-        "tasks": tasks,
-    })
-
-
-def tis_from_status(status: Mapping[str, Any] | None) -> dict[str, engine.TaskInstance]:
-    """Task instances as far as a status tells (state and try number; no dates): the fallback when the
-    metadata DB has no rows for a run (e.g. a new database)."""
-    parsed = DAGRunStatus.model_validate(status or {})
-    return {task_id: engine.TaskInstance(task_id, e.s, e.t) for task_id, e in parsed.tasks.items()}
 
 
 def ti_from_row(row: Any) -> engine.TaskInstance:
@@ -546,31 +382,3 @@ def ti_from_row(row: Any) -> engine.TaskInstance:
 def active_count(tis: Mapping[str, engine.TaskInstance]) -> int:
     """Task instances that hold a ``maxActiveTasks`` slot (queued or running)."""
     return sum(1 for ti in tis.values() if ti.state in engine.ACTIVE_STATES)
-
-
-def finished_pod_deletions(
-    pods: Mapping[tuple[str, int], Mapping[str, Any]],
-    tis: Mapping[str, engine.TaskInstance],
-    archived: set[tuple[str, int]],
-    now: datetime,
-    retention: timedelta,
-) -> tuple[list[tuple[str, int]], datetime | None]:
-    """Pods of finished tries whose log is archived and whose retention has passed: ``(deletable, next_at)``.
-
-    A try is finished when its task instance has moved to a later try or to a finished state. ``next_at``:
-    when the next pod falls due, for a timer.
-    """
-    due: list[tuple[str, int]] = []
-    later: list[datetime] = []
-    for (task_id, try_number), pod in pods.items():
-        ti = tis.get(task_id)
-        active = ti is not None and ti.try_number == try_number and ti.state in (S.QUEUED, S.RUNNING)
-        if active or (task_id, try_number) not in archived or (pod.get("metadata") or {}).get("deletionTimestamp"):
-            continue
-        obs_end = parse_time(((_container_status(pod).get("state") or {}).get("terminated") or {}).get("finishedAt"))
-        end = obs_end or (ti.end_date if ti is not None and ti.try_number == try_number else None) or now
-        if end + retention <= now:
-            due.append((task_id, try_number))
-        else:
-            later.append(end + retention)
-    return due, min(later, default=None)

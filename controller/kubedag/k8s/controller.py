@@ -67,6 +67,7 @@ from kubedag import __version__
 from kubedag.core import engine, timetable
 from kubedag.k8s import history
 from kubedag.core import naming as names, runpass
+from kubedag.k8s import observe
 from kubedag.k8s.client import ApiError, Connection, KubeClient
 from kubedag.core.spec.dag import DAG
 from kubedag.core.spec.dagrun import Condition, DAGStatus, LastRun
@@ -656,7 +657,7 @@ class Controller:
         from sqlalchemy.exc import IntegrityError
 
         try:
-            run = runpass.run_from_object(dag, body)
+            run = observe.run_from_object(dag, body)
         except (ValidationError, ValueError) as exc:
             await self._fail_run(key, body, "InvalidSpec", str(exc).replace("\n", " "))
             return None
@@ -667,7 +668,7 @@ class Controller:
                                  f"DAG {dag.dag_id} has another run at logical date {timetable.iso_utc(run.logical_date)}")
             return None
         status = body.get("status") or {}
-        tis = history.load_tis(rows) or runpass.tis_from_status(status)
+        tis = history.load_tis(rows) or observe.tis_from_status(status)
         created = {task_id: entry["t"] for task_id, entry in (status.get("tasks") or {}).items() if entry.get("p")}
         state = RunState(run=run, tis=tis, created=created, applied=list(status.get("appliedActions") or []))
         for task_id, entry in (status.get("tasks") or {}).items():
@@ -784,10 +785,10 @@ class Controller:
             if t in dag.tasks and ti.state in engine.ACTIVE_STATES) else None
         was = state.run.state
         result = runpass.run_pass(
-            dag, state.run, state.tis, pods, state.created, now,
+            dag, state.run, state.tis, observe.observe_pods(pods, now, self.config.image_pull_timeout), state.created, now,
             may_start=self._may_start(key, dag, state), free_slots=self._free_slots(key, dag),
-            image_pull_timeout=self.config.image_pull_timeout,
-            pod_name=lambda task_id, try_number: self._pod_name(key, dag, state, task_id, try_number),
+            name_of=lambda task_id, try_number: self._pod_name(key, dag, state, task_id, try_number),
+            lost=lambda task_id, try_number: observe.pod_lost(self._pod_name(key, dag, state, task_id, try_number)),
             pool_free=self._pool_free(key[0]), inputs=inputs, checks=checks,
         )
         state.run, state.tis = result.run, result.tis
@@ -837,7 +838,7 @@ class Controller:
                     self.pods.setdefault(key, {})[pod["metadata"]["name"]] = pod
                     pods[(task_id, ti.try_number)] = pod
 
-    async def _create_pod(self, key: Key, dag: DAG, state: RunState, body: Mapping[str, Any], req: runpass.PodRequest) -> None:
+    async def _create_pod(self, key: Key, dag: DAG, state: RunState, body: Mapping[str, Any], req: runpass.LaunchRequest) -> None:
         from kubedag.k8s import podspec
 
         assert self.client is not None
@@ -906,7 +907,7 @@ class Controller:
             self.queue.add_after(key, 5.0)
 
     async def _write_status(self, key: Key, body: Mapping[str, Any], dag: DAG, state: RunState) -> None:
-        status = runpass.build_status(
+        status = observe.build_status(
             state.run, state.tis, state.created,
             lambda task_id, try_number: names.pod_suffix(key[1], task_id, try_number, state.pokes.get(task_id, 0)),
             observed_generation=(body.get("metadata") or {}).get("generation"),
@@ -1017,10 +1018,10 @@ class Controller:
             if not active and "uid" in (pod.get("metadata") or {}) and (task_id, try_number) not in state.archived:
                 self._archive(key, dag, state, task_id, try_number)
             if active:
-                deadline = runpass.pending_deadline(pod, self.config.image_pull_timeout)
+                deadline = observe.pending_deadline(pod, self.config.image_pull_timeout)
                 if deadline is not None:
                     times.append(deadline)
-        due, later = runpass.finished_pod_deletions(pods, state.tis, state.archived, now, self.config.pod_retention)
+        due, later = observe.finished_pod_deletions(pods, state.tis, state.archived, now, self.config.pod_retention)
         for task_id, try_number in due:
             self._spawn(self._delete_pod_named(key, pods[(task_id, try_number)]["metadata"]["name"]))
         if later:
