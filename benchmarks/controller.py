@@ -108,7 +108,7 @@ def vm_hwm(pid: int) -> float:
 def scenario(api: Any, recorder: Any, name: str, shape: str, n: int, requests: Any,
              max_active_tasks: int = 256) -> dict[str, Any]:
     """Run one DAGRun of ``dag(name, shape, n)``; ``requests()`` counts the controller's API requests so far."""
-    from kubedag.k8s import names
+    from kubedag.core import naming as names
 
     api.create(dag(name, shape, n, max_active_tasks))
     time.sleep(0.5)  # the controller validates the DAG
@@ -147,9 +147,10 @@ def status_size(tasks: int = 5000) -> int:
     """Bytes of a finished ``tasks``-task DAGRun status (compact JSON), realistic task ids."""
     from datetime import datetime, timezone
 
-    from kubedag import engine
-    from kubedag.k8s import names, runpass
-    from kubedag.states import DagRunState, RunType, TaskInstanceState
+    from kubedag.core import engine
+    from kubedag.core import naming as names
+    from kubedag.k8s import observe
+    from kubedag.core.states import DagRunState, RunType, TaskInstanceState
 
     now = datetime(2026, 11, 1, tzinfo=timezone.utc)
     run_name = names.run_name("supermarket-promotions", "scheduled__2026-11-01T00:00:00+00:00")
@@ -158,7 +159,7 @@ def status_size(tasks: int = 5000) -> int:
            for i in range(tasks)}
     run = engine.DagRun("supermarket-promotions", "scheduled__2026-11-01T00:00:00+00:00", RunType.SCHEDULED, now, now,
                         now, DagRunState.SUCCESS, now, now)
-    status = runpass.build_status(run, tis, {t: 1 for t in tis}, lambda t, n: names.pod_suffix(run_name, t, n),
+    status = observe.build_status(run, tis, {t: 1 for t in tis}, lambda t, n: names.pod_suffix(run_name, t, n),
                                   observed_generation=1)
     return len(json.dumps({"status": status.to_k8s()}, separators=(",", ":")))
 

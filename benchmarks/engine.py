@@ -27,9 +27,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kubedag import engine
-from kubedag.spec.dag import DAG, Task
-from kubedag.states import RunType, TaskInstanceState
+from kubedag.core import engine
+from kubedag.core.spec.dag import DAG, Task
+from kubedag.core.states import RunType, TaskInstanceState
 
 UTC = timezone.utc
 KUBEDAG = str(Path(sys.executable).with_name("kubedag"))

@@ -8,7 +8,7 @@ Two parts in one module:
   DAG's ``on_failure_callback`` / ``on_success_callback``) and :func:`sla_misses` / :func:`next_sla_check`
   (Airflow 2's task ``sla`` and the DAG's ``sla_miss_callback``).
 - Adapter: :class:`WebhookSender` POSTs the bodies from background threads with retries, never raising
-  into or blocking its caller; the caller supplies how a :class:`~kubedag.spec.models.Notifier` becomes a
+  into or blocking its caller; the caller supplies how a :class:`~kubedag.core.spec.models.Notifier` becomes a
   URL and headers (:func:`static_resolver`, :func:`secret_resolver`), so reading Kubernetes Secrets stays
   in the Kubernetes adapter.
 
@@ -43,11 +43,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, get_args
 
 from kubedag import __version__
-from kubedag.engine.model import DagRun, TaskInstance
-from kubedag.engine.plan import format_duration, format_instant
-from kubedag.spec.dag import DAG
-from kubedag.spec.models import Notifier
-from kubedag.states import DagRunState, RunType, TaskInstanceState
+from kubedag.core.engine.model import DagRun, TaskInstance
+from kubedag.core.engine.plan import format_duration, format_instant
+from kubedag.core.spec.dag import DAG
+from kubedag.core.spec.models import Notifier
+from kubedag.core.states import DagRunState, RunType, TaskInstanceState
 
 log = logging.getLogger("kubedag.notify")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kubedag.k8s import names
+from kubedag.core import naming as names
 from kubedag.k8s.history import db_dag_id
 from tests.cli_cluster.conftest import DAGRUNS, DAGS, dag_manifest, ready_condition, run_cli
 

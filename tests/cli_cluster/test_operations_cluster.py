@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from kubedag.k8s import names
+from kubedag.core import naming as names
 from tests.cli_cluster.conftest import DAGRUNS, dag_manifest
 
 BACKFILLS = "kubedag.io/v1alpha1/backfills"

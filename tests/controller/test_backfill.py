@@ -2,7 +2,7 @@
 time, resumed by a restarted controller."""
 from __future__ import annotations
 
-from kubedag.k8s import names
+from kubedag.core import naming as names
 from tests.controller.harness import DAGRUNS, NS, RunningController, dag_manifest, wait_until
 
 BACKFILLS = 'kubedag.io/v1alpha1/backfills'

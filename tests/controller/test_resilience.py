@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kubedag.k8s import names
+from kubedag.core import naming as names
 from tests.controller.harness import (
     DAGRUNS, NS, ROOT, RunningController, dag_manifest, load_yaml, manual_run, wait_phase, wait_until,
 )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from kubedag.k8s import names
+from kubedag.core import naming as names
 from tests.controller.harness import (
     DAGRUNS, NS, RunningController, dag_manifest, manual_run, wait_phase, wait_until,
 )

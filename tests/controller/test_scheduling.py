@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from kubedag.k8s import names
+from kubedag.core import naming as names
 from tests.controller.harness import (
     DAGRUNS, DAGS, NS, RunningController, dag_manifest, manual_run, wait_phase, wait_until,
 )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kubedag.spec import DAGValidationError, parse_dag
+from kubedag.core.spec import DAGValidationError, parse_dag
 from tests.crds.conftest import REPO
 from tests.crds.k8s_schema import errors, load
 
@@ -159,7 +159,7 @@ def test_float_durations_are_rejected_by_both(dag_crd):
 
 
 def test_what_only_the_controller_checks(dag_crd):
-    """Cross-field and semantic checks stay in the controller (kubedag.spec.loader): the CRD lets them by."""
+    """Cross-field and semantic checks stay in the controller (kubedag.core.spec.loader): the CRD lets them by."""
     for manifest in (
         dag({"schedule": "61 * * * *"}),
         dag({"timezone": "Mars/Olympus"}),

@@ -1,4 +1,4 @@
-"""DAGRun manifests: the pydantic model (kubedag.spec.dagrun) and the DAGRun CRD agree on them."""
+"""DAGRun manifests: the pydantic model (kubedag.core.spec.dagrun) and the DAGRun CRD agree on them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 import pydantic
 import pytest
 
-from kubedag import timetable
-from kubedag.spec.dagrun import DAGRunManifest, DAGRunSpec, DAGStatus, TaskEntry, pod_prefix
-from kubedag.states import RunType, TaskInstanceState
+from kubedag.core import timetable
+from kubedag.core.spec.dagrun import DAGRunManifest, DAGRunSpec, DAGStatus, TaskEntry, pod_prefix
+from kubedag.core.states import RunType, TaskInstanceState
 from tests.crds.conftest import REPO
 from tests.crds.k8s_schema import errors, load
 

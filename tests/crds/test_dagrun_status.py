@@ -1,5 +1,5 @@
 """The DAGRun status the controller writes: its shape, that the CRD keeps all of it, and its size for a
-5,000-task run against etcd's 1.5 MiB object limit (the design is in kubedag.spec.dagrun's docstring)."""
+5,000-task run against etcd's 1.5 MiB object limit (the design is in kubedag.core.spec.dagrun's docstring)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from kubedag.spec.dagrun import Condition, DAGRunStatus, TaskCounts, TaskEntry
-from kubedag.states import DagRunState, TaskInstanceState as S
+from kubedag.core.spec.dagrun import Condition, DAGRunStatus, TaskCounts, TaskEntry
+from kubedag.core.states import DagRunState, TaskInstanceState as S
 from tests.crds.k8s_schema import errors
 
 ETCD_LIMIT = 1536 * 1024  # etcd's default --max-request-bytes, 1.5 MiB

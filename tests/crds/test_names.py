@@ -1,10 +1,10 @@
 """Deterministic object names: what a user sees in ``kubectl get dagruns,pods`` and what a restarted
 controller relies on to find, not duplicate, its objects."""
 
-from kubedag.k8s import names
-from kubedag.spec.dagrun import DAGRunStatus, TaskEntry
-from kubedag.spec.models import DNS1123_LABEL
-from kubedag.states import TaskInstanceState
+from kubedag.core import naming as names
+from kubedag.core.spec.dagrun import DAGRunStatus, TaskEntry
+from kubedag.core.spec.models import DNS1123_LABEL
+from kubedag.core.states import TaskInstanceState
 
 
 def test_run_name_is_readable_stable_and_a_label():

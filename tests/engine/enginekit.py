@@ -1,4 +1,4 @@
-"""Test helpers for kubedag.engine: DAG builders and a driver that runs a whole DAG run in simulated time."""
+"""Test helpers for kubedag.core.engine: DAG builders and a driver that runs a whole DAG run in simulated time."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 
-from kubedag.engine import DagRun, Plan, TaskInstance, apply_outcome, mark_running, plan
-from kubedag.spec.dag import DAG, Task, topological_order
-from kubedag.states import RunType
+from kubedag.core.engine import DagRun, Plan, TaskInstance, apply_outcome, mark_running, plan
+from kubedag.core.spec.dag import DAG, Task, topological_order
+from kubedag.core.states import RunType
 
 T0 = datetime(2026, 1, 1, 0, 0, tzinfo=timezone.utc)
 LOGICAL = datetime(2025, 12, 31, tzinfo=timezone.utc)

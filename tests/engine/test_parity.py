@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from enginekit import T0, make_dag, make_run, task
 
-from kubedag.engine import (
+from kubedag.core.engine import (
     KillTry,
     StartTry,
     TaskInstance,
@@ -23,10 +23,10 @@ from kubedag.engine import (
     select_tasks,
     sensor_not_met,
 )
-from kubedag.spec.models import SensorSpec
-from kubedag.states import DagRunState as R
-from kubedag.states import TaskInstanceState as S
-from kubedag.states import TriggerRule as TR
+from kubedag.core.spec.models import SensorSpec
+from kubedag.core.states import DagRunState as R
+from kubedag.core.states import TaskInstanceState as S
+from kubedag.core.states import TriggerRule as TR
 
 SEC = timedelta(seconds=1)
 MIN = timedelta(minutes=1)

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 from enginekit import LOGICAL, T0, applied, drive, make_dag, make_run, states, task
 
-from kubedag.engine import DagRun, KillTry, StartTry, TaskInstance, apply_outcome, mark_running, plan
-from kubedag.states import DagRunState as R
-from kubedag.states import TaskInstanceState as S
-from kubedag.states import TriggerRule as TR
+from kubedag.core.engine import DagRun, KillTry, StartTry, TaskInstance, apply_outcome, mark_running, plan
+from kubedag.core.states import DagRunState as R
+from kubedag.core.states import TaskInstanceState as S
+from kubedag.core.states import TriggerRule as TR
 
 SEC = timedelta(seconds=1)
 

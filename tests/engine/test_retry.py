@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kubedag.engine import MAX_RETRY_DELAY, can_retry, exponential_delay, next_retry_at
-from kubedag.spec.dag import Task
+from kubedag.core.engine import MAX_RETRY_DELAY, can_retry, exponential_delay, next_retry_at
+from kubedag.core.spec.dag import Task
 
 LOGICAL = datetime(2024, 1, 1, tzinfo=timezone.utc)
 END = datetime(2024, 1, 1, 1, 0, tzinfo=timezone.utc)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from kubedag.engine import CHECKS, RuleResult, UpstreamSummary, evaluate, summarize
-from kubedag.states import TaskInstanceState as S
-from kubedag.states import TriggerRule as TR
+from kubedag.core.engine import CHECKS, RuleResult, UpstreamSummary, evaluate, summarize
+from kubedag.core.states import TaskInstanceState as S
+from kubedag.core.states import TriggerRule as TR
 
 # Upstream combinations of three direct upstream tasks.
 COMBOS = {

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kubedag.engine import DagRun, TaskInstance
+from kubedag.core.engine import DagRun, TaskInstance
 from kubedag.notify import (
     Notification,
     next_sla_check,
@@ -18,9 +18,9 @@ from kubedag.notify import (
     tail,
     task_notifications,
 )
-from kubedag.spec import parse_dag
-from kubedag.spec.models import Notifier
-from kubedag.states import DagRunState, RunType, TaskInstanceState
+from kubedag.core.spec import parse_dag
+from kubedag.core.spec.models import Notifier
+from kubedag.core.states import DagRunState, RunType, TaskInstanceState
 
 S = TaskInstanceState
 LOGICAL = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from kubedag.notify import Notification, WebhookSender, redact_url, static_resolver
-from kubedag.spec.models import Notifier
+from kubedag.core.spec.models import Notifier
 from tests.notify.receiver import WebhookReceiver
 
 LOGICAL = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -12,10 +12,10 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from kubedag import templating
-from kubedag.k8s import names
+from kubedag.core import templating
+from kubedag.core import naming as names
 from kubedag.k8s.podspec import build_pod, kubernetes_problems, merge_pod_template
-from kubedag.spec import FieldError, load_dag, parse_dag
+from kubedag.core.spec import FieldError, load_dag, parse_dag
 
 REPO = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSIONS = ["1.30", "1.33", kubernetes_validate.latest_version()]

@@ -244,6 +244,6 @@ def test_later_documents_replace_earlier_ones():
 def test_module_is_pure():
     from tests.unit.test_layers import FORBIDDEN, imported_modules
 
-    for module in (secrets, __import__("kubedag.xcom").xcom):
+    for module in (secrets, __import__("kubedag.core.xcom").core.xcom):
         bad = {m for m in imported_modules(Path(module.__file__)) if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)}
         assert not bad, f"{module.__name__} imports {sorted(bad)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubedag.spec.models import ExternalTaskCheck, SensorSpec
+from kubedag.core.spec.models import ExternalTaskCheck, SensorSpec
 
 
 def sensor(**fields: Any) -> SensorSpec:

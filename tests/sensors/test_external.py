@@ -17,7 +17,7 @@ from kubedag.sensors import (
     external_summary,
 )
 from kubedag.store import open_store, repository
-from kubedag.templating import TemplateError
+from kubedag.core.templating import TemplateError
 
 from ._helpers import external
 

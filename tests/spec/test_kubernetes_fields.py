@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from kubedag.spec import DAGValidationError, parse_dag
+from kubedag.core.spec import DAGValidationError, parse_dag
 
 BASE = {
     "apiVersion": "kubedag.io/v1alpha1",

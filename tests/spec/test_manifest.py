@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kubedag.spec import DAGValidationError, parse_dag
-from kubedag.spec.durations import format_duration, parse_duration
-from kubedag.states import TriggerRule
+from kubedag.core.spec import DAGValidationError, parse_dag
+from kubedag.core.spec.durations import format_duration, parse_duration
+from kubedag.core.states import TriggerRule
 
 BASE = {
     "apiVersion": "kubedag.io/v1alpha1",

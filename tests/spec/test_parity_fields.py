@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from kubedag.spec.dag import DEFAULT_POOL
-from kubedag.spec.loader import DAGValidationError, parse_dag
+from kubedag.core.spec.dag import DEFAULT_POOL
+from kubedag.core.spec.loader import DAGValidationError, parse_dag
 
 
 def manifest(*tasks, **spec):

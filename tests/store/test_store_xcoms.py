@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event
 
 from kubedag.store import TaskInstanceNotFound, repository as repo
-from kubedag.xcom import NO_XCOM, RETURN_KEY, parse_xcom
+from kubedag.core.xcom import NO_XCOM, RETURN_KEY, parse_xcom
 
 from ._helpers import T0, make_run
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "controller" / "kubedag"
-CORE = ["states.py", "timetable.py", "templating.py", "xcom.py", "secrets.py", "execution.py", "engine", "spec"]
+CORE = ["core", "secrets.py"]
 FORBIDDEN = (
     "kubedag.store", "kubedag.local", "kubedag.cli", "kubedag.k8s",
     "sqlalchemy", "alembic", "psycopg", "subprocess", "socket", "kubernetes", "kopf", "typer", "rich", "requests",

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from kubedag.templating import RunContext, TemplateError, check_syntax, ds_add, ds_format, render, render_fields, template_context
+from kubedag.core.templating import RunContext, TemplateError, check_syntax, ds_add, ds_format, render, render_fields, template_context
 
 UTC = timezone.utc
 

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from kubedag.templating import ContextError, RunContext, TemplateError, render, render_fields, template_context
-from kubedag.xcom import NO_XCOM, RETURN_KEY
+from kubedag.core.templating import ContextError, RunContext, TemplateError, render, render_fields, template_context
+from kubedag.core.xcom import NO_XCOM, RETURN_KEY
 
 T0 = datetime(2026, 11, 1, 16, 0, tzinfo=timezone.utc)
 

@@ -1,4 +1,4 @@
-"""Tests for kubedag.timetable against Airflow 2.10's scheduling semantics.
+"""Tests for kubedag.core.timetable against Airflow 2.10's scheduling semantics.
 
 Every expected datetime below was worked out by hand from Airflow 2.10's source
 (airflow/timetables/interval.py, _cron.py, simple.py, models/dag.py) and the tz
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kubedag.timetable import (
+from kubedag.core.timetable import (
     PRESETS,
     CronDataIntervalTimetable,
     DagRunInfo,

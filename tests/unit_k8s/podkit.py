@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from kubedag import engine
-from kubedag.k8s import names, runpass
-from kubedag.spec.loader import parse_dag
+from kubedag.core import engine
+from kubedag.core import naming as names, runpass
+from kubedag.k8s import observe
+from kubedag.core.spec.loader import parse_dag
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 10, 5, 30, tzinfo=UTC)
@@ -150,7 +151,7 @@ def pod_name_of(dag_id: str = "etl"):
 class Cluster:
     """What the controller holds between passes: the run, its TIs, its pods and ``created``.
 
-    :meth:`apply` carries out a :class:`~kubedag.k8s.runpass.PassResult` as the controller does: the
+    :meth:`apply` carries out a :class:`~kubedag.core.runpass.PassResult` as the controller does: the
     run and task instances are stored, each requested pod is created (Pending, ``created`` set) and each
     killed pod deleted.
     """
@@ -162,8 +163,10 @@ class Cluster:
     created: dict[str, int] = field(default_factory=dict)
 
     def step(self, now: datetime, **kw: Any) -> runpass.PassResult:
-        kw.setdefault("pod_name", pod_name_of(self.dag.dag_id))
-        return runpass.run_pass(self.dag, self.run, self.tis, self.pods, self.created, now, **kw)
+        name_of = kw.pop("pod_name", None) or pod_name_of(self.dag.dag_id)
+        timeout = kw.pop("image_pull_timeout", timedelta(minutes=5))
+        return runpass.run_pass(self.dag, self.run, self.tis, observe.observe_pods(self.pods, now, timeout), self.created, now,
+                                name_of=name_of, lost=lambda t, n: observe.pod_lost(name_of(t, n)), **kw)
 
     def apply(self, result: runpass.PassResult, now: datetime) -> None:
         self.run = result.run

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from kubedag.k8s import names
+from kubedag.core import naming as names
 from kubedag.k8s.backfill import ExistingRun, existing_from_object, plan_backfill, reset_action_id
-from kubedag.spec.loader import parse_dag
+from kubedag.core.spec.loader import parse_dag
 
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
 DAG = parse_dag({"apiVersion": "kubedag.io/v1alpha1", "kind": "DAG", "metadata": {"name": "daily", "namespace": "ns"},

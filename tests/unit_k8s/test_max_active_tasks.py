@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 
-from kubedag.k8s import runpass
+from kubedag.core import runpass
+from kubedag.k8s import observe
 from kubedag.k8s.client import Connection
 from kubedag.k8s.controller import Controller, ControllerConfig, RunState
 from tests.unit_k8s.podkit import NS, T0, Cluster, dag_of, run_body, terminated
@@ -27,7 +28,7 @@ def two_runs():
     for name, created in (("etl-a", T0), ("etl-b", T0 + timedelta(minutes=1))):
         body = run_body(created=created)
         body["metadata"]["name"] = name
-        run = runpass.run_from_object(dag, body)
+        run = observe.run_from_object(dag, body)
         clusters[name] = Cluster(dag, run)
         controller.states[(NS, name)] = RunState(run=run, tis={}, created={})
     return dag, controller, clusters

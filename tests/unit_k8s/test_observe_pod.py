@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from kubedag.k8s.runpass import PodObservation, observe_pod, pending_deadline, parse_time
+from kubedag.core.runpass import TryObservation
+from kubedag.k8s.observe import observe_pod, parse_time, pending_deadline
 from tests.unit_k8s.podkit import T0, UTC, pod, running, terminated, waiting
 
 PULL = timedelta(minutes=5)
@@ -23,7 +24,7 @@ def test_parse_time_reads_rfc3339_z_as_utc():
 
 def test_pending_pod_being_created_is_pending():
     obs = observe_pod(pod("extract", 1, "Pending", waiting("ContainerCreating"), node="worker-1"), T0, PULL)
-    assert obs == PodObservation("pending", node="worker-1")
+    assert obs == TryObservation("pending", node="worker-1")
     assert not obs.finished
 
 

@@ -10,8 +10,8 @@ from datetime import datetime
 import pydantic
 import pytest
 
-from kubedag.k8s.runpass import run_from_object
-from kubedag.states import DagRunState, RunType
+from kubedag.k8s.observe import run_from_object
+from kubedag.core.states import DagRunState, RunType
 from tests.unit_k8s.podkit import T0, UTC, dag_of, run_body
 
 TASKS = [{"name": "extract", "command": ["echo", "hi"]}]

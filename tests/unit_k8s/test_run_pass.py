@@ -11,10 +11,11 @@ from datetime import timedelta
 
 import pytest
 
-from kubedag import engine
-from kubedag.k8s import names
-from kubedag.k8s.runpass import PodKill, run_from_object, run_pass
-from kubedag.states import DagRunState, TaskInstanceState as S
+from kubedag.core import engine
+from kubedag.core import naming as names
+from kubedag.core.runpass import TryKill, run_pass
+from kubedag.k8s.observe import run_from_object
+from kubedag.core.states import DagRunState, TaskInstanceState as S
 from tests.unit_k8s.podkit import (
     RUN_NAME, T0, Cluster, dag_of, pod, run_body, running, terminated, waiting,
 )
@@ -283,7 +284,7 @@ def test_an_image_that_never_pulls_fails_the_try_and_kills_its_pod():
     ti = c.tis["extract"]
     assert ti.state == S.FAILED
     assert "ImagePullBackOff" in ti.reason
-    assert r.kill == [PodKill("extract", 1, ti.reason)]
+    assert r.kill == [TryKill("extract", 1, ti.reason)]
     assert r.finished == [("extract", 1)]
 
 
@@ -376,7 +377,7 @@ def test_execution_timeout_kills_the_pod():
     assert r.wake_at == started + timedelta(seconds=30)
     now = started + timedelta(seconds=30)
     r = c.step(now)
-    assert r.kill == [PodKill("extract", 1, "execution timeout after 30s")]
+    assert r.kill == [TryKill("extract", 1, "execution timeout after 30s")]
     ti = r.tis["extract"]
     assert ti.state == S.FAILED
     assert ti.reason == "execution timeout after 30s"
@@ -401,7 +402,7 @@ def test_a_task_removed_from_the_dag_has_its_pod_killed():
         {"name": "load", "command": ["true"], "dependsOn": ["transform"]},
     ]])
     r = c.step(NOW + timedelta(seconds=2))
-    assert r.kill == [PodKill("audit", 1, "task removed from the DAG")]
+    assert r.kill == [TryKill("audit", 1, "task removed from the DAG")]
     assert r.tis["audit"].state == S.REMOVED
 
 

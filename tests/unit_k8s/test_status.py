@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubedag import engine
-from kubedag.k8s import names
-from kubedag.k8s.runpass import build_status, finished_pod_deletions, run_from_object, tis_from_status
-from kubedag.spec.dagrun import DAGRunStatus
-from kubedag.states import DagRunState, TaskInstanceState as S
+from kubedag.core import engine
+from kubedag.core import naming as names
+from kubedag.k8s.observe import build_status, finished_pod_deletions, run_from_object, tis_from_status
+from kubedag.core.spec.dagrun import DAGRunStatus
+from kubedag.core.states import DagRunState, TaskInstanceState as S
 from tests.unit_k8s.podkit import RUN_NAME, T0, dag_of, pod, run_body, running, terminated, waiting
 
 TI = engine.TaskInstance

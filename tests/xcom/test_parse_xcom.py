@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from kubedag import xcom
-from kubedag.xcom import MAX_XCOM_BYTES, RETURN_KEY, XComError, parse_xcom
+from kubedag.core import xcom
+from kubedag.core.xcom import MAX_XCOM_BYTES, RETURN_KEY, XComError, parse_xcom
 
 
 def test_constants_match_the_pod_contract():

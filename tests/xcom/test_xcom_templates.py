@@ -7,13 +7,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from kubedag import engine
-from kubedag.spec import parse_dag
-from kubedag.states import RunType
+from kubedag.core import engine
+from kubedag.core.spec import parse_dag
+from kubedag.core.states import RunType
 from kubedag.store import open_store, repository as repo
-from kubedag.templating import TemplateError
-from kubedag.tries import render_try
-from kubedag.xcom import NO_XCOM, parse_xcom
+from kubedag.core.templating import TemplateError
+from kubedag.core.tries import render_try
+from kubedag.core.xcom import NO_XCOM, parse_xcom
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 

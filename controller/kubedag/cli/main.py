@@ -67,7 +67,7 @@ def _parse_conf(value: str | None) -> dict:
 
 
 def _load(file: Path, dag_name: str | None):  # noqa: ANN202
-    from kubedag.spec import DAGValidationError, load_dag
+    from kubedag.core.spec import DAGValidationError, load_dag
 
     try:
         return load_dag(file, dag_name)
@@ -165,8 +165,8 @@ def _dag_row(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _run_row(obj: dict[str, Any], now) -> dict[str, Any]:  # noqa: ANN001
     """What `runs list` shows of a DAGRun object (keys as the local `runs list -o json`, plus the object's)."""
-    from kubedag.k8s.names import LABEL_DAG
-    from kubedag.timetable import iso_utc
+    from kubedag.core.naming import LABEL_DAG
+    from kubedag.core.timetable import iso_utc
 
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     started, finished = _parse_k8s_time(status.get("startedAt")), _parse_k8s_time(status.get("finishedAt"))
@@ -193,7 +193,7 @@ def _run_row(obj: dict[str, Any], now) -> dict[str, Any]:  # noqa: ANN001
 
 
 def _is_run_of(obj: dict[str, Any], dag: str) -> bool:
-    from kubedag.k8s.names import LABEL_DAG
+    from kubedag.core.naming import LABEL_DAG
 
     labels = (obj.get("metadata") or {}).get("labels") or {}
     return (obj.get("spec") or {}).get("dagName") == dag or labels.get(LABEL_DAG) == dag
@@ -219,7 +219,7 @@ def version() -> None:
 
 
 def _duration_option(value: str, option: str):  # noqa: ANN202
-    from kubedag.spec.durations import parse_duration
+    from kubedag.core.spec.durations import parse_duration
 
     try:
         return parse_duration(value)
@@ -276,7 +276,7 @@ def controller(
 @dags_app.command("validate")
 def dags_validate(files: list[Path] = typer.Argument(..., help="Manifest files to check.")) -> None:
     """Check manifests and print every error of every file; exit 1 if any file is invalid."""
-    from kubedag.spec import validate_file
+    from kubedag.core.spec import validate_file
 
     bad = 0
     for file in files:
@@ -301,7 +301,7 @@ def dags_schedule(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Show the runs the scheduler would create if the DAG were deployed at --now, and the next ones."""
-    from kubedag import timetable
+    from kubedag.core import timetable
     from kubedag.local.runner import utcnow
 
     dag = _load(file, dag_name)
@@ -437,10 +437,10 @@ def dags_trigger(
     import re
     from datetime import datetime, timezone
 
-    from kubedag import timetable
-    from kubedag.k8s import names
+    from kubedag.core import timetable
+    from kubedag.core import naming as names
     from kubedag.k8s.kubeapi import AlreadyExists
-    from kubedag.spec.dagrun import RUN_ID_PATTERN
+    from kubedag.core.spec.dagrun import RUN_ID_PATTERN
 
     conf_value = _parse_conf(conf)
     when = _parse_instant(logical_date, "--logical-date") or datetime.now(timezone.utc)
@@ -652,7 +652,7 @@ def _find_run(api: KubeApi, dag: str, run: str) -> dict[str, Any]:
     name, then (runs created by hand with generateName) by ``spec.runId``."""
     import re
 
-    from kubedag.k8s import names
+    from kubedag.core import naming as names
 
     obj = api.get_dagrun(names.run_name(dag, run))
     if obj is not None and _is_run_of(obj, dag):
@@ -675,7 +675,7 @@ def _logs_cluster(dag: str, run: str, task: str, try_number: int | None, namespa
                   kubeconfig: str | None, context: str | None) -> None:
     import os
 
-    from kubedag.k8s import names
+    from kubedag.core import naming as names
     from kubedag.k8s.kubeapi import NotFound
 
     with _cluster(kubeconfig, context, namespace) as api:
@@ -753,7 +753,7 @@ TIMEOUT_OPTION = typer.Option(60.0, "--timeout", min=0.0, help="Cluster: seconds
 
 def _parse_date_arg(value: str, option: str):  # noqa: ANN202
     """An ISO 8601 date or date-time as given (naive kept naive: read in the DAG's timezone later)."""
-    from kubedag.spec.models import parse_datetime
+    from kubedag.core.spec.models import parse_datetime
 
     try:
         return parse_datetime(value)
@@ -885,7 +885,7 @@ def _backfill_local(file: Path, name: str, start, end, reset: bool, max_active: 
 
 
 def _default_backfill_name(dag: str, start, end) -> str:  # noqa: ANN001
-    from kubedag.k8s import names
+    from kubedag.core import naming as names
 
     tail = f"-{start:%Y%m%d}-{end:%Y%m%d}"
     prefix = f"{dag}"[: 63 - len(tail) - 6].rstrip("-")
@@ -895,7 +895,7 @@ def _default_backfill_name(dag: str, start, end) -> str:  # noqa: ANN001
 def _backfill_cluster(name: str, start_text: str, end_text: str, start, end, reset: bool, max_active: int | None,  # noqa: ANN001
                       dry_run: bool, conf: dict, backfill_name: str | None, no_wait: bool, namespace: str | None,
                       kubeconfig: str | None, context: str | None, output: OutputFormat) -> None:
-    from kubedag.k8s import names
+    from kubedag.core import naming as names
     from kubedag.k8s.kubeapi import AlreadyExists
 
     obj_name = backfill_name or _default_backfill_name(name, start, end)
@@ -948,8 +948,8 @@ def _cluster_backfill_preview(api: KubeApi, dag_obj: dict[str, Any], body: dict[
     from datetime import datetime, timezone
 
     from kubedag.k8s import backfill as bf
-    from kubedag.spec import DAGValidationError
-    from kubedag.spec.loader import parse_dag
+    from kubedag.core.spec import DAGValidationError
+    from kubedag.core.spec.loader import parse_dag
 
     try:
         dag = parse_dag(dag_obj)
@@ -962,7 +962,7 @@ def _cluster_backfill_preview(api: KubeApi, dag_obj: dict[str, Any], body: dict[
     if condition.get("status") == "False":
         raise fail(condition.get("message") or "invalid backfill", 2)
     from kubedag.local.operations import plan_backfill as plan_local
-    from kubedag.spec.models import parse_datetime
+    from kubedag.core.spec.models import parse_datetime
 
     existing = {r.logical_date: (r.run_id, r.phase or "queued") for r in runs}
     local = plan_local(dag, parse_datetime(body["spec"]["startDate"]), parse_datetime(body["spec"]["endDate"]),
@@ -1081,9 +1081,9 @@ def tasks_clear(
     if file is not None:
         _clear_local(file, dag, run, task, upstream, downstream, only_failed, yes)
         return
-    from kubedag.engine import select_tasks
-    from kubedag.spec import DAGValidationError
-    from kubedag.spec.loader import parse_dag
+    from kubedag.core.engine import select_tasks
+    from kubedag.core.spec import DAGValidationError
+    from kubedag.core.spec.loader import parse_dag
 
     with _cluster(kubeconfig, context, namespace) as api:
         obj = _find_run(api, dag, run)

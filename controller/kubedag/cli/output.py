@@ -26,7 +26,7 @@ def print_json(data: Any) -> None:
 
     def default(o: Any) -> Any:
         if isinstance(o, datetime):
-            from kubedag.timetable import iso_utc
+            from kubedag.core.timetable import iso_utc
 
             return iso_utc(o)
         if isinstance(o, Enum):

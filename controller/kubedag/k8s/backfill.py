@@ -1,19 +1,19 @@
 """The ``Backfill`` custom resource's reconciler: Airflow 2.10's ``airflow dags backfill``, run by the controller.
 
-A Backfill (:class:`kubedag.spec.resources.BackfillSpec`) names a DAG and a range ``[startDate, endDate]``;
+A Backfill (:class:`kubedag.core.spec.resources.BackfillSpec`) names a DAG and a range ``[startDate, endDate]``;
 it covers every schedule interval whose *logical date* (its start) is in the range, as
-:func:`kubedag.timetable.backfill_infos` (Airflow's ``DAG.iter_dagrun_infos_between(start, end, align=True)``).
+:func:`kubedag.core.timetable.backfill_infos` (Airflow's ``DAG.iter_dagrun_infos_between(start, end, align=True)``).
 Naive dates are read in the DAG's ``timezone``, as every date of a manifest.
 
 :func:`plan_backfill` is pure: the Backfill, the DAG and the runs that exist at those logical dates in,
 the DAGRuns to create, the runs to reset and the new ``status`` out. For each interval, oldest first:
 
-* no run at that logical date: a DAGRun is created (:func:`kubedag.k8s.names.run_name` of the run id
+* no run at that logical date: a DAGRun is created (:func:`kubedag.core.naming.run_name` of the run id
   ``backfill__<logical date>``, ``runType: backfill``, the interval from the timetable), labelled
   ``kubedag.io/backfill=<backfill name>`` and owned by the Backfill, so deleting the Backfill deletes its
   runs (their history stays in the metadata DB);
 * a run exists (whatever its type): it is left alone and counted; with ``resetDagRuns`` it is cleared to
-  run again by appending a ``clear`` :class:`~kubedag.spec.dagrun.RunAction` (id ``backfill-<hash>``, the
+  run again by appending a ``clear`` :class:`~kubedag.core.spec.dagrun.RunAction` (id ``backfill-<hash>``, the
   same for every run of this Backfill, so that it is appended once and recognised after a restart);
 * at most ``maxActiveRuns`` (default: the DAG's) of the backfill's runs are unfinished at once: creations
   and resets wait for a slot.
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from kubedag import timetable
-from kubedag.k8s import names
-from kubedag.spec.dag import DAG, to_utc
+from kubedag.core import timetable
+from kubedag.core import naming as names
+from kubedag.core.spec.dag import DAG, to_utc
 
 if TYPE_CHECKING:
     from kubedag.k8s.controller import Controller
@@ -85,7 +85,7 @@ def reset_action_id(namespace: str, name: str, uid: str | None) -> str:
 def existing_from_object(obj: Mapping[str, Any], dag: DAG) -> ExistingRun | None:
     """The :class:`ExistingRun` of a DAGRun object, or None when it has no ``spec.logicalDate`` (a manual
     run made by hand, whose logical date is its creation time: found through the DB instead)."""
-    from kubedag.spec.models import parse_datetime
+    from kubedag.core.spec.models import parse_datetime
 
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     raw = spec.get("logicalDate")
@@ -110,7 +110,7 @@ def existing_from_object(obj: Mapping[str, Any], dag: DAG) -> ExistingRun | None
 
 def _condition(old: Mapping[str, Any], status: str, reason: str, message: str, now: datetime,
                generation: int | None) -> dict[str, Any]:
-    from kubedag.spec.dagrun import Condition
+    from kubedag.core.spec.dagrun import Condition
 
     previous = next((c for c in old.get("conditions") or [] if c.get("type") == "Ready"), None)
     when = previous.get("lastTransitionTime") if previous and previous.get("status") == status else None
@@ -145,7 +145,7 @@ def plan_backfill(
     ``"DAG x does not exist"``: the Backfill stays ``pending`` with ``Ready=False`` reason ``DAGNotReady``).
     ``existing``: the runs of the DAG (any logical date; only those in range matter), from the cluster and
     the DB. ``now``: aware. An invalid spec (e.g. ``endDate`` before ``startDate``, more than
-    :data:`kubedag.timetable.MAX_RUNS` intervals) fails the Backfill with reason ``InvalidSpec``; nothing
+    :data:`kubedag.core.timetable.MAX_RUNS` intervals) fails the Backfill with reason ``InvalidSpec``; nothing
     raises.
 
     Status: ``total`` intervals in range; ``created`` of them with a run (created, found or reset);
@@ -155,7 +155,7 @@ def plan_backfill(
     """
     from pydantic import ValidationError
 
-    from kubedag.spec.resources import BackfillSpec
+    from kubedag.core.spec.resources import BackfillSpec
 
     meta = backfill.get("metadata") or {}
     namespace, name, uid = meta.get("namespace") or "default", meta.get("name") or "", meta.get("uid")

@@ -6,25 +6,25 @@ Shape (as Kubernetes controllers are built, level-triggered throughout):
   updates an in-memory cache of the object and marks a key dirty. Nothing is decided from the event
   itself.
 * **DAGs** (:meth:`Controller.sync_dag`): validated on every change (the manifest rules of
-  :mod:`kubedag.spec.loader` plus the Kubernetes-only ones of :func:`kubedag.k8s.podspec.kubernetes_problems`);
+  :mod:`kubedag.core.spec.loader` plus the Kubernetes-only ones of :func:`kubedag.k8s.podspec.kubernetes_problems`);
   ``status`` gets ``Ready`` (or ``Ready=False``, reason ``Invalid``, the errors as message),
   ``observedGeneration``, ``paused``, ``nextRunAt``, ``lastRun``.
 * **Scheduling** (:class:`Scheduler`): one loop and one heap of ``(next due time, DAG)``; when a DAG falls
   due, DAGRuns are created for its due intervals with Airflow's timetable semantics
-  (:mod:`kubedag.timetable`: catchup, endDate), up to ``maxActiveRuns`` (beyond it the DAG waits, and
-  an Event says so). A DAGRun's name is a function of DAG and run id (:func:`kubedag.k8s.names.run_name`),
+  (:mod:`kubedag.core.timetable`: catchup, endDate), up to ``maxActiveRuns`` (beyond it the DAG waits, and
+  an Event says so). A DAGRun's name is a function of DAG and run id (:func:`kubedag.core.naming.run_name`),
   so creating it twice is harmless and a restart never duplicates a run.
 * **DAGRuns** (:meth:`Controller.reconcile_run`): a work queue (each key processed by one worker at a
-  time, re-queued if it changed meanwhile) feeds :func:`kubedag.k8s.runpass.run_pass` with the DAGRun,
+  time, re-queued if it changed meanwhile) feeds :func:`kubedag.core.runpass.run_pass` with the DAGRun,
   its pods and its task instances (from memory, else the metadata DB, else the status), then carries out
   the result: create pods, delete pods, write the pass to the DB, write one status. A pod's completion
   is an event on that pod, so its successors' pods are created at once.
 * **Housekeeping**: each finished try's pod log is archived to the DB, then the pod is deleted after
   ``pod_retention``; finished DAGRuns beyond ``run_history_limit`` per DAG are deleted (their pods go
   with them through owner references; their history stays in the DB).
-* **XComs, branches, sensors**: a try's end is :func:`kubedag.execution.finish_try`'s (the XCom is the
+* **XComs, branches, sensors**: a try's end is :func:`kubedag.core.execution.finish_try`'s (the XCom is the
   container's termination message, stored with the pass); a ``reschedule``-mode sensor's next poke is a
-  new pod of the same try, numbered by poke (:func:`kubedag.k8s.names.pod_name`; the current poke is
+  new pod of the same try, numbered by poke (:func:`kubedag.core.naming.pod_name`; the current poke is
   found again from the status' pod suffix after a restart); the previous poke's pod is deleted when the
   next one is created. Built-in ``file``/``http`` sensors run in ``sensor_image`` (kubedag's own).
 * **In-controller tasks** (as Airflow's triggerer): ``externalTask`` sensors are checked against the DB
@@ -63,12 +63,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from kubedag import __version__, engine, timetable
-from kubedag.k8s import history, names, runpass
+from kubedag import __version__
+from kubedag.core import engine, timetable
+from kubedag.k8s import history
+from kubedag.core import naming as names, runpass
+from kubedag.k8s import observe
 from kubedag.k8s.client import ApiError, Connection, KubeClient
-from kubedag.spec.dag import DAG
-from kubedag.spec.dagrun import Condition, DAGStatus, LastRun
-from kubedag.states import DagRunState, TaskInstanceState
+from kubedag.core.spec.dag import DAG
+from kubedag.core.spec.dagrun import Condition, DAGStatus, LastRun
+from kubedag.core.states import DagRunState, TaskInstanceState
 
 log = logging.getLogger("kubedag.controller")
 
@@ -467,7 +470,7 @@ class Controller:
     # -- DAGs ---------------------------------------------------------------------------------------
     def _validate(self, body: Mapping[str, Any]) -> ParsedDAG:
         from kubedag.k8s import podspec
-        from kubedag.spec.loader import DAGValidationError, parse_dag
+        from kubedag.core.spec.loader import DAGValidationError, parse_dag
 
         meta = body.get("metadata") or {}
         generation = meta.get("generation")
@@ -654,7 +657,7 @@ class Controller:
         from sqlalchemy.exc import IntegrityError
 
         try:
-            run = runpass.run_from_object(dag, body)
+            run = observe.run_from_object(dag, body)
         except (ValidationError, ValueError) as exc:
             await self._fail_run(key, body, "InvalidSpec", str(exc).replace("\n", " "))
             return None
@@ -665,7 +668,7 @@ class Controller:
                                  f"DAG {dag.dag_id} has another run at logical date {timetable.iso_utc(run.logical_date)}")
             return None
         status = body.get("status") or {}
-        tis = history.load_tis(rows) or runpass.tis_from_status(status)
+        tis = history.load_tis(rows) or observe.tis_from_status(status)
         created = {task_id: entry["t"] for task_id, entry in (status.get("tasks") or {}).items() if entry.get("p")}
         state = RunState(run=run, tis=tis, created=created, applied=list(status.get("appliedActions") or []))
         for task_id, entry in (status.get("tasks") or {}).items():
@@ -782,10 +785,10 @@ class Controller:
             if t in dag.tasks and ti.state in engine.ACTIVE_STATES) else None
         was = state.run.state
         result = runpass.run_pass(
-            dag, state.run, state.tis, pods, state.created, now,
+            dag, state.run, state.tis, observe.observe_pods(pods, now, self.config.image_pull_timeout), state.created, now,
             may_start=self._may_start(key, dag, state), free_slots=self._free_slots(key, dag),
-            image_pull_timeout=self.config.image_pull_timeout,
-            pod_name=lambda task_id, try_number: self._pod_name(key, dag, state, task_id, try_number),
+            name_of=lambda task_id, try_number: self._pod_name(key, dag, state, task_id, try_number),
+            lost=lambda task_id, try_number: observe.pod_lost(self._pod_name(key, dag, state, task_id, try_number)),
             pool_free=self._pool_free(key[0]), inputs=inputs, checks=checks,
         )
         state.run, state.tis = result.run, result.tis
@@ -835,7 +838,7 @@ class Controller:
                     self.pods.setdefault(key, {})[pod["metadata"]["name"]] = pod
                     pods[(task_id, ti.try_number)] = pod
 
-    async def _create_pod(self, key: Key, dag: DAG, state: RunState, body: Mapping[str, Any], req: runpass.PodRequest) -> None:
+    async def _create_pod(self, key: Key, dag: DAG, state: RunState, body: Mapping[str, Any], req: runpass.LaunchRequest) -> None:
         from kubedag.k8s import podspec
 
         assert self.client is not None
@@ -904,7 +907,7 @@ class Controller:
             self.queue.add_after(key, 5.0)
 
     async def _write_status(self, key: Key, body: Mapping[str, Any], dag: DAG, state: RunState) -> None:
-        status = runpass.build_status(
+        status = observe.build_status(
             state.run, state.tis, state.created,
             lambda task_id, try_number: names.pod_suffix(key[1], task_id, try_number, state.pokes.get(task_id, 0)),
             observed_generation=(body.get("metadata") or {}).get("generation"),
@@ -1015,10 +1018,10 @@ class Controller:
             if not active and "uid" in (pod.get("metadata") or {}) and (task_id, try_number) not in state.archived:
                 self._archive(key, dag, state, task_id, try_number)
             if active:
-                deadline = runpass.pending_deadline(pod, self.config.image_pull_timeout)
+                deadline = observe.pending_deadline(pod, self.config.image_pull_timeout)
                 if deadline is not None:
                     times.append(deadline)
-        due, later = runpass.finished_pod_deletions(pods, state.tis, state.archived, now, self.config.pod_retention)
+        due, later = observe.finished_pod_deletions(pods, state.tis, state.archived, now, self.config.pod_retention)
         for task_id, try_number in due:
             self._spawn(self._delete_pod_named(key, pods[(task_id, try_number)]["metadata"]["name"]))
         if later:
@@ -1028,13 +1031,13 @@ class Controller:
 
     # -- actions, in-controller tasks, pools, variables ---------------------------------------------
     def _apply_actions(self, key: Key, dag: DAG, state: RunState, body: Mapping[str, Any], now: datetime) -> list[tuple[str, int, str]]:
-        """Apply ``spec.actions`` not applied yet (:func:`kubedag.engine.clear` / :func:`kubedag.engine.mark`);
+        """Apply ``spec.actions`` not applied yet (:func:`kubedag.core.engine.clear` / :func:`kubedag.core.engine.mark`);
         returns the tries whose pods to delete. An action that cannot apply (unknown task) is recorded as
         applied, with a Warning Event saying why."""
         from pydantic import ValidationError
 
-        from kubedag.spec.dagrun import RunAction
-        from kubedag.states import TaskInstanceState as S
+        from kubedag.core.spec.dagrun import RunAction
+        from kubedag.core.states import TaskInstanceState as S
 
         kills: list[tuple[str, int, str]] = []
         for raw in (body.get("spec") or {}).get("actions") or []:
@@ -1060,7 +1063,7 @@ class Controller:
             for kill in res.kills:
                 kills.append((kill.task_id, kill.try_number, kill.reason))
                 old = before[kill.task_id]
-                from kubedag.tries import TryRecord
+                from kubedag.core.tries import TryRecord
 
                 state.unsaved_tries.append(TryRecord(kill.task_id, kill.try_number, S.FAILED, old.start_date, now, None, kill.reason))
             if action.type == "clear":
@@ -1080,7 +1083,7 @@ class Controller:
     async def _render_inputs(self, key: Key, dag: DAG, state: RunState) -> runpass.RenderInputs:
         """XComs of the run, and the DAG's variables and connections (read only when it names sources)."""
         def pull(task_id: str, xkey: str) -> Any:
-            from kubedag.xcom import NO_XCOM
+            from kubedag.core.xcom import NO_XCOM
 
             return state.xcoms.get((task_id, xkey), NO_XCOM)
 
@@ -1149,7 +1152,7 @@ class Controller:
     async def _external_check(self, key: Key, dag: DAG, state: RunState, ti: engine.TaskInstance, now: datetime,
                               inputs: runpass.RenderInputs) -> runpass.ControllerCheck:
         """An ``externalTask`` sensor against the metadata DB (Airflow's ``ExternalTaskSensor.poke``)."""
-        from kubedag import templating
+        from kubedag.core import templating
         from kubedag.sensors import external_logical_dates, external_outcome, external_states, external_summary
 
         task = dag.tasks[ti.task_id]
@@ -1168,7 +1171,7 @@ class Controller:
     async def _trigger_check(self, key: Key, dag: DAG, state: RunState, ti: engine.TaskInstance, now: datetime,
                              inputs: runpass.RenderInputs) -> runpass.ControllerCheck:
         """A trigger task (Airflow's ``TriggerDagRunOperator``): find or create the target run, then follow it."""
-        from kubedag import templating
+        from kubedag.core import templating
 
         assert self.client is not None
         task = dag.tasks[ti.task_id]
@@ -1255,7 +1258,7 @@ class Controller:
         return {k: (v[0], v[1]) for k, v in usage.items()}
 
     def _pool_slots(self, namespace: str) -> dict[str, int]:
-        from kubedag.spec.dag import DEFAULT_POOL, DEFAULT_POOL_SLOTS
+        from kubedag.core.spec.dag import DEFAULT_POOL, DEFAULT_POOL_SLOTS
 
         slots = {DEFAULT_POOL: DEFAULT_POOL_SLOTS}
         for (ns, name), body in self.pools.items():
@@ -1456,7 +1459,7 @@ class _NamespacedNotifier:
 
 def _render_obj(value: Any, ctx: Mapping[str, Any], where: str) -> Any:
     """Every string in a JSON-like value rendered as a template (a trigger's ``conf``)."""
-    from kubedag import templating
+    from kubedag.core import templating
 
     if isinstance(value, str):
         return templating.render(value, ctx, where)

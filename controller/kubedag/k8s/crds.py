@@ -24,7 +24,7 @@ Conversion of pydantic's JSON Schema (draft 2020-12) into a Kubernetes *structur
   ``additionalProperties: true`` or ``{}`` (``dict[str, Any]``: ``params``, ``conf``) becomes
   ``type: object`` + ``x-kubernetes-preserve-unknown-fields: true``; a typed map keeps its
   ``additionalProperties`` schema. A model with ``extra="allow"`` (Kubernetes sub-objects such as
-  ``volumes[]``, :class:`~kubedag.spec.models.KubeObject`) keeps its ``properties`` and gets
+  ``volumes[]``, :class:`~kubedag.core.spec.models.KubeObject`) keeps its ``properties`` and gets
   ``x-kubernetes-preserve-unknown-fields: true`` (allowed beside ``properties``): its known fields
   are checked, the others kept as written. Free-form Kubernetes objects (``affinity``,
   ``tolerations[]``, ``podTemplate.spec``) are ``dict[str, Any]``, so preserved whole; the API server
@@ -59,10 +59,10 @@ import yaml
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-from kubedag.spec import models
-from kubedag.spec.dagrun import DAGRunManifest, DAGRunStatus, DAGStatus
-from kubedag.spec.resources import BackfillManifest, BackfillStatus, PoolManifest, PoolStatus
-from kubedag.spec.durations import parse_duration
+from kubedag.core.spec import models
+from kubedag.core.spec.dagrun import DAGRunManifest, DAGRunStatus, DAGStatus
+from kubedag.core.spec.resources import BackfillManifest, BackfillStatus, PoolManifest, PoolStatus
+from kubedag.core.spec.durations import parse_duration
 
 GROUP = "kubedag.io"
 VERSION = "v1alpha1"
@@ -299,12 +299,12 @@ def _crd(kind: str, plural: str, short: str, schema: dict[str, Any], columns: li
 
 
 def dag_crd() -> dict[str, Any]:
-    """The ``dags.kubedag.io`` CRD: spec from :class:`~kubedag.spec.models.DAGManifest`, status from ``DAGStatus``."""
+    """The ``dags.kubedag.io`` CRD: spec from :class:`~kubedag.core.spec.models.DAGManifest`, status from ``DAGStatus``."""
     return _crd("DAG", "dags", "dag", openapi_schema(models.DAGManifest, DAGStatus), DAG_COLUMNS)
 
 
 def dagrun_crd() -> dict[str, Any]:
-    """The ``dagruns.kubedag.io`` CRD, from :class:`~kubedag.spec.dagrun.DAGRunManifest` (status included)."""
+    """The ``dagruns.kubedag.io`` CRD, from :class:`~kubedag.core.spec.dagrun.DAGRunManifest` (status included)."""
     return _crd("DAGRun", "dagruns", "dr", openapi_schema(DAGRunManifest, DAGRunStatus), DAGRUN_COLUMNS)
 
 
@@ -327,12 +327,12 @@ BACKFILL_COLUMNS = [
 
 
 def pool_crd() -> dict[str, Any]:
-    """The ``pools.kubedag.io`` CRD, from :class:`~kubedag.spec.resources.PoolManifest`."""
+    """The ``pools.kubedag.io`` CRD, from :class:`~kubedag.core.spec.resources.PoolManifest`."""
     return _crd("Pool", "pools", "pool", openapi_schema(PoolManifest, PoolStatus), POOL_COLUMNS)
 
 
 def backfill_crd() -> dict[str, Any]:
-    """The ``backfills.kubedag.io`` CRD, from :class:`~kubedag.spec.resources.BackfillManifest`."""
+    """The ``backfills.kubedag.io`` CRD, from :class:`~kubedag.core.spec.resources.BackfillManifest`."""
     return _crd("Backfill", "backfills", "bf", openapi_schema(BackfillManifest, BackfillStatus), BACKFILL_COLUMNS)
 
 

@@ -13,9 +13,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from kubedag import engine
-from kubedag.spec.dag import DAG
-from kubedag.tries import TryRecord
+from kubedag.core import engine
+from kubedag.core.spec.dag import DAG
+from kubedag.core.tries import TryRecord
 
 
 def db_dag_id(namespace: str, name: str) -> str:
@@ -120,6 +120,6 @@ def latest_scheduled_interval(session: Any, namespace: str, dag_id: str) -> tupl
 
 def load_tis(rows: Iterable[Any]) -> dict[str, engine.TaskInstance]:
     """Task instances from their DB rows, by task id."""
-    from kubedag.k8s.runpass import ti_from_row
+    from kubedag.core.runpass import ti_from_row
 
     return {row.task_id: ti_from_row(row) for row in rows}

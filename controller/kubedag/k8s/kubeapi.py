@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from kubedag.k8s.names import GROUP, VERSION
+from kubedag.core.naming import GROUP, VERSION
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_KUBECONFIG = "~/.kube/config"

@@ -5,7 +5,7 @@
 
 1. the generated pod: kubedag's name, labels, annotations and owner reference, ``restartPolicy:
    Never``, ``activeDeadlineSeconds`` from ``executionTimeout``, the task's Kubernetes fields
-   (``spec.defaults`` already applied by :func:`kubedag.spec.dag.build_dag`) and one container named
+   (``spec.defaults`` already applied by :func:`kubedag.core.spec.dag.build_dag`) and one container named
    ``base`` (the name Airflow's KubernetesExecutor gives the task's container) running the task's
    rendered command;
 2. the DAG's ``spec.podTemplate``;
@@ -14,8 +14,8 @@
 What the controller relies on is set again after the templates and cannot be overridden: the pod's
 name, namespace and owner reference, kubedag's ``kubedag.io/*`` and ``app.kubernetes.io/*`` labels and
 annotations, ``restartPolicy: Never`` (a retry is a new pod, made by kubedag), and the XCom channel:
-an ``emptyDir`` volume :data:`XCOM_VOLUME` mounted at :data:`kubedag.xcom.POD_XCOM_DIR` in the ``base``
-container, ``$KUBEDAG_XCOM_PATH`` = :data:`kubedag.xcom.POD_XCOM_FILE`, which is also the container's
+an ``emptyDir`` volume :data:`XCOM_VOLUME` mounted at :data:`kubedag.core.xcom.POD_XCOM_DIR` in the ``base``
+container, ``$KUBEDAG_XCOM_PATH`` = :data:`kubedag.core.xcom.POD_XCOM_FILE`, which is also the container's
 ``terminationMessagePath`` (policy ``File``): the kubelet copies what the try wrote there (at most 4096
 bytes) into ``status.containerStatuses[].state.terminated.message``, where the controller reads it.
 
@@ -33,10 +33,10 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from kubedag.k8s import names
-from kubedag.spec.dag import DAG, Task
-from kubedag.spec.loader import FieldError
-from kubedag.xcom import POD_XCOM_DIR, POD_XCOM_FILE, XCOM_PATH_ENV
+from kubedag.core import naming as names
+from kubedag.core.spec.dag import DAG, Task
+from kubedag.core.spec.loader import FieldError
+from kubedag.core.xcom import POD_XCOM_DIR, POD_XCOM_FILE, XCOM_PATH_ENV
 
 CONTAINER = "base"
 """The task's container: Airflow's KubernetesExecutor and KubernetesPodOperator name it ``base`` too."""
@@ -95,7 +95,7 @@ def build_pod(
         secret_env: variable name -> ``(Secret name, key)``, added as ``valueFrom.secretKeyRef`` after ``env``
             (connections: :func:`kubedag.secrets.connections_env`'s names).
         poke: the poke of a ``reschedule``-mode sensor's try (0: the first; see
-            :func:`kubedag.k8s.names.pod_name`): part of the name, label ``kubedag.io/poke`` when > 0.
+            :func:`kubedag.core.naming.pod_name`): part of the name, label ``kubedag.io/poke`` when > 0.
 
     Kubernetes expands ``$(NAME)`` in ``command``, ``args`` and env values and turns ``$$`` into ``$``;
     every ``$`` in them is written ``$$``, so the container gets exactly the given strings, as a local
@@ -103,8 +103,8 @@ def build_pod(
 
     Returns:
         A new JSON-ready dict (nothing shared with ``dag``/``task``): ``metadata.name`` is
-        :func:`kubedag.k8s.names.pod_name` (at most 63 characters), labels
-        :func:`kubedag.k8s.names.pod_labels` over the templates' labels; ``spec.activeDeadlineSeconds``
+        :func:`kubedag.core.naming.pod_name` (at most 63 characters), labels
+        :func:`kubedag.core.naming.pod_labels` over the templates' labels; ``spec.activeDeadlineSeconds``
         is ``executionTimeout`` rounded up to whole seconds (at least 1), absent without a timeout;
         resource quantities are strings (``2``, ``0.5``, ``1Gi``).
 
@@ -156,7 +156,7 @@ def kubernetes_problems(dag: DAG) -> list[FieldError]:
       without a ``name``, a sidecar without an ``image``, a ``restartPolicy`` other than ``Never``.
 
     Returns:
-        A list of :class:`~kubedag.spec.loader.FieldError`, in manifest order; empty when the DAG can run.
+        A list of :class:`~kubedag.core.spec.loader.FieldError`, in manifest order; empty when the DAG can run.
     """
     index = _manifest_index(dag)
     tasks = sorted(dag.tasks.values(), key=lambda t: index[t.task_id])

@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from kubedag.spec.dag import DAG, DEFAULT_POOL, DEFAULT_POOL_SLOTS
+from kubedag.core.spec.dag import DAG, DEFAULT_POOL, DEFAULT_POOL_SLOTS
 
 POOL_API_VERSION = "kubedag.io/v1alpha1"
 _KIND = re.compile(r"^\s*kind:\s*[\"']?(\w+)", re.MULTILINE)
@@ -82,7 +82,7 @@ class DagBag:
             DagBagError: no such DAG (the message names the folder and any file that did not parse), or its
                 manifest is invalid (with every problem, as ``kubedag dags validate`` prints them).
         """
-        from kubedag.spec import DAGValidationError, parse_dag
+        from kubedag.core.spec import DAGValidationError, parse_dag
 
         for doc in self._documents(("DAG",)):
             if isinstance(doc, dict) and doc.get("kind") == "DAG" and (doc.get("metadata") or {}).get("name") == name:
@@ -124,7 +124,7 @@ class DagBag:
     @cached_property
     def pools(self) -> dict[str, int]:
         """Pool name -> slots: every ``kind: Pool`` of the folder (``spec.slots``, an int >= 0), plus
-        ``default-pool`` with :data:`~kubedag.spec.dag.DEFAULT_POOL_SLOTS` (128) unless a Pool of that name exists
+        ``default-pool`` with :data:`~kubedag.core.spec.dag.DEFAULT_POOL_SLOTS` (128) unless a Pool of that name exists
         (Airflow's ``default_pool`` with ``[core] default_pool_task_slot_count``). A Pool whose ``spec.slots`` is
         not an int >= 0 is recorded in :attr:`errors` and left out (its tasks then wait, and the runner's
         "cannot progress" error names the pool)."""

@@ -7,13 +7,13 @@ pass is written to the DB by :class:`DBRecorder` (one transaction at a time: SQL
 
 * :func:`plan_backfill` (pure) + :func:`run_backfill`: runs of type ``backfill`` (run id
   ``backfill__<logical date>``) for every schedule interval whose logical date is in ``[start, end]``
-  (:func:`kubedag.timetable.backfill_infos`, Airflow 2.10's ``dags backfill`` range), at most
+  (:func:`kubedag.core.timetable.backfill_infos`, Airflow 2.10's ``dags backfill`` range), at most
   ``max_active_runs`` at once, each in its own thread. A run that exists at a logical date is left alone,
   or with ``reset`` cleared (every task) and run again.
-* :func:`clear_tasks` + :func:`resume_run`: :func:`kubedag.engine.clear` in the DB (and the cleared tasks'
+* :func:`clear_tasks` + :func:`resume_run`: :func:`kubedag.core.engine.clear` in the DB (and the cleared tasks'
   XComs deleted), then the reopened run is run to completion: exactly the cleared tasks run again, with
   the next try number.
-* :func:`mark_tasks`: :func:`kubedag.engine.mark`, then the run's state re-evaluated by one engine plan that
+* :func:`mark_tasks`: :func:`kubedag.core.engine.mark`, then the run's state re-evaluated by one engine plan that
   starts nothing.
 * :func:`delete_run`: the run with its task instances, tries and XComs.
 """
@@ -28,9 +28,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kubedag import engine, timetable
-from kubedag.spec.dag import DAG, to_utc
-from kubedag.states import DagRunState, RunType, TaskInstanceState
+from kubedag.core import engine, timetable
+from kubedag.core.spec.dag import DAG, to_utc
+from kubedag.core.states import DagRunState, RunType, TaskInstanceState
 
 FINISHED = (DagRunState.SUCCESS, DagRunState.FAILED)
 
@@ -80,7 +80,7 @@ def load_run(session: Any, dag: DAG, run_id: str) -> tuple[engine.DagRun, dict[s
     Raises:
         OperationError: no such run (naming the command that lists runs).
     """
-    from kubedag.k8s.runpass import ti_from_row
+    from kubedag.core.runpass import ti_from_row
     from kubedag.store import repository
 
     row = repository.get_dag_run(session, dag.dag_id, run_id)
@@ -133,7 +133,7 @@ def plan_backfill(dag: DAG, start: datetime, end: datetime, existing: Mapping[da
     """The runs of ``airflow dags backfill -s START -e END`` (Airflow 2.10), oldest first.
 
     ``start``/``end``: naive ones are read in the DAG's timezone; every interval whose logical date is in
-    ``[start, end]`` (:func:`kubedag.timetable.backfill_infos`). ``existing``: logical date (UTC) ->
+    ``[start, end]`` (:func:`kubedag.core.timetable.backfill_infos`). ``existing``: logical date (UTC) ->
     ``(run_id, state)`` of the DAG's runs in the DB. A new run gets id ``backfill__<logical date>``.
 
     Raises:
@@ -291,7 +291,7 @@ def run_backfill(
 
 def _clear(session, dag: DAG, run_id: str, task_ids: Iterable[str], upstream: bool, downstream: bool,  # noqa: ANN001
            only_failed: bool) -> tuple[engine.DagRun, dict[str, engine.TaskInstance], engine.ClearResult]:
-    """The run, its task instances as the DB holds them, and :func:`kubedag.engine.clear` of them (nothing written).
+    """The run, its task instances as the DB holds them, and :func:`kubedag.core.engine.clear` of them (nothing written).
 
     Raises:
         OperationError: unknown run or task.
@@ -324,7 +324,7 @@ def preview_clear(dag: DAG, run_id: str, task_ids: Iterable[str], *, upstream: b
 def clear_tasks(dag: DAG, run_id: str, task_ids: Iterable[str], *, upstream: bool = False, downstream: bool = False,
                 only_failed: bool = False, database_url: str | None = None
                 ) -> tuple[engine.ClearResult, dict[str, engine.TaskInstance]]:
-    """Clear task instances of run ``run_id`` in the DB, as ``airflow tasks clear``: :func:`kubedag.engine.clear`
+    """Clear task instances of run ``run_id`` in the DB, as ``airflow tasks clear``: :func:`kubedag.core.engine.clear`
     (the tasks named, all when none is, with their upstream/downstream tasks, only the failed ones with
     ``only_failed``), their XComs deleted, the run reopened (``queued``). Returns the clear and every task
     instance after it (for :func:`resume_run`).
@@ -362,7 +362,7 @@ def resume_run(dag: DAG, run: engine.DagRun, tis: Mapping[str, engine.TaskInstan
 def mark_tasks(dag: DAG, run_id: str, task_ids: Iterable[str], state: str, *, database_url: str | None = None
                ) -> tuple[engine.DagRun, tuple[str, ...]]:
     """Set task instances of run ``run_id`` to ``state`` (``success``, ``failed`` or ``skipped``), as Airflow's
-    mark success/failed (:func:`kubedag.engine.mark`), then re-evaluate the run's state with one engine plan
+    mark success/failed (:func:`kubedag.core.engine.mark`), then re-evaluate the run's state with one engine plan
     that starts nothing (so downstream tasks may become ``upstream_failed``/``skipped`` and the run finish).
     Returns the run (its new state) and the tasks whose state changed.
 

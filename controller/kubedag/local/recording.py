@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from kubedag.states import TaskInstanceState
+from kubedag.core.states import TaskInstanceState
 
 if TYPE_CHECKING:  # this module stays light: the CLI imports it before anything heavy, then forks
-    from kubedag import engine
+    from kubedag.core import engine
     from kubedag.local.runner import TryRecord
-    from kubedag.spec.dag import DAG
+    from kubedag.core.spec.dag import DAG
 
 HOSTNAME = os.uname().nodename if hasattr(os, "uname") else "localhost"
 
@@ -67,7 +67,7 @@ def pass_rows(
 ) -> PassRows:
     """Turn a runner pass into :class:`PassRows`. Durations in seconds; datetimes stay UTC-aware.
     ``xcoms``: ``(task_id, try_number, {key: value})`` of tries that ended in the pass (see
-    :func:`kubedag.execution.finish_try`)."""
+    :func:`kubedag.core.execution.finish_try`)."""
     ti_rows: dict[str, dict[str, Any]] = {}
     for ti in tis:
         task = dag.tasks.get(ti.task_id)

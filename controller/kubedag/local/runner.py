@@ -1,14 +1,14 @@
 """Run one DAG run to completion on this machine: the engine decides, local processes execute.
 
 The loop is level-triggered, like the Kubernetes controller: every pass hands the DAG run and all its
-task instances to :func:`kubedag.engine.plan`, applies the plan (launch, kill, new states), records the
+task instances to :func:`kubedag.core.engine.plan`, applies the plan (launch, kill, new states), records the
 pass in the metadata DB in one transaction, then sleeps until a process exits or the plan's
 ``wake_at`` (a retry falling due, an execution timeout) arrives. A finished try starts its successors
 on the very next pass, with no polling interval in between.
 
-What a try runs and what its end means come from :mod:`kubedag.execution`, as for Kubernetes pods: the
+What a try runs and what its end means come from :mod:`kubedag.core.execution`, as for Kubernetes pods: the
 command (or a built-in sensor check, wrapped in the poke loop in ``poke`` mode), ``$KUBEDAG_XCOM_PATH`` (a
-fresh file next to the try's log) and ``$KUBEDAG_CONN_<ID>``; at its end :func:`kubedag.execution.finish_try`
+fresh file next to the try's log) and ``$KUBEDAG_CONN_<ID>``; at its end :func:`kubedag.core.execution.finish_try`
 (XComs, branch skips, a sensor's reschedule, exit 99 = skipped). The tasks the Kubernetes controller carries
 out itself run here as local programs: an ``externalTask`` sensor as ``python -m kubedag.sensors external``
 against the metadata DB, a ``trigger`` task as ``python -m kubedag.local.trigger``. A rescheduled sensor's
@@ -29,11 +29,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from kubedag import engine, execution, templating
-from kubedag.tries import TryRecord, context_env, describe_exit, render_try
-from kubedag.spec.dag import DAG
-from kubedag.states import DagRunState, TaskInstanceState
-from kubedag.xcom import XCOM_PATH_ENV
+from kubedag.core import engine, execution, templating
+from kubedag.core.tries import TryRecord, context_env, describe_exit, render_try
+from kubedag.core.spec.dag import DAG
+from kubedag.core.states import DagRunState, TaskInstanceState
+from kubedag.core.xcom import XCOM_PATH_ENV
 
 XComRows = list[tuple[str, int, dict]]
 
@@ -159,8 +159,8 @@ class LocalRunner:
             pass
 
     def _pull(self, task_id: str, key: str) -> Any:
-        """An XCom of this run (newest try that pushed ``key``), or :data:`kubedag.xcom.NO_XCOM`."""
-        from kubedag.xcom import NO_XCOM
+        """An XCom of this run (newest try that pushed ``key``), or :data:`kubedag.core.xcom.NO_XCOM`."""
+        from kubedag.core.xcom import NO_XCOM
 
         return self._xcoms.get((task_id, key), NO_XCOM)
 

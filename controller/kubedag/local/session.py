@@ -15,11 +15,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kubedag import engine, templating, timetable
+from kubedag.core import engine, templating, timetable
 from kubedag.local.recording import DBWriter, RunSetup
 from kubedag.local.runner import LocalRunner, RunOptions, context_env, utcnow
-from kubedag.spec.dag import DAG
-from kubedag.states import RunType
+from kubedag.core.spec.dag import DAG
+from kubedag.core.states import RunType
 from kubedag.store import config
 
 

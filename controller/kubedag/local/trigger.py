@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--failed", action="append", default=[])
     args = parser.parse_args(argv)
 
-    from kubedag import timetable
+    from kubedag.core import timetable
     from kubedag.local.bag import DagBag, DagBagError
     from kubedag.local.session import run_dag_locally
 

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from kubedag import engine
-from kubedag.spec.dag import DAG
+from kubedag.core import engine
+from kubedag.core.spec.dag import DAG
 
 if TYPE_CHECKING:
     from kubedag.local.session import LocalRunResult

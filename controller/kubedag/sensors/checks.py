@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from kubedag.sensors.poke import NOT_MET
 
 if TYPE_CHECKING:
-    from kubedag.spec.models import SensorSpec
+    from kubedag.core.spec.models import SensorSpec
 
 MET = 0
 ERROR = 1
@@ -316,7 +316,7 @@ SKIPPED = 99
 def external_main(args: argparse.Namespace) -> int:
     """Evaluate one ``external`` check (see the module docstring); prints one line saying what it saw."""
     from kubedag.sensors.external import _parse_date, external_outcome, external_states, external_summary
-    from kubedag.spec.models import ExternalTaskCheck
+    from kubedag.core.spec.models import ExternalTaskCheck
     from kubedag.store.db import open_store
 
     check = ExternalTaskCheck.model_validate({
@@ -382,7 +382,7 @@ def check_argv(sensor: SensorSpec, render: Callable[[str, str], str], python: st
     Raises:
         ValueError: the sensor has no ``file`` or ``http`` check (a command sensor, or ``externalTask``, which
             the controller evaluates itself).
-        kubedag.templating.TemplateError: a field failed to render (raised by ``render``).
+        kubedag.core.templating.TemplateError: a field failed to render (raised by ``render``).
     """
     argv = [python, "-m", "kubedag.sensors"]
     if sensor.file is not None:

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from kubedag.states import DagRunState, TaskInstanceState
-from kubedag.templating import TemplateError
+from kubedag.core.states import DagRunState, TaskInstanceState
+from kubedag.core.templating import TemplateError
 
 if TYPE_CHECKING:
-    from kubedag.spec.models import ExternalTaskCheck
+    from kubedag.core.spec.models import ExternalTaskCheck
 
 ExternalOutcome = Literal["met", "not_met", "failed", "skipped"]
 
@@ -56,7 +56,7 @@ def external_logical_dates(
 
     Raises:
         ValueError: ``run_logical_date`` is naive.
-        kubedag.templating.TemplateError: (a ValueError) naming ``sensor.externalTask.logicalDates`` when the
+        kubedag.core.templating.TemplateError: (a ValueError) naming ``sensor.externalTask.logicalDates`` when the
             rendered text is not a date or a non-empty JSON list of dates (an empty list would wait for nothing:
             Airflow then counts 0 == 0 and succeeds at once, surely not what was meant), or from ``render``.
     """
@@ -110,9 +110,9 @@ def external_check_problems(check: ExternalTaskCheck) -> list[str]:
 def external_outcome(check: ExternalTaskCheck, states: list[str | None]) -> ExternalOutcome:
     """The sensor's verdict given the target's state at each logical date.
 
-    ``states[i]`` is the state of the task instance ``check.task`` (a :class:`~kubedag.states.TaskInstanceState`
+    ``states[i]`` is the state of the task instance ``check.task`` (a :class:`~kubedag.core.states.TaskInstanceState`
     value, ``"none"`` for one with no state yet) or, without a task, of the run (a
-    :class:`~kubedag.states.DagRunState` value) at the i-th date; None when that run or task instance does
+    :class:`~kubedag.core.states.DagRunState` value) at the i-th date; None when that run or task instance does
     not exist (it counts in no list). Airflow 2.10's ``ExternalTaskSensor.poke``, in its order: any state in
     ``failedStates`` -> ``"failed"`` (Airflow's ``AirflowException``; the caller applies ``softFail``, which
     makes it a skip); any in ``skippedStates`` -> ``"skipped"`` (``AirflowSkipException``); every state in

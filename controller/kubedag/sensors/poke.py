@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the check program (python -m kubedag.sensors) never imports pydantic for this module
-    from kubedag.spec.models import SensorSpec
+    from kubedag.core.spec.models import SensorSpec
 
 NOT_MET = 75
-"""Exit code of a check that is not met yet (``kubedag.spec.models.SENSOR_NOT_MET_EXIT_CODE``)."""
+"""Exit code of a check that is not met yet (``kubedag.core.spec.models.SENSOR_NOT_MET_EXIT_CODE``)."""
 
 _TIMEDELTA_MAX_SECONDS = timedelta.max.total_seconds()
 _SECOND = timedelta(seconds=1)

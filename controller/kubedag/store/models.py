@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from kubedag import states
+from kubedag.core import states
 
 __all__ = [
     "UTC",

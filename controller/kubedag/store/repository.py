@@ -39,7 +39,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from kubedag.xcom import RETURN_KEY
+from kubedag.core.xcom import RETURN_KEY
 
 from ._helpers import (
     TI_FIELDS,
@@ -474,7 +474,7 @@ def set_xcoms(
 ) -> None:
     """Store the XComs one try pushed, replacing whatever that try had (other tries keep theirs).
 
-    ``values``: key -> JSON-serialisable value, e.g. :func:`kubedag.xcom.parse_xcom`'s result; ``{}``
+    ``values``: key -> JSON-serialisable value, e.g. :func:`kubedag.core.xcom.parse_xcom`'s result; ``{}``
     deletes the try's XComs. Idempotent: writing the same values again changes nothing (``timestamp``
     keeps the first write's time). Store XComs of successful tries only: a task's return value is pushed
     when it returns (Airflow 2.10's ``TaskInstance._execute_task``), and :func:`get_xcom` reads the newest
@@ -519,8 +519,8 @@ def get_xcom(
     session: Session, dag_id: str, run_id: str, task_id: str, key: str = RETURN_KEY, default: Any = None
 ) -> Any:
     """The XCom ``key`` of a task in a run: its value (decoded JSON) from the newest try that has that key,
-    or ``default`` if no try has it. Pass ``default=kubedag.xcom.NO_XCOM`` to tell a stored ``null`` from
-    no XCom (what :func:`kubedag.tries.render_try`'s ``xcom_pull`` returns)."""
+    or ``default`` if no try has it. Pass ``default=kubedag.core.xcom.NO_XCOM`` to tell a stored ``null`` from
+    no XCom (what :func:`kubedag.core.tries.render_try`'s ``xcom_pull`` returns)."""
     stmt = (
         sa.select(XComRow.value)
         .where(XComRow.dag_id == dag_id, XComRow.run_id == run_id, XComRow.task_id == task_id, XComRow.key == key)

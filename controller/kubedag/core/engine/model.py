@@ -11,7 +11,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from kubedag.states import DagRunState, RunType, TaskInstanceState
+from kubedag.core.states import DagRunState, RunType, TaskInstanceState
 
 
 def _check_aware(obj: Any) -> None:
@@ -85,8 +85,8 @@ class DagRun:
 @dataclass(frozen=True)
 class StartTry:
     """Start try ``try_number`` (1 = first) of ``task_id``: the executor launches it, then reports
-    it running with :func:`~kubedag.engine.plan.mark_running` and its end with
-    :func:`~kubedag.engine.plan.apply_outcome`."""
+    it running with :func:`~kubedag.core.engine.plan.mark_running` and its end with
+    :func:`~kubedag.core.engine.plan.apply_outcome`."""
 
     task_id: str
     try_number: int
@@ -103,7 +103,7 @@ class KillTry:
 
 @dataclass(frozen=True)
 class Plan:
-    """What :func:`~kubedag.engine.plan.plan` decided.
+    """What :func:`~kubedag.core.engine.plan.plan` decided.
 
     ``updates``: task_id -> the task instances that changed (new ones included); apply them all.
     ``starts``: tries to launch, in priority (topological) order; their task instances are in

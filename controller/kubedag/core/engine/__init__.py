@@ -1,11 +1,11 @@
 """The pure task engine: Airflow 2.10's task-instance state machine, without I/O or a clock.
 
-- :mod:`~kubedag.engine.trigger_rules`: may a task run given its upstream states?
-- :mod:`~kubedag.engine.retry`: when a failed try is retried, and whether it may be.
-- :mod:`~kubedag.engine.model`: immutable task instances, runs and plan actions.
-- :mod:`~kubedag.engine.plan`: :func:`plan` (one scheduling decision for a run),
+- :mod:`~kubedag.core.engine.trigger_rules`: may a task run given its upstream states?
+- :mod:`~kubedag.core.engine.retry`: when a failed try is retried, and whether it may be.
+- :mod:`~kubedag.core.engine.model`: immutable task instances, runs and plan actions.
+- :mod:`~kubedag.core.engine.plan`: :func:`plan` (one scheduling decision for a run),
   :func:`apply_outcome` and :func:`mark_running` (the executor's reports).
-- :mod:`~kubedag.engine.actions`: a sensor's "not yet" (:func:`sensor_not_met`), a branch's choice
+- :mod:`~kubedag.core.engine.actions`: a sensor's "not yet" (:func:`sensor_not_met`), a branch's choice
   (:func:`branch_follow`, :func:`apply_branch`), and the user's :func:`clear` and :func:`mark`.
 
 A runner loops: ``p = plan(dag, run, tis, now)``; store ``p.updates`` and ``p.run``; launch
@@ -13,9 +13,9 @@ A runner loops: ``p = plan(dag, run, tis, now)``; store ``p.updates`` and ``p.ru
 sleep until a report or ``p.wake_at``.
 """
 
-from kubedag.engine.actions import ClearResult, apply_branch, branch_follow, clear, mark, select_tasks, sensor_not_met
-from kubedag.engine.model import DagRun, KillTry, Plan, StartTry, TaskInstance
-from kubedag.engine.plan import (
+from kubedag.core.engine.actions import ClearResult, apply_branch, branch_follow, clear, mark, select_tasks, sensor_not_met
+from kubedag.core.engine.model import DagRun, KillTry, Plan, StartTry, TaskInstance
+from kubedag.core.engine.plan import (
     ACTIVE_STATES,
     FAILED_STATES,
     SCHEDULABLE_STATES,
@@ -26,8 +26,8 @@ from kubedag.engine.plan import (
     mark_running,
     plan,
 )
-from kubedag.engine.retry import MAX_RETRY_DELAY, can_retry, exponential_delay, next_retry_at
-from kubedag.engine.trigger_rules import CHECKS, RuleResult, UpstreamSummary, evaluate, summarize
+from kubedag.core.engine.retry import MAX_RETRY_DELAY, can_retry, exponential_delay, next_retry_at
+from kubedag.core.engine.trigger_rules import CHECKS, RuleResult, UpstreamSummary, evaluate, summarize
 
 __all__ = [
     "ACTIVE_STATES",

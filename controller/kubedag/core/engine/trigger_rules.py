@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from kubedag.states import FINISHED_STATES, TaskInstanceState, TriggerRule
+from kubedag.core.states import FINISHED_STATES, TaskInstanceState, TriggerRule
 
 S = TaskInstanceState
 
@@ -228,7 +228,7 @@ CHECKS: dict[TriggerRule, Callable[[UpstreamSummary], RuleResult]] = {
     TriggerRule.NONE_SKIPPED: check_none_skipped,
     TriggerRule.ALWAYS: check_always,
 }
-"""TriggerRule -> its check; one entry per rule of :class:`~kubedag.states.TriggerRule`."""
+"""TriggerRule -> its check; one entry per rule of :class:`~kubedag.core.states.TriggerRule`."""
 
 
 def evaluate(rule: TriggerRule, summary: UpstreamSummary) -> RuleResult:

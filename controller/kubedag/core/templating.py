@@ -37,7 +37,7 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from kubedag.xcom import NO_XCOM, RETURN_KEY
+from kubedag.core.xcom import NO_XCOM, RETURN_KEY
 
 if TYPE_CHECKING:
     import jinja2
@@ -152,7 +152,7 @@ class RunContext:
     conf: Mapping[str, Any] | None = None
     xcom_pull: Callable[[str, str], Any] | None = field(default=None, compare=False)
     """``(task_id, key) -> value``: the XCom the task pushed under ``key`` in this run (a JSON value), or
-    :data:`kubedag.xcom.NO_XCOM` if none; may raise :class:`ContextError` (e.g. for a task not in the DAG).
+    :data:`kubedag.core.xcom.NO_XCOM` if none; may raise :class:`ContextError` (e.g. for a task not in the DAG).
     None: no task has pushed anything (``xcom_pull`` returns its ``default``)."""
     variables: Mapping[str, str] | None = None
     """Airflow Variables, name -> value (``var.value.NAME``); None: no variables."""

@@ -1,7 +1,7 @@
 """The ``DAGRun`` custom resource (``apiVersion: kubedag.io/v1alpha1``, ``kind: DAGRun``) and the
 ``status`` the controller writes on DAGs and DAGRuns, as pydantic v2 models.
 
-Conventions are :mod:`kubedag.spec.models`': camelCase in YAML through :class:`StrictModel`, unknown
+Conventions are :mod:`kubedag.core.spec.models`': camelCase in YAML through :class:`StrictModel`, unknown
 ``spec`` fields rejected. Status models ignore unknown fields instead (a newer controller may have
 written them) and are written only by the controller, through the ``status`` subresource.
 
@@ -14,8 +14,8 @@ A DAGRun made by hand needs only ``spec.dagName``::
 
 The controller fills in the rest as Airflow's ``airflow dags trigger`` does: ``runType`` manual,
 ``logicalDate`` now, the data interval from the DAG's timetable
-(:meth:`kubedag.timetable.Timetable.infer_manual_data_interval`), ``runId``
-``manual__<logicalDate in UTC, isoformat>`` (:func:`kubedag.timetable.run_id`). Naive dates are read
+(:meth:`kubedag.core.timetable.Timetable.infer_manual_data_interval`), ``runId``
+``manual__<logicalDate in UTC, isoformat>`` (:func:`kubedag.core.timetable.run_id`). Naive dates are read
 in the DAG's ``timezone``, as ``startDate`` is.
 
 Status size. etcd refuses objects over 1.5 MiB (its ``--max-request-bytes`` default) and a DAGRun's
@@ -27,7 +27,7 @@ status holds every task of the run, so ``status.tasks`` is compact:
   one-letter code would save ~5 bytes a task); ``t`` the try number (Airflow 2.10's: 0 = never tried,
   1 while the first try runs);
 * ``p`` is only the 5-character hash ending the try's pod name, which is deterministic
-  (:func:`kubedag.k8s.names.pod_name`: :func:`pod_prefix` ``(dag, task, t)`` plus a hash of run, task
+  (:func:`kubedag.core.naming.pod_name`: :func:`pod_prefix` ``(dag, task, t)`` plus a hash of run, task
   and try), so :meth:`TaskEntry.pod_name` rebuilds the name. Set once that try's pod was created; a new
   try drops it;
 * tasks still in state ``none`` with try 0 are left out (``counts.none`` counts them); dates, exit
@@ -48,8 +48,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
-from kubedag.spec.models import DAGName, DateTimeField, KubeMeta, StrictModel
-from kubedag.states import DagRunState, RunType, TaskInstanceState
+from kubedag.core.spec.models import DAGName, DateTimeField, KubeMeta, StrictModel
+from kubedag.core.states import DagRunState, RunType, TaskInstanceState
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9_.~:+-]+$"
 """Airflow 2.10's default ``[scheduler] allowed_run_id_pattern``; ids are at most 250 characters."""
@@ -195,7 +195,7 @@ def pod_prefix(dag_name: str, task_id: str, try_number: int) -> str:
 
     The task slug is the task id lowercased with ``_`` and ``.`` turned into ``-`` (pod names are
     DNS-1123 labels); ``<dag>-<task slug>`` is cut so that the try number always fits. Several runs and
-    tasks share a prefix; the hash that follows (:func:`kubedag.k8s.names.pod_suffix`) keeps pods apart.
+    tasks share a prefix; the hash that follows (:func:`kubedag.core.naming.pod_suffix`) keeps pods apart.
     """
     slug = task_id.lower().replace("_", "-").replace(".", "-")
     tail = f"-{try_number}-"

@@ -12,7 +12,7 @@ import hashlib
 import math
 from datetime import datetime, timedelta, timezone
 
-from kubedag.spec.dag import Task
+from kubedag.core.spec.dag import Task
 
 MAX_RETRY_DELAY = 24 * 60 * 60
 """Seconds; Airflow's ``airflow.models.abstractoperator.MAX_RETRY_DELAY``, the cap of an exponential delay."""

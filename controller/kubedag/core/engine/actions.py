@@ -1,5 +1,5 @@
 """State-machine steps beyond a try's plain success or failure: a sensor's "not yet", a branch's choice, and
-the user's clear and mark requests. Pure functions of their inputs, like :mod:`kubedag.engine.plan`; the
+the user's clear and mark requests. Pure functions of their inputs, like :mod:`kubedag.core.engine.plan`; the
 executors call them and persist what they return.
 """
 
@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubedag.engine.model import DagRun, KillTry, TaskInstance
-from kubedag.engine.plan import ACTIVE_STATES, format_duration, format_instant
-from kubedag.spec.dag import DAG
-from kubedag.states import DagRunState, TaskInstanceState
+from kubedag.core.engine.model import DagRun, KillTry, TaskInstance
+from kubedag.core.engine.plan import ACTIVE_STATES, format_duration, format_instant
+from kubedag.core.spec.dag import DAG
+from kubedag.core.states import DagRunState, TaskInstanceState
 
 S = TaskInstanceState
 

@@ -19,7 +19,7 @@ import hashlib
 import re
 from datetime import datetime, timezone
 
-from kubedag.spec.dagrun import POD_SUFFIX_LENGTH, pod_prefix
+from kubedag.core.spec.dagrun import POD_SUFFIX_LENGTH, pod_prefix
 
 GROUP = "kubedag.io"
 VERSION = "v1alpha1"
@@ -103,7 +103,7 @@ def poke_from_suffix(run: str, task_id: str, try_number: int, suffix: str | None
 
 def pod_name(dag_id: str, run: str, task_id: str, try_number: int, poke: int = 0) -> str:
     """The pod of try ``try_number`` of ``task_id`` in DAGRun ``run`` of DAG ``dag_id``:
-    :func:`~kubedag.spec.dagrun.pod_prefix` (``<dag>-<task slug>-<try>-``, at most 58) plus
+    :func:`~kubedag.core.spec.dagrun.pod_prefix` (``<dag>-<task slug>-<try>-``, at most 58) plus
     :func:`pod_suffix`; at most 63 characters, e.g. ``supermarket-promotions-copy-to-raw-supermarket-1-1-f94dx``.
 
     A ``reschedule``-mode sensor runs one pod per poke within the same try number (Airflow keeps the try

@@ -23,8 +23,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, StrictBool, StrictInt, model_validator
 
-from kubedag.spec.dagrun import Condition, StatusModel, _conditions
-from kubedag.spec.models import DAGName, DateTimeField, KubeMeta, StrictModel
+from kubedag.core.spec.dagrun import Condition, StatusModel, _conditions
+from kubedag.core.spec.models import DAGName, DateTimeField, KubeMeta, StrictModel
 
 
 class PoolSpec(StrictModel):

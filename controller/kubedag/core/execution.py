@@ -6,8 +6,8 @@ check (``python -m kubedag.sensors file|http ...``), wrapped in the poke loop fo
 
 * exit 0: success; the XCom file (``$KUBEDAG_XCOM_PATH``) is parsed and stored; a ``branch`` task's
   return value picks the downstream tasks to follow and the others are skipped;
-* exit 75 (:data:`~kubedag.spec.models.SENSOR_NOT_MET_EXIT_CODE`) from a sensor: not met yet
-  (:func:`kubedag.engine.sensor_not_met`: ``up_for_reschedule``, or a timeout);
+* exit 75 (:data:`~kubedag.core.spec.models.SENSOR_NOT_MET_EXIT_CODE`) from a sensor: not met yet
+  (:func:`kubedag.core.engine.sensor_not_met`: ``up_for_reschedule``, or a timeout);
 * exit 99 (:data:`SKIP_EXIT_CODE`, Airflow's ``BashOperator.skip_on_exit_code``): ``skipped``;
 * anything else: a failure, retried by the task's ``retries``.
 
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from kubedag import engine
-from kubedag.spec.dag import DAG
-from kubedag.spec.models import SENSOR_NOT_MET_EXIT_CODE
-from kubedag.states import TaskInstanceState
+from kubedag.core import engine
+from kubedag.core.spec.dag import DAG
+from kubedag.core.spec.models import SENSOR_NOT_MET_EXIT_CODE
+from kubedag.core.states import TaskInstanceState
 
 S = TaskInstanceState
 
@@ -40,7 +40,7 @@ def try_argv(dag: DAG, task_id: str, command: list[str], args: list[str], render
     in :func:`kubedag.sensors.poke_command` for a sensor in ``poke`` mode. Empty when the task has no command.
 
     Raises:
-        kubedag.templating.TemplateError: a templated sensor field failed to render.
+        kubedag.core.templating.TemplateError: a templated sensor field failed to render.
     """
     task = dag.tasks[task_id]
     sensor = task.sensor
@@ -90,9 +90,9 @@ def finish_try(
     file). See the module docstring for the rules.
 
     Raises:
-        ValueError: ``ti`` is not queued or running (a stale report), from :func:`kubedag.engine.apply_outcome`.
+        ValueError: ``ti`` is not queued or running (a stale report), from :func:`kubedag.core.engine.apply_outcome`.
     """
-    from kubedag.xcom import XComError, parse_xcom
+    from kubedag.core.xcom import XComError, parse_xcom
 
     task = dag.tasks[ti.task_id]
 
@@ -107,7 +107,7 @@ def finish_try(
             return failed(f"XCom: {exc}")
         updates: dict[str, engine.TaskInstance] = {}
         if task.branch:
-            from kubedag.xcom import RETURN_KEY
+            from kubedag.core.xcom import RETURN_KEY
 
             try:
                 follow = engine.branch_follow(dag, ti.task_id, values.get(RETURN_KEY))
@@ -137,16 +137,16 @@ def template_renderer(
     variables: Mapping[str, str] | None = None,
     connections: Mapping[str, str] | None = None,
 ) -> Callable[[str, str], str]:
-    """``render(template, field) -> str`` with the same template context as :func:`kubedag.tries.render_try`
+    """``render(template, field) -> str`` with the same template context as :func:`kubedag.core.tries.render_try`
     for that try (``xcom_pull``, ``variables`` and ``connections`` as it takes them): the ``render`` of
     :func:`try_argv` for sensor fields, and of a trigger's ``conf`` and ``logicalDate``. The context is built
     on the first call only.
 
     Raises (from the returned callable):
-        kubedag.templating.TemplateError: naming ``field``.
+        kubedag.core.templating.TemplateError: naming ``field``.
     """
-    from kubedag import templating
-    from kubedag.tries import try_context
+    from kubedag.core import templating
+    from kubedag.core.tries import try_context
 
     context: dict[str, Any] = {}
 
@@ -164,7 +164,7 @@ def render_value(value: Any, render: Callable[[str, str], str], field_name: str)
     at any depth; dict keys are kept as written. Field names read ``trigger.conf.key[0]``.
 
     Raises:
-        kubedag.templating.TemplateError: naming the field, from ``render``.
+        kubedag.core.templating.TemplateError: naming the field, from ``render``.
     """
     if isinstance(value, str):
         return render(value, field_name)

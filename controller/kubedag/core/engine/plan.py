@@ -19,11 +19,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 
-from kubedag.engine.model import DagRun, KillTry, Plan, StartTry, TaskInstance
-from kubedag.engine.retry import can_retry, next_retry_at
-from kubedag.engine.trigger_rules import evaluate, summarize
-from kubedag.spec.dag import DAG
-from kubedag.states import UNFINISHED_STATES, DagRunState, TaskInstanceState
+from kubedag.core.engine.model import DagRun, KillTry, Plan, StartTry, TaskInstance
+from kubedag.core.engine.retry import can_retry, next_retry_at
+from kubedag.core.engine.trigger_rules import evaluate, summarize
+from kubedag.core.spec.dag import DAG
+from kubedag.core.states import UNFINISHED_STATES, DagRunState, TaskInstanceState
 
 S = TaskInstanceState
 
@@ -90,8 +90,8 @@ def apply_outcome(
     """The state-machine step when try ``ti.try_number`` of a ``queued``/``running`` task ends at ``now``.
 
     Success -> ``success``. Failure (also an execution timeout) -> ``up_for_retry`` with
-    ``next_retry_at`` from :func:`~kubedag.engine.retry.next_retry_at` when
-    :func:`~kubedag.engine.retry.can_retry` (Airflow 2.10: ``retries and try_number <= max_tries``,
+    ``next_retry_at`` from :func:`~kubedag.core.engine.retry.next_retry_at` when
+    :func:`~kubedag.core.engine.retry.can_retry` (Airflow 2.10: ``retries and try_number <= max_tries``,
     i.e. ``try_number < task.max_tries``), else ``failed`` (Airflow's ``handle_failure``).
     ``end_date`` is ``now`` (the base of the retry delay, as Airflow's ``ti.end_date = utcnow()``);
     ``reason`` defaults to ``"exit code N"`` on a failure with an exit code.
@@ -146,7 +146,7 @@ def plan(
     (when given: the executor's free parallelism) tries were started by this plan, a try is
     started: ``try_number + 1`` (Airflow 2.10's ``schedule_tis``; unchanged for
     ``up_for_reschedule``, whose first poke's ``start_date`` is kept), state ``queued``. Ready tasks
-    start in decreasing :attr:`~kubedag.spec.dag.DAG.priority_weights` (Airflow's ``priority_weight``
+    start in decreasing :attr:`~kubedag.core.spec.dag.DAG.priority_weights` (Airflow's ``priority_weight``
     with its ``weight_rule``), ties in topological order. ``pool_free`` (when given: pool name -> slots
     free across every run, as Airflow's ``Pool.open_slots``): a try takes ``task.pool_slots`` of its
     pool and waits while they are not free; a pool missing from ``pool_free`` does not exist and its

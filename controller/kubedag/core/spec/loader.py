@@ -1,6 +1,6 @@
 """Load and validate DAG manifests, reporting every problem with its field path.
 
-:func:`parse_dag` validates one manifest object and returns a :class:`~kubedag.spec.dag.DAG` or raises
+:func:`parse_dag` validates one manifest object and returns a :class:`~kubedag.core.spec.dag.DAG` or raises
 :class:`DAGValidationError` listing *all* problems found: field errors from the pydantic models and
 the checks across fields done here (duplicate task names, ``dependsOn`` naming an unknown task, a
 task depending on itself, a cycle shown as ``a -> b -> c -> a``, ``endDate`` before ``startDate``, a
@@ -20,8 +20,8 @@ import pydantic
 from pydantic.alias_generators import to_camel
 import yaml
 
-from kubedag.spec.dag import DAG, build_dag
-from kubedag.spec.models import DAGManifest, parse_datetime
+from kubedag.core.spec.dag import DAG, build_dag
+from kubedag.core.spec.models import DAGManifest, parse_datetime
 
 
 @dataclass(frozen=True, order=True)

@@ -1,6 +1,6 @@
 """The resolved DAG the engine, the timetable and the executors work on.
 
-:func:`build_dag` turns a validated :class:`~kubedag.spec.models.DAGManifest` into an immutable
+:func:`build_dag` turns a validated :class:`~kubedag.core.spec.models.DAGManifest` into an immutable
 :class:`DAG`: ``defaults`` merged into each task (Airflow's ``default_args``), dates localised to the
 DAG's timezone and converted to UTC, tasks in a topological order, and both edge directions indexed.
 """
@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from kubedag import timetable
-from kubedag.spec.models import DAGManifest, Notifier, Resources, SensorSpec, TriggerSpec
-from kubedag.states import TriggerRule
+from kubedag.core import timetable
+from kubedag.core.spec.models import DAGManifest, Notifier, Resources, SensorSpec, TriggerSpec
+from kubedag.core.states import TriggerRule
 
 DEFAULT_RETRY_DELAY = timedelta(seconds=300)
 """Airflow 2.10's ``[core] default_task_retry_delay``."""
@@ -158,7 +158,7 @@ class DAG:
 
     @cached_property
     def timetable(self) -> timetable.Timetable:
-        """The timetable for ``schedule`` in ``timezone`` (see :func:`kubedag.timetable.timetable_for`)."""
+        """The timetable for ``schedule`` in ``timezone`` (see :func:`kubedag.core.timetable.timetable_for`)."""
         return timetable.timetable_for(self.schedule, self.timezone)
 
     @property
@@ -210,7 +210,7 @@ def _json(model: BaseModel | None) -> dict[str, Any] | None:
 
 
 def build_dag(manifest: DAGManifest) -> DAG:
-    """Resolve a validated manifest (see :func:`kubedag.spec.loader.parse_dag`) into a :class:`DAG`.
+    """Resolve a validated manifest (see :func:`kubedag.core.spec.loader.parse_dag`) into a :class:`DAG`.
 
     A task's own value replaces the default's (Airflow's ``default_args``), even an empty one;
     ``env`` merges by name instead, the task's value winning.

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from kubedag import engine, templating
-from kubedag.spec.dag import DAG
-from kubedag.states import TaskInstanceState
-from kubedag.xcom import NO_XCOM
+from kubedag.core import engine, templating
+from kubedag.core.spec.dag import DAG
+from kubedag.core.states import TaskInstanceState
+from kubedag.core.xcom import NO_XCOM
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def render_try(
     (``params`` from the DAG, ``dag_run.conf`` from the run). Every executor renders through here.
 
     ``xcom_pull(task_id, key)`` returns the XCom a task of this run pushed (a JSON value) or
-    :data:`kubedag.xcom.NO_XCOM` (e.g. ``repository.get_xcom(..., default=NO_XCOM)``); it is called only
+    :data:`kubedag.core.xcom.NO_XCOM` (e.g. ``repository.get_xcom(..., default=NO_XCOM)``); it is called only
     for tasks of ``dag`` (``ti.xcom_pull`` of another task id is a template error naming it), and only when
     a template pulls. None: nothing was pushed. ``variables`` (name -> value) and ``connections``
     (conn id -> URI) are :func:`kubedag.secrets.load_sources`' (None: none).
@@ -92,7 +92,7 @@ def try_context(
     connections: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Airflow's template context for one try, as :func:`render_try` renders with (same arguments): a
-    ``ti.xcom_pull`` of a task not in ``dag`` is a :class:`~kubedag.templating.ContextError` naming it."""
+    ``ti.xcom_pull`` of a task not in ``dag`` is a :class:`~kubedag.core.templating.ContextError` naming it."""
 
     def pull(upstream_id: str, key: str) -> Any:
         if upstream_id not in dag.tasks:

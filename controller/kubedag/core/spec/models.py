@@ -9,7 +9,7 @@ YAML (Kubernetes convention) and snake_case in Python. Unknown fields are reject
 check each field on its own (types, names, cron, timezone, durations, dates, Jinja syntax, label keys and
 values); checks across fields (duplicate names, unknown ``dependsOn``, cycles, ``endDate`` before
 ``startDate``) live in
-:mod:`kubedag.spec.loader`, which reports every problem of a manifest at once.
+:mod:`kubedag.core.spec.loader`, which reports every problem of a manifest at once.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, StrictBool, StrictInt, model_validator
 from pydantic.alias_generators import to_camel
 
-from kubedag import templating, timetable
-from kubedag.spec.durations import format_duration, parse_duration
-from kubedag.states import TriggerRule
+from kubedag.core import templating, timetable
+from kubedag.core.spec.durations import format_duration, parse_duration
+from kubedag.core.states import TriggerRule
 
 API_VERSION = "kubedag.io/v1alpha1"
 
@@ -157,7 +157,7 @@ def parse_datetime(value: object) -> datetime:
 Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")
 ]
-"""A duration such as ``30s``, ``5m``, ``1h30m``, ``2d`` (see :mod:`kubedag.spec.durations`)."""
+"""A duration such as ``30s``, ``5m``, ``1h30m``, ``2d`` (see :mod:`kubedag.core.spec.durations`)."""
 DateTimeField = Annotated[datetime, BeforeValidator(parse_datetime)]
 TemplatedStr = Annotated[str, AfterValidator(_template)]
 DAGName = Annotated[str, AfterValidator(_dns1123_label)]

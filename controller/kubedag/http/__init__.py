@@ -1,0 +1,1 @@
+"""HTTP adapter: outgoing calls (webhook and Slack notifications, the built-in ``http`` sensor check)."""

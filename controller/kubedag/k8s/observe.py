@@ -1,0 +1,230 @@
+"""Pods and DAGRun objects read as the core's values (pure functions of API objects; no I/O).
+
+How a pod reads (:func:`observe_pod`), as a kubelet reports it:
+
+* ``Pending`` -> the try is still ``queued``; a container waiting on an image error (``ErrImagePull``,
+  ``ImagePullBackOff``, ...) for longer than ``image_pull_timeout`` fails the try
+  (``InvalidImageName`` at once);
+* ``Running`` -> ``running`` from the container's ``startedAt``;
+* ``Succeeded`` -> success; ``Failed`` -> failed with the reason: ``exit code N``, ``OOMKilled``,
+  ``Evicted``, ``DeadlineExceeded`` (``activeDeadlineSeconds`` from ``executionTimeout``);
+* a pod with a ``deletionTimestamp`` that has not finished, or a pod that vanished after it was
+  created, fails the try with "pod deleted" (someone else deleted it: kubedag deletes only pods of
+  finished tries). Retries then follow the task's policy, as for any failure.
+
+The XCom of a successful try is the container's termination message (``state.terminated.message``: the file
+``$KUBEDAG_XCOM_PATH``, see :mod:`kubedag.k8s.podspec`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from kubedag.core import engine, timetable
+from kubedag.core.runpass import TryObservation
+from kubedag.core.spec.dag import DAG, to_utc
+from kubedag.core.spec.dagrun import DAGRunSpec, DAGRunStatus, TaskCounts, TaskEntry
+from kubedag.core.states import DagRunState, RunType, TaskInstanceState
+
+S = TaskInstanceState
+
+IMAGE_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "RegistryUnavailable", "CreateContainerConfigError", "CreateContainerError"})
+"""Container waiting reasons that mean the try cannot start (yet): failed after ``image_pull_timeout``."""
+FATAL_WAITING = frozenset({"InvalidImageName"})
+"""Waiting reasons that can never resolve: the try fails at once."""
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp from the API (``2026-11-01T16:00:00Z``) as an aware datetime; None stays None."""
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+
+
+def _container_status(pod: Mapping[str, Any]) -> Mapping[str, Any]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return next((c for c in statuses if c.get("name") == "base"), statuses[0] if statuses else {})
+
+
+def observe_pod(pod: Mapping[str, Any], now: datetime, image_pull_timeout: timedelta) -> TryObservation:
+    """Read a pod as the state of its try (see the module docstring for the rules)."""
+    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    node = spec.get("nodeName")
+    container = _container_status(pod)
+    state = container.get("state") or {}
+    terminated = state.get("terminated") or {}
+    running = state.get("running") or {}
+    phase = status.get("phase") or "Pending"
+    started = parse_time(terminated.get("startedAt") or running.get("startedAt"))
+    finished = parse_time(terminated.get("finishedAt"))
+    if phase == "Succeeded":
+        return TryObservation("succeeded", started, finished or now, terminated.get("exitCode", 0), None, node,
+                              terminated.get("message"))
+    if phase == "Failed":
+        code = terminated.get("exitCode")
+        pod_reason = status.get("reason")
+        if pod_reason == "DeadlineExceeded":
+            seconds = spec.get("activeDeadlineSeconds")
+            reason = f"execution timeout: the pod ran past activeDeadlineSeconds ({seconds}s)"
+        elif pod_reason == "Evicted":
+            reason = f"evicted: {status.get('message') or 'the node evicted the pod'}"
+        elif terminated.get("reason") == "OOMKilled":
+            reason = f"OOMKilled: the container exceeded its memory limit (exit code {code})"
+        elif code is not None:
+            reason = f"exit code {code}"
+        else:
+            reason = f"pod failed: {pod_reason or 'unknown reason'}{': ' + status['message'] if status.get('message') else ''}"
+        return TryObservation("failed", started, finished or now, code, reason, node)
+    if meta.get("deletionTimestamp"):
+        return TryObservation("failed", started, now, None, pod_lost(str(meta.get("name"))), node)
+    if phase == "Running" and running:
+        return TryObservation("running", started or now, None, None, None, node)
+    waiting = state.get("waiting") or {}
+    why = waiting.get("reason")
+    created = parse_time(meta.get("creationTimestamp")) or now
+    if why in FATAL_WAITING or (why in IMAGE_ERRORS and now - created >= image_pull_timeout):
+        detail = f"{why}: {waiting.get('message') or ''}".rstrip(": ")
+        return TryObservation("failed", None, now, None, f"the container could not start ({detail})", node)
+    return TryObservation("pending", None, None, None, None, node)
+
+
+def pending_deadline(pod: Mapping[str, Any], image_pull_timeout: timedelta) -> datetime | None:
+    """When a pod waiting on an image error will be failed by :func:`observe_pod`; None if it is not waiting so."""
+    why = ((_container_status(pod).get("state") or {}).get("waiting") or {}).get("reason")
+    created = parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
+    if why in IMAGE_ERRORS and created is not None:
+        return created + image_pull_timeout
+    return None
+
+
+# ------------------------------------------------------------------------------------- the DAG run
+def run_from_object(dag: DAG, body: Mapping[str, Any]) -> engine.DagRun:
+    """The engine's :class:`~kubedag.core.engine.DagRun` for a DAGRun object, its defaults filled in.
+
+    As ``airflow dags trigger``: run type ``manual``; ``logicalDate`` the object's
+    ``creationTimestamp`` (fixed once the object exists, so every pass agrees); the data interval, unless
+    given, from the DAG's timetable: ``infer_manual_data_interval`` for a manual run, else
+    :func:`kubedag.core.timetable.infer_automated_data_interval` (Airflow's ``DAG.create_dagrun``); run id
+    ``<runType>__<logicalDate>``.
+    Naive dates are read in the DAG's timezone. The state, start and end come from ``status``.
+
+    Raises:
+        pydantic.ValidationError: the spec is invalid (the CRD schema lets through what only the
+            controller checks, e.g. a ``runId`` pattern).
+        ValueError: no logical date could be found.
+    """
+    spec = DAGRunSpec.model_validate(body.get("spec") or {})
+    meta = body.get("metadata") or {}
+    status = DAGRunStatus.model_validate(body.get("status") or {})
+
+    def aware(value: datetime | None) -> datetime | None:
+        return to_utc(value, dag.timezone)
+
+    run_type = spec.run_type or RunType.MANUAL
+    logical_date = aware(spec.logical_date) or parse_time(meta.get("creationTimestamp"))
+    if logical_date is None:
+        raise ValueError("spec.logicalDate: missing, and the object has no creationTimestamp")
+    if spec.data_interval_start is not None and spec.data_interval_end is not None:
+        start, end = aware(spec.data_interval_start), aware(spec.data_interval_end)
+    elif run_type == RunType.MANUAL:
+        interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
+        start, end = interval.start, interval.end
+    else:  # scheduled or backfill: the interval starting at the logical date, as Airflow's DAG.create_dagrun
+        interval = timetable.infer_automated_data_interval(dag.timetable, logical_date)
+        start, end = interval.start, interval.end
+    return engine.DagRun(
+        dag_id=dag.dag_id,
+        run_id=spec.run_id or timetable.run_id(str(run_type), logical_date),
+        run_type=run_type,
+        logical_date=logical_date,
+        data_interval_start=start,
+        data_interval_end=end,
+        state=status.phase or DagRunState.QUEUED,
+        start_date=status.started_at,
+        end_date=status.finished_at,
+        conf=dict(spec.conf),
+    )
+
+
+# ------------------------------------------------------------------------------------------ status
+def build_status(
+    run: engine.DagRun,
+    tis: Mapping[str, engine.TaskInstance],
+    created: Mapping[str, int],
+    pod_suffix: Any,
+    *,
+    observed_generation: int | None,
+    conditions: list[Any] | None = None,
+) -> DAGRunStatus:
+    """The DAGRun status for the run and its task instances (compact: see :mod:`kubedag.core.spec.dagrun`).
+
+    ``pod_suffix(task_id, try_number)`` gives ``p`` for tries whose pod was created (``created``).
+    """
+    counts: dict[str, int] = {}
+    tasks: dict[str, TaskEntry] = {}
+    for task_id, ti in tis.items():
+        state = str(ti.state)
+        counts[state] = counts.get(state, 0) + 1
+        if ti.state == S.NONE and ti.try_number == 0:
+            continue
+        p = pod_suffix(task_id, ti.try_number) if created.get(task_id) == ti.try_number and ti.try_number else None
+        tasks[task_id] = TaskEntry(s=ti.state, t=ti.try_number, p=p)
+    return DAGRunStatus.model_validate({
+        "phase": run.state,
+        "startedAt": run.start_date,
+        "finishedAt": run.end_date,
+        "observedGeneration": observed_generation,
+        "conditions": conditions or [],
+        "counts": TaskCounts.model_validate(counts),
+        "tasks": tasks,
+    })
+
+
+def tis_from_status(status: Mapping[str, Any] | None) -> dict[str, engine.TaskInstance]:
+    """Task instances as far as a status tells (state and try number; no dates): the fallback when the
+    metadata DB has no rows for a run (e.g. a new database)."""
+    parsed = DAGRunStatus.model_validate(status or {})
+    return {task_id: engine.TaskInstance(task_id, e.s, e.t) for task_id, e in parsed.tasks.items()}
+
+
+def finished_pod_deletions(
+    pods: Mapping[tuple[str, int], Mapping[str, Any]],
+    tis: Mapping[str, engine.TaskInstance],
+    archived: set[tuple[str, int]],
+    now: datetime,
+    retention: timedelta,
+) -> tuple[list[tuple[str, int]], datetime | None]:
+    """Pods of finished tries whose log is archived and whose retention has passed: ``(deletable, next_at)``.
+
+    A try is finished when its task instance has moved to a later try or to a finished state. ``next_at``:
+    when the next pod falls due, for a timer.
+    """
+    due: list[tuple[str, int]] = []
+    later: list[datetime] = []
+    for (task_id, try_number), pod in pods.items():
+        ti = tis.get(task_id)
+        active = ti is not None and ti.try_number == try_number and ti.state in (S.QUEUED, S.RUNNING)
+        if active or (task_id, try_number) not in archived or (pod.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        obs_end = parse_time(((_container_status(pod).get("state") or {}).get("terminated") or {}).get("finishedAt"))
+        end = obs_end or (ti.end_date if ti is not None and ti.try_number == try_number else None) or now
+        if end + retention <= now:
+            due.append((task_id, try_number))
+        else:
+            later.append(end + retention)
+    return due, min(later, default=None)
+
+
+def observe_pods(pods: Mapping[tuple[str, int], Mapping[str, Any]], now: datetime,
+                 image_pull_timeout: timedelta) -> dict[tuple[str, int], TryObservation]:
+    """A run's pods by ``(task_id, try_number)`` read as the run pass's observed tries (:func:`observe_pod`)."""
+    return {key: observe_pod(pod, now, image_pull_timeout) for key, pod in pods.items()}
+
+
+def pod_lost(pod_name: str) -> str:
+    """The reason of a try whose pod vanished (or is being deleted) before it finished."""
+    return f"pod {pod_name} was deleted before it finished"
