@@ -2,7 +2,7 @@
 import pytest
 
 from tests.controlplane.fixtures import control_plane, real_api, real_kubelet, real_namespace, skip_reason  # noqa: F401
-from tests.controlplane.servers import _chart_identities, _real_with_crds  # noqa: F401
+from tests.controlplane.servers import _chart_identities, _real_with_crds, controller_on_default  # noqa: F401
 
 _NOT_RUN: list[str] = []
 

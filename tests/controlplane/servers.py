@@ -167,3 +167,21 @@ def fake_kubelet(k8s_server: str, k8s_api: Any, request: pytest.FixtureRequest, 
         yield kubelet
     finally:
         kubelet.stop()
+
+
+@pytest.fixture
+def controller_on_default(control_plane: ControlPlane, _real_with_crds: RealApiServer,
+                          tmp_path: pathlib.Path) -> Iterator[RealApiServer]:
+    """The controller (admin identity, SQLite) and the fake kubelet running on the real control plane's ``default``
+    namespace, emptied before and after; yields the admin client."""
+    from tests.controller.harness import RunningController
+    api = _real_with_crds
+    clean_namespace(api)
+    (tmp_path / 'kubelet').mkdir()
+    kubelet = start_kubelet(control_plane, tmp_path / 'kubelet')
+    try:
+        with RunningController(api, f"sqlite:///{tmp_path / 'kubedag.db'}"):
+            yield api
+    finally:
+        kubelet.stop()
+        clean_namespace(api)

@@ -5,15 +5,12 @@ import pathlib
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 import yaml
 
 from tests.controlplane.cluster import ROOT, ControlPlane, RealApiServer
-from tests.controlplane.fixtures import start_kubelet
 from tests.controlplane.rbac import rules_of, audit_usage
-from tests.controlplane.servers import clean_namespace
 
 pytestmark = pytest.mark.controlplane
 USER = 'kubedag-cli-user'
@@ -48,27 +45,11 @@ def user_kubeconfig(_real_with_crds: RealApiServer, tmp_path: pathlib.Path) -> p
     return path
 
 
-@pytest.fixture
-def cluster_with_controller(control_plane: ControlPlane, _real_with_crds: RealApiServer,
-                            tmp_path: pathlib.Path) -> Iterator[RealApiServer]:
-    from tests.controller.harness import RunningController
-    api = _real_with_crds
-    clean_namespace(api)
-    (tmp_path / 'kubelet').mkdir()
-    kubelet = start_kubelet(control_plane, tmp_path / 'kubelet')
-    try:
-        with RunningController(api, f"sqlite:///{tmp_path / 'kubedag.db'}"):
-            yield api
-    finally:
-        kubelet.stop()
-        clean_namespace(api)
-
-
 def test_the_cli_works_with_the_readme_user_role_and_uses_all_of_it(
-        control_plane: ControlPlane, cluster_with_controller: RealApiServer, user_kubeconfig: pathlib.Path,
+        control_plane: ControlPlane, controller_on_default: RealApiServer, user_kubeconfig: pathlib.Path,
         tmp_path: pathlib.Path):
     from tests.controller.harness import wait_phase
-    api = cluster_with_controller
+    api = controller_on_default
     audit_log = control_plane.state_dir / 'logs' / 'audit.log'
     offset = audit_log.stat().st_size
     api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAG', 'metadata': {'name': 'hello', 'namespace': 'default'},

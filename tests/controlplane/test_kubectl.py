@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable
 
 import pytest
 import yaml
@@ -113,3 +114,36 @@ def test_an_invalid_dag_is_rejected_by_the_schema(crds_applied: ControlPlane, re
     done = crds_applied.kubectl('create', '-n', real_namespace, '-f', '-', input=yaml.safe_dump(bad), check=False)
     assert done.returncode != 0
     assert 'spec.maxActiveRuns' in done.stderr and 'Invalid value' in done.stderr
+
+
+def test_kubectl_shows_what_the_controller_did(control_plane: ControlPlane, controller_on_default: RealApiServer,
+                                               tmp_path: pathlib.Path):
+    from tests.controller.harness import wait_phase
+    api, kubectl = controller_on_default, control_plane.kubectl
+    manifest = {'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAG', 'metadata': {'name': 'greeting'},
+                'spec': {'schedule': '@daily', 'startDate': '2026-11-01', 'catchup': False,
+                         'defaults': {'image': 'busybox:1.36'}, 'tasks': [{'name': 'say', 'command': ['echo', 'hello']}]}}
+    kubectl('apply', '-n', 'default', '-f', '-', input=yaml.safe_dump(manifest))
+    run = wait(lambda: api.list('kubedag.io/v1alpha1/dagruns', 'default'), 60, 'the scheduled DAGRun')[0]
+    name = run['metadata']['name']
+    assert wait_phase(api, name, timeout=60)['status']['phase'] == 'success'
+
+    def shown(args: tuple[str, ...], check: Callable[[str], bool]) -> Callable[[], str | None]:
+        def output() -> str | None:
+            out = kubectl(*args).stdout
+            return out if check(out) else None
+        return output
+
+    described = wait(shown(('describe', 'dag', 'greeting', '-n', 'default'), lambda out: 'RunCreated' in out),
+                     30, 'the RunCreated event in kubectl describe')
+    assert 'Conditions:' in described and 'Ready' in described and 'Events:' in described
+    dags = wait(shown(('get', 'dags', '-n', 'default'), lambda out: cells(out, columns(out), 'LAST RUN') == ['success']),
+                30, 'LAST RUN success')
+    assert cells(dags, columns(dags), 'NEXT RUN')[0].startswith('20')  # an RFC 3339 time
+    wide = kubectl('get', 'dagruns', '-n', 'default', '-o', 'wide').stdout
+    assert cells(wide, columns(wide), 'PHASE') == ['success']
+    assert cells(wide, columns(wide), 'TYPE') == ['scheduled']
+    assert cells(wide, columns(wide), 'RUN ID')[0].startswith('scheduled__')
+    pod = kubectl('get', 'pods', '-n', 'default', '-l', f'kubedag.io/run={name}', '-o', 'name').stdout.split()
+    assert len(pod) == 1
+    assert kubectl('logs', '-n', 'default', pod[0]).stdout == 'hello\n'
