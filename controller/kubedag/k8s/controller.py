@@ -1153,7 +1153,8 @@ class Controller:
                               inputs: runpass.RenderInputs) -> runpass.ControllerCheck:
         """An ``externalTask`` sensor against the metadata DB (Airflow's ``ExternalTaskSensor.poke``)."""
         from kubedag.core import templating
-        from kubedag.sensors import external_logical_dates, external_outcome, external_states, external_summary
+        from kubedag.core.sensors import external_logical_dates, external_outcome, external_summary
+        from kubedag.store.external import external_states
 
         task = dag.tasks[ti.task_id]
         assert task.sensor is not None and task.sensor.external_task is not None

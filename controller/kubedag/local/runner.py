@@ -304,7 +304,7 @@ class LocalRunner:
 
     def _external_argv(self, task: Any, render: Callable[[str, str], str]) -> list[str]:
         """``python -m kubedag.sensors external ...`` for an ``externalTask`` sensor (poke-wrapped in poke mode)."""
-        from kubedag.sensors import external_check_problems, external_logical_dates, poke_command
+        from kubedag.core.sensors import external_check_problems, external_logical_dates, poke_command
 
         sensor = task.sensor
         check = sensor.external_task
@@ -328,7 +328,7 @@ class LocalRunner:
     def _trigger_argv(self, task: Any, render: Callable[[str, str], str]) -> list[str]:
         """``python -m kubedag.local.trigger ...`` for a ``trigger`` task, its fields rendered."""
         from kubedag.local.trigger import trigger_argv
-        from kubedag.sensors.external import _parse_date
+        from kubedag.core.sensors import parse_logical_date
 
         spec = task.trigger
         if not self.options.database_url:
@@ -336,7 +336,7 @@ class LocalRunner:
         conf = execution.render_value(dict(spec.conf), render, "trigger.conf")
         when = self.clock()
         if spec.logical_date is not None:
-            when = _parse_date(render(spec.logical_date, "trigger.logicalDate"), "trigger.logicalDate")
+            when = parse_logical_date(render(spec.logical_date, "trigger.logicalDate"), "trigger.logicalDate")
         run_id = render(spec.trigger_run_id, "trigger.triggerRunId") if spec.trigger_run_id else None
         return trigger_argv(
             python=self.options.python, folder=self.options.dag_folder or self.options.workdir, dag=spec.dag,

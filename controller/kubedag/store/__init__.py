@@ -10,7 +10,8 @@ Typical use::
 
 Submodules: :mod:`.config` (home dir, DB URL), :mod:`.models` (tables),
 :mod:`.migrate` (Alembic, programmatic), :mod:`.db` (engines, sessions),
-:mod:`.repository` (reads/writes that never commit).
+:mod:`.repository` (reads/writes that never commit), :mod:`.external` (the
+``externalTask`` sensor's query).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _EXPORTS = {
     "XComRow": "models",
     "DagNotFound": "errors", "DagRunNotFound": "errors", "StoreError": "errors", "TaskInstanceNotFound": "errors",
 }
-_SUBMODULES = {"config", "db", "migrate", "models", "repository", "errors"}
+_SUBMODULES = {"config", "db", "external", "migrate", "models", "repository", "errors"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
