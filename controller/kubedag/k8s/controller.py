@@ -339,7 +339,7 @@ class Controller:
         self.pools: dict[Key, dict[str, Any]] = {}
         self.pool_queue = WorkQueue()
         self.sources: dict[Key, tuple[float, Any, dict[str, tuple[str, str]]]] = {}
-        from kubedag.secrets import Masker
+        from kubedag.core.secrets import Masker
 
         self.masker = Masker()
         self.sender: Any = None
@@ -1094,9 +1094,9 @@ class Controller:
                                     missing=tuple(sources.missing))
 
     async def _sources(self, namespace: str, dag: DAG) -> Any:
-        """The DAG's ``variablesFrom``/``connectionsFrom`` (:func:`kubedag.secrets.load_sources`), read with GETs by
+        """The DAG's ``variablesFrom``/``connectionsFrom`` (:func:`kubedag.core.secrets.load_sources`), read with GETs by
         name and cached ``sources_ttl``; also computes the ``secretKeyRef`` variables of its connections."""
-        from kubedag.secrets import CONN_ENV_PREFIX, load_sources
+        from kubedag.core.secrets import CONN_ENV_PREFIX, load_sources
 
         assert self.client is not None
         loop = asyncio.get_running_loop()

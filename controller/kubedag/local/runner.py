@@ -76,7 +76,7 @@ class RunOptions:
     ``no_retry_delay``: start retries at once instead of after ``retryDelay`` (for tests).
     ``extra_env``: added to every try's environment (after the inherited environment).
     ``pools``: pool name -> slots (:attr:`kubedag.local.bag.DagBag.pools`); None: pools are not enforced.
-    ``variables`` / ``connections`` / ``masker``: from :func:`kubedag.secrets.load_sources` (None: none).
+    ``variables`` / ``connections`` / ``masker``: from :func:`kubedag.core.secrets.load_sources` (None: none).
     ``sender``: a :class:`kubedag.notify.WebhookSender` for the DAG's notifiers (None: no notifier).
     ``database_url``: the metadata DB, for ``externalTask`` sensors and ``trigger`` tasks.
     ``dag_folder``: where ``trigger`` tasks find their target DAG (default: ``workdir``).
@@ -132,7 +132,7 @@ class LocalRunner:
         self._xcoms: dict[tuple[str, str], Any] = {}
         self._env_error: str | None = None
         if options.connections:
-            from kubedag.secrets import connections_env
+            from kubedag.core.secrets import connections_env
 
             try:
                 self._base_env.update(connections_env(options.connections))

@@ -102,7 +102,7 @@ def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str 
     bag = DagBag(workdir)
     options = RunOptions(workdir=workdir, logs_dir=logs_dir, pools=bag.pools, dag_folder=workdir, **kwargs)
     if dag.variables_from or dag.connections_from:
-        from kubedag.secrets import load_sources
+        from kubedag.core.secrets import load_sources
 
         sources = load_sources(dag.variables_from, dag.connections_from, bag.get)
         if sources.missing:
