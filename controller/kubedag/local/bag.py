@@ -109,7 +109,7 @@ class DagBag:
 
     @cached_property
     def secret_values(self) -> dict[tuple[str, str], str]:
-        """``{(secret name, key): decoded value}`` of every Secret (for :func:`kubedag.notify.static_resolver`)."""
+        """``{(secret name, key): decoded value}`` of every Secret (for :func:`kubedag.core.notify.static_resolver`)."""
         from kubedag.core.secrets import secret_values
 
         out: dict[tuple[str, str], str] = {}

@@ -77,7 +77,7 @@ class RunOptions:
     ``extra_env``: added to every try's environment (after the inherited environment).
     ``pools``: pool name -> slots (:attr:`kubedag.local.bag.DagBag.pools`); None: pools are not enforced.
     ``variables`` / ``connections`` / ``masker``: from :func:`kubedag.core.secrets.load_sources` (None: none).
-    ``sender``: a :class:`kubedag.notify.WebhookSender` for the DAG's notifiers (None: no notifier).
+    ``sender``: a :class:`kubedag.http.notify.WebhookSender` for the DAG's notifiers (None: no notifier).
     ``database_url``: the metadata DB, for ``externalTask`` sensors and ``trigger`` tasks.
     ``dag_folder``: where ``trigger`` tasks find their target DAG (default: ``workdir``).
     ``python``: the interpreter of built-in checks and triggers.
@@ -176,7 +176,7 @@ class LocalRunner:
         before = self.tis.get(task_id)
         changed[task_id] = self.tis[task_id] = ti
         if self.options.sender is not None:
-            from kubedag.notify import task_notifications
+            from kubedag.core.notify import task_notifications
 
             for notifier, n in task_notifications(self.dag, self.run_, before, ti, log=lambda: self._log_of(ti)):
                 self.options.sender.send(notifier, n)
@@ -256,7 +256,7 @@ class LocalRunner:
         else:
             self.recorder.save(self.run_, list(changed.values()), tries)
         if self.options.sender is not None:
-            from kubedag.notify import run_notifications
+            from kubedag.core.notify import run_notifications
 
             for notifier, n in run_notifications(self.dag, before_run, self.run_):
                 self.options.sender.send(notifier, n)
