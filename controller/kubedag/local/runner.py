@@ -11,7 +11,7 @@ command (or a built-in sensor check, wrapped in the poke loop in ``poke`` mode),
 fresh file next to the try's log) and ``$KUBEDAG_CONN_<ID>``; at its end :func:`kubedag.core.execution.finish_try`
 (XComs, branch skips, a sensor's reschedule, exit 99 = skipped). The tasks the Kubernetes controller carries
 out itself run here as local programs: an ``externalTask`` sensor as ``python -m kubedag.sensors external``
-against the metadata DB, a ``trigger`` task as ``python -m kubedag.local.trigger``. A rescheduled sensor's
+against the metadata DB, a ``trigger`` task as ``python -m kubedag.cli.trigger``. A rescheduled sensor's
 next poke starts the same try number again and appends to the same log. Secret values (``variablesFrom``
 Secrets, connections) are masked in try logs (the header when written, the process output once the try
 ended), reasons and notifications. Pools (``RunOptions.pools``) limit the tries of this run by slots.
@@ -326,7 +326,7 @@ class LocalRunner:
         return poke_command(argv, sensor) if sensor.mode == "poke" else argv
 
     def _trigger_argv(self, task: Any, render: Callable[[str, str], str]) -> list[str]:
-        """``python -m kubedag.local.trigger ...`` for a ``trigger`` task, its fields rendered."""
+        """``python -m kubedag.cli.trigger ...`` for a ``trigger`` task, its fields rendered."""
         from kubedag.local.trigger import trigger_argv
         from kubedag.core.sensors import parse_logical_date
 
