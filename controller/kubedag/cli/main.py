@@ -253,6 +253,7 @@ def controller(
 ) -> None:
     """Run the Kubernetes controller: schedule DAG custom resources and run each task instance as a pod."""
     from kubedag.k8s.kubeapi import KubeError
+    from kubedag.http import webhook_sender
     from kubedag.k8s.controller import ControllerConfig, main as run_controller
 
     namespaces = [ns.strip() for value in namespace for ns in value.split(",") if ns.strip()]
@@ -266,7 +267,7 @@ def controller(
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise typer.BadParameter(f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level")
     try:
-        run_controller(config, log_level)
+        run_controller(config, log_level, make_sender=webhook_sender)
     except KubeError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -349,6 +350,7 @@ def dags_test(
 
     writer = DBWriter()  # forked now: it opens the DB on another core while the manifest is parsed
     try:
+        from kubedag.http import webhook_sender
         from kubedag.local.session import run_dag_locally
 
         dag = _load(file, dag_name)
@@ -365,6 +367,7 @@ def dags_test(
             no_retry_delay=no_retry_delay,
             live=output == OutputFormat.table,
             writer=writer,
+            make_sender=webhook_sender,
         )
     except (ValueError, RuntimeError) as exc:  # a missing variablesFrom source, a run that cannot progress
         if isinstance(exc, RuntimeError) and "cannot progress" not in str(exc):

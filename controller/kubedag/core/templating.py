@@ -18,7 +18,7 @@ With the providers of :class:`RunContext` it also has Airflow's
 * ``var.value.NAME``, ``var.value.get('NAME', 'default')``, ``var.json.NAME`` (the value parsed as JSON);
 * ``conn.my_db.host`` (and ``login``, ``password``, ``port``, ``schema``, ``conn_type``, ``extra_dejson``,
   ``get_uri()``; ``conn['my-db']`` for an id that is not a Jinja name), parsed as Airflow 2.10 does
-  (see :class:`kubedag.secrets.Connection`).
+  (see :class:`kubedag.core.connections.Connection`).
 
 XCom values and ``var.json`` values that are JSON objects or arrays render as JSON (Airflow renders
 Python's repr), so ``{{ ti.xcom_pull('extract') }}`` hands valid JSON to a command while
@@ -37,6 +37,7 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from kubedag.core.connections import ConnectionURIError, parse_connection
 from kubedag.core.xcom import NO_XCOM, RETURN_KEY
 
 if TYPE_CHECKING:
@@ -332,8 +333,6 @@ class _ConnectionAccessor:
                 f"conn.{conn_id}: no connection {conn_id!r}; connections come from the keys of the Secrets "
                 f"listed in the DAG's spec.connectionsFrom (key: connection id, value: connection URI)"
             ) from None
-        from kubedag.secrets import ConnectionURIError, parse_connection
-
         try:
             conn = parse_connection(uri, conn_id)
         except ConnectionURIError as exc:

@@ -71,7 +71,7 @@ def render_try(
     :data:`kubedag.core.xcom.NO_XCOM` (e.g. ``repository.get_xcom(..., default=NO_XCOM)``); it is called only
     for tasks of ``dag`` (``ti.xcom_pull`` of another task id is a template error naming it), and only when
     a template pulls. None: nothing was pushed. ``variables`` (name -> value) and ``connections``
-    (conn id -> URI) are :func:`kubedag.secrets.load_sources`' (None: none).
+    (conn id -> URI) are :func:`kubedag.core.secrets.load_sources`' (None: none).
 
     Raises:
         templating.TemplateError: naming the field that failed (e.g. ``command[1]``).

@@ -21,6 +21,7 @@ from pydantic.alias_generators import to_camel
 import yaml
 
 from kubedag.core.spec.dag import DAG, build_dag
+from kubedag.core.spec.external import external_check_problems
 from kubedag.core.spec.models import DAGManifest, parse_datetime
 
 
@@ -176,8 +177,6 @@ def _date_errors(raw: Any) -> list[FieldError]:
 def _task_errors(manifest: DAGManifest) -> list[FieldError]:
     """Checks of a valid manifest's tasks that need more than one field: an ``externalTask`` sensor's state
     lists (Airflow's ``ExternalTaskSensor.__init__`` checks) and ``expectedValue`` without ``jsonPath``."""
-    from kubedag.sensors.external import external_check_problems
-
     errors: list[FieldError] = []
     for i, task in enumerate(manifest.spec.tasks):
         where = f"spec.tasks[{i}]"
