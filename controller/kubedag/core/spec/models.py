@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 
 from kubedag.core import templating, timetable
-from kubedag.core.spec.durations import format_duration, parse_duration
+from kubedag.core.durations import format_duration, parse_duration
 from kubedag.core.states import TriggerRule
 
 API_VERSION = "kubedag.io/v1alpha1"
@@ -157,7 +157,7 @@ def parse_datetime(value: object) -> datetime:
 Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")
 ]
-"""A duration such as ``30s``, ``5m``, ``1h30m``, ``2d`` (see :mod:`kubedag.core.spec.durations`)."""
+"""A duration such as ``30s``, ``5m``, ``1h30m``, ``2d`` (see :mod:`kubedag.core.durations`)."""
 DateTimeField = Annotated[datetime, BeforeValidator(parse_datetime)]
 TemplatedStr = Annotated[str, AfterValidator(_template)]
 DAGName = Annotated[str, AfterValidator(_dns1123_label)]
@@ -168,6 +168,11 @@ Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
 TaskName = Annotated[str, AfterValidator(_task_name)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 Quantity = str | int | float
+Owner = Annotated[str, Field(min_length=1)]
+Emails = Annotated[str, Field(min_length=1)] | list[Annotated[str, Field(min_length=1)]]
+"""An address or a list of them, as Airflow's ``email`` (``str | Iterable[str]``)."""
+TAG_MAX_LEN = 100
+"""Airflow 2.10's ``TAG_MAX_LEN``: a tag is at most 100 characters."""
 
 
 class StrictModel(BaseModel):
@@ -479,12 +484,17 @@ class TaskDefaults(StrictModel):
     on_failure: list[Notifier] | None = Field(None, description="Notified when a task instance fails (Airflow's `on_failure_callback`).")
     on_success: list[Notifier] | None = Field(None, description="Notified when a task instance succeeds.")
     on_retry: list[Notifier] | None = Field(None, description="Notified when a try fails and will be retried.")
+    owner: Owner | None = Field(None, description="Who owns the task (Airflow's `owner`); shown by `dags list`.")
+    email: Emails | None = Field(None, description="An address or a list of addresses (Airflow's `email`), kept as metadata.")
 
 
 class TaskSpec(TaskDefaults):
     """One task: a command run in its own process or pod. ``command``/``args``/``env`` are templated."""
 
     name: TaskName
+    kind: Literal["empty"] | None = Field(
+        None, description="`empty`: a task that does nothing and succeeds with no process or pod (Airflow's `EmptyOperator`)."
+    )
     command: list[TemplatedStr] = Field(default_factory=list)
     args: list[TemplatedStr] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
@@ -511,7 +521,19 @@ class TaskSpec(TaskDefaults):
             raise ValueError(f"a {what} task runs kubedag's own check: remove command and args")
         if self.branch and self.trigger is not None:
             raise ValueError("a trigger task cannot be a branch")
+        if self.kind == "empty":
+            given = [n for n, v in (("command", self.command), ("args", self.args), ("sensor", self.sensor),
+                                    ("trigger", self.trigger), ("branch", self.branch)) if v]
+            if given:
+                raise ValueError(f"a kind: empty task does nothing: remove {', '.join(given)}")
         return self
+
+    @property
+    def needs_command(self) -> bool:
+        """True when the task runs a command of its own: not ``kind: empty``, not a trigger and not a built-in
+        sensor (``file``, ``http``, ``externalTask``), which run kubedag's own check."""
+        builtin = self.trigger is not None or (self.sensor is not None and self.sensor.builtin is not None)
+        return self.kind != "empty" and not builtin
 
 
 class DAGSpec(StrictModel):
@@ -523,8 +545,16 @@ class DAGSpec(StrictModel):
     Naive ``startDate``/``endDate`` are read in ``timezone``.
     """
 
-    description: str | None = None
-    schedule: Annotated[str | None, AfterValidator(_schedule)] = None
+    description: str | None = Field(None, description="What the DAG does (Airflow's `description`); shown by `dags list`.")
+    owner: Owner | None = Field(
+        None, description="The owner of every task that sets none, in `defaults` or itself (Airflow's `owner` in `default_args`)."
+    )
+    email: Emails | None = Field(
+        None, description="Addresses of every task that sets none (Airflow's `email` in `default_args`), kept as metadata."
+    )
+    schedule: Annotated[str | None, AfterValidator(_schedule), Field(description=(
+        "A cron expression, a preset (`@daily`, ...), `@once`, or a duration such as `10m` (every 10 minutes "
+        "from `startDate`, Airflow's `timedelta` schedule); null: manual runs only."))] = None
     timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
     start_date: DateTimeField | None = None
     end_date: DateTimeField | None = None
@@ -532,7 +562,9 @@ class DAGSpec(StrictModel):
     paused: StrictBool = False
     max_active_runs: Annotated[StrictInt, Field(ge=1)] = 16
     max_active_tasks: Annotated[StrictInt, Field(ge=1)] = 16
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Annotated[str, Field(min_length=1, max_length=TAG_MAX_LEN)]] = Field(
+        default_factory=list, description="Labels to find the DAG by (Airflow's `tags`); shown by `dags list`."
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     defaults: TaskDefaults = Field(default_factory=TaskDefaults)
     pod_template: PodTemplate | None = Field(
