@@ -358,7 +358,8 @@ def run_pass(
 
 
 def ti_from_row(row: Any) -> engine.TaskInstance:
-    """A task instance from its metadata DB row (:class:`kubedag.store.models.TaskInstanceRow`)."""
+    """A task instance from its metadata DB row (:class:`kubedag.store.models.TaskInstanceRow`), with its stored
+    ``max_tries`` (Airflow's: the retries allowed, renewed by a clear) and ``reason``."""
     return engine.TaskInstance(
         task_id=row.task_id,
         state=TaskInstanceState(row.state) if row.state else S.NONE,
@@ -366,7 +367,9 @@ def ti_from_row(row: Any) -> engine.TaskInstance:
         start_date=row.start_date,
         end_date=row.end_date,
         next_retry_at=row.next_retry_at,
+        reason=row.reason,
         exit_code=row.exit_code,
+        max_tries=row.max_tries,
     )
 
 

@@ -273,7 +273,7 @@ def upsert_task_instance(
     ``fields`` (any of :data:`TI_FIELDS`): state (None/"none" or a
     TaskInstanceState), try_number and max_tries (ints >= 0; a new row
     defaults both to 0), start_date, end_date, next_retry_at (aware, UTC),
-    duration (seconds), exit_code, hostname, pod_name. Fields not given keep
+    duration (seconds), exit_code, hostname, pod_name, reason. Fields not given keep
     their stored value. ``updated_at`` moves only when a value changed, so an
     identical second write changes nothing.
 

@@ -3,8 +3,9 @@
 :func:`parse_dag` validates one manifest object and returns a :class:`~kubedag.core.spec.dag.DAG` or raises
 :class:`DAGValidationError` listing *all* problems found: field errors from the pydantic models and
 the checks across fields done here (duplicate task names, ``dependsOn`` naming an unknown task, a
-task depending on itself, a cycle shown as ``a -> b -> c -> a``, ``endDate`` before ``startDate``, a
-scheduled DAG without ``startDate``). Paths read as in the manifest: ``spec.tasks[2].dependsOn[0]``.
+task depending on itself, a cycle shown as ``a -> b -> c -> a``, a task with no ``command`` that is not
+``kind: empty``, ``endDate`` before ``startDate``, a scheduled DAG without ``startDate``). Paths read as in
+the manifest: ``spec.tasks[2].dependsOn[0]``.
 """
 
 from __future__ import annotations
@@ -229,6 +230,23 @@ def _graph_errors(raw: Any) -> list[FieldError]:
     return errors
 
 
+def _command_errors(raw: Any) -> list[FieldError]:
+    """A task with no ``command`` that is not ``kind: empty``, a trigger or a built-in sensor (``file``, ``http``,
+    ``externalTask``: they run kubedag's own check). Done on the raw object, beside any other problem."""
+    spec = raw.get("spec") if isinstance(raw, dict) else None
+    tasks = spec.get("tasks") if isinstance(spec, dict) else None
+    errors = []
+    for i, task in enumerate(tasks if isinstance(tasks, list) else ()):
+        if not isinstance(task, dict) or task.get("command") or task.get("kind") is not None or "trigger" in task:
+            continue
+        sensor = task.get("sensor")
+        if isinstance(sensor, dict) and any(sensor.get(k) is not None for k in ("file", "http", "externalTask")):
+            continue
+        errors.append(FieldError(f"spec.tasks[{i}].command", "required: the command the task runs (or kind: empty "
+                                 "for a task that does nothing, as Airflow's EmptyOperator)"))
+    return errors
+
+
 def _date_errors(raw: Any) -> list[FieldError]:
     spec = raw.get("spec") if isinstance(raw, dict) else None
     if not isinstance(spec, dict):
@@ -257,9 +275,6 @@ def _task_errors(manifest: DAGManifest) -> list[FieldError]:
     errors: list[FieldError] = []
     for i, task in enumerate(manifest.spec.tasks):
         where = f"spec.tasks[{i}]"
-        if task.needs_command and not task.command:
-            errors.append(FieldError(f"{where}.command", "required: the command the task runs (or kind: empty for a "
-                                     "task that does nothing, as Airflow's EmptyOperator)"))
         sensor = task.sensor
         if sensor is not None and sensor.external_task is not None:
             for problem in external_check_problems(sensor.external_task):
@@ -285,6 +300,7 @@ def parse_dag(obj: Any, source: str | None = None) -> DAG:
     except pydantic.ValidationError as exc:
         errors.extend(_pydantic_errors(exc))
     errors.extend(_graph_errors(obj))
+    errors.extend(_command_errors(obj))
     errors.extend(_date_errors(obj))
     if manifest is not None:
         errors.extend(_task_errors(manifest))

@@ -528,13 +528,6 @@ class TaskSpec(TaskDefaults):
                 raise ValueError(f"a kind: empty task does nothing: remove {', '.join(given)}")
         return self
 
-    @property
-    def needs_command(self) -> bool:
-        """True when the task runs a command of its own: not ``kind: empty``, not a trigger and not a built-in
-        sensor (``file``, ``http``, ``externalTask``), which run kubedag's own check."""
-        builtin = self.trigger is not None or (self.sensor is not None and self.sensor.builtin is not None)
-        return self.kind != "empty" and not builtin
-
 
 class DAGSpec(StrictModel):
     """The ``spec`` of a DAG; fields and defaults as Airflow 2.10's ``DAG`` arguments.
