@@ -103,3 +103,14 @@ def test_a_manual_runs_next_and_prev_ds_are_its_own_date(home, tmp_path):
         """, extra="schedule: '@daily'\nstartDate: '2026-01-01'\n")
     assert run_json(str(dag), "--logical-date", "2026-01-05T10:00:00Z")[0] == 0
     assert (tmp_path / "dates.txt").read_text() == "2026-01-05 2026-01-05 2026-01-04 20260106 20260105T100000\n"
+
+
+def test_an_xcom_over_the_limit_fails_the_try_and_logs_say_why(home, tmp_path):
+    dag = write_dag(tmp_path, """\
+        - name: big
+          command: [sh, -c, 'head -c 5000 /dev/zero | tr "\\\\0" x | sed "s/.*/\\"&\\"/" > "$KUBEDAG_XCOM_PATH"']
+        """)
+    assert run_json(str(dag), "--logical-date", "2026-01-05")[0] == 1
+    log = kubedag("logs", "t", RUN_ID, "big").stdout
+    assert log.endswith("[kubedag] try 1 failed: XCom: XCom return value is 5002 bytes, more than the 4096 allowed "
+                        "(Kubernetes' termination message limit): push a reference (a path, a URL) instead\n")
