@@ -14,8 +14,8 @@ deprecated ``next_ds``, ``prev_ds``, ``yesterday_ds``, ``tomorrow_ds`` (each wit
 ``prev_data_interval_end_success``, ``prev_start_date_success``, ``prev_end_date_success`` (from
 :attr:`RunContext.prev_success`, None without a previous successful run); ``inlets``/``outlets`` (empty: kubedag
 has no datasets); and the filters ``ds``, ``ds_nodash``, ``ts``, ``ts_nodash``, ``ts_nodash_with_tz``
-(:data:`FILTERS`). As in Airflow, date strings (``ds``, ``ts``) are formatted from the logical date in UTC,
-whatever the DAG's timezone.
+(:data:`kubedag.core.template_filters.FILTERS`). As in Airflow, date strings (``ds``, ``ts``) are formatted
+from the logical date in UTC, whatever the DAG's timezone.
 
 With the providers of :class:`RunContext` it also has Airflow's
 
@@ -43,6 +43,7 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from kubedag.core.template_filters import FILTERS, ds_filter, ds_nodash_filter
 from kubedag.core.timetable import DataInterval, Timetable, next_logical_date, previous_logical_date
 from kubedag.core.xcom import NO_XCOM, RETURN_KEY
 
@@ -101,40 +102,6 @@ def ds_format(ds: str, input_format: str, output_format: str) -> str:
     """
     return datetime.strptime(str(ds), input_format).strftime(output_format)
 
-
-def ds_filter(value: datetime | None) -> str | None:
-    """``{{ value | ds }}``: ``YYYY-MM-DD`` (Airflow's ``airflow.templates.ds_filter``); None stays None."""
-    return None if value is None else value.strftime("%Y-%m-%d")
-
-
-def ds_nodash_filter(value: datetime | None) -> str | None:
-    """``{{ value | ds_nodash }}``: ``YYYYMMDD`` (Airflow's ``ds_nodash_filter``); None stays None."""
-    return None if value is None else value.strftime("%Y%m%d")
-
-
-def ts_filter(value: datetime | None) -> str | None:
-    """``{{ value | ts }}``: ISO 8601 (Airflow's ``ts_filter``); None stays None."""
-    return None if value is None else value.isoformat()
-
-
-def ts_nodash_filter(value: datetime | None) -> str | None:
-    """``{{ value | ts_nodash }}``: ``YYYYMMDDTHHMMSS`` (Airflow's ``ts_nodash_filter``); None stays None."""
-    return None if value is None else value.strftime("%Y%m%dT%H%M%S")
-
-
-def ts_nodash_with_tz_filter(value: datetime | None) -> str | None:
-    """``{{ value | ts_nodash_with_tz }}``: ISO 8601 without ``-`` and ``:`` (Airflow's ``ts_nodash_with_tz_filter``)."""
-    return None if value is None else value.isoformat().replace("-", "").replace(":", "")
-
-
-FILTERS: dict[str, Callable[[Any], Any]] = {
-    "ds": ds_filter,
-    "ds_nodash": ds_nodash_filter,
-    "ts": ts_filter,
-    "ts_nodash": ts_nodash_filter,
-    "ts_nodash_with_tz": ts_nodash_with_tz_filter,
-}
-"""Airflow 2.10's ``airflow.templates.FILTERS``, the Jinja filters every template may use."""
 
 MACROS = SimpleNamespace(
     ds_add=ds_add, ds_format=ds_format, datetime=datetime, timedelta=timedelta, json=SimpleNamespace(dumps=json.dumps)
