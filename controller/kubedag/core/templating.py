@@ -154,6 +154,17 @@ class PreviousRun:
     start_date: datetime | None = None
     end_date: datetime | None = None
 
+    @classmethod
+    def of(cls, run: Any) -> PreviousRun | None:
+        """From any run record with ``logical_date``, ``data_interval_start``/``_end``, ``start_date`` and
+        ``end_date`` (a ``kubedag.store.models.DagRunRow``, an engine ``DagRun``); None stays None. A missing data
+        interval reads as the logical date."""
+        if run is None:
+            return None
+        return cls(logical_date=run.logical_date, data_interval_start=run.data_interval_start or run.logical_date,
+                   data_interval_end=run.data_interval_end or run.logical_date, start_date=run.start_date,
+                   end_date=run.end_date)
+
 
 @dataclass(frozen=True)
 class RunContext:

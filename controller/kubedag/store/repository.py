@@ -233,6 +233,20 @@ def list_dag_runs(
     return list(session.scalars(stmt))
 
 
+def previous_successful_run(session: Session, dag_id: str, logical_date: dt.datetime) -> DagRunRow | None:
+    """The DAG's ``success`` run with the latest logical date before ``logical_date`` (aware), or None: Airflow
+    2.10's ``DagRun.get_previous_dagrun(state=SUCCESS)``, the run behind the template context's
+    ``prev_*_success`` values (see :class:`kubedag.core.templating.PreviousRun`)."""
+    stmt = (
+        sa.select(DagRunRow)
+        .where(DagRunRow.dag_id == dag_id, DagRunRow.state == DagRunState.SUCCESS,
+               DagRunRow.logical_date < as_utc("logical_date", logical_date))
+        .order_by(DagRunRow.logical_date.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
 def set_dag_run_state(
     session: Session,
     dag_id: str,
