@@ -29,31 +29,24 @@ LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 """A label key's name part (after the optional ``prefix/``) and a non-empty label value."""
 
 
-def _dns1123_label(value: str) -> str:
-    if len(value) > MAX_NAME or not DNS1123_LABEL.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid DNS-1123 label: at most 63 lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit"
-        )
-    return value
+def _name_check(pattern: re.Pattern[str], max_len: int, what: str) -> Callable[[str], str]:
+    """An after-validator: ``value`` unchanged if it is at most ``max_len`` long and matches ``pattern``, else
+    ``ValueError("'<value>' is not a valid <what>")``."""
+
+    def check(value: str) -> str:
+        if len(value) > max_len or not pattern.match(value):
+            raise ValueError(f"{value!r} is not a valid {what}")
+        return value
+
+    return check
 
 
-def _task_name(value: str) -> str:
-    if len(value) > MAX_NAME or not TASK_NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid task name: at most 63 letters, digits, '-', '_' or '.', starting and "
-            "ending with a letter or digit (it becomes a Kubernetes label value)"
-        )
-    return value
-
-
-def _dns1123_subdomain(value: str) -> str:
-    if len(value) > MAX_SUBDOMAIN or not DNS1123_SUBDOMAIN.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid DNS-1123 subdomain: at most 253 lowercase letters, digits, '-' and '.', "
-            "starting and ending with a letter or digit"
-        )
-    return value
+_dns1123_label = _name_check(DNS1123_LABEL, MAX_NAME, "DNS-1123 label: at most 63 lowercase letters, digits and "
+                             "'-', starting and ending with a letter or digit")
+_task_name = _name_check(TASK_NAME, MAX_NAME, "task name: at most 63 letters, digits, '-', '_' or '.', starting and "
+                         "ending with a letter or digit (it becomes a Kubernetes label value)")
+_dns1123_subdomain = _name_check(DNS1123_SUBDOMAIN, MAX_SUBDOMAIN, "DNS-1123 subdomain: at most 253 lowercase "
+                                 "letters, digits, '-' and '.', starting and ending with a letter or digit")
 
 
 def _qualified_name_problem(key: str) -> str | None:
