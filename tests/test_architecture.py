@@ -17,7 +17,6 @@ MAX_LINES = 550
 # Modules still over the limit, each to be split by issue 9's restructuring; none may be added.
 OVERSIZE = {
     "k8s/controller.py", "cli/main.py", "store/repository.py",
-    "core/timetable.py", "core/spec/models.py",
 }
 
 

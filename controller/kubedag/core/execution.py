@@ -133,9 +133,11 @@ def template_renderer(
     xcom_pull: Callable[[str, str], Any] | None = None,
     variables: Mapping[str, str] | None = None,
     connections: Mapping[str, str] | None = None,
+    prev_success: Any = None,
 ) -> Callable[[str, str], str]:
     """``render(template, field) -> str`` with the same template context as :func:`kubedag.core.tries.render_try`
-    for that try (``xcom_pull``, ``variables`` and ``connections`` as it takes them): the ``render`` of
+    for that try (``xcom_pull``, ``variables``, ``connections`` and ``prev_success``, a
+    :class:`kubedag.core.templating.PreviousRun` or None, as it takes them): the ``render`` of
     :func:`try_argv` for sensor fields, and of a trigger's ``conf`` and ``logicalDate``. The context is built
     on the first call only.
 
@@ -150,7 +152,7 @@ def template_renderer(
     def render(template: str, field_name: str) -> str:
         if not context:
             context.update(try_context(dag, run, task_id, try_number, xcom_pull=xcom_pull, variables=variables,
-                                       connections=connections))
+                                       connections=connections, prev_success=prev_success))
         return templating.render(template, context, field_name)
 
     return render

@@ -367,7 +367,7 @@ class LocalRunner:
                 error = f"template error in {exc}"
             except ValueError as exc:
                 error = str(exc)
-        header = f"[{now.isoformat()}] kubedag: {run.dag_id} {run.run_id} {ti.task_id} try {ti.try_number} of {task.max_tries}\n"
+        header = f"[{now.isoformat()}] kubedag: {run.dag_id} {run.run_id} {ti.task_id} try {ti.try_number} of {engine.tries_allowed(task, ti.max_tries)}\n"
         if error is None:
             env = {**self._base_env, **own_env, **context_env(run, ti.task_id, ti.try_number),
                    XCOM_PATH_ENV: str(xcom_file)}
