@@ -33,18 +33,28 @@ def runs(dag: str) -> dict[str, dict]:
 # --- bug: backfill -f and clear -f dropped the DAG's settings (variablesFrom...) ----------------------------
 
 
-def test_backfill_and_clear_with_a_file_use_the_dags_variables(home, tmp_path):
+def dag_using_a_variable(tmp_path: Path) -> Path:
     (tmp_path / "settings.yaml").write_text(SETTINGS)
-    dag = write_dag(tmp_path, """\
+    return write_dag(tmp_path, """\
         - name: where
           command: [sh, -c, 'echo "{{ var.value.region }} {{ ds }}" >> regions.txt']
         """, extra="schedule: '@daily'\nstartDate: '2026-01-01'\nvariablesFrom: [{configMapRef: {name: settings}}]\n")
+
+
+def test_backfill_with_a_file_uses_the_dags_variables(home, tmp_path):
+    dag = dag_using_a_variable(tmp_path)
     proc = kubedag("dags", "backfill", "t", "-f", str(dag), "-s", "2026-01-01", "-e", "2026-01-02")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted((tmp_path / "regions.txt").read_text().splitlines()) == ["eu-west 2026-01-01", "eu-west 2026-01-02"]
-    proc = kubedag("tasks", "clear", "t", "-r", "backfill__2026-01-02T00:00:00+00:00", "--yes", "-f", str(dag))
+
+
+def test_clear_with_a_file_uses_the_dags_variables(home, tmp_path):
+    dag = dag_using_a_variable(tmp_path)
+    assert kubedag("dags", "test", str(dag), "--logical-date", "2026-01-02", "-o", "json").returncode == 0
+    proc = kubedag("tasks", "clear", "t", "-r", "manual__2026-01-02T00:00:00+00:00", "--yes", "-f", str(dag))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (tmp_path / "regions.txt").read_text().splitlines()[-1] == "eu-west 2026-01-02"
+    assert "where: success (try 2)" in proc.stdout
+    assert (tmp_path / "regions.txt").read_text().splitlines() == ["eu-west 2026-01-02", "eu-west 2026-01-02"]
 
 
 # --- cluster commands on this machine -----------------------------------------------------------------------
