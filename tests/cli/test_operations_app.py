@@ -191,3 +191,24 @@ def test_tasks_test_without_a_recorded_run_has_no_upstream_xcom(home, nft):
     proc = kubedag("tasks", "test", str(folder / "dag.yaml"), "process_nft", "2023-02-01")
     assert proc.returncode != 0
     assert "assets is empty" in proc.stderr
+
+
+def test_tasks_test_masks_secret_values_in_the_tasks_output(home, tmp_path):
+    (tmp_path / "creds.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n"
+                                         "stringData: {api_token: s3cr3t-value-42}\n")
+    dag = write_dag(tmp_path, "- {name: show, command: [sh, -c, 'echo token={{ var.value.api_token }}; echo done']}\n",
+                    extra="variablesFrom: [{secretRef: {name: creds}}]\n")
+    proc = kubedag("tasks", "test", str(dag), "show", "2026-01-01")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["token=***", "done"]
+    assert "s3cr3t-value-42" not in proc.stdout + proc.stderr
+
+
+def test_tasks_test_of_a_trigger_task_triggers_its_dag(home, tmp_path):
+    folder = tmp_path / "trigger"
+    shutil.copytree(ROOT / "examples/parity/trigger", folder)
+    proc = kubedag("tasks", "test", str(folder / "parent.yaml"), "kick", "2026-11-01")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    child = runs("child")
+    assert [(r["run_type"], r["state"]) for r in child.values()] == [("manual", "success")]
+    assert runs("parent") == {}  # the tested task's own run is not recorded

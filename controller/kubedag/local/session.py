@@ -288,7 +288,7 @@ def test_task(
         xcom_file = Path(tmp) / "xcom.json"
         env = {**runner._base_env, **own_env, **context_env(run, task_id, 1), XCOM_PATH_ENV: str(xcom_file)}
         try:
-            code = subprocess.call(argv, cwd=workdir, env=env)  # noqa: S603
+            code = _run_masked(argv, workdir, env, runner.mask if runner._mask is not None else None)
         except OSError as exc:
             print(f"error: cannot start {argv[0]!r}: {exc.strerror or exc}", file=sys.stderr)
             return 127
@@ -305,10 +305,25 @@ def test_task(
         code = 0 if met else 1
     for key, value in pushed.items():
         if value is not NO_XCOM:
-            print(f"kubedag: XCom {key} = {json.dumps(value)}", file=sys.stderr)
+            print(runner.mask(f"kubedag: XCom {key} = {json.dumps(value)}"), file=sys.stderr)
     if pushed and recorded is not None:
         _keep_xcoms(dag, run, task_id, pushed, database_url)
     return code
+
+
+def _run_masked(argv: list[str], cwd: Path, env: Mapping[str, str], mask: Any) -> int:
+    """Run ``argv`` in the foreground; its exit code. With ``mask`` (the DAG has secret values), its output
+    (stdout and stderr, merged) is copied to stdout line by line with those values replaced by ``***``, as
+    Airflow's secrets masker filters task output."""
+    if mask is None:
+        return subprocess.call(argv, cwd=cwd, env=env)  # noqa: S603
+    with subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # noqa: S603
+                          text=True, errors="replace") as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(mask(line))
+            sys.stdout.flush()
+    return proc.returncode
 
 
 class QuietRecorder:

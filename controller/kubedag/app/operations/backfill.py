@@ -45,17 +45,23 @@ class PlannedRun:
                 "state": self.state}
 
 
-def backfill_intervals(dag: DAG, start: datetime, end: datetime) -> list[timetable.DagRunInfo]:
+CLI_FIELDS = ("--start-date", "--end-date")
+"""How :func:`backfill_intervals` names the range in errors by default (``kubedag dags backfill``'s options); a
+Backfill object's are ``("spec.startDate", "spec.endDate")``."""
+
+
+def backfill_intervals(dag: DAG, start: datetime, end: datetime, *,
+                       fields: tuple[str, str] = CLI_FIELDS) -> list[timetable.DagRunInfo]:
     """The intervals of a backfill of ``dag`` over ``[start, end]`` (naive: in the DAG's timezone), oldest first.
 
     Raises:
-        InvalidRequest: ``end`` before ``start`` (naming both, as ``--end-date``/``--start-date``), or more than
+        InvalidRequest: ``end`` before ``start`` (naming both by ``fields``), or more than
             :data:`kubedag.core.timetable.MAX_RUNS` intervals.
     """
     start_utc, end_utc = to_utc(start, dag.timezone), to_utc(end, dag.timezone)
     assert start_utc is not None and end_utc is not None
     if end_utc < start_utc:
-        raise InvalidRequest(f"--end-date {timetable.iso_utc(end_utc)} is before --start-date "
+        raise InvalidRequest(f"{fields[1]} {timetable.iso_utc(end_utc)} is before {fields[0]} "
                              f"{timetable.iso_utc(start_utc)}")
     try:
         return timetable.backfill_infos(dag.timetable, start_utc, end_utc)
@@ -64,17 +70,17 @@ def backfill_intervals(dag: DAG, start: datetime, end: datetime) -> list[timetab
 
 
 def plan_backfill(dag: DAG, start: datetime, end: datetime, existing: Mapping[datetime, tuple[str, str | None]],
-                  *, reset: bool = False) -> list[PlannedRun]:
+                  *, reset: bool = False, fields: tuple[str, str] = CLI_FIELDS) -> list[PlannedRun]:
     """The runs of ``airflow dags backfill -s START -e END`` (see the module docstring), oldest first.
 
     ``existing``: logical date (UTC) -> ``(run_id, state)`` of the DAG's runs
     (:meth:`~kubedag.app.operations.ports.RunsRepository.runs_by_logical_date`).
 
     Raises:
-        InvalidRequest: as :func:`backfill_intervals`.
+        InvalidRequest: as :func:`backfill_intervals` (``fields`` names the range's two ends).
     """
     out = []
-    for info in backfill_intervals(dag, start, end):
+    for info in backfill_intervals(dag, start, end, fields=fields):
         found = existing.get(info.logical_date)
         interval = info.data_interval
         if found is None:
