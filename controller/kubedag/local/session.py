@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -312,17 +311,24 @@ def test_task(
 
 
 def _run_masked(argv: list[str], cwd: Path, env: Mapping[str, str], mask: Any) -> int:
-    """Run ``argv`` in the foreground; its exit code. With ``mask`` (the DAG has secret values), its output
-    (stdout and stderr, merged) is copied to stdout line by line with those values replaced by ``***``, as
-    Airflow's secrets masker filters task output."""
+    """Run ``argv`` in the foreground; its exit code. With ``mask`` (the DAG has secret values), its stdout and
+    stderr are copied to ours line by line with those values replaced by ``***``, as Airflow's secrets masker
+    filters task output."""
     if mask is None:
         return subprocess.call(argv, cwd=cwd, env=env)  # noqa: S603
-    with subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # noqa: S603
+    import threading
+
+    def copy(source: Any, target: Any) -> None:
+        for line in source:
+            target.write(mask(line))
+            target.flush()
+
+    with subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
                           text=True, errors="replace") as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(mask(line))
-            sys.stdout.flush()
+        err = threading.Thread(target=copy, args=(proc.stderr, sys.stderr), daemon=True)
+        err.start()
+        copy(proc.stdout, sys.stdout)
+        err.join()
     return proc.returncode
 
 
