@@ -43,9 +43,6 @@ DISAGREEMENTS: dict[tuple[str, str], str] = {
         "`kubedag logs --cluster` prints the live pod's log unmasked (token=tok-9f8e7d dbpw=hunter22 pw=s3cr3tpw "
         "env=postgres://etl:s3cr3tpw@...): templates render secrets into the pod's command and the CLI does not mask "
         "what the pod printed; locally the log shows ***, and the DB-archived copy is masked",
-    ('xcom', 'cluster'):
-        "a task started in the pass in which its upstream task ended pulls None for that task's XComs "
-        "(load: 'None' has no attribute 'path'); locally it pulls {'rows': 42, 'path': 's3://b/2026-11-01'}",
     ('callbacks', 'cluster'):
         "no task_retry webhook (onRetry) for a try retried with retryDelay 0s: the controller derives task "
         "notifications from the state change between two passes, and failed -> up_for_retry -> queued happens in "
