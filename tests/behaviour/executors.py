@@ -163,8 +163,14 @@ def dagruns_of(api: Any, dag: str) -> list[dict[str, Any]]:
 
 
 def finished_run(api: Any, dag: str) -> dict[str, Any] | None:
+    """The DAG's one DAGRun once it is finished and the controller has acted on its latest spec (its
+    ``status.observedGeneration`` is the object's ``metadata.generation``, as after a clear or mark request)."""
     runs = dagruns_of(api, dag)
-    return runs[0] if len(runs) == 1 and (runs[0].get('status') or {}).get('phase') in FINISHED else None
+    if len(runs) != 1:
+        return None
+    status = runs[0].get('status') or {}
+    settled = status.get('observedGeneration') == runs[0]['metadata'].get('generation')
+    return runs[0] if settled and status.get('phase') in FINISHED else None
 
 
 def run_cluster(scenario: Scenario, ctx: Ctx, tmp_path: Path, api: Any, db_url: str,

@@ -117,7 +117,7 @@ DAGRUN_TIMEOUT = Scenario(
         {'name': 'sleepy', 'command': traced(ctx, 30)},
         {'name': 'next', 'dependsOn': ['sleepy'], 'command': ['true']},
         {'name': 'quick', 'command': ['true']},
-    ], dagrunTimeout='2s')],
+    ], dagrunTimeout='3s')],
     Expected(F, {'sleepy': TI(K, 1), 'next': TI(K, 0), 'quick': TI(S, 1)}, trace=('start-sleepy',)),
 )
 
