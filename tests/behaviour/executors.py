@@ -1,5 +1,5 @@
 """The behaviour suite's two executor drivers, one interface (:data:`tests.behaviour.model.Executor`):
-``driver(scenario, ctx, tmp_path) -> [Outcome after the run, Outcome after each action]``.
+``driver(scenario, ctx, tmp_path, receiver) -> [Outcome after the run, Outcome after each action]``.
 
 Both go through public surfaces only: the ``kubedag`` CLI (in-process with Typer's CliRunner), the metadata DB's
 tables (``kubedag.store.models``: dag_run, task_instance, task_instance_history, xcom), the custom resources'
@@ -8,7 +8,7 @@ tables (``kubedag.store.models``: dag_run, task_instance, task_instance_history,
 * :func:`run_local`: the manifests are files in a DAG folder (as `kubectl apply -f folder/` would read them);
   `kubedag dags test FILE` runs the DAG, `kubedag tasks clear|mark -f FILE` act on the run, `kubedag logs` reads
   logs; the SQLite DB of ``$KUBEDAG_HOME`` is read.
-* :class:`ClusterDriver`: the manifests are objects of the emulated API server; the real controller runs against
+* :func:`run_cluster`: the manifests are objects of the emulated API server; the real controller runs against
   it (a fake kubelet runs pods as processes); `kubedag dags trigger` / `tasks clear|mark` / `logs` with
   ``--kubeconfig`` act as a user would; the run's state and task instances are read from the DAGRun's status
   (checked against the DB's rows).
@@ -137,7 +137,8 @@ def write_folder(folder: Path, objects: Iterable[dict[str, Any]]) -> dict[str, P
 
 
 def run_local(scenario: Scenario, ctx: Ctx, tmp_path: Path, receiver: Any = None) -> list[Outcome]:
-    """The scenario with `kubedag dags test` (local processes, SQLite in ``tmp_path/home``)."""
+    """The scenario with `kubedag dags test` (local processes, SQLite in ``tmp_path/home``). ``receiver``: the
+    scenario's WebhookReceiver, if any."""
     home = tmp_path / 'home'
     cli = Cli({'KUBEDAG_HOME': str(home), 'KUBEDAG_DATABASE_URL': None})
     files = write_folder(tmp_path / 'dags', scenario.manifests(ctx))
@@ -173,10 +174,11 @@ def finished_run(api: Any, dag: str) -> dict[str, Any] | None:
     return runs[0] if settled and status.get('phase') in FINISHED else None
 
 
-def run_cluster(scenario: Scenario, ctx: Ctx, tmp_path: Path, api: Any, db_url: str,
-                receiver: Any = None) -> list[Outcome]:
-    """The scenario on the emulated cluster: objects created in namespace ``default``, the controller of
-    ``tests/controller/harness.py`` running, runs made with `kubedag dags trigger`."""
+def run_cluster(scenario: Scenario, ctx: Ctx, tmp_path: Path, receiver: Any = None, *, api: Any,
+                db_url: str) -> list[Outcome]:
+    """The scenario on the emulated cluster ``api`` (a started EmulatedApiServer with a fake kubelet): objects
+    created in namespace ``default``, the controller of ``tests/controller/harness.py`` running on the metadata DB
+    at ``db_url``, runs made with `kubedag dags trigger`. ``receiver``: the scenario's WebhookReceiver, if any."""
     cli = Cli({'KUBEDAG_DATABASE_URL': db_url, 'KUBEDAG_HOME': str(tmp_path / 'cli-home')},
               ('--kubeconfig', str(api.kubeconfig(tmp_path / 'kubeconfig'))))
     dags = []
@@ -192,16 +194,20 @@ def run_cluster(scenario: Scenario, ctx: Ctx, tmp_path: Path, api: Any, db_url: 
         wait_until(lambda: finished_run(api, dag), WAIT_S, f'a finished run of {dag}')
 
     def runs() -> dict[str, RunOutcome]:
-        found = read_runs(db_url, {name: f'{NS}/{name}' for name in dags})  # keyed <namespace>/<name> in the DB
-        for name, run in found.items():
-            [obj] = dagruns_of(api, name)
-            status = obj.get('status') or {}
-            from_status = {t: (e['s'], e.get('t', 0)) for t, e in (status.get('tasks') or {}).items()}
-            assert from_status == {t: s for t, s in run.tis.items() if s[0] != 'none'}, \
-                f'{name}: the DAGRun status.tasks and the DB disagree'
-            run.state = status.get('phase')
-            run.status = json.dumps(status)
-        return found
+        """The DB's runs, state from the DAGRuns' status; the status's task instances must match the DB's (the
+        controller writes both: wait a little for the later write)."""
+        def consistent() -> dict[str, RunOutcome] | None:
+            found = read_runs(db_url, {name: f'{NS}/{name}' for name in dags})  # keyed <namespace>/<name> in the DB
+            for name, run in found.items():
+                [obj] = dagruns_of(api, name)
+                status = obj.get('status') or {}
+                if {t: (e['s'], e.get('t', 0)) for t, e in (status.get('tasks') or {}).items()} != \
+                        {t: s for t, s in run.tis.items() if s[0] != 'none'}:
+                    return None
+                run.state, run.status = status.get('phase'), json.dumps(status)
+            return found
+
+        return wait_until(consistent, 10.0, "the DAGRuns' status.tasks equal to the DB's task instances")
 
     with RunningController(api, db_url):
         for prior in scenario.before:

@@ -187,8 +187,9 @@ class Outcome:
     outputs: list[str] = field(default_factory=list)
 
 
-Executor = Callable[[Scenario, Ctx, Path], list[Outcome]]
-"""A driver: runs the scenario and returns one Outcome after the run and one after each action."""
+Executor = Callable[[Scenario, Ctx, Path, Any], list[Outcome]]
+"""A driver, ``driver(scenario, ctx, tmp_path, receiver)`` (``receiver``: the WebhookReceiver behind
+``ctx.hook_url``, or None): runs the scenario and returns one Outcome after the run and one after each action."""
 
 
 # -- helpers for writing scenarios ---------------------------------------------------------------------------------

@@ -138,6 +138,19 @@ CLEAR = Scenario(
     ),
 )
 
+CLEAR_ONLY_FAILED = Scenario(
+    'clear-only-failed', "tasks clear --upstream --only-failed: of the task and its upstream tasks only the failed "
+                         "ones run again.",
+    lambda ctx: [dag('clear-only-failed', [
+        {'name': 'up', 'command': ['true']},
+        {'name': 'mid', 'dependsOn': ['up'], 'command': sh('test "$KUBEDAG_TRY_NUMBER" -ge 2')},
+        {'name': 'other', 'command': ['true']},
+    ])],
+    Expected(F, {'up': TI(S, 1), 'mid': TI(F, 1), 'other': TI(S, 1)}),
+    actions=(Action('clear', ('mid',), Expected(S, {'up': TI(S, 1), 'mid': TI(S, 2), 'other': TI(S, 1)}),
+                    upstream=True, only_failed=True),),
+)
+
 MARK = Scenario(
     'mark', "tasks mark: sets task instance states and the run's state is re-evaluated from its leaves.",
     lambda ctx: [dag('mark', [
@@ -154,4 +167,4 @@ MARK = Scenario(
 )
 
 OPERATING: list[Scenario] = [POOL_PRIORITY, POOL_SLOTS, POOL_ACROSS_DAGS, MAX_ACTIVE_TASKS, VARIABLES, CALLBACKS,
-                             DAGRUN_TIMEOUT, CLEAR, MARK]
+                             DAGRUN_TIMEOUT, CLEAR, CLEAR_ONLY_FAILED, MARK]

@@ -19,7 +19,7 @@ import pytest
 
 from tests.behaviour.compare import leaked, reasons, views
 from tests.behaviour.executors import run_cluster, run_local
-from tests.behaviour.model import Ctx, Scenario
+from tests.behaviour.model import Ctx, Executor, Scenario
 from tests.behaviour.scenarios import SCENARIOS
 from tests.notify.receiver import WebhookReceiver
 
@@ -93,12 +93,12 @@ def test_behaviour(scenario: Scenario, executor: str, tmp_path: Path, request: p
         receiver = stack.enter_context(WebhookReceiver()) if scenario.hook else None
         web_url = stack.enter_context(file_server(data)) if scenario.web else ''
         ctx = Ctx(data=data, hook_url=receiver.url if receiver else '', web_url=web_url)
-        if executor == 'local':
-            outcomes = run_local(scenario, ctx, tmp_path, receiver)
-        else:
+        driver: Executor = run_local
+        if executor == 'cluster':
             request.getfixturevalue('fake_kubelet')
-            outcomes = run_cluster(scenario, ctx, tmp_path, request.getfixturevalue('k8s_api'),
-                                   request.getfixturevalue('sqlite_url'), receiver)
+            driver = functools.partial(run_cluster, api=request.getfixturevalue('k8s_api'),
+                                       db_url=request.getfixturevalue('sqlite_url'))
+        outcomes = driver(scenario, ctx, tmp_path, receiver)
     steps = [('the run', scenario.expect), *((f'after {a.kind} {a.tasks}', a.expect) for a in scenario.actions)]
     assert len(outcomes) == len(steps)
     for (step, expected), outcome in zip(steps, outcomes):
