@@ -96,11 +96,14 @@ def views(expected: Expected, outcome: Outcome, dag: str) -> tuple[dict[str, Any
 
 
 def leaked(secrets: tuple[str, ...], outcome: Outcome) -> list[str]:
-    """Where any of ``secrets`` appears: logs, failure reasons, DAGRun status, webhook bodies, CLI output."""
+    """Where any of ``secrets`` appears: logs, failure reasons, DAGRun status, archived logs, webhook bodies, CLI
+    output."""
     places = [(f'log of {dag}/{task} try {n or "latest"}', text)
               for dag, run in outcome.runs.items() for (task, n), text in run.logs.items()]
     places += [(f'failure reason in {dag}', text) for dag, run in outcome.runs.items() for text in run.reasons]
     places += [(f'DAGRun status of {dag}', run.status) for dag, run in outcome.runs.items()]
+    places += [(f'a log archived in the DB for {dag}', text)
+               for dag, run in outcome.runs.items() for text in run.archived]
     places += [(f'webhook {h.get("_path")}', json.dumps(h)) for h in outcome.hooks]
     places += [('CLI output', text) for text in outcome.outputs]
     return [f'{secret!r} in {where}' for secret in secrets for where, text in places if secret in text]

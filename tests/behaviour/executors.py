@@ -94,12 +94,13 @@ def read_runs(url: str, dag_ids: dict[str, str]) -> dict[str, RunOutcome]:
                     'select x.task_id, x.key, x.value from xcom x join task_instance t on t.dag_id = x.dag_id and '
                     't.run_id = x.run_id and t.task_id = x.task_id and t.try_number = x.try_number '
                     'where x.dag_id = :d and x.run_id = :r'), key).all()
-                reasons = conn.execute(sa.text('select task_id, try_number, reason from task_instance_history '
-                                               'where dag_id = :d and run_id = :r and reason is not null'), key).all()
+                history = conn.execute(sa.text('select task_id, try_number, reason, log from task_instance_history '
+                                               'where dag_id = :d and run_id = :r'), key).all()
                 conf = run.conf if isinstance(run.conf, dict) else json.loads(run.conf or '{}')
                 out = RunOutcome(run.run_id, run.state, run.run_type, conf,
                                  {t.task_id: (t.state or 'none', t.try_number) for t in tis}, {},
-                                 reasons=[f'{r.task_id} try {r.try_number}: {r.reason}' for r in reasons])
+                                 reasons=[f'{r.task_id} try {r.try_number}: {r.reason}' for r in history if r.reason],
+                                 archived=[r.log for r in history if r.log])
                 for x in xcoms:
                     out.xcoms.setdefault(x.task_id, {})[x.key] = json.loads(x.value)
                 runs[name] = out

@@ -161,8 +161,8 @@ class RunOutcome:
     """What an executor left for one DAG run: its ``run_id``, ``state``, ``run_type`` and ``conf``; ``tis``: task ->
     (state, try number) ('none', 0 for a task never scheduled); ``xcoms``: task -> key -> value of the XComs its
     latest try pushed; ``logs``: (task, try or None = latest) -> log text as `kubedag logs` prints it; ``reasons``:
-    the tries' failure reasons ('<task> try <n>: <reason>'); ``status``: the DAGRun's status as JSON (on a
-    cluster)."""
+    the tries' failure reasons ('<task> try <n>: <reason>'); ``archived``: the try logs the DB holds (the
+    controller archives pod logs there); ``status``: the DAGRun's status as JSON (on a cluster)."""
 
     run_id: str
     state: str | None
@@ -172,6 +172,7 @@ class RunOutcome:
     xcoms: dict[str, dict[str, Any]]
     logs: dict[tuple[str, int | None], str] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
     status: str = ''
 
 

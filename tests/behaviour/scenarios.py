@@ -68,14 +68,16 @@ RETRIES = Scenario(
 
 RETRY_DELAY = Scenario(
     'retry-delay', "retryDelay: the next try starts no sooner than retryDelay after the failed try ended (Airflow's "
-                   "TaskInstance.next_retry_datetime).",
+                   "TaskInstance.next_retry_datetime); each failing try ends 0.8 s into a second, as any try may.",
     lambda ctx: [dag('retry-delay', [
-        {'name': 'flaky', 'retries': 2, 'retryDelay': '1s',
-         'command': sh(f'echo "try-$KUBEDAG_TRY_NUMBER $(date +%s.%N)" >> {ctx.trace}; '
-                       'test "$KUBEDAG_TRY_NUMBER" -ge 3 || exit 3')},
+        {'name': 'flaky', 'retries': 2, 'retryDelay': '1s', 'command': sh(
+            f'echo "try-$KUBEDAG_TRY_NUMBER $(date +%s.%N)" >> {ctx.trace}; '
+            'test "$KUBEDAG_TRY_NUMBER" -ge 3 && exit 0; '
+            "python3 -c 'import time; time.sleep((0.8 - time.time() % 1) % 1)'; "
+            f'echo "failed-$KUBEDAG_TRY_NUMBER $(date +%s.%N)" >> {ctx.trace}; exit 3')},
     ])],
-    Expected(S, {'flaky': TI(S, 3)},
-             trace=('try-1', 'try-2', 'try-3'), min_gap=(('try-1', 'try-2', 1.0), ('try-2', 'try-3', 1.0))),
+    Expected(S, {'flaky': TI(S, 3)}, trace=('try-1', 'failed-1', 'try-2', 'failed-2', 'try-3'),
+             min_gap=(('failed-1', 'try-2', 1.0), ('failed-2', 'try-3', 1.0))),
 )
 
 EXECUTION_TIMEOUT = Scenario(
