@@ -30,6 +30,7 @@ from kubedag.core import engine, execution, templating
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState, TaskInstanceState
 from kubedag.core.tries import TryRecord, context_env, try_context
+from kubedag.core.xcom import NO_XCOM
 
 S = TaskInstanceState
 
