@@ -2,13 +2,15 @@
 
 The local runner starts this program as the task's try (its output goes to the try's log)::
 
-    python -m kubedag.local.trigger --folder DIR --dag child --database-url URL \\
+    KUBEDAG_DATABASE_URL=URL python -m kubedag.local.trigger --folder DIR --dag child \\
         --logical-date 2026-11-01T00:00:00+00:00 --conf '{"x": 1}' [--run-id ID] [--reset-dag-run] \\
         [--wait-for-completion] --allowed success --failed failed
 
 It finds DAG ``--dag`` among the manifests of ``--folder`` (:class:`kubedag.local.bag.DagBag`) and runs one
 manual run of it to completion in the same metadata DB with :func:`kubedag.local.session.run_dag_locally`
-(quietly; the run's tries have their own logs). ``--conf`` and ``--logical-date`` arrive rendered.
+(quietly; the run's tries have their own logs). ``--conf`` and ``--logical-date`` arrive rendered. The metadata
+DB is ``$KUBEDAG_DATABASE_URL`` (the runner passes it in the environment, never in argv, so that its password
+reaches neither the try's log nor ``ps``); ``--database-url`` overrides it.
 
 Exit codes: without ``--reset-dag-run``, a run of that DAG at that logical date (or with that run id) already
 in the DB fails the task at once, as Airflow's ``DagRunAlreadyExists`` (exit 1); with it the old run is replaced.
@@ -32,24 +34,6 @@ OK = 0
 FAILED = 1
 
 
-def trigger_argv(
-    *, python: str, folder: Path, dag: str, database_url: str, logical_date: datetime, conf: dict,
-    run_id: str | None, reset_dag_run: bool, wait_for_completion: bool, allowed: Sequence[str], failed: Sequence[str],
-) -> list[str]:
-    """The command line of one trigger try (values already rendered; ``logical_date`` timezone-aware)."""
-    argv = [python, "-m", "kubedag.local.trigger", f"--folder={folder}", f"--dag={dag}",
-            f"--database-url={database_url}", f"--logical-date={logical_date.isoformat()}",
-            f"--conf={json.dumps(conf)}"]
-    if run_id:
-        argv.append(f"--run-id={run_id}")
-    if reset_dag_run:
-        argv.append("--reset-dag-run")
-    if wait_for_completion:
-        argv.append("--wait-for-completion")
-    argv += [f"--allowed={s}" for s in allowed] + [f"--failed={s}" for s in failed]
-    return argv
-
-
 def _parse_date(text: str) -> datetime:
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     if value.tzinfo is None:
@@ -57,7 +41,7 @@ def _parse_date(text: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def _existing(database_url: str, dag_id: str, run_id: str, logical_date: datetime) -> str | None:
+def _existing(database_url: str | None, dag_id: str, run_id: str, logical_date: datetime) -> str | None:
     """The run id of a run of ``dag_id`` with ``run_id`` or at ``logical_date``, if there is one."""
     import sqlalchemy as sa
 
@@ -80,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubedag.local.trigger", description=__doc__.splitlines()[0])
     parser.add_argument("--folder", required=True, type=Path)
     parser.add_argument("--dag", required=True)
-    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--database-url", default=None, help="default: $KUBEDAG_DATABASE_URL")
     parser.add_argument("--logical-date", required=True)
     parser.add_argument("--conf", default="{}")
     parser.add_argument("--run-id")
