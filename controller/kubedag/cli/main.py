@@ -1225,6 +1225,9 @@ def runs_delete(
         typer.echo(f"Deleted DAGRun {name} in namespace {api.namespace} (its history stays in the metadata DB)")
 
 
+__import__("kubedag.cli.standalone", fromlist=["register_commands"]).register_commands(app)  # scheduler, standalone
+
+
 def main() -> None:
     """Console-script entry point. Metadata DB failures end with one clear line and exit 1, not a traceback."""
     import sys

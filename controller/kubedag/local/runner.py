@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from kubedag.app.records import HOSTNAME
 from kubedag.core import engine, templating
 from kubedag.core.runpass import PassResult, RenderInputs, TryObservation, run_pass
 from kubedag.core.spec.dag import DAG
@@ -45,7 +46,6 @@ __all__ = ["DEFAULT_PARALLELISM", "LocalRunner", "Recorder", "RunOptions", "TryR
 
 DEFAULT_PARALLELISM = 32
 """Airflow 2.10's ``[core] parallelism``: at most this many tries run at once on this machine."""
-HOSTNAME = os.uname().nodename if hasattr(os, "uname") else "localhost"
 
 Key = tuple[str, str, str, int]
 """A try's key in the :class:`~kubedag.local.processes.ProcessLauncher`: ``(dag_id, run_id, task_id, try_number)``."""
@@ -225,6 +225,8 @@ class LocalRunner:
                 self.launcher.adopt(self.key(task_id, ti.try_number), pid[0], log_path=log, exit_file=exit_path(log))
                 self._append(log, f"[{self.clock().isoformat()}] kubedag: adopted process {pid[0]} after a restart\n")
             elif code is not None:
+                self._append(log, f"[{self.clock().isoformat()}] kubedag: the process ended (exit code {code}) "
+                                  "while no scheduler watched it\n")
                 self._process_ended(task_id, ti.try_number, code, log, None)
             # else: lost -- launched, no process, no exit code: the pass fails it as lost
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kubedag.core import engine, templating, timetable
+from kubedag.local.options import dag_options, has_notifiers
 from kubedag.local.recording import DBWriter, RunSetup
 from kubedag.local.runner import LocalRunner, RunOptions, context_env, utcnow
 from kubedag.core.spec.dag import DAG
@@ -71,53 +72,17 @@ def manual_run(dag: DAG, logical_date: datetime, conf: Mapping[str, Any]) -> eng
     )
 
 
-def _needs_secrets(dag: DAG) -> bool:
-    """Whether a notifier of the DAG reads a Secret (``urlFrom``, ``webhookUrlFrom``)."""
-    notifiers = [*dag.on_failure, *dag.on_success]
-    for task in dag.tasks.values():
-        notifiers += [*task.on_failure, *task.on_success, *task.on_retry]
-    return any(n.slack is not None or (n.webhook is not None and n.webhook.url_from is not None) for n in notifiers)
-
-
-def has_notifiers(dag: DAG) -> bool:
-    """Whether the DAG or a task has an ``onFailure``/``onSuccess``/``onRetry`` notifier (SLA ones aside)."""
-    return bool(dag.on_failure or dag.on_success) or any(
-        t.on_failure or t.on_success or t.on_retry for t in dag.tasks.values()
-    )
-
-
 def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str | None, **kwargs: Any) -> RunOptions:
-    """The runner's options for ``dag`` with the DAG bag of ``workdir`` (:class:`kubedag.local.bag.DagBag`):
-    Pools always (a cheap scan: only files naming ``kind: Pool`` are parsed); ``variablesFrom`` /
-    ``connectionsFrom`` and notifier Secrets only when the DAG uses them; a webhook sender only when it has
-    notifiers; the DB URL only for ``externalTask`` sensors and ``trigger`` tasks. ``kwargs``: other
-    :class:`~kubedag.local.runner.RunOptions` fields.
+    """The runner's options for ``dag`` with the DAG bag of ``workdir`` (:func:`kubedag.local.options.dag_options`);
+    the DB URL is ``database_url`` or :func:`kubedag.store.config.database_url`.
 
     Raises:
-        ValueError: a source of ``variablesFrom``/``connectionsFrom`` is missing from the folder (naming the
-            field, the object and the files that did not parse).
+        ValueError: a source of ``variablesFrom``/``connectionsFrom`` is missing from the folder.
     """
     from kubedag.local.bag import DagBag
 
-    bag = DagBag(workdir)
-    options = RunOptions(workdir=workdir, logs_dir=logs_dir, pools=bag.pools, dag_folder=workdir, **kwargs)
-    if dag.variables_from or dag.connections_from:
-        from kubedag.secrets import load_sources
-
-        sources = load_sources(dag.variables_from, dag.connections_from, bag.get)
-        if sources.missing:
-            skipped = "".join(f"; {name} was skipped: {why}" for name, why in bag.errors.items())
-            raise ValueError(f"in {workdir}: " + "; ".join(sources.missing) + skipped)
-        options.variables, options.connections, options.masker = sources.variables, sources.connections, sources.masker
-    if has_notifiers(dag):
-        from kubedag.notify import WebhookSender, static_resolver
-
-        secrets = bag.secret_values if _needs_secrets(dag) else {}
-        mask = options.masker.mask if options.masker is not None and len(options.masker) else None
-        options.sender = WebhookSender(static_resolver(secrets), mask=mask, retries=2, backoff=0.5)
-    if any(t.runs_in_controller for t in dag.tasks.values()):
-        options.database_url = database_url or config.database_url()
-    return options
+    return dag_options(dag, DagBag(workdir), workdir=workdir, logs_dir=logs_dir,
+                       database_url=database_url or config.database_url(), **kwargs)
 
 
 NOTIFY_FLUSH_SECONDS = 10.0

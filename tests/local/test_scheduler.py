@@ -1,0 +1,201 @@
+"""`kubedag scheduler` as a user runs it: a real process on a DAG folder, a SQLite DB in a temporary KUBEDAG_HOME,
+tries as local processes. Killed with -9 mid-run and restarted, stopped with SIGTERM, started twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+KUBEDAG = str(Path(sys.executable).with_name("kubedag"))
+WAIT = 90.0  # seconds any one condition may take on a loaded machine (not a timing assertion)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBEDAG_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KUBEDAG_DATABASE_URL", raising=False)
+    return tmp_path / "home"
+
+
+def start_scheduler(folder: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([KUBEDAG, "scheduler", "--dags-folder", str(folder), "--dag-dir-list-interval", "0.5",
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+
+
+def wait_for(condition, what: str):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def db_rows(sql: str) -> list[tuple]:
+    import sqlalchemy as sa
+
+    from kubedag.store.db import open_store
+
+    engine, _ = open_store(None)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
+def catchup_dag(folder: Path, side: Path, days: int = 4) -> int:
+    """A daily DAG whose catchup covers ``days`` runs; each try appends one line to its own side file."""
+    start = (datetime.now(timezone.utc) - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    (folder / "nested").mkdir(parents=True, exist_ok=True)
+    (folder / "nested" / "catchup.yaml").write_text(textwrap.dedent(f"""\
+        apiVersion: kubedag.io/v1alpha1
+        kind: DAG
+        metadata: {{name: catchup}}
+        spec:
+          schedule: "@daily"
+          startDate: "{start.isoformat()}"
+          catchup: true
+          maxActiveRuns: 2
+          defaults: {{retries: 1, retryDelay: 1s}}
+          tasks:
+            - name: first
+              command: [sh, -c, "echo ran >> {side}/{{{{ ds }}}}-first-{{{{ ti.try_number }}}}; sleep 4"]
+            - name: second
+              dependsOn: [first]
+              command: [sh, -c, "echo ran >> {side}/{{{{ ds }}}}-second-{{{{ ti.try_number }}}}; sleep 0.5"]
+        """))
+    return days
+
+
+def test_kill_9_mid_run_then_restart_finishes_every_run_with_no_try_run_twice(tmp_path, home):
+    folder, side = tmp_path / "dags", tmp_path / "side"
+    side.mkdir()
+    runs = catchup_dag(folder, side)
+    first = start_scheduler(folder)
+    try:
+        wait_for(lambda: list(side.glob("*-first-1")), "a first try to start")
+        running = wait_for(lambda: db_rows("SELECT task_id FROM task_instance WHERE state = 'running'"),
+                           "a running task instance in the DB")
+        assert running
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    second = start_scheduler(folder)
+    try:
+        wait_for(lambda: db_rows("SELECT count(*) FROM dag_run WHERE state = 'success'")[0][0] == runs,
+                 f"{runs} successful runs")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        out, _ = second.communicate(timeout=WAIT)
+    assert second.returncode == 0, out
+    assert db_rows("SELECT count(*), min(state), max(state) FROM dag_run") == [(runs, "success", "success")]
+    assert db_rows("SELECT count(*) FROM task_instance WHERE state IN ('running', 'queued')") == [(0,)]
+    executions = {p.name: p.read_text().count("ran") for p in side.iterdir()}
+    assert len(executions) == 2 * runs and set(executions.values()) == {1}, executions
+    assert all(name.endswith("-1") for name in executions)  # adopted, not failed and retried
+    logs = "".join(p.read_text() for p in (home / "logs").rglob("*.log"))
+    assert "adopted process" in logs
+
+
+def test_sigterm_kills_running_tries_and_records_them_for_retry(tmp_path, home):
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    start = (datetime.now(timezone.utc) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    (folder / "slow.yaml").write_text(textwrap.dedent(f"""\
+        apiVersion: kubedag.io/v1alpha1
+        kind: DAG
+        metadata: {{name: slow}}
+        spec:
+          schedule: "@daily"
+          startDate: "{start.isoformat()}"
+          tasks:
+            - name: long
+              retries: 1
+              command: [sleep, "300"]
+        """))
+    proc = start_scheduler(folder, "--grace-period", "1")
+    wait_for(lambda: db_rows("SELECT task_id FROM task_instance WHERE state = 'running'"), "the try to run")
+    pid_file = next((home / "logs").rglob("attempt=1.pid"))
+    pid = int(pid_file.read_text().split()[0])
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 0, out
+    assert "stopping: killing 1 running tries" in out
+    assert db_rows("SELECT state, try_number FROM task_instance") == [("up_for_retry", 1)]
+    assert db_rows("SELECT state, reason FROM task_instance_history") == [("failed", "the scheduler stopped")]
+    assert db_rows("SELECT state FROM job") == [("success",)]
+    from kubedag.local.processes import process_start_time
+
+    assert process_start_time(pid) is None  # gone (or a zombie waiting for init to reap it)
+
+
+def test_a_second_scheduler_on_the_same_db_refuses_to_start(tmp_path, home):
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    first = start_scheduler(folder)
+    try:
+        wait_for(lambda: db_rows("SELECT count(*) FROM job WHERE state = 'running'")[0][0] == 1, "the first scheduler")
+        second = subprocess.run([KUBEDAG, "scheduler", "--dags-folder", str(folder)], capture_output=True, text=True,
+                                env=os.environ.copy(), timeout=WAIT)
+        assert second.returncode == 1
+        assert f"another scheduler is running on this metadata DB: pid {first.pid}" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=WAIT)
+    assert db_rows("SELECT state, pid FROM job") == [("success", first.pid)]
+
+
+def test_queued_runs_created_by_others_run_with_their_conf_and_paused_dags_get_no_scheduled_runs(tmp_path, home):
+    """The contract with `kubedag dags trigger`: a `manual` run inserted `queued` with a conf is picked up. A DAG
+    whose spec says `paused: true` starts paused (Airflow's is_paused_upon_creation): no scheduled run."""
+    from kubedag.local.scheduler import Scheduler, SchedulerOptions
+    from kubedag.store import config, repository
+    from kubedag.store.db import open_store
+    from kubedag.store.scheduler_store import SqlSchedulerStore
+
+    folder, out = tmp_path / "dags", tmp_path / "out.txt"
+    folder.mkdir()
+    (folder / "manual.yaml").write_text(textwrap.dedent(f"""\
+        apiVersion: kubedag.io/v1alpha1
+        kind: DAG
+        metadata: {{name: manual}}
+        spec:
+          schedule: "@hourly"
+          startDate: "2026-01-01T00:00:00Z"
+          paused: true
+          tasks:
+            - name: echo
+              command: [sh, -c, "echo {{{{ dag_run.conf.greeting }}}} >> {out}"]
+        """))
+    _, sessions = open_store(None)
+    lines: list[str] = []
+    scheduler = Scheduler(SqlSchedulerStore(sessions),
+                          SchedulerOptions(folder=folder, logs_dir=config.logs_dir(), dag_dir_list_interval=0.2),
+                          say=lines.append)
+    thread = threading.Thread(target=scheduler.run)
+    thread.start()
+    try:
+        wait_for(lambda: "DAG manual from" in " ".join(lines), "the DAG to be read")
+        when = datetime(2026, 5, 1, tzinfo=timezone.utc)
+        with sessions.begin() as s:
+            assert repository.get_dag(s, "manual").is_paused
+            repository.create_dag_run(s, dag_id="manual", run_id="manual__by_cli", run_type="manual", logical_date=when,
+                                      data_interval_start=when, data_interval_end=when, conf={"greeting": "hello"})
+        wait_for(lambda: db_rows("SELECT state FROM dag_run WHERE run_id = 'manual__by_cli'") == [("success",)],
+                 "the triggered run to succeed")
+    finally:
+        scheduler.stop()
+        thread.join(timeout=WAIT)
+    assert out.read_text() == "hello\n"
+    assert db_rows("SELECT run_type, count(*) FROM dag_run GROUP BY run_type") == [("manual", 1)]
