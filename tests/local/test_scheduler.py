@@ -199,3 +199,34 @@ def test_queued_runs_created_by_others_run_with_their_conf_and_paused_dags_get_n
         thread.join(timeout=WAIT)
     assert out.read_text() == "hello\n"
     assert db_rows("SELECT run_type, count(*) FROM dag_run GROUP BY run_type") == [("manual", 1)]
+
+
+def test_standalone_prints_where_things_are_reads_new_dag_files_and_stops_on_ctrl_c(tmp_path, home):
+    folder, side = tmp_path / "dags", tmp_path / "side"
+    side.mkdir()
+    runs = catchup_dag(folder, side, days=1)
+    proc = subprocess.Popen([KUBEDAG, "standalone", "--dags-folder", str(folder)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    try:
+        wait_for(lambda: db_rows("SELECT count(*) FROM dag_run WHERE state = 'success'")[0][0] == runs, "the catchup run")
+        (folder / "later.yaml").write_text(textwrap.dedent("""\
+            apiVersion: kubedag.io/v1alpha1
+            kind: DAG
+            metadata: {name: later}
+            spec:
+              schedule: "@once"
+              startDate: "2026-01-01T00:00:00Z"
+              tasks:
+                - name: hi
+                  command: ["true"]
+            """))
+        wait_for(lambda: db_rows("SELECT state FROM dag_run WHERE dag_id = 'later'") == [("success",)],
+                 "the DAG added while running to run")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 0, out
+    assert f"metadata DB: sqlite:///{home}/kubedag.db" in out
+    assert f"task logs:   {home}/logs" in out
+    assert f"kubedag dags trigger DAG --dags-folder {folder}" in out
+    assert db_rows("SELECT state FROM job") == [("success",)]

@@ -179,3 +179,11 @@ def trigger_argv(
         argv.append("--wait-for-completion")
     argv += [f"--allowed={s}" for s in allowed] + [f"--failed={s}" for s in failed]
     return argv
+
+
+def renderer(dag: DAG, run: engine.DagRun, task_id: str, try_number: int, pull: Callable[[str, str], Any],
+              o: Any) -> Callable[[str, str], str]:
+    """``render(template, field)`` for one try, with its run's XComs (``pull``) and ``o``'s variables and
+    connections (``o``: the :class:`~kubedag.local.runner.RunOptions`)."""
+    return execution.template_renderer(dag, run, task_id, try_number, xcom_pull=pull,
+                                       variables=o.variables, connections=o.connections)

@@ -327,6 +327,10 @@ class LocalRunner:
                 break
         assert result is not None
         self.wake_at = result.wake_at
+        for task_id, ti in changed.items():  # tries started in this step: the pass did not see them running
+            timeout = self.dag.tasks[task_id].execution_timeout
+            if ti.state == TaskInstanceState.RUNNING and timeout is not None and ti.start_date is not None:
+                self.wake_at = min(self.wake_at or ti.start_date + timeout, ti.start_date + timeout)
         if o.no_retry_delay and any(t.state == TaskInstanceState.UP_FOR_RETRY for t in changed.values()):
             self.wake_at = self.clock()
         if self.ended:
@@ -383,7 +387,7 @@ class LocalRunner:
         program = False
         if error is None:
             try:
-                render = _renderer(self.dag, run, task_id, try_number, self._pull, o)
+                render = launch.renderer(self.dag, run, task_id, try_number, self._pull, o)
                 special = launch.program_argv(self.dag, run, task_id, try_number, render=render, python=o.python,
                                               folder=o.dag_folder or o.workdir, database_url=o.database_url, now=now)
                 if special is not None:
@@ -497,11 +501,3 @@ class LocalRunner:
             except queue.Empty:
                 return events
 
-
-def _renderer(dag: DAG, run: engine.DagRun, task_id: str, try_number: int, pull: Callable[[str, str], Any],
-              o: RunOptions) -> Callable[[str, str], str]:
-    """``render(template, field)`` for one try, with this run's XComs, variables and connections."""
-    from kubedag.core import execution
-
-    return execution.template_renderer(dag, run, task_id, try_number, xcom_pull=pull,
-                                       variables=o.variables, connections=o.connections)
