@@ -314,6 +314,8 @@ class LocalRunner:
                     self._append(proc.log_path, f"[{now.isoformat()}] kubedag: killing the process group: {kill.reason}\n")
                     proc.kill(kill.reason)
             failed_to_start = False
+            if result.create and o.track_files:  # queued before launched: a restart finds (and adopts) them
+                self.recorder.save(self.run_, [self.tis[r.task_id] for r in result.create], [])
             for request in result.create:
                 started = self._launch(request, now)
                 ti = self.tis[request.task_id]
