@@ -156,9 +156,10 @@ def test_a_second_scheduler_on_the_same_db_refuses_to_start(tmp_path, home):
     assert db_rows("SELECT state, pid FROM job") == [("success", first.pid)]
 
 
-def test_queued_runs_created_by_others_run_with_their_conf_and_paused_dags_get_no_scheduled_runs(tmp_path, home):
+def test_queued_runs_created_by_others_run_with_their_conf_once_their_dag_is_unpaused(tmp_path, home):
     """The contract with `kubedag dags trigger`: a `manual` run inserted `queued` with a conf is picked up. A DAG
-    whose spec says `paused: true` starts paused (Airflow's is_paused_upon_creation): no scheduled run."""
+    whose spec says `paused: true` starts paused (Airflow's is_paused_upon_creation): the queued run waits until
+    the DB's flag is cleared (`kubedag dags unpause`)."""
     from kubedag.local.scheduler import Scheduler, SchedulerOptions
     from kubedag.store import config, repository
     from kubedag.store.db import open_store
@@ -171,8 +172,6 @@ def test_queued_runs_created_by_others_run_with_their_conf_and_paused_dags_get_n
         kind: DAG
         metadata: {{name: manual}}
         spec:
-          schedule: "@hourly"
-          startDate: "2026-01-01T00:00:00Z"
           paused: true
           tasks:
             - name: echo
@@ -192,6 +191,10 @@ def test_queued_runs_created_by_others_run_with_their_conf_and_paused_dags_get_n
             assert repository.get_dag(s, "manual").is_paused
             repository.create_dag_run(s, dag_id="manual", run_id="manual__by_cli", run_type="manual", logical_date=when,
                                       data_interval_start=when, data_interval_end=when, conf={"greeting": "hello"})
+        wait_for(lambda: ("manual", "manual__by_cli") in scheduler.runners, "the scheduler to see the queued run")
+        assert db_rows("SELECT state FROM dag_run WHERE run_id = 'manual__by_cli'") == [("queued",)]
+        with sessions.begin() as s:
+            repository.set_dag_paused(s, "manual", False)
         wait_for(lambda: db_rows("SELECT state FROM dag_run WHERE run_id = 'manual__by_cli'") == [("success",)],
                  "the triggered run to succeed")
     finally:

@@ -6,7 +6,9 @@ One loop, level-triggered like the controller's reconciles:
   (Airflow's ``[scheduler] dag_dir_list_interval``); when a file's mtime or size changed, the folder is read
   again (:class:`kubedag.local.bag.DagBag`: DAG manifests, ConfigMaps, Secrets, Pools) and every DAG's row is
   upserted. A new DAG starts paused if its spec says ``paused: true`` (Airflow's ``is_paused_upon_creation``);
-  afterwards the DB's ``is_paused`` is the truth (``kubedag dags pause`` flips it). A DAG whose file changes
+  afterwards the DB's ``is_paused`` is the truth (``kubedag dags pause`` flips it). A paused DAG gets no
+  scheduled run, and its runs start no new try (tries in flight end; a queued run waits), as Airflow's
+  scheduler skips the runs of paused DAGs. A DAG whose file changes
   while it has a run in flight finishes that run with the version it started with.
 * **Scheduled runs** are created with :func:`kubedag.app.scheduling.decide` (catchup, ``endDate``,
   ``maxActiveRuns``). **Queued runs created by others** -- ``kubedag dags trigger`` inserts a ``manual`` run in
@@ -32,6 +34,7 @@ One loop, level-triggered like the controller's reconciles:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import threading
@@ -231,7 +234,7 @@ class Scheduler:
         for dag_id, entry in self.folder.dags.items():
             if entry.paused or entry.dag.schedule is None:
                 continue
-            dag = entry.dag
+            dag = entry.dag if not entry.dag.paused else dataclasses.replace(entry.dag, paused=False)  # the DB's flag wins
             decision = decide(dag, self.store.last_scheduled_interval(dag_id), active.get(dag_id, 0), now)
             for info in decision.create:
                 run = engine.DagRun(
@@ -283,8 +286,11 @@ class Scheduler:
             dag = runner.dag
             others = sum(active_count(r.tis) for k, r in self.runners.items() if k[0] == key[0] and k != key)
             may_start = runner.run_.state != DagRunState.QUEUED or running_runs.get(key[0], 0) < dag.max_active_runs
+            entry = self.folder.dags.get(key[0])
+            paused = entry is not None and entry.paused  # as Airflow: tries in flight end, nothing new starts
             was = runner.run_.state
-            runner.step(free_slots=max(0, dag.max_active_tasks - others), may_start=may_start,
+            runner.step(free_slots=0 if paused else max(0, dag.max_active_tasks - others),
+                        may_start=may_start and not paused,
                         pool_free=pool_free(pools, [(r.dag, r.tis) for r in self.runners.values()]))
             if was == DagRunState.QUEUED and runner.run_.state == DagRunState.RUNNING:
                 running_runs[key[0]] = running_runs.get(key[0], 0) + 1
