@@ -219,6 +219,8 @@ class LocalRunner:
             if not log.exists():
                 continue  # never launched: the pass launches it
             self.launched[task_id] = ti.try_number
+            if self.key(task_id, ti.try_number) in self.launcher.running:
+                continue  # a shared launcher still runs it (a runner re-created after an error)
             code = read_exit_file(exit_path(log))
             pid = read_pid_file(pid_path(log))
             if code is None and pid is not None and pid[1] == process_start_time(pid[0]) and pid[1] is not None:

@@ -289,9 +289,14 @@ class Scheduler:
             entry = self.folder.dags.get(key[0])
             paused = entry is not None and entry.paused  # as Airflow: tries in flight end, nothing new starts
             was = runner.run_.state
-            runner.step(free_slots=0 if paused else max(0, dag.max_active_tasks - others),
-                        may_start=may_start and not paused,
-                        pool_free=pool_free(pools, [(r.dag, r.tis) for r in self.runners.values()]))
+            try:
+                runner.step(free_slots=0 if paused else max(0, dag.max_active_tasks - others),
+                            may_start=may_start and not paused,
+                            pool_free=pool_free(pools, [(r.dag, r.tis) for r in self.runners.values()]))
+            except Exception as exc:  # noqa: BLE001 - one run's error (a DB write that failed) never stops the others
+                self.say(f"{key[0]} {key[1]}: {type(exc).__name__}: {exc}; resuming it from the DB")
+                del self.runners[key]  # re-created from the DB by the next scan; its live tries are kept
+                continue
             if was == DagRunState.QUEUED and runner.run_.state == DagRunState.RUNNING:
                 running_runs[key[0]] = running_runs.get(key[0], 0) + 1
             if runner.run_.finished:
