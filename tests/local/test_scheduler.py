@@ -233,3 +233,41 @@ def test_standalone_prints_where_things_are_reads_new_dag_files_and_stops_on_ctr
     assert f"task logs:   {home}/logs" in out
     assert f"kubedag dags trigger DAG --dags-folder {folder}" in out
     assert db_rows("SELECT state FROM job") == [("success",)]
+
+
+def test_a_trigger_task_queues_its_run_for_the_scheduler_and_waits_for_it(tmp_path, home):
+    """Under the scheduler a trigger task only creates the run, queued (Airflow's TriggerDagRunOperator): the
+    scheduler runs it once, with the rendered conf, and the trigger waits for its state."""
+    folder, side = tmp_path / "dags", tmp_path / "side.txt"
+    (folder / "child").mkdir(parents=True)
+    (folder / "parent.yaml").write_text(textwrap.dedent("""\
+        apiVersion: kubedag.io/v1alpha1
+        kind: DAG
+        metadata: {name: parent}
+        spec:
+          schedule: "@once"
+          startDate: "2026-01-01T00:00:00Z"
+          tasks:
+            - name: kick
+              trigger: {dag: child, conf: {day: "{{ ds }}"}, waitForCompletion: true, pokeInterval: 1s}
+        """))
+    (folder / "child" / "child.yaml").write_text(textwrap.dedent(f"""\
+        apiVersion: kubedag.io/v1alpha1
+        kind: DAG
+        metadata: {{name: child}}
+        spec:
+          tasks:
+            - name: work
+              command: [sh, -c, "echo {{{{ dag_run.conf.day }}}} >> {side}"]
+        """))
+    proc = start_scheduler(folder)
+    try:
+        wait_for(lambda: db_rows("SELECT state FROM dag_run WHERE dag_id = 'parent'") == [("success",)],
+                 "the parent run to succeed")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=WAIT)
+    assert db_rows("SELECT run_type, state FROM dag_run WHERE dag_id = 'child'") == [("manual", "success")]
+    assert side.read_text() == "2026-01-01\n"
+    [(child_run,)] = db_rows("SELECT run_id FROM dag_run WHERE dag_id = 'child'")
+    assert db_rows("SELECT value FROM xcom WHERE dag_id = 'parent'") == [(f'"{child_run}"',)]

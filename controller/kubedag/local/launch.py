@@ -67,9 +67,11 @@ def process_view(dag: DAG) -> DAG:
 
 
 def program_argv(dag: DAG, run: engine.DagRun, task_id: str, try_number: int, *, render: Callable[[str, str], str],
-                 python: str, folder: Path, database_url: str | None, now: datetime) -> list[str] | None:
+                 python: str, folder: Path, database_url: str | None, now: datetime,
+                 queue: bool = False) -> list[str] | None:
     """The command line of a ``trigger`` task or ``externalTask`` sensor (poke-wrapped in ``poke`` mode), None for
-    any other task. ``render(template, field)`` renders a templated field for this try.
+    any other task. ``render(template, field)`` renders a templated field for this try. ``queue``: a trigger only
+    queues its run, for the scheduler to run (``python -m kubedag.local.trigger --queue``).
 
     Raises:
         ValueError: the task cannot run locally (no metadata DB URL, an invalid check); the message says why.
@@ -82,7 +84,10 @@ def program_argv(dag: DAG, run: engine.DagRun, task_id: str, try_number: int, *,
         what = "a trigger task" if task.trigger is not None else "an externalTask sensor"
         raise ValueError(f"{what} needs the metadata DB's URL (RunOptions.database_url)")
     if task.trigger is not None:
-        return _trigger_argv(task, render, python, folder, now)
+        argv = _trigger_argv(task, render, python, folder, now)
+        if queue:
+            argv += ["--queue", f"--poke-interval={task.trigger.poke_interval.total_seconds():g}"]
+        return argv
     return _external_argv(task, run, render, python)
 
 

@@ -79,8 +79,9 @@ class RunOptions:
     ``$KUBEDAG_DATABASE_URL``; its password is masked in logs).
     ``dag_folder``: where ``trigger`` tasks find their target DAG (default: ``workdir``).
     ``python``: the interpreter of built-in checks and triggers.
-    ``track_files``: write each try's pid file and exit file next to its log, so that a restarted scheduler can
-    adopt a try whose process outlived it (:mod:`kubedag.local.processes`); ``kubedag dags test`` does not.
+    ``track_files``: under the scheduler: write each try's pid file and exit file next to its log, so that a
+    restarted scheduler can adopt a try whose process outlived it (:mod:`kubedag.local.processes`), and let
+    ``trigger`` tasks only queue their run (the scheduler runs it); ``kubedag dags test`` does neither.
     """
 
     workdir: Path
@@ -393,7 +394,8 @@ class LocalRunner:
             try:
                 render = launch.renderer(self.dag, run, task_id, try_number, self._pull, o)
                 special = launch.program_argv(self.dag, run, task_id, try_number, render=render, python=o.python,
-                                              folder=o.dag_folder or o.workdir, database_url=o.database_url, now=now)
+                                              folder=o.dag_folder or o.workdir, database_url=o.database_url, now=now,
+                                              queue=o.track_files)
                 if special is not None:
                     argv, program = special, True
                 elif not argv:
