@@ -271,3 +271,31 @@ def test_a_trigger_task_queues_its_run_for_the_scheduler_and_waits_for_it(tmp_pa
     assert side.read_text() == "2026-01-01\n"
     [(child_run,)] = db_rows("SELECT run_id FROM dag_run WHERE dag_id = 'child'")
     assert db_rows("SELECT value FROM xcom WHERE dag_id = 'parent'") == [(f'"{child_run}"',)]
+
+
+def test_dags_test_next_to_a_running_scheduler_is_left_alone(tmp_path, home):
+    """`kubedag dags test` creates its run `running` in the same DB: the scheduler, which takes queued runs
+    (and its own), does not run it a second time nor fail its tries as lost."""
+    folder, side = tmp_path / "dags", tmp_path / "side.txt"
+    folder.mkdir()
+    (folder / "fg.yaml").write_text(textwrap.dedent(f"""\
+        apiVersion: kubedag.io/v1alpha1
+        kind: DAG
+        metadata: {{name: fg}}
+        spec:
+          tasks:
+            - name: slow
+              command: [sh, -c, "echo ran >> {side}; sleep 2"]
+        """))
+    proc = start_scheduler(folder)
+    try:
+        wait_for(lambda: db_rows("SELECT dag_id FROM dag"), "the scheduler to read the folder")
+        test = subprocess.run([KUBEDAG, "dags", "test", str(folder / "fg.yaml"), "-o", "json"], capture_output=True,
+                              text=True, env=os.environ.copy(), timeout=WAIT)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=WAIT)
+    assert test.returncode == 0, test.stderr
+    assert side.read_text() == "ran\n"
+    assert db_rows("SELECT state, try_number FROM task_instance") == [("success", 1)]
+    assert "fg manual__" not in out  # the scheduler never reported on that run

@@ -39,6 +39,9 @@ class RunSetup:
     data_interval_end: datetime
     conf: Mapping[str, Any]
     queued_at: datetime
+    state: str = "running"
+    """Created ``running``: the run belongs to the process that runs it (``dags test``, a local trigger), never
+    ``queued``, which would let a scheduler on the same DB pick it up too."""
 
 
 def write_setup(session: Any, setup: RunSetup) -> None:
@@ -51,6 +54,7 @@ def write_setup(session: Any, setup: RunSetup) -> None:
         session, dag_id=setup.dag_id, run_id=setup.run_id, run_type=setup.run_type,
         logical_date=setup.logical_date, data_interval_start=setup.data_interval_start,
         data_interval_end=setup.data_interval_end, conf=dict(setup.conf), queued_at=setup.queued_at,
+        state=setup.state,
     )
 
 

@@ -139,6 +139,8 @@ class Scheduler:
         self.job_id: int | None = None
         self._stop = threading.Event()
         self._next_scan = self._next_beat = 0.0
+        self._owned: set[tuple[str, str]] = set()
+        self._resumed = False  # after the first look at the DB, only queued runs (and our own) are taken
 
     # -- lifecycle --------------------------------------------------------------------------------
     def _stale(self, job: SchedulerJob) -> bool:
@@ -250,16 +252,22 @@ class Scheduler:
         return created
 
     def adopt_runs(self) -> None:
-        """Give every active run in the DB (the scheduler's own, queued ones created by others, runs found at
-        start-up) a runner, when its DAG is in the folder."""
+        """Give a runner to every queued run in the DB (the scheduler's own, those ``kubedag dags trigger``
+        created), to every run found queued or running at start-up (a restart resumes them), and to the
+        scheduler's own runs, when their DAG is in the folder. A run that turns up ``running`` later belongs to
+        another process (``kubedag dags test`` creates its run running) and is left to it."""
         for stored in self.store.active_runs():
             key = (stored.run.dag_id, stored.run.run_id)
             if key in self.runners:
                 continue
+            if self._resumed and stored.run.state == DagRunState.RUNNING and key not in self._owned:
+                continue  # running elsewhere (`kubedag dags test`, a backfill): not this scheduler's
             entry = self.folder.dags.get(stored.run.dag_id)
             if entry is None:
                 continue  # its DAG is not (or no longer) in the folder: left as it is, as Airflow does
             self.runners[key] = self._runner(entry, stored)
+            self._owned.add(key)
+        self._resumed = True
 
     def _runner(self, entry: _Dag, stored: StoredRun) -> LocalRunner:
         o = self.options
