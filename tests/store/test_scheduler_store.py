@@ -30,12 +30,15 @@ def test_one_scheduler_holds_the_lock_until_it_is_released_or_stale(Session):
     with pytest.raises(SchedulerLocked, match="pid 100 on host-a, last heartbeat 2026-11-01T00:00:00"):
         store.acquire("host-b", 200, T0, lambda job: False)
     store.heartbeat(first, T0 + timedelta(seconds=5))
+    assert store.running_scheduler().latest_heartbeat == T0 + timedelta(seconds=5)
     seen = []
     second = store.acquire("host-b", 200, T0 + timedelta(minutes=1), lambda job: seen.append(job) or True)
     assert [(j.id, j.pid, j.latest_heartbeat) for j in seen] == [(first, 100, T0 + timedelta(seconds=5))]
     store.release(second, T0 + timedelta(minutes=2))
+    assert store.running_scheduler() is None
     third = store.acquire("host-c", 300, T0 + timedelta(minutes=3), lambda job: False)
     assert len({first, second, third}) == 3
+    assert (store.running_scheduler().pid, store.running_scheduler().hostname) == (300, "host-c")
 
 
 def test_dags_start_paused_as_their_spec_says_then_the_db_flag_wins(Session):

@@ -83,6 +83,14 @@ class SqlSchedulerStore:
             session.execute(sa.update(JobRow).where(JobRow.id == job_id, JobRow.state == "running")
                             .values(state="success", end_date=now, latest_heartbeat=now))
 
+    def running_scheduler(self) -> SchedulerJob | None:
+        """The running scheduler with the newest heartbeat (for a health check: compare its ``latest_heartbeat``
+        with now), None when no scheduler is running."""
+        with self.sessions() as session:
+            row = session.scalars(sa.select(JobRow).where(JobRow.job_type == SCHEDULER_JOB, JobRow.state == "running")
+                                  .order_by(JobRow.latest_heartbeat.desc()).limit(1)).first()
+            return _job(row) if row is not None else None
+
     # -- DAGs -------------------------------------------------------------------------------------
     def sync_dag(self, dag: DAG, fileloc: str, paused_upon_creation: bool) -> bool:
         """See :meth:`kubedag.app.scheduler_ports.SchedulerStore.sync_dag`."""
