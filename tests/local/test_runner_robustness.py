@@ -79,7 +79,7 @@ def test_the_database_password_reaches_no_log_of_trigger_and_external_task_tries
     final = LocalRunner(dag, run_, recorder, options).run()
     assert str(final.state) == "failed"  # no Postgres there: both tries fail, and say why
     texts = [p.read_text() for p in logs.rglob("*.log")]
-    assert len(texts) >= 2 and any("kubedag.local.trigger" in t for t in texts)
+    assert len(texts) >= 2 and any("kubedag.cli.trigger" in t for t in texts)
     assert any("kubedag.sensors external" in t for t in texts)
     for text in texts:
         assert password not in text

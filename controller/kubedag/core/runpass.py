@@ -22,14 +22,14 @@ hands the verdicts in as ``checks`` (:class:`ControllerCheck`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
 from kubedag.core import engine, execution, templating
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState, TaskInstanceState
-from kubedag.core.tries import TryRecord, context_env
+from kubedag.core.tries import TryRecord, context_env, try_context
 from kubedag.core.xcom import NO_XCOM
 
 S = TaskInstanceState
@@ -99,6 +99,8 @@ class RenderInputs:
     connections: Mapping[str, str] | None = None
     missing: tuple[str, ...] = ()
     python: str = "python"
+    prev_success: templating.PreviousRun | None = None
+    """The DAG's previous successful run, for ``prev_*_success`` (None: there is none)."""
 
 
 @dataclass(frozen=True)
@@ -142,21 +144,11 @@ class PassResult:
 
 def template_context(dag: DAG, run: engine.DagRun, task_id: str, try_number: int,
                      inputs: RenderInputs | None = None) -> dict[str, Any]:
-    """Airflow's template context for one try (as :func:`kubedag.core.tries.render_try` builds it), with
-    ``inputs``' XComs, variables and connections."""
+    """Airflow's template context for one try (:func:`kubedag.core.tries.try_context`), with ``inputs``' XComs,
+    variables, connections and previous successful run."""
     inputs = inputs or RenderInputs()
-
-    def pull(upstream_id: str, key: str) -> Any:
-        if upstream_id not in dag.tasks:
-            raise templating.ContextError(f"ti.xcom_pull: no task {upstream_id!r} in DAG {dag.dag_id!r}")
-        return NO_XCOM if inputs.xcom_pull is None else inputs.xcom_pull(upstream_id, key)
-
-    return templating.template_context(templating.RunContext(
-        dag_id=run.dag_id, task_id=task_id, run_id=run.run_id, run_type=str(run.run_type),
-        logical_date=run.logical_date, data_interval_start=run.data_interval_start,
-        data_interval_end=run.data_interval_end, try_number=try_number, params=dag.params, conf=run.conf,
-        xcom_pull=pull, variables=inputs.variables, connections=inputs.connections,
-    ))
+    return try_context(dag, run, task_id, try_number, xcom_pull=inputs.xcom_pull, variables=inputs.variables,
+                       connections=inputs.connections, prev_success=inputs.prev_success)
 
 
 def render_request(dag: DAG, run: engine.DagRun, ti: engine.TaskInstance, inputs: RenderInputs | None = None,
@@ -211,6 +203,23 @@ def _controller_task(dag: DAG, run: engine.DagRun, current: Mapping[str, engine.
             new = replace(new, reason=f"{check.reason}; {new.reason}")
         return execution.TryEnd(new, state=new.state, reason=new.reason)
     return None
+
+
+def _with_xcoms(inputs: RenderInputs | None, pushed: Mapping[tuple[str, int], Mapping[str, Any]]) -> RenderInputs | None:
+    """``inputs`` whose ``xcom_pull`` also sees the XComs ``pushed`` by tries that ended in this pass (the caller
+    applies them only after the pass, yet a downstream try may be rendered in it)."""
+    if not pushed:
+        return inputs
+    fresh = {(task_id, key): value for (task_id, _), values in pushed.items() for key, value in values.items()}
+    inputs = inputs or RenderInputs()
+    earlier = inputs.xcom_pull
+
+    def pull(task_id: str, key: str) -> Any:
+        if (task_id, key) in fresh:
+            return fresh[(task_id, key)]
+        return NO_XCOM if earlier is None else earlier(task_id, key)
+
+    return replace(inputs, xcom_pull=pull)
 
 
 def run_pass(
@@ -340,6 +349,7 @@ def run_pass(
 
     # 3. pods for queued tries: new ones, new pokes of rescheduled sensors, and ones whose creation was never
     # confirmed; in-controller tasks have no pod (the controller checks them before the next pass, now)
+    inputs = _with_xcoms(inputs, result.xcoms)
     for task_id, ti in current.items():
         if ti.state != S.QUEUED:
             continue
@@ -367,7 +377,8 @@ def run_pass(
 
 
 def ti_from_row(row: Any) -> engine.TaskInstance:
-    """A task instance from its metadata DB row (:class:`kubedag.store.models.TaskInstanceRow`)."""
+    """A task instance from its metadata DB row (:class:`kubedag.store.models.TaskInstanceRow`), with its stored
+    ``max_tries`` (Airflow's: the retries allowed, renewed by a clear) and ``reason``."""
     return engine.TaskInstance(
         task_id=row.task_id,
         state=TaskInstanceState(row.state) if row.state else S.NONE,
@@ -375,7 +386,9 @@ def ti_from_row(row: Any) -> engine.TaskInstance:
         start_date=row.start_date,
         end_date=row.end_date,
         next_retry_at=row.next_retry_at,
+        reason=row.reason,
         exit_code=row.exit_code,
+        max_tries=row.max_tries,
     )
 
 

@@ -42,7 +42,7 @@ Shape (as Kubernetes controllers are built, level-triggered throughout):
   ``sources_ttl``); a missing one does not block the DAG: a try whose template needs a value from it fails
   with a reason naming it. Connections reach pods as ``secretKeyRef`` variables. Their secrets are masked
   in Events, archived logs and notifications.
-* **Notifications**: task and run callbacks and SLA misses go to a background :class:`WebhookSender`
+* **Notifications**: task and run callbacks and SLA misses go to a background :class:`kubedag.http.notify.WebhookSender`
   (Secrets read through the API); a failing webhook never blocks a pass. SLA misses already reported are
   remembered in memory only (a restart may report one again).
 
@@ -314,11 +314,13 @@ class DagSchedule:
 class Controller:
     """The controller's state and logic, driven by kopf (see :func:`make_registry`).
 
-    ``sessionmaker``: the metadata DB (SQLAlchemy); ``connection``: the cluster; ``clock``: UTC-aware now.
+    ``sessionmaker``: the metadata DB (SQLAlchemy); ``connection``: the cluster; ``clock``: UTC-aware now;
+    ``make_sender(resolver, *, mask)``: the webhook sender's class, given by the entry point
+    (:func:`kubedag.http.webhook_sender`); without it notifiers are not sent (a warning says so).
     """
 
     def __init__(self, config: ControllerConfig, connection: Connection, sessionmaker: Any, *,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, make_sender: Callable[..., Any] | None = None) -> None:
         self.config = config
         self.connection = connection
         self.sessionmaker = sessionmaker
@@ -339,10 +341,11 @@ class Controller:
         self.pools: dict[Key, dict[str, Any]] = {}
         self.pool_queue = WorkQueue()
         self.sources: dict[Key, tuple[float, Any, dict[str, tuple[str, str]]]] = {}
-        from kubedag.secrets import Masker
+        from kubedag.core.secrets import Masker
 
         self.masker = Masker()
         self.sender: Any = None
+        self.make_sender = make_sender
         self.loop: asyncio.AbstractEventLoop | None = None
         from kubedag.k8s.backfill import BackfillReconciler
 
@@ -1094,9 +1097,9 @@ class Controller:
                                     missing=tuple(sources.missing))
 
     async def _sources(self, namespace: str, dag: DAG) -> Any:
-        """The DAG's ``variablesFrom``/``connectionsFrom`` (:func:`kubedag.secrets.load_sources`), read with GETs by
+        """The DAG's ``variablesFrom``/``connectionsFrom`` (:func:`kubedag.core.secrets.load_sources`), read with GETs by
         name and cached ``sources_ttl``; also computes the ``secretKeyRef`` variables of its connections."""
-        from kubedag.secrets import CONN_ENV_PREFIX, load_sources
+        from kubedag.core.secrets import CONN_ENV_PREFIX, load_sources
 
         assert self.client is not None
         loop = asyncio.get_running_loop()
@@ -1153,7 +1156,8 @@ class Controller:
                               inputs: runpass.RenderInputs) -> runpass.ControllerCheck:
         """An ``externalTask`` sensor against the metadata DB (Airflow's ``ExternalTaskSensor.poke``)."""
         from kubedag.core import templating
-        from kubedag.sensors import external_logical_dates, external_outcome, external_states, external_summary
+        from kubedag.core.sensors import external_logical_dates, external_outcome, external_summary
+        from kubedag.store.external import external_states
 
         task = dag.tasks[ti.task_id]
         assert task.sensor is not None and task.sensor.external_task is not None
@@ -1325,8 +1329,11 @@ class Controller:
     # -- notifications ------------------------------------------------------------------------------
     def _get_sender(self) -> Any:
         """The webhook sender (made on first use); its resolver reads Secrets through the API."""
+        if self.sender is None and self.make_sender is None:
+            log.warning("a DAG has notifiers, but the controller was given no webhook sender: they are not notified")
+            self.make_sender = _no_sender
         if self.sender is None:
-            from kubedag.notify import WebhookSender, secret_resolver
+            from kubedag.core.notify import secret_resolver
 
             loop = self.loop
 
@@ -1349,12 +1356,14 @@ class Controller:
                 namespace, inner = notifier
                 return secret_resolver(lookup_in(namespace))(inner)
 
-            self.sender = WebhookSender(resolve, mask=self.masker.mask)
+            self.sender = self.make_sender(resolve, mask=self.masker.mask)
         return self.sender
 
     def _send(self, namespace: str, notifier: Any, notification: Any) -> None:
         try:
-            self._get_sender().send(_NamespacedNotifier(namespace, notifier), notification)
+            sender = self._get_sender()
+            if sender is not None:
+                sender.send(_NamespacedNotifier(namespace, notifier), notification)
         except Exception:  # noqa: BLE001 - a notification never stops a pass
             log.exception("sending a notification failed")
 
@@ -1363,7 +1372,7 @@ class Controller:
         """Task and run notifications for what changed in this pass (failures carry the pod log's tail)."""
         if not (dag.on_failure or dag.on_success or any(t.on_failure or t.on_success or t.on_retry for t in dag.tasks.values())):
             return
-        from kubedag import notify
+        from kubedag.core import notify
 
         for task_id, ti in state.tis.items():
             old = before.get(task_id)
@@ -1382,7 +1391,7 @@ class Controller:
 
     async def _notify_with_log(self, key: Key, dag: DAG, state: RunState, old: engine.TaskInstance | None,
                                ti: engine.TaskInstance) -> None:
-        from kubedag import notify
+        from kubedag.core import notify
 
         text = None
         try:
@@ -1400,7 +1409,7 @@ class Controller:
         """Report SLA misses of a scheduled run (Events, the DAG's ``onSlaMiss``); the next check joins ``wake_at``."""
         if not any(t.sla is not None for t in dag.tasks.values()):
             return wake_at
-        from kubedag import notify
+        from kubedag.core import notify
 
         for task_id, n in notify.sla_misses(dag, state.run, state.tis, now, state.sla_reported):
             state.sla_reported.add(task_id)
@@ -1436,6 +1445,11 @@ class Controller:
                 log.debug("posting event %s failed: %s", reason, exc)
 
         self._spawn(post())
+
+
+def _no_sender(*args: Any, **kwargs: Any) -> None:
+    """The ``make_sender`` of a controller given none: no sender, so nothing is notified."""
+    return None
 
 
 @dataclass(frozen=True)
@@ -1528,11 +1542,13 @@ def operator_kwargs(config: ControllerConfig) -> dict[str, Any]:
 
 
 async def serve(config: ControllerConfig, *, connection: Connection | None = None, sessionmaker: Any = None,
-                stop_flag: Any = None, ready_flag: Any = None, clock: Callable[[], datetime] = utcnow) -> Controller:
+                stop_flag: Any = None, ready_flag: Any = None, clock: Callable[[], datetime] = utcnow,
+                make_sender: Callable[..., Any] | None = None) -> Controller:
     """Run the controller until ``stop_flag`` is set (or forever); returns it (for tests and benchmarks).
 
     ``connection`` defaults to :func:`kubedag.k8s.client.load_connection` of the config's kubeconfig and
-    context; ``sessionmaker`` to the metadata DB at ``config.database_url`` (migrated to head).
+    context; ``sessionmaker`` to the metadata DB at ``config.database_url`` (migrated to head); ``make_sender``:
+    see :class:`Controller`.
     """
     import kopf
 
@@ -1545,7 +1561,7 @@ async def serve(config: ControllerConfig, *, connection: Connection | None = Non
         from kubedag.store.db import open_store
 
         engine_, sessionmaker = open_store(config.database_url)
-    controller = Controller(config, connection, sessionmaker, clock=clock)
+    controller = Controller(config, connection, sessionmaker, clock=clock, make_sender=make_sender)
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False
     try:
@@ -1557,13 +1573,13 @@ async def serve(config: ControllerConfig, *, connection: Connection | None = Non
     return controller
 
 
-def main(config: ControllerConfig, log_level: str = "INFO") -> None:
-    """``kubedag controller``: log to stderr and serve until SIGINT/SIGTERM."""
+def main(config: ControllerConfig, log_level: str = "INFO", make_sender: Callable[..., Any] | None = None) -> None:
+    """``kubedag controller``: log to stderr and serve until SIGINT/SIGTERM (``make_sender``: see :class:`Controller`)."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kopf").setLevel(max(logging.INFO, logging.getLogger().level))
     log.info("kubedag controller %s starting; namespaces: %s", os.environ.get("HOSTNAME", ""), config.namespaces or "all")
-    asyncio.run(serve(config))
+    asyncio.run(serve(config, make_sender=make_sender))
 
 
 __all__ = ["Controller", "ControllerConfig", "Scheduler", "WorkQueue", "main", "make_registry", "serve"]

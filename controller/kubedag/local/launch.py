@@ -5,7 +5,7 @@ The run pass (:func:`kubedag.core.runpass.run_pass`) renders the task's ``comman
 ``file``/``http`` sensor's check). The two kinds of task the Kubernetes controller carries out itself
 (:attr:`kubedag.core.spec.dag.Task.runs_in_controller`) run here as local programs instead, so the local
 executor has no in-process checks: an ``externalTask`` sensor as ``python -m kubedag.sensors external``
-against the metadata DB, a ``trigger`` task as ``python -m kubedag.local.trigger``. Their verdict is their exit
+against the metadata DB, a ``trigger`` task as ``python -m kubedag.cli.trigger``. Their verdict is their exit
 code, read by :func:`kubedag.core.execution.finish_try` exactly as a command's (0 met, 75 not met, 99 skipped).
 The metadata DB's URL reaches them through ``$KUBEDAG_DATABASE_URL``, never their argv, so it cannot appear
 in the try's log or in ``ps``.
@@ -71,7 +71,7 @@ def program_argv(dag: DAG, run: engine.DagRun, task_id: str, try_number: int, *,
                  queue: bool = False) -> list[str] | None:
     """The command line of a ``trigger`` task or ``externalTask`` sensor (poke-wrapped in ``poke`` mode), None for
     any other task. ``render(template, field)`` renders a templated field for this try. ``queue``: a trigger only
-    queues its run, for the scheduler to run (``python -m kubedag.local.trigger --queue``).
+    queues its run, for the scheduler to run (``python -m kubedag.cli.trigger --queue``).
 
     Raises:
         ValueError: the task cannot run locally (no metadata DB URL, an invalid check); the message says why.
@@ -93,7 +93,7 @@ def program_argv(dag: DAG, run: engine.DagRun, task_id: str, try_number: int, *,
 
 def _external_argv(task: Task, run: engine.DagRun, render: Callable[[str, str], str], python: str) -> list[str]:
     """``python -m kubedag.sensors external ...`` for an ``externalTask`` sensor (the DB URL comes from the env)."""
-    from kubedag.sensors import external_check_problems, external_logical_dates, poke_command
+    from kubedag.core.sensors import external_check_problems, external_logical_dates, poke_command
 
     sensor = task.sensor
     assert sensor is not None and sensor.external_task is not None
@@ -114,15 +114,15 @@ def _external_argv(task: Task, run: engine.DagRun, render: Callable[[str, str], 
 
 
 def _trigger_argv(task: Task, render: Callable[[str, str], str], python: str, folder: Path, now: datetime) -> list[str]:
-    """``python -m kubedag.local.trigger ...`` for a ``trigger`` task, its fields rendered."""
-    from kubedag.sensors.external import _parse_date
+    """``python -m kubedag.cli.trigger ...`` for a ``trigger`` task, its fields rendered."""
+    from kubedag.core.sensors import parse_logical_date
 
     spec = task.trigger
     assert spec is not None
     conf = execution.render_value(dict(spec.conf), render, "trigger.conf")
     when = now
     if spec.logical_date is not None:
-        when = _parse_date(render(spec.logical_date, "trigger.logicalDate"), "trigger.logicalDate")
+        when = parse_logical_date(render(spec.logical_date, "trigger.logicalDate"), "trigger.logicalDate")
     run_id = render(spec.trigger_run_id, "trigger.triggerRunId") if spec.trigger_run_id else None
     return trigger_argv(
         python=python, folder=folder, dag=spec.dag, logical_date=when, conf=conf, run_id=run_id,
@@ -160,21 +160,13 @@ def masker_of(masker: Any, extra: list[str]) -> Callable[[str], str] | None:
     return mask
 
 
-def env_of(base: Mapping[str, str], own: Mapping[str, str], database_url: str | None) -> dict[str, str]:
-    """A try's whole environment: ``base`` (inherited + ``extra_env``), the task's own, and the DB URL."""
-    env = {**base, **own}
-    if database_url:
-        env[DATABASE_URL_ENV] = database_url
-    return env
-
-
 def trigger_argv(
     *, python: str, folder: Path, dag: str, logical_date: datetime, conf: dict, run_id: str | None,
     reset_dag_run: bool, wait_for_completion: bool, allowed: Sequence[str], failed: Sequence[str],
 ) -> list[str]:
-    """The command line of one trigger try, ``python -m kubedag.local.trigger ...`` (values already rendered;
+    """The command line of one trigger try, ``python -m kubedag.cli.trigger ...`` (values already rendered;
     ``logical_date`` timezone-aware; the DB URL goes in the environment)."""
-    argv = [python, "-m", "kubedag.local.trigger", f"--folder={folder}", f"--dag={dag}",
+    argv = [python, "-m", "kubedag.cli.trigger", f"--folder={folder}", f"--dag={dag}",
             f"--logical-date={logical_date.isoformat()}", f"--conf={json.dumps(conf)}"]
     if run_id:
         argv.append(f"--run-id={run_id}")
@@ -192,3 +184,21 @@ def renderer(dag: DAG, run: engine.DagRun, task_id: str, try_number: int, pull: 
     connections (``o``: the :class:`~kubedag.local.runner.RunOptions`)."""
     return execution.template_renderer(dag, run, task_id, try_number, xcom_pull=pull,
                                        variables=o.variables, connections=o.connections)
+
+
+def stuck_message(dag: DAG, run_id: str, waiting: Mapping[str, tuple[str, ...]], pools: Mapping[str, int] | None,
+                  folder: Path) -> str:
+    """Why a run cannot progress: what each task waits for (``waiting``: the pass's), naming pools that do not
+    exist in ``folder`` or are too small (``pools``: None when pools are not enforced)."""
+    waits = "; ".join(f"{t}: {' '.join(r)}" for t, r in waiting.items()) or "no task can start"
+    message = f"DAG run {run_id} cannot progress: {waits}"
+    known = pools or {}
+    missing = sorted({dag.tasks[t].pool for t in waiting if dag.tasks[t].pool not in known})
+    if pools is not None and missing:
+        message += (f" (no Pool named {', '.join(missing)}: add a manifest with apiVersion: kubedag.io/v1alpha1, "
+                    f"kind: Pool, metadata.name and spec.slots to {folder})")
+    small = sorted({f"{t.pool} has {known[t.pool]} slots, task {t.task_id} needs {t.pool_slots}"
+                    for t in (dag.tasks[w] for w in waiting) if t.pool in known and t.pool_slots > known[t.pool]})
+    if small:
+        message += f" (pool too small: {'; '.join(small)})"
+    return message

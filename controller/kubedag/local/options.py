@@ -6,12 +6,16 @@ scheduler (:mod:`kubedag.local.scheduler`, its whole ``--dags-folder``).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kubedag.core.spec.dag import DAG
 from kubedag.local.bag import DagBag
 from kubedag.local.runner import RunOptions
+
+log = logging.getLogger(__name__)
 
 
 def _needs_secrets(dag: DAG) -> bool:
@@ -30,12 +34,14 @@ def has_notifiers(dag: DAG) -> bool:
 
 
 def dag_options(dag: DAG, bag: DagBag, *, workdir: Path, logs_dir: Path, database_url: str | None,
-                **kwargs: Any) -> RunOptions:
+                make_sender: Callable[..., Any] | None = None, **kwargs: Any) -> RunOptions:
     """The runner's options for ``dag`` with the DAG bag ``bag`` (:class:`kubedag.local.bag.DagBag`):
     Pools always (a cheap scan: only files naming ``kind: Pool`` are parsed); ``variablesFrom`` /
     ``connectionsFrom`` and notifier Secrets only when the DAG uses them; a webhook sender only when it has
     notifiers; the DB URL only for ``externalTask`` sensors and ``trigger`` tasks. ``kwargs``: other
-    :class:`~kubedag.local.runner.RunOptions` fields.
+    :class:`~kubedag.local.runner.RunOptions` fields. ``make_sender(resolver, *, mask, retries, backoff)``: the
+    webhook sender's class, given by the entry point (:class:`kubedag.http.notify.WebhookSender`); without it a
+    DAG's notifiers are not sent (a warning says so).
 
     Raises:
         ValueError: a source of ``variablesFrom``/``connectionsFrom`` is missing from the folder (naming the
@@ -43,7 +49,7 @@ def dag_options(dag: DAG, bag: DagBag, *, workdir: Path, logs_dir: Path, databas
     """
     options = RunOptions(workdir=workdir, logs_dir=logs_dir, pools=bag.pools, dag_folder=workdir, **kwargs)
     if dag.variables_from or dag.connections_from:
-        from kubedag.secrets import load_sources
+        from kubedag.core.secrets import load_sources
 
         sources = load_sources(dag.variables_from, dag.connections_from, bag.get)
         if sources.missing:
@@ -51,11 +57,14 @@ def dag_options(dag: DAG, bag: DagBag, *, workdir: Path, logs_dir: Path, databas
             raise ValueError(f"in {workdir}: " + "; ".join(sources.missing) + skipped)
         options.variables, options.connections, options.masker = sources.variables, sources.connections, sources.masker
     if has_notifiers(dag):
-        from kubedag.notify import WebhookSender, static_resolver
+        from kubedag.core.notify import static_resolver
 
         secrets = bag.secret_values if _needs_secrets(dag) else {}
         mask = options.masker.mask if options.masker is not None and len(options.masker) else None
-        options.sender = WebhookSender(static_resolver(secrets), mask=mask, retries=2, backoff=0.5)
+        if make_sender is None:
+            log.warning("DAG %s has notifiers, but no webhook sender was given: they are not notified", dag.dag_id)
+        else:
+            options.sender = make_sender(static_resolver(secrets), mask=mask, retries=2, backoff=0.5)
     if any(t.runs_in_controller for t in dag.tasks.values()):
         options.database_url = database_url
     return options

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from kubedag.app.records import HOSTNAME
 from kubedag.core import engine, templating
-from kubedag.core.runpass import PassResult, RenderInputs, TryObservation, run_pass
+from kubedag.core.runpass import PassResult, RenderInputs, TryObservation, render_request, run_pass
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState, TaskInstanceState
 from kubedag.core.tries import TryRecord, context_env, describe_exit
@@ -73,8 +73,8 @@ class RunOptions:
     ``no_retry_delay``: start retries at once instead of after ``retryDelay`` (for tests).
     ``extra_env``: added to every try's environment (after the inherited environment).
     ``pools``: pool name -> slots (:attr:`kubedag.local.bag.DagBag.pools`); None: pools are not enforced.
-    ``variables`` / ``connections`` / ``masker``: from :func:`kubedag.secrets.load_sources` (None: none).
-    ``sender``: a :class:`kubedag.notify.WebhookSender` for the DAG's notifiers (None: no notifier).
+    ``variables`` / ``connections`` / ``masker``: from :func:`kubedag.core.secrets.load_sources` (None: none).
+    ``sender``: a :class:`kubedag.http.notify.WebhookSender` for the DAG's notifiers (None: no notifier).
     ``database_url``: the metadata DB, for ``externalTask`` sensors and ``trigger`` tasks (passed to them in
     ``$KUBEDAG_DATABASE_URL``; its password is masked in logs).
     ``dag_folder``: where ``trigger`` tasks find their target DAG (default: ``workdir``).
@@ -143,7 +143,7 @@ class LocalRunner:
         self._base_env = {**os.environ, **options.extra_env}
         self._env_error: str | None = None
         if options.connections:
-            from kubedag.secrets import connections_env
+            from kubedag.core.secrets import connections_env
 
             try:
                 self._base_env.update(connections_env(options.connections))
@@ -191,17 +191,8 @@ class LocalRunner:
             pass
 
     def _pull(self, task_id: str, key: str) -> Any:
-        """An XCom of this run (newest try that pushed ``key``), or :data:`kubedag.core.xcom.NO_XCOM`. A try that
-        ended since the last pass counts already: the pass taking its end in may render its successors."""
-        for (ended_id, _), obs in self.ended.items():
-            if ended_id == task_id and obs.phase == "succeeded" and obs.message:
-                from kubedag.core.xcom import XComError, parse_xcom  # light; only when a template pulls
-
-                try:
-                    values = parse_xcom(obs.message, multiple_outputs=self.dag.tasks[task_id].multiple_outputs)
-                except XComError:
-                    break
-                return values.get(key, NO_XCOM)
+        """An XCom of this run (newest try that pushed ``key``), or :data:`kubedag.core.xcom.NO_XCOM` (the run pass
+        adds those of tries ending in the same pass)."""
         return self._xcoms.get((task_id, key), NO_XCOM)
 
     def _read_log(self, ti: engine.TaskInstance) -> str | None:
@@ -352,16 +343,11 @@ class LocalRunner:
             self.recorder.save(self.run_, list(changed.values()), tries, xcoms=rows)  # type: ignore[call-arg]
         elif changed or tries or before_run.state != self.run_.state:
             self.recorder.save(self.run_, list(changed.values()), tries)
-        sender = self.options.sender
-        if sender is not None:
-            from kubedag.notify import run_notifications, task_notifications  # only DAGs with notifiers
+        if self.options.sender is not None:
+            from kubedag.local.notifications import send_notifications  # only DAGs with notifiers
 
-            for task_id, ti in changed.items():
-                for notifier, n in task_notifications(self.dag, self.run_, before.get(task_id), ti,
-                                                      log=lambda ti=ti: self._read_log(ti)):
-                    sender.send(notifier, n)
-            for notifier, n in run_notifications(self.dag, before_run, self.run_):
-                sender.send(notifier, n)
+            send_notifications(self.options.sender, self.dag, before_run, self.run_, before, changed, tries,
+                               self._read_log)
         if self.on_update is not None:
             self.on_update(self.run_, self.tis)
 
@@ -373,39 +359,62 @@ class LocalRunner:
 
         return pool_free(self.options.pools, [(self.dag, self.tis)])
 
+    def command(self, ti: engine.TaskInstance) -> tuple[list[str], dict[str, str]]:
+        """A try's command line and its own environment (rendered ``env``, the context variables, and for a
+        ``trigger``/``externalTask`` program the DB URL), as :meth:`step` would start it (``kubedag tasks test``).
+
+        Raises:
+            kubedag.core.templating.TemplateError: a templated field failed to render.
+            ValueError: the task cannot run locally (the message says why).
+        """
+        o = self.options
+        request = render_request(self.pass_dag, self.run_, ti, RenderInputs(
+            xcom_pull=self._pull, variables=o.variables, connections=o.connections, python=o.python))
+        return self._argv(request, self.clock())
+
+    def _argv(self, request: Any, now: datetime) -> tuple[list[str], dict[str, str]]:
+        """A launch request's command line (a ``trigger``/``externalTask`` program's, see
+        :func:`kubedag.local.launch.program_argv`) and environment (without the inherited one)."""
+        o, run = self.options, self.run_
+        render = launch.renderer(self.dag, run, request.task_id, request.try_number, self._pull, o)
+        special = launch.program_argv(self.dag, run, request.task_id, request.try_number, render=render,
+                                      python=o.python, folder=o.dag_folder or o.workdir, database_url=o.database_url,
+                                      now=now, queue=o.track_files)
+        env = dict(request.env)
+        if special is None:
+            return list(request.command) + list(request.args), env
+        if o.database_url:
+            env[launch.DATABASE_URL_ENV] = o.database_url
+        return special, env
+
     def _header(self, task_id: str, try_number: int, now: datetime) -> str:
         """The first line kubedag writes in a try's log."""
         run = self.run_
-        return (f"[{now.isoformat()}] kubedag: {run.dag_id} {run.run_id} {task_id} try {try_number} "
-                f"of {self.dag.tasks[task_id].max_tries}\n")
+        ti = self.tis.get(task_id)
+        allowed = engine.tries_allowed(self.dag.tasks[task_id], ti.max_tries if ti is not None else None)
+        return f"[{now.isoformat()}] kubedag: {run.dag_id} {run.run_id} {task_id} try {try_number} of {allowed}\n"
 
     def _launch(self, request: Any, now: datetime) -> datetime | None:
         """Start one :class:`~kubedag.core.runpass.LaunchRequest` as a process group; returns when it started.
         Any error fails that try (an observation the next pass reads; None is returned), never the runner."""
         task_id, try_number = request.task_id, request.try_number
-        run, o = self.run_, self.options
         path = self.log_of(task_id, try_number)
         self.launched[task_id] = try_number
         header = self._header(task_id, try_number, now)
         error = self._env_error
-        argv = list(request.command) + list(request.args)
-        program = False
+        argv: list[str] = []
+        env: dict[str, str] = {}
         if error is None:
             try:
-                render = launch.renderer(self.dag, run, task_id, try_number, self._pull, o)
-                special = launch.program_argv(self.dag, run, task_id, try_number, render=render, python=o.python,
-                                              folder=o.dag_folder or o.workdir, database_url=o.database_url, now=now,
-                                              queue=o.track_files)
-                if special is not None:
-                    argv, program = special, True
-                elif not argv:
+                argv, env = self._argv(request, now)
+                if not argv:
                     error = "task has no command: locally a task needs `command` (the image's entrypoint is not used)"
             except templating.TemplateError as exc:
                 error = f"template error in {exc}"
             except ValueError as exc:
                 error = str(exc)
         if error is None:
-            error = self._start(request, argv, path, header, now, program)
+            error = self._start(request, argv, env, path, header, now)
         if error is None:
             return datetime.fromtimestamp(self.launcher.running[self.key(task_id, try_number)].started, timezone.utc)
         error = self.mask(error) or error
@@ -413,11 +422,11 @@ class LocalRunner:
         self.ended[(task_id, try_number)] = TryObservation("failed", now, now, None, error, HOSTNAME)
         return None
 
-    def _start(self, request: Any, argv: list[str], path: Path, header: str, now: datetime, program: bool) -> str | None:
+    def _start(self, request: Any, argv: list[str], own_env: Mapping[str, str], path: Path, header: str,
+               now: datetime) -> str | None:
         """Start the process; the error message if it could not start (the log folder re-created once if a
         clean-up deleted it meanwhile)."""
-        env = launch.env_of(self._base_env, request.env, self.options.database_url if program else None)
-        env.update(context_env(self.run_, request.task_id, request.try_number))
+        env = {**self._base_env, **own_env}  # own_env holds the context variables (LaunchRequest.env)
         xcom_file = xcom_path(path)
         env[XCOM_PATH_ENV] = str(xcom_file)
         track = self.options.track_files
@@ -465,21 +474,9 @@ class LocalRunner:
             self.exited(key, code)
 
     def _stuck(self, result: PassResult) -> str:
-        """The "cannot progress" message: what each task waits for, naming pools that do not exist."""
-        waits = "; ".join(f"{t}: {' '.join(r)}" for t, r in result.waiting.items()) or "no task can start"
-        message = f"DAG run {self.run_.run_id} cannot progress: {waits}"
-        pools = self.options.pools or {}
-        missing = sorted({self.dag.tasks[t].pool for t in result.waiting if self.dag.tasks[t].pool not in pools})
-        if self.options.pools is not None and missing:
-            where = self.options.dag_folder or self.options.workdir
-            message += (f" (no Pool named {', '.join(missing)}: add a manifest with apiVersion: kubedag.io/v1alpha1, "
-                        f"kind: Pool, metadata.name and spec.slots to {where})")
-        small = sorted({f"{t.pool} has {pools[t.pool]} slots, task {t.task_id} needs {t.pool_slots}"
-                        for t in (self.dag.tasks[w] for w in result.waiting)
-                        if t.pool in pools and t.pool_slots > pools[t.pool]})
-        if small:
-            message += f" (pool too small: {'; '.join(small)})"
-        return message
+        """The "cannot progress" message (:func:`kubedag.local.launch.stuck_message`)."""
+        o = self.options
+        return launch.stuck_message(self.dag, self.run_.run_id, result.waiting, o.pools, o.dag_folder or o.workdir)
 
     def _record_killed(self) -> None:
         """After the run finished: wait for tries killed in its last pass to be gone (their ends were recorded

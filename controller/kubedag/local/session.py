@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-import os
+import logging
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +18,13 @@ from typing import Any
 from kubedag.core import engine, templating, timetable
 from kubedag.local.options import dag_options, has_notifiers
 from kubedag.local.recording import DBWriter, RunSetup
-from kubedag.local.runner import LocalRunner, RunOptions, context_env, utcnow
+from kubedag.app.operations import manual_run
+from kubedag.core.xcom import XCOM_PATH_ENV
+from kubedag.local.runner import LocalRunner, RunOptions, utcnow
 from kubedag.core.spec.dag import DAG
-from kubedag.core.states import RunType
 from kubedag.store import config
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,24 +60,10 @@ class LocalRunResult:
         }
 
 
-def manual_run(dag: DAG, logical_date: datetime, conf: Mapping[str, Any]) -> engine.DagRun:
-    """A manual DAG run at ``logical_date`` (UTC-aware): run id ``manual__<iso>``, data interval from
-    the timetable's ``infer_manual_data_interval(run_after=logical_date)``, as Airflow 2.10's ``dag.test``."""
-    interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
-    return engine.DagRun(
-        dag_id=dag.dag_id,
-        run_id=timetable.run_id("manual", logical_date),
-        run_type=RunType.MANUAL,
-        logical_date=logical_date,
-        data_interval_start=interval.start,
-        data_interval_end=interval.end,
-        conf=dict(conf),
-    )
-
-
-def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str | None, **kwargs: Any) -> RunOptions:
-    """The runner's options for ``dag`` with the DAG bag of ``workdir`` (:func:`kubedag.local.options.dag_options`);
-    the DB URL is ``database_url`` or :func:`kubedag.store.config.database_url`.
+def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str | None,
+                  make_sender: Callable[..., Any] | None = None, **kwargs: Any) -> RunOptions:
+    """The runner's options for ``dag`` with the DAG bag of ``workdir`` (:func:`kubedag.local.options.dag_options`,
+    ``make_sender`` as it takes it); the DB URL is ``database_url`` or :func:`kubedag.store.config.database_url`.
 
     Raises:
         ValueError: a source of ``variablesFrom``/``connectionsFrom`` is missing from the folder.
@@ -82,7 +71,7 @@ def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str 
     from kubedag.local.bag import DagBag
 
     return dag_options(dag, DagBag(workdir), workdir=workdir, logs_dir=logs_dir,
-                       database_url=database_url or config.database_url(), **kwargs)
+                       database_url=database_url or config.database_url(), make_sender=make_sender, **kwargs)
 
 
 NOTIFY_FLUSH_SECONDS = 10.0
@@ -101,6 +90,7 @@ def run_dag_locally(
     database_url: str | None = None,
     writer: DBWriter | None = None,
     run_id: str | None = None,
+    make_sender: Callable[..., Any] | None = None,
 ) -> LocalRunResult:
     """Run one manual DAG run of ``dag`` to completion with local processes; see ``kubedag dags test``.
 
@@ -108,13 +98,14 @@ def run_dag_locally(
     ``database_url`` or :func:`kubedag.store.config.database_url`; logs go under the data directory.
     ``writer``: a :class:`~kubedag.local.recording.DBWriter` started earlier (the CLI starts it before
     parsing the manifest); one is started here otherwise. It is closed before this returns.
-    ``run_id``: the run's id (default ``manual__<logical date>``, as Airflow's).
+    ``run_id``: the run's id (default ``manual__<logical date>``, as Airflow's). ``make_sender``: the webhook
+    sender's class (:func:`local_options`).
 
     ``workdir`` (the manifest's folder) is the DAG bag (:mod:`kubedag.local.bag`): its Pools, ConfigMaps and
     Secrets (``variablesFrom``, ``connectionsFrom``, notifier URLs) and the DAGs ``trigger`` tasks run.
     Notifications (``onFailure``/``onSuccess``/``onRetry`` of tasks and of the DAG) are sent as task instances
     and the run change, and delivered (at most :data:`NOTIFY_FLUSH_SECONDS` of waiting) before this returns.
-    A task's ``sla`` never fires here: SLAs apply to scheduled runs only (:func:`kubedag.notify.sla_misses`,
+    A task's ``sla`` never fires here: SLAs apply to scheduled runs only (:func:`kubedag.core.notify.sla_misses`,
     Airflow 2's rule), and a local run is manual.
 
     Raises:
@@ -123,13 +114,11 @@ def run_dag_locally(
         ValueError: a ``variablesFrom``/``connectionsFrom`` source is not in the folder (nothing was run).
     """
     logical_date = logical_date or utcnow()
-    run = manual_run(dag, logical_date, conf or {})
-    if run_id:
-        run = replace(run, run_id=run_id)
+    run = manual_run(dag, logical_date, conf or {}, run_id or None)
     recorder = writer or DBWriter(database_url)
     try:
         options = local_options(dag, workdir=workdir, logs_dir=config.logs_dir(), database_url=database_url,
-                                parallelism=parallelism, no_retry_delay=no_retry_delay)
+                                parallelism=parallelism, no_retry_delay=no_retry_delay, make_sender=make_sender)
     except BaseException:
         recorder.close()
         raise
@@ -185,36 +174,140 @@ class QuietView:
         return None
 
 
+def _recorded_run(dag: DAG, logical_date: datetime, database_url: str | None) -> tuple[engine.DagRun | None, dict]:
+    """The run of ``dag`` recorded at ``logical_date`` in the metadata DB, if any, with its XComs
+    (``{(task_id, key): value}``, each from the newest try that pushed it)."""
+    import sqlalchemy as sa
+
+    from kubedag.local.operations import _run_from_row
+    from kubedag.store import repository
+    from kubedag.store.db import open_store
+    from kubedag.store.models import DagRunRow
+
+    _, sessionmaker = open_store(database_url)
+    with sessionmaker() as session:
+        row = session.scalars(sa.select(DagRunRow).where(DagRunRow.dag_id == dag.dag_id,
+                                                         DagRunRow.logical_date == logical_date)).first()
+        if row is None:
+            return None, {}
+        return _run_from_row(row), repository.latest_xcoms(session, dag.dag_id, row.run_id)
+
+
+def _keep_xcoms(dag: DAG, run: engine.DagRun, task_id: str, xcoms: Mapping[str, Any], database_url: str | None) -> None:
+    """Store the XComs a tested task pushed into the recorded run it was tested in (as Airflow's ``tasks test``
+    in an existing DAG run), so that a downstream task tested next pulls them."""
+    from kubedag.store import repository
+    from kubedag.store.db import open_store
+
+    _, sessionmaker = open_store(database_url)
+    with sessionmaker.begin() as session:
+        ti = repository.get_task_instance(session, dag.dag_id, run.run_id, task_id)
+        if ti is None:
+            ti = repository.upsert_task_instance(session, dag.dag_id, run.run_id, task_id, state=None)
+        repository.set_xcoms(session, dag.dag_id, run.run_id, task_id, max(ti.try_number, 1), dict(xcoms))
+
+
 def test_task(
-    dag: DAG, task_id: str, *, workdir: Path, logical_date: datetime | None = None, conf: Mapping[str, Any] | None = None
+    dag: DAG, task_id: str, *, workdir: Path, logical_date: datetime | None = None, conf: Mapping[str, Any] | None = None,
+    database_url: str | None = None,
 ) -> int:
-    """Run one task instance now in the foreground, ignoring dependencies and recording nothing, as
-    ``airflow tasks test``. Returns the process's exit code (1 for a template error or missing command)."""
+    """Run one task instance now in the foreground, ignoring dependencies, as Airflow 2.10's ``airflow tasks
+    test``: the task runs as ``dags test`` runs it (:func:`local_options`: the folder's variables, connections and
+    Pools; a ``trigger`` task triggers its DAG; an ``externalTask`` sensor reads the metadata DB), but a sensor
+    pokes once (its check runs one time: exit 0 met, else "not met"). When the metadata DB holds a run of the DAG at
+    ``logical_date`` (default now), the task runs in that run: its ``ti.xcom_pull`` reads that run's XComs and the
+    XComs it pushes are stored there; otherwise it runs in a new manual run that is not recorded. Its state is
+    never recorded. Returns the process's exit code (1 for a template error, a missing command, or a sensor
+    whose condition is not met).
+
+    Raises:
+        ValueError: a ``variablesFrom``/``connectionsFrom`` source is missing from the folder.
+    """
+    import json
+    import tempfile
+
+    from kubedag.core.xcom import NO_XCOM, parse_xcom
+
     logical_date = logical_date or utcnow()
-    run = manual_run(dag, logical_date, conf or {})
+    recorded, xcoms = _recorded_run(dag, logical_date, database_url)
+    run = recorded or manual_run(dag, logical_date, conf or {})
+    if conf and recorded is not None:
+        run = replace(run, conf=dict(conf))
     task = dag.tasks[task_id]
-    ctx = templating.template_context(
-        templating.RunContext(
-            dag_id=dag.dag_id, task_id=task_id, run_id=run.run_id, run_type=str(run.run_type),
-            logical_date=run.logical_date, data_interval_start=run.data_interval_start,
-            data_interval_end=run.data_interval_end, try_number=1, params=dag.params, conf=run.conf,
-        )
-    )
+    if task.sensor is not None and task.sensor.mode == "poke":  # one poke: the check without the poke loop
+        task = replace(task, sensor=task.sensor.model_copy(update={"mode": "reschedule"}))
+        dag = replace(dag, tasks={**dag.tasks, task_id: task})
+    options = local_options(dag, workdir=workdir, logs_dir=config.logs_dir(), database_url=database_url)
+    runner = LocalRunner(dag, run, QuietRecorder(), options)
+    runner._xcoms.update(xcoms)  # what ti.xcom_pull reads (the runner's XComs of this run)
+    ti = engine.TaskInstance(task_id, try_number=1)
     try:
-        fields = templating.render_fields(list(task.command), list(task.args), task.env, ctx)
+        argv, own_env = runner.command(ti)
     except templating.TemplateError as exc:
         print(f"error: template error in {exc}", file=sys.stderr)
         return 1
-    argv = fields.command + fields.args
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if not argv:
         print("error: task has no command", file=sys.stderr)
         return 1
-    env = {**os.environ, **fields.env, **context_env(run, task_id, 1)}
-    try:
-        return subprocess.call(argv, cwd=workdir, env=env)  # noqa: S603
-    except OSError as exc:
-        print(f"error: cannot start {argv[0]!r}: {exc.strerror or exc}", file=sys.stderr)
-        return 127
+    where = f"in recorded run {run.run_id}" if recorded is not None else f"as {run.run_id} (not recorded)"
+    print(f"kubedag: testing task {task_id} of {dag.dag_id} {where}", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="kubedag-tasks-test-") as tmp:
+        xcom_file = Path(tmp) / "xcom.json"
+        env = {**runner._base_env, **own_env, XCOM_PATH_ENV: str(xcom_file)}
+        try:
+            code = _run_masked(argv, workdir, env, runner.mask if runner._mask is not None else None)
+        except OSError as exc:
+            print(f"error: cannot start {argv[0]!r}: {exc.strerror or exc}", file=sys.stderr)
+            return 127
+        try:
+            pushed = parse_xcom(xcom_file.read_bytes(), multiple_outputs=task.multiple_outputs) \
+                if code == 0 and xcom_file.exists() else {}
+        except ValueError as exc:
+            print(f"error: invalid XCom: {exc}", file=sys.stderr)
+            return 1
+    if task.sensor is not None:
+        met = code == 0
+        print(f"kubedag: sensor {task_id}: {'condition met' if met else 'condition not met'} (one poke)",
+              file=sys.stderr)
+        code = 0 if met else 1
+    for key, value in pushed.items():
+        if value is not NO_XCOM:
+            print(runner.mask(f"kubedag: XCom {key} = {json.dumps(value)}"), file=sys.stderr)
+    if pushed and recorded is not None:
+        _keep_xcoms(dag, run, task_id, pushed, database_url)
+    return code
+
+
+def _run_masked(argv: list[str], cwd: Path, env: Mapping[str, str], mask: Any) -> int:
+    """Run ``argv`` in the foreground; its exit code. With ``mask`` (the DAG has secret values), its stdout and
+    stderr are copied to ours line by line with those values replaced by ``***``, as Airflow's secrets masker
+    filters task output."""
+    if mask is None:
+        return subprocess.call(argv, cwd=cwd, env=env)  # noqa: S603
+    import threading
+
+    def copy(source: Any, target: Any) -> None:
+        for line in source:
+            target.write(mask(line))
+            target.flush()
+
+    with subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
+                          text=True, errors="replace") as proc:
+        err = threading.Thread(target=copy, args=(proc.stderr, sys.stderr), daemon=True)
+        err.start()
+        copy(proc.stdout, sys.stdout)
+        err.join()
+    return proc.returncode
+
+
+class QuietRecorder:
+    """A :class:`~kubedag.local.runner.Recorder` that records nothing (``tasks test``)."""
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Record nothing."""
 
 
 def list_runs(dag_id: str | None = None, limit: int = 50, database_url: str | None = None) -> list[dict[str, Any]]:

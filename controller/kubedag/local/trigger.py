@@ -1,8 +1,8 @@
-"""A ``trigger`` task run locally (Airflow's ``TriggerDagRunOperator``): ``python -m kubedag.local.trigger ...``.
+"""A ``trigger`` task run locally (Airflow's ``TriggerDagRunOperator``): ``python -m kubedag.cli.trigger ...``.
 
 The local runner starts this program as the task's try (its output goes to the try's log)::
 
-    KUBEDAG_DATABASE_URL=URL python -m kubedag.local.trigger --folder DIR --dag child \\
+    KUBEDAG_DATABASE_URL=URL python -m kubedag.cli.trigger --folder DIR --dag child \\
         --logical-date 2026-11-01T00:00:00+00:00 --conf '{"x": 1}' [--run-id ID] [--reset-dag-run] \\
         [--wait-for-completion] --allowed success --failed failed
 
@@ -31,9 +31,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 OK = 0
 FAILED = 1
@@ -111,9 +112,10 @@ def _wait(database_url: str | None, dag_id: str, run_id: str, poke_interval: flo
         db.dispose()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the program (see the module docstring); returns its exit code."""
-    parser = argparse.ArgumentParser(prog="python -m kubedag.local.trigger", description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None, make_sender: Callable[..., Any] | None = None) -> int:
+    """Run the program (see the module docstring); returns its exit code. ``make_sender``: the webhook sender's
+    class for the triggered run's notifiers, given by the entry point :mod:`kubedag.cli.trigger`."""
+    parser = argparse.ArgumentParser(prog="python -m kubedag.cli.trigger", description=__doc__.splitlines()[0])
     parser.add_argument("--folder", required=True, type=Path)
     parser.add_argument("--dag", required=True)
     parser.add_argument("--database-url", default=None, help="default: $KUBEDAG_DATABASE_URL")
@@ -150,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"triggering DAG {dag.dag_id!r}: run {run_id} at {logical_date.isoformat()} with conf {json.dumps(conf)}",
           flush=True)
     result = run_dag_locally(dag, workdir=args.folder, logical_date=logical_date, conf=conf, live=False,
-                             database_url=args.database_url, run_id=run_id)
+                             database_url=args.database_url, run_id=run_id, make_sender=make_sender)
     print(f"triggered run {run_id} of {dag.dag_id!r} ended {result.state}", flush=True)
     return _outcome(args, dag.dag_id, run_id, result.state)
 

@@ -1,7 +1,7 @@
 """Schedulers: the job table (one row per scheduler process, its heartbeat; the single-scheduler lock).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02
 
 Written by hand to match kubedag.store.models.JobRow (tests/store check that the migrated schema and the
@@ -15,8 +15,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: Union[str, None] = "0002"
+revision: str = "0004"
+down_revision: Union[str, None] = "0003"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
