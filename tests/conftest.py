@@ -64,14 +64,7 @@ def _quietly(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from kubedag.local.processes import pid_alive as _pid_alive  # noqa: E402
 
 
 def _reap_stale_servers() -> None:

@@ -102,6 +102,9 @@ def controller(
 app.command("logs")(logs)
 
 
+__import__("kubedag.cli.standalone", fromlist=["register_commands"]).register_commands(app)  # scheduler, standalone
+
+
 def main() -> None:
     """Console-script entry point. Metadata DB failures end with one clear line and exit 1, not a traceback."""
     import sys

@@ -1,7 +1,7 @@
 """The local "DAG bag": the folder of a DAG manifest, read as Airflow reads its DAGs folder.
 
 For ``kubedag dags test FILE`` the folder of ``FILE`` plays the part of the cluster namespace: its YAML
-files (``*.yaml``, ``*.yml``, not recursive) may hold
+files (``*.yaml``, ``*.yml``; not recursive, except for the scheduler's ``--dags-folder``) may hold
 
 * DAG manifests (``kind: DAG``): the targets of ``trigger`` tasks, found by name (:meth:`DagBag.dag`);
 * ConfigMaps and Secrets (``apiVersion: v1``): ``spec.variablesFrom`` / ``spec.connectionsFrom`` and the
@@ -34,8 +34,9 @@ class DagBagError(LookupError):
 class DagBag:
     """The YAML files of ``folder`` (see the module docstring). Every lookup is cached."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, recursive: bool = False) -> None:
         self.folder = Path(folder)
+        self.recursive = recursive
         self.errors: dict[str, str] = {}
         """file name -> why it could not be parsed (only files that were needed and parsed)."""
         self._docs: dict[Path, list[Any]] = {}
@@ -44,7 +45,8 @@ class DagBag:
     def _texts(self) -> dict[Path, str]:
         out: dict[Path, str] = {}
         try:
-            files = sorted(p for p in self.folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            found = self.folder.rglob("*") if self.recursive else self.folder.iterdir()
+            files = sorted(p for p in found if p.suffix in (".yaml", ".yml") and p.is_file())
         except OSError:
             return out
         for path in files:
@@ -92,6 +94,38 @@ class DagBag:
                     problems = "; ".join(str(e) for e in exc.errors)
                     raise DagBagError(f"DAG {name!r} in {self.folder} is invalid: {problems}") from None
         raise DagBagError(f"no DAG named {name!r} in {self.folder}{self._broken()}")
+
+    def all_dags(self) -> tuple[dict[str, tuple[DAG, Path]], dict[str, str]]:
+        """Every valid DAG of the folder (name -> (DAG, its file)) and the problems of the others
+        (file or DAG -> why: invalid YAML, an invalid manifest with every problem, a name used twice)."""
+        import yaml
+
+        from kubedag.core.spec import DAGValidationError, parse_dag
+
+        dags: dict[str, tuple[DAG, Path]] = {}
+        problems: dict[str, str] = {}
+        for path, text in self._texts.items():
+            if "DAG" not in _KIND.findall(text):
+                continue
+            if path not in self._docs:
+                try:
+                    self._docs[path] = [d for d in yaml.safe_load_all(text) if d is not None]
+                except yaml.YAMLError as exc:
+                    self.errors[path.name] = problems[str(path)] = f"invalid YAML: {exc}"
+                    self._docs[path] = []
+            for doc in self._docs[path]:
+                if not isinstance(doc, dict) or doc.get("kind") != "DAG":
+                    continue
+                try:
+                    dag = parse_dag(doc, str(path))
+                except DAGValidationError as exc:
+                    problems[str(path)] = "; ".join(str(e) for e in exc.errors)
+                    continue
+                if dag.dag_id in dags:
+                    problems[str(path)] = f"DAG {dag.dag_id!r} is also defined in {dags[dag.dag_id][1]}: the first one is used"
+                    continue
+                dags[dag.dag_id] = (dag, path)
+        return dags, problems
 
     # -- ConfigMaps and Secrets -------------------------------------------------------------------
     @cached_property

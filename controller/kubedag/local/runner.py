@@ -1,27 +1,28 @@
-"""Run one DAG run to completion on this machine: the engine decides, local processes execute.
+"""The local executor: one DAG run's tries as local processes, driven by the shared run pass.
 
-The loop is level-triggered, like the Kubernetes controller: every pass hands the DAG run and all its
-task instances to :func:`kubedag.core.engine.plan`, applies the plan (launch, kill, new states), records the
-pass in the metadata DB in one transaction, then sleeps until a process exits or the plan's
-``wake_at`` (a retry falling due, an execution timeout) arrives. A finished try starts its successors
-on the very next pass, with no polling interval in between.
+Each step observes the run's processes as :class:`~kubedag.core.runpass.TryObservation` (running, or ended with
+an exit code and the try's XCom file), calls :func:`kubedag.core.runpass.run_pass` -- the same pass the Kubernetes
+controller runs over pods, so pools, XCom, sensors, triggers, branching, callbacks and retries behave alike --
+then carries out its result: start each :class:`~kubedag.core.runpass.LaunchRequest` as a process group (its
+log file and XCom file next to each other, :mod:`kubedag.local.launch`), kill each
+:class:`~kubedag.core.runpass.TryKill`, record the pass in the metadata DB in one transaction, and send the
+notifications. The loop sleeps until a process exits or the pass's ``wake_at`` (a retry falling due, an
+execution timeout) arrives, so a finished try starts its successors on the very next step.
 
-What a try runs and what its end means come from :mod:`kubedag.core.execution`, as for Kubernetes pods: the
-command (or a built-in sensor check, wrapped in the poke loop in ``poke`` mode), ``$KUBEDAG_XCOM_PATH`` (a
-fresh file next to the try's log) and ``$KUBEDAG_CONN_<ID>``; at its end :func:`kubedag.core.execution.finish_try`
-(XComs, branch skips, a sensor's reschedule, exit 99 = skipped). The tasks the Kubernetes controller carries
-out itself run here as local programs: an ``externalTask`` sensor as ``python -m kubedag.sensors external``
-against the metadata DB, a ``trigger`` task as ``python -m kubedag.cli.trigger``. A rescheduled sensor's
-next poke starts the same try number again and appends to the same log. Secret values (``variablesFrom``
-Secrets, connections) are masked in try logs (the header when written, the process output once the try
-ended), reasons and notifications. Pools (``RunOptions.pools``) limit the tries of this run by slots.
+``trigger`` tasks and ``externalTask`` sensors run as local programs (:func:`kubedag.local.launch.program_argv`)
+whose exit code is their verdict. A rescheduled sensor's next poke starts the same try number again and appends
+to the same log. Secret values (``variablesFrom`` Secrets, connections, the DB URL's password) are masked in
+try logs (the header when written, the process output once the try ended), reasons and notifications.
+
+A try's own failure never stops the loop: a template error, a program that cannot start, a log folder deleted
+under it (a log clean-up running ``find ... -delete``) fail that try, which is retried by its policy.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import shlex
-import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -29,34 +30,30 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from kubedag.core import engine, execution, templating
-from kubedag.core.tries import TryRecord, context_env, describe_exit, render_try
+from kubedag.app.records import HOSTNAME
+from kubedag.core import engine, templating
+from kubedag.core.runpass import PassResult, RenderInputs, TryObservation, render_request, run_pass
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState, TaskInstanceState
-from kubedag.core.xcom import XCOM_PATH_ENV
+from kubedag.core.tries import TryRecord, context_env, describe_exit
+from kubedag.core.xcom import NO_XCOM, XCOM_PATH_ENV
+from kubedag.local import launch
+from kubedag.local.launch import exit_path, log_path, pid_path, xcom_path
+from kubedag.local.processes import ProcessLauncher, process_start_time, read_exit_file, read_pid_file
 
-XComRows = list[tuple[str, int, dict]]
+__all__ = ["DEFAULT_PARALLELISM", "LocalRunner", "Recorder", "RunOptions", "TryRecord", "context_env", "log_path",
+           "utcnow", "xcom_path"]
 
 DEFAULT_PARALLELISM = 32
 """Airflow 2.10's ``[core] parallelism``: at most this many tries run at once on this machine."""
+
+Key = tuple[str, str, str, int]
+"""A try's key in the :class:`~kubedag.local.processes.ProcessLauncher`: ``(dag_id, run_id, task_id, try_number)``."""
 
 
 def utcnow() -> datetime:
     """The wall clock, UTC-aware (the runner's only clock; tests pass their own)."""
     return datetime.now(timezone.utc)
-
-
-def xcom_path(log: Path) -> Path:
-    """The XCom file of the try whose log is ``log``: ``attempt=<try>.xcom.json`` next to it."""
-    return log.with_name(log.stem + ".xcom.json")
-
-
-def log_path(logs_dir: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
-    """Where a try's log lives: Airflow's default ``log_filename_template`` under ``logs_dir``.
-
-    ``<logs_dir>/dag_id=<dag>/run_id=<run>/task_id=<task>/attempt=<try>.log``
-    """
-    return logs_dir / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}" / f"attempt={try_number}.log"
 
 
 class Recorder(Protocol):
@@ -78,9 +75,13 @@ class RunOptions:
     ``pools``: pool name -> slots (:attr:`kubedag.local.bag.DagBag.pools`); None: pools are not enforced.
     ``variables`` / ``connections`` / ``masker``: from :func:`kubedag.core.secrets.load_sources` (None: none).
     ``sender``: a :class:`kubedag.http.notify.WebhookSender` for the DAG's notifiers (None: no notifier).
-    ``database_url``: the metadata DB, for ``externalTask`` sensors and ``trigger`` tasks.
+    ``database_url``: the metadata DB, for ``externalTask`` sensors and ``trigger`` tasks (passed to them in
+    ``$KUBEDAG_DATABASE_URL``; its password is masked in logs).
     ``dag_folder``: where ``trigger`` tasks find their target DAG (default: ``workdir``).
     ``python``: the interpreter of built-in checks and triggers.
+    ``track_files``: under the scheduler: write each try's pid file and exit file next to its log, so that a
+    restarted scheduler can adopt a try whose process outlived it (:mod:`kubedag.local.processes`), and let
+    ``trigger`` tasks only queue their run (the scheduler runs it); ``kubedag dags test`` does neither.
     """
 
     workdir: Path
@@ -96,15 +97,20 @@ class RunOptions:
     database_url: str | None = None
     dag_folder: Path | None = None
     python: str = sys.executable
+    track_files: bool = False
 
 
 class LocalRunner:
     """Drives one DAG run: ``LocalRunner(dag, run, recorder, options).run()`` returns the finished run.
 
-    ``tis`` may hold task instances from an earlier, interrupted attempt; the runner resumes from them
-    (task instances found RUNNING without a process here are failed as "process lost", as Airflow's
-    scheduler does with zombies, and retried by their policy). ``on_update(run, tis)`` is called after
-    every pass, for a live view.
+    ``tis`` may hold task instances from an earlier, interrupted attempt; the runner resumes from them: a queued
+    or running try whose process is still alive (its pid file names a live process with the same start time) is
+    adopted and waited for, one whose process ended while nobody watched gets the exit code of its exit file,
+    and one that was launched (its log exists) but has neither is failed as lost -- as Airflow's scheduler
+    fails zombie tasks -- then retried by its policy. ``xcoms``: ``(task_id, key) -> value`` pushed earlier in
+    this run. ``on_update(run, tis)`` is called after every pass, for a live view. ``launcher``: share one
+    :class:`~kubedag.local.processes.ProcessLauncher` between runners (the scheduler does, and then calls
+    :meth:`step` itself with the exits it dispatches).
     """
 
     def __init__(
@@ -117,19 +123,24 @@ class LocalRunner:
         tis: Mapping[str, engine.TaskInstance] | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_update: Callable[[engine.DagRun, Mapping[str, engine.TaskInstance]], None] | None = None,
+        launcher: ProcessLauncher | None = None,
+        xcoms: Mapping[tuple[str, str], Any] | None = None,
     ) -> None:
-        from kubedag.local.processes import ProcessLauncher
-
         self.dag = dag
+        self.pass_dag = launch.process_view(dag)
         self.run_ = run
         self.recorder = recorder
         self.options = options
         self.clock = clock
         self.on_update = on_update
         self.tis: dict[str, engine.TaskInstance] = dict(tis or {})
-        self.launcher = ProcessLauncher()
+        self.launcher = launcher or ProcessLauncher()
+        self.launched: dict[str, int] = {}
+        self.ended: dict[tuple[str, int], TryObservation] = {}
+        """Tries whose process ended (or never started), not yet taken in by a pass."""
+        self.wake_at: datetime | None = None
+        self._xcoms: dict[tuple[str, str], Any] = dict(xcoms or {})
         self._base_env = {**os.environ, **options.extra_env}
-        self._xcoms: dict[tuple[str, str], Any] = {}
         self._env_error: str | None = None
         if options.connections:
             from kubedag.core.secrets import connections_env
@@ -138,13 +149,34 @@ class LocalRunner:
                 self._base_env.update(connections_env(options.connections))
             except ValueError as exc:
                 self._env_error = f"spec.connectionsFrom: {exc}"
-        masker = options.masker
-        self._mask: Callable[[str], str] | None = masker.mask if masker is not None and len(masker) else None
+        self._mask = launch.masker_of(options.masker, launch.url_secrets(options.database_url))
+        self._resume()
 
     # -- helpers ----------------------------------------------------------------------------------
+    def key(self, task_id: str, try_number: int) -> Key:
+        """This run's try in the launcher."""
+        return (self.run_.dag_id, self.run_.run_id, task_id, try_number)
+
     def mask(self, text: str | None) -> str | None:
         """``text`` with secret values replaced by ``***`` (unchanged when there is no secret)."""
         return self._mask(text) if self._mask is not None and text else text
+
+    def log_of(self, task_id: str, try_number: int) -> Path:
+        """The log file of one try of this run."""
+        return log_path(self.options.logs_dir, self.run_.dag_id, self.run_.run_id, task_id, try_number)
+
+    def _append(self, path: Path, text: str) -> None:
+        """Append to a try's log, re-creating its folder if a clean-up deleted it; a log that cannot be written
+        is not the run's failure (the try's own outcome is recorded in the DB either way)."""
+        for _ in range(2):
+            try:
+                with open(path, "a", encoding="utf-8") as log:
+                    log.write(text)
+                return
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                return
 
     def _mask_log(self, path: Path) -> None:
         """Mask secrets in a finished try's log file, in place."""
@@ -159,323 +191,311 @@ class LocalRunner:
             pass
 
     def _pull(self, task_id: str, key: str) -> Any:
-        """An XCom of this run (newest try that pushed ``key``), or :data:`kubedag.core.xcom.NO_XCOM`."""
-        from kubedag.core.xcom import NO_XCOM
-
+        """An XCom of this run (newest try that pushed ``key``), or :data:`kubedag.core.xcom.NO_XCOM` (the run pass
+        adds those of tries ending in the same pass)."""
         return self._xcoms.get((task_id, key), NO_XCOM)
 
-    def _log_of(self, ti: engine.TaskInstance) -> str | None:
-        path = log_path(self.options.logs_dir, self.run_.dag_id, self.run_.run_id, ti.task_id, ti.try_number)
+    def _read_log(self, ti: engine.TaskInstance) -> str | None:
         try:
-            return path.read_text(encoding="utf-8", errors="replace")
+            return self.log_of(ti.task_id, ti.try_number).read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
 
-    def _set(self, task_id: str, ti: engine.TaskInstance, changed: dict[str, engine.TaskInstance]) -> None:
-        """Record a task instance change of this pass, notifying the task's notifiers of it."""
-        before = self.tis.get(task_id)
-        changed[task_id] = self.tis[task_id] = ti
-        if self.options.sender is not None:
-            from kubedag.core.notify import task_notifications
-
-            for notifier, n in task_notifications(self.dag, self.run_, before, ti, log=lambda: self._log_of(ti)):
-                self.options.sender.send(notifier, n)
-
-    def _pool_free(self) -> dict[str, int] | None:
-        """Pool -> slots free: each pool's slots minus those held by this run's queued and running tries."""
-        if self.options.pools is None:
-            return None
-        free = dict(self.options.pools)
+    # -- resuming ---------------------------------------------------------------------------------
+    def _resume(self) -> None:
+        """Find the processes of queued and running tries from an earlier attempt (see the class docstring)."""
         for task_id, ti in self.tis.items():
-            if ti.state in engine.ACTIVE_STATES:
-                task = self.dag.tasks.get(task_id)
-                if task is not None and task.pool in free:
-                    free[task.pool] -= task.pool_slots
-        return free
+            if ti.state not in (TaskInstanceState.QUEUED, TaskInstanceState.RUNNING) or ti.try_number < 1:
+                continue
+            log = self.log_of(task_id, ti.try_number)
+            if not log.exists():
+                continue  # never launched: the pass launches it
+            self.launched[task_id] = ti.try_number
+            if self.key(task_id, ti.try_number) in self.launcher.running:
+                continue  # a shared launcher still runs it (a runner re-created after an error)
+            code = read_exit_file(exit_path(log))
+            pid = read_pid_file(pid_path(log))
+            if code is None and pid is not None and pid[1] == process_start_time(pid[0]) and pid[1] is not None:
+                self.launcher.adopt(self.key(task_id, ti.try_number), pid[0], log_path=log, exit_file=exit_path(log))
+                self._append(log, f"[{self.clock().isoformat()}] kubedag: adopted process {pid[0]} after a restart\n")
+            elif code is not None:
+                self._append(log, f"[{self.clock().isoformat()}] kubedag: the process ended (exit code {code}) "
+                                  "while no scheduler watched it\n")
+                self._process_ended(task_id, ti.try_number, code, log, None)
+            # else: lost -- launched, no process, no exit code: the pass fails it as lost
 
-    # -- one pass -------------------------------------------------------------------------------
-    def _pass(self, finished: list[tuple[tuple[str, int], int]]) -> engine.Plan:
+    # -- one step ---------------------------------------------------------------------------------
+    def _process_ended(self, task_id: str, try_number: int, code: int, log: Path, killed: str | None) -> None:
+        """Turn a process's end into the observation the next pass reads."""
+        self._mask_log(log)
+        message = None
+        if code == 0:
+            try:
+                message = xcom_path(log).read_text(encoding="utf-8")
+            except OSError:
+                message = None
         now = self.clock()
+        reason = None if code == 0 else (killed or describe_exit(code))
+        self.ended[(task_id, try_number)] = TryObservation(
+            "succeeded" if code == 0 else "failed", now, now, code, reason, HOSTNAME, message)
+
+    def exited(self, key: Key, code: int) -> None:
+        """Take in the exit of one of this run's processes (reported by the launcher)."""
+        proc = self.launcher.reap(key)
+        task_id, try_number = key[2], key[3]
+        log = proc.log_path if proc is not None else self.log_of(task_id, try_number)
+        self._process_ended(task_id, try_number, code, log, proc.killed_reason if proc is not None else None)
+
+    def _observed(self) -> dict[tuple[str, int], TryObservation]:
+        observed = dict(self.ended)
+        for key, proc in self.launcher.running.items():
+            if key[:2] == (self.run_.dag_id, self.run_.run_id) and (key[2], key[3]) not in observed:
+                started = datetime.fromtimestamp(proc.started, timezone.utc)
+                observed[(key[2], key[3])] = TryObservation("running", started, node=HOSTNAME)
+        return observed
+
+    def running_here(self) -> int:
+        """This run's processes that are running."""
+        return sum(1 for key in self.launcher.running if key[:2] == (self.run_.dag_id, self.run_.run_id))
+
+    def step(self, *, free_slots: int | None = None, pool_free: Mapping[str, int] | None = None,
+             may_start: bool = True) -> PassResult:
+        """One pass (or a few: a pass that starts processes is followed at once by the one that sees them
+        running), carried out and recorded. ``free_slots``: tries that may start (default: ``parallelism``
+        less the launcher's running processes). ``pool_free``: open slots per pool over every run (default:
+        this run's own use of ``options.pools``, see :func:`kubedag.app.pools.pool_free`)."""
+        o = self.options
+        before_run, before = self.run_, dict(self.tis)
         changed: dict[str, engine.TaskInstance] = {}
         tries: list[TryRecord] = []
-        xcoms: XComRows = []
-        for (task_id, try_number), code in finished:
-            proc = self.launcher.reap((task_id, try_number))
-            ti = self.tis.get(task_id)
-            log_location = str(proc.log_path) if proc else None
-            if proc is not None:
-                self._mask_log(proc.log_path)
-            if ti is None or ti.state != TaskInstanceState.RUNNING or ti.try_number != try_number:
-                # already decided (e.g. killed for a timeout): only the try's end is recorded
-                reason = (proc.killed_reason if proc else None) or describe_exit(code)
-                start = self._start_of(task_id, try_number)
-                tries.append(self._try_end(task_id, try_number, False, now, code, reason, log_location, start))
-                continue
-            xcom = None
-            if code == 0 and proc is not None:
-                xcom_file = xcom_path(proc.log_path)
-                if xcom_file.exists():
-                    xcom = xcom_file.read_bytes()
-            end = execution.finish_try(self.dag, self.run_, self.tis, ti, exit_code=code,
-                                       reason=None if code == 0 else describe_exit(code), xcom=xcom, now=now)
-            new = replace(end.ti, reason=self.mask(end.ti.reason))
-            if new.state == TaskInstanceState.UP_FOR_RETRY and self.options.no_retry_delay:
-                new = replace(new, next_retry_at=now)
-            self._set(task_id, new, changed)
-            for other, update in end.updates.items():
-                self._set(other, update, changed)
-            if end.xcoms:
-                for key, value in end.xcoms.items():
-                    self._xcoms[(task_id, key)] = value
-                xcoms.append((task_id, try_number, dict(end.xcoms)))
-            tries.append(TryRecord(task_id, try_number, end.state, ti.start_date, now, code,
-                                   self.mask(end.reason), log_location))
+        xcoms: dict[tuple[str, int], dict[str, Any]] = {}
+        result: PassResult | None = None
+        for _ in range(3):
+            now = self.clock()
+            slots = o.parallelism - len(self.launcher.running)
+            slots = slots if free_slots is None else min(slots, free_slots)
+            result = run_pass(
+                self.pass_dag, self.run_, self.tis, self._observed(), self.launched, now, may_start=may_start,
+                free_slots=max(0, slots), pool_free=self._pool_free() if pool_free is None else pool_free,
+                lost=lambda t, n: f"the process of {t} try {n} is gone (lost after a restart or crash)",
+                inputs=RenderInputs(xcom_pull=self._pull, variables=o.variables, connections=o.connections,
+                                    python=o.python),
+            )
+            self.run_, self.tis = result.run, result.tis
+            for key in result.finished:
+                self.ended.pop(key, None)
+            for (task_id, try_number) in list(self.ended):  # ends of tries already decided (killed, removed)
+                ti = self.tis.get(task_id)
+                if ti is None or ti.try_number != try_number or ti.state not in engine.ACTIVE_STATES:
+                    del self.ended[(task_id, try_number)]
+            for task_id, ti in result.changed.items():
+                if ti.state == TaskInstanceState.UP_FOR_RETRY and o.no_retry_delay:
+                    ti = replace(ti, next_retry_at=now)
+                changed[task_id] = self.tis[task_id] = replace(ti, reason=self.mask(ti.reason))
+            tries += [replace(t, reason=self.mask(t.reason), log_location=str(self.log_of(t.task_id, t.try_number)),
+                              hostname=HOSTNAME, pod_name=None) for t in result.tries]
+            for t in result.tries:  # failed before any process (a template error): say why in its log
+                if t.state == TaskInstanceState.FAILED and self.launched.get(t.task_id) != t.try_number:
+                    self._append(self.log_of(t.task_id, t.try_number),
+                                 self._header(t.task_id, t.try_number, now) + f"[{now.isoformat()}] kubedag: ERROR {self.mask(t.reason)}\n")
+            for (task_id, try_number), values in result.xcoms.items():
+                xcoms[(task_id, try_number)] = values
+                for k, v in values.items():
+                    self._xcoms[(task_id, k)] = v
+            for kill in result.kill:
+                proc = self.launcher.running.get(self.key(kill.task_id, kill.try_number))
+                if proc is not None:
+                    self._append(proc.log_path, f"[{now.isoformat()}] kubedag: killing the process group: {kill.reason}\n")
+                    proc.kill(kill.reason)
+            failed_to_start = False
+            if result.create and o.track_files:  # queued before launched: a restart finds (and adopts) them
+                self.recorder.save(self.run_, [self.tis[r.task_id] for r in result.create], [])
+            for request in result.create:
+                started = self._launch(request, now)
+                ti = self.tis[request.task_id]
+                if started is None:
+                    failed_to_start = True
+                elif ti.state == TaskInstanceState.QUEUED:  # as the next pass would, seeing it running
+                    ti = changed[request.task_id] = self.tis[request.task_id] = engine.mark_running(ti, started)
+                    tries.append(TryRecord(ti.task_id, ti.try_number, TaskInstanceState.RUNNING, ti.start_date,
+                                           log_location=str(self.log_of(ti.task_id, ti.try_number)), hostname=HOSTNAME))
+            if not failed_to_start:
+                break
+        assert result is not None
+        self.wake_at = result.wake_at
+        for task_id, ti in changed.items():  # tries started in this step: the pass did not see them running
+            timeout = self.dag.tasks[task_id].execution_timeout
+            if ti.state == TaskInstanceState.RUNNING and timeout is not None and ti.start_date is not None:
+                self.wake_at = min(self.wake_at or ti.start_date + timeout, ti.start_date + timeout)
+        if o.no_retry_delay and any(t.state == TaskInstanceState.UP_FOR_RETRY for t in changed.values()):
+            self.wake_at = self.clock()
+        if self.ended:
+            self.wake_at = self.clock()  # a try failed to start: the next pass (now) takes it in
+        self._record(before_run, before, changed, tries, xcoms)
+        return result
 
-        before_run = self.run_
-        plan = engine.plan(
-            self.dag, self.run_, self.tis, now,
-            free_slots=max(0, self.options.parallelism - len(self.launcher.running)), pool_free=self._pool_free(),
-        )
-        self.run_ = plan.run
-        for task_id, ti in plan.updates.items():
-            if ti.state == TaskInstanceState.UP_FOR_RETRY and self.options.no_retry_delay:
-                ti = replace(ti, next_retry_at=now)
-            self._set(task_id, ti, changed)
-        for kill in plan.kills:
-            proc = self.launcher.running.get((kill.task_id, kill.try_number))
-            if proc is not None:
-                with open(proc.log_path, "a", encoding="utf-8") as log:
-                    log.write(f"[{now.isoformat()}] kubedag: killing the process group: {kill.reason}\n")
-                proc.kill(kill.reason)
-        for start in plan.starts:
-            ti, record = self._launch(self.tis[start.task_id], now)
-            self._set(start.task_id, ti, changed)
-            tries.append(record)
+    def _record(self, before_run: engine.DagRun, before: Mapping[str, engine.TaskInstance],
+                changed: Mapping[str, engine.TaskInstance], tries: list[TryRecord],
+                xcoms: Mapping[tuple[str, int], Mapping[str, Any]]) -> None:
+        """Write one step to the recorder, then notify and update the view."""
         if xcoms:
-            self.recorder.save(self.run_, list(changed.values()), tries, xcoms=xcoms)  # type: ignore[call-arg]
-        else:
+            rows = [(t, n, dict(v)) for (t, n), v in xcoms.items()]
+            self.recorder.save(self.run_, list(changed.values()), tries, xcoms=rows)  # type: ignore[call-arg]
+        elif changed or tries or before_run.state != self.run_.state:
             self.recorder.save(self.run_, list(changed.values()), tries)
         if self.options.sender is not None:
-            from kubedag.core.notify import run_notifications
+            from kubedag.local.notifications import send_notifications  # only DAGs with notifiers
 
-            for notifier, n in run_notifications(self.dag, before_run, self.run_):
-                self.options.sender.send(notifier, n)
+            send_notifications(self.options.sender, self.dag, before_run, self.run_, before, changed, tries,
+                               self._read_log)
         if self.on_update is not None:
             self.on_update(self.run_, self.tis)
-        return plan
 
-    def _outcome(self, ti: engine.TaskInstance, ok: bool, now: datetime, code: int | None, reason: str | None) -> engine.TaskInstance:
-        new = engine.apply_outcome(self.dag, self.run_, ti, succeeded=ok, now=now, exit_code=code, reason=reason)
-        if new.state == TaskInstanceState.UP_FOR_RETRY and self.options.no_retry_delay:
-            new = replace(new, next_retry_at=now)
-        return new
+    def _pool_free(self) -> dict[str, int] | None:
+        """Pool -> open slots when this run is the only one (``dags test``): :func:`kubedag.app.pools.pool_free`."""
+        if self.options.pools is None:
+            return None
+        from kubedag.app.pools import pool_free  # small; kept out of the import path of DAGs without pools
 
-    @staticmethod
-    def _try_end(task_id, try_number, ok, now, code, reason, log_location, start=None) -> TryRecord:  # noqa: ANN001
-        return TryRecord(
-            task_id=task_id,
-            try_number=try_number,
-            state=TaskInstanceState.SUCCESS if ok else TaskInstanceState.FAILED,
-            start_date=start,
-            end_date=now,
-            exit_code=code,
-            reason=reason,
-            log_location=log_location,
-        )
+        return pool_free(self.options.pools, [(self.dag, self.tis)])
 
-    def _argv(self, ti: engine.TaskInstance) -> tuple[list[str], dict[str, str]]:
-        """The try's command line and its own environment (rendered fields' ``env``).
+    def command(self, ti: engine.TaskInstance) -> tuple[list[str], dict[str, str]]:
+        """A try's command line and its own environment (rendered ``env``, the context variables, and for a
+        ``trigger``/``externalTask`` program the DB URL), as :meth:`step` would start it (``kubedag tasks test``).
 
         Raises:
-            templating.TemplateError: a templated field failed to render.
+            kubedag.core.templating.TemplateError: a templated field failed to render.
             ValueError: the task cannot run locally (the message says why).
         """
-        task = self.dag.tasks[ti.task_id]
         o = self.options
-        fields = render_try(self.dag, self.run_, ti.task_id, ti.try_number, xcom_pull=self._pull,
-                            variables=o.variables, connections=o.connections)
-        render = execution.template_renderer(self.dag, self.run_, ti.task_id, ti.try_number, xcom_pull=self._pull,
-                                             variables=o.variables, connections=o.connections)
-        if task.trigger is not None:
-            return self._trigger_argv(task, render), fields.env
-        if task.sensor is not None and task.sensor.external_task is not None:
-            return self._external_argv(task, render), fields.env
-        return execution.try_argv(self.dag, ti.task_id, fields.command, fields.args, render, python=o.python), fields.env
+        request = render_request(self.pass_dag, self.run_, ti, RenderInputs(
+            xcom_pull=self._pull, variables=o.variables, connections=o.connections, python=o.python))
+        return self._argv(request, self.clock())
 
-    def _external_argv(self, task: Any, render: Callable[[str, str], str]) -> list[str]:
-        """``python -m kubedag.sensors external ...`` for an ``externalTask`` sensor (poke-wrapped in poke mode)."""
-        from kubedag.core.sensors import external_check_problems, external_logical_dates, poke_command
+    def _argv(self, request: Any, now: datetime) -> tuple[list[str], dict[str, str]]:
+        """A launch request's command line (a ``trigger``/``externalTask`` program's, see
+        :func:`kubedag.local.launch.program_argv`) and environment (without the inherited one)."""
+        o, run = self.options, self.run_
+        render = launch.renderer(self.dag, run, request.task_id, request.try_number, self._pull, o)
+        special = launch.program_argv(self.dag, run, request.task_id, request.try_number, render=render,
+                                      python=o.python, folder=o.dag_folder or o.workdir, database_url=o.database_url,
+                                      now=now, queue=o.track_files)
+        env = dict(request.env)
+        if special is None:
+            return list(request.command) + list(request.args), env
+        if o.database_url:
+            env[launch.DATABASE_URL_ENV] = o.database_url
+        return special, env
 
-        sensor = task.sensor
-        check = sensor.external_task
-        problems = external_check_problems(check)
-        if problems:
-            raise ValueError("; ".join(problems))
-        if not self.options.database_url:
-            raise ValueError("an externalTask sensor needs the metadata DB's URL (RunOptions.database_url)")
-        dates = external_logical_dates(check, self.run_.logical_date, render)
-        argv = [self.options.python, "-m", "kubedag.sensors", "external", f"--database-url={self.options.database_url}",
-                f"--dag={check.dag}"]
-        if check.task:
-            argv.append(f"--task={check.task}")
-        argv += [f"--date={d.isoformat()}" for d in dates]
-        argv += [f"--allowed={s}" for s in check.allowed_states] + [f"--failed={s}" for s in check.failed_states]
-        argv += [f"--skipped={s}" for s in check.skipped_states]
-        if sensor.soft_fail:
-            argv.append("--soft-fail")
-        return poke_command(argv, sensor) if sensor.mode == "poke" else argv
-
-    def _trigger_argv(self, task: Any, render: Callable[[str, str], str]) -> list[str]:
-        """``python -m kubedag.cli.trigger ...`` for a ``trigger`` task, its fields rendered."""
-        from kubedag.local.trigger import trigger_argv
-        from kubedag.core.sensors import parse_logical_date
-
-        spec = task.trigger
-        if not self.options.database_url:
-            raise ValueError("a trigger task needs the metadata DB's URL (RunOptions.database_url)")
-        conf = execution.render_value(dict(spec.conf), render, "trigger.conf")
-        when = self.clock()
-        if spec.logical_date is not None:
-            when = parse_logical_date(render(spec.logical_date, "trigger.logicalDate"), "trigger.logicalDate")
-        run_id = render(spec.trigger_run_id, "trigger.triggerRunId") if spec.trigger_run_id else None
-        return trigger_argv(
-            python=self.options.python, folder=self.options.dag_folder or self.options.workdir, dag=spec.dag,
-            database_url=self.options.database_url, logical_date=when, conf=conf, run_id=run_id,
-            reset_dag_run=spec.reset_dag_run, wait_for_completion=spec.wait_for_completion,
-            allowed=spec.allowed_states, failed=spec.failed_states,
-        )
-
-    def _launch(self, ti: engine.TaskInstance, now: datetime) -> tuple[engine.TaskInstance, TryRecord]:
-        """Render and start one queued try; a template or start error fails the try, not the runner."""
-        task = self.dag.tasks[ti.task_id]
+    def _header(self, task_id: str, try_number: int, now: datetime) -> str:
+        """The first line kubedag writes in a try's log."""
         run = self.run_
-        path = log_path(self.options.logs_dir, run.dag_id, run.run_id, ti.task_id, ti.try_number)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        xcom_file = xcom_path(path)
-        if xcom_file.exists():
-            xcom_file.unlink()  # a rescheduled sensor's earlier poke
-        running = engine.mark_running(ti, now)
-        error: str | None = self._env_error
+        ti = self.tis.get(task_id)
+        allowed = engine.tries_allowed(self.dag.tasks[task_id], ti.max_tries if ti is not None else None)
+        return f"[{now.isoformat()}] kubedag: {run.dag_id} {run.run_id} {task_id} try {try_number} of {allowed}\n"
+
+    def _launch(self, request: Any, now: datetime) -> datetime | None:
+        """Start one :class:`~kubedag.core.runpass.LaunchRequest` as a process group; returns when it started.
+        Any error fails that try (an observation the next pass reads; None is returned), never the runner."""
+        task_id, try_number = request.task_id, request.try_number
+        path = self.log_of(task_id, try_number)
+        self.launched[task_id] = try_number
+        header = self._header(task_id, try_number, now)
+        error = self._env_error
         argv: list[str] = []
-        own_env: Mapping[str, str] = {}
+        env: dict[str, str] = {}
         if error is None:
             try:
-                argv, own_env = self._argv(ti)
+                argv, env = self._argv(request, now)
                 if not argv:
                     error = "task has no command: locally a task needs `command` (the image's entrypoint is not used)"
             except templating.TemplateError as exc:
                 error = f"template error in {exc}"
             except ValueError as exc:
                 error = str(exc)
-        header = f"[{now.isoformat()}] kubedag: {run.dag_id} {run.run_id} {ti.task_id} try {ti.try_number} of {engine.tries_allowed(task, ti.max_tries)}\n"
         if error is None:
-            env = {**self._base_env, **own_env, **context_env(run, ti.task_id, ti.try_number),
-                   XCOM_PATH_ENV: str(xcom_file)}
-            with open(path, "a", encoding="utf-8") as log:
-                log.write(self.mask(header + f"[{now.isoformat()}] kubedag: running {shlex.join(argv)}\n") or "")
+            error = self._start(request, argv, env, path, header, now)
+        if error is None:
+            return datetime.fromtimestamp(self.launcher.running[self.key(task_id, try_number)].started, timezone.utc)
+        error = self.mask(error) or error
+        self._append(path, header + f"[{now.isoformat()}] kubedag: ERROR {error}\n")
+        self.ended[(task_id, try_number)] = TryObservation("failed", now, now, None, error, HOSTNAME)
+        return None
+
+    def _start(self, request: Any, argv: list[str], own_env: Mapping[str, str], path: Path, header: str,
+               now: datetime) -> str | None:
+        """Start the process; the error message if it could not start (the log folder re-created once if a
+        clean-up deleted it meanwhile)."""
+        env = {**self._base_env, **own_env}  # own_env holds the context variables (LaunchRequest.env)
+        xcom_file = xcom_path(path)
+        env[XCOM_PATH_ENV] = str(xcom_file)
+        track = self.options.track_files
+        error = None
+        for _ in range(2):
             try:
-                self.launcher.start(
-                    (ti.task_id, ti.try_number), argv, env=env, cwd=self.options.workdir, log_path=path
-                )
-            except OSError as exc:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                xcom_file.unlink(missing_ok=True)  # a rescheduled sensor's earlier poke
+                if track:
+                    exit_path(path).unlink(missing_ok=True)
+                with open(path, "a", encoding="utf-8") as log:
+                    log.write(self.mask(header + f"[{now.isoformat()}] kubedag: running {shlex.join(argv)}\n") or "")
+                self.launcher.start(self.key(request.task_id, request.try_number), argv, env=env, cwd=self.options.workdir,
+                                    log_path=path, pid_file=pid_path(path) if track else None,
+                                    exit_file=exit_path(path) if track else None)
+                return None
+            except FileNotFoundError as exc:  # the log folder was deleted under us, or the program is missing
                 error = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
-        if error is not None:
-            error = self.mask(error) or error
-            with open(path, "a", encoding="utf-8") as log:
-                log.write(header + f"[{now.isoformat()}] kubedag: ERROR {error}\n")
-            failed = self._outcome(running, False, now, None, error)
-            record = TryRecord(ti.task_id, ti.try_number, TaskInstanceState.FAILED, now, now, None, error, str(path))
-            return failed, record
-        record = TryRecord(ti.task_id, ti.try_number, TaskInstanceState.RUNNING, running.start_date, log_location=str(path))
-        return running, record
+            except OSError as exc:
+                return f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+        return error
 
-    # -- the loop ---------------------------------------------------------------------------------
-    def _recover_lost(self) -> list[tuple[tuple[str, int], int]]:
-        """Task instances RUNNING or QUEUED from an interrupted attempt have no process here: fail them."""
-        lost = []
-        for task_id, ti in self.tis.items():
-            if ti.state in (TaskInstanceState.RUNNING, TaskInstanceState.QUEUED):
-                self.tis[task_id] = replace(ti, state=TaskInstanceState.RUNNING, start_date=ti.start_date or self.clock())
-                lost.append(((task_id, ti.try_number), -int(signal.SIGKILL)))
-        return lost
-
+    # -- the loop (one run on its own) ------------------------------------------------------------
     def run(self) -> engine.DagRun:
-        """Run passes until the DAG run is finished; returns it. Ctrl-C kills running tries and re-raises."""
-        finished = self._recover_lost()
+        """Run steps until the DAG run is finished; returns it. Ctrl-C kills running tries and re-raises.
+
+        Raises:
+            RuntimeError: the run cannot progress (the message names what each task waits for).
+        """
         try:
             while True:
-                plan = self._pass(finished)
+                result = self.step()
                 if self.run_.state in (DagRunState.SUCCESS, DagRunState.FAILED):
                     self._record_killed()
                     return self.run_
-                idle = not (plan.starts or plan.updates or plan.kills or self.launcher.running)
-                if idle and plan.wake_at is None and not finished:
-                    raise RuntimeError(self._stuck(plan))
-                finished = self._wait(self._wake_at(plan), immediate=bool(plan.starts) and not self.launcher.running)
+                if result.idle and not self.launcher.running and self.wake_at is None and not self.ended:
+                    raise RuntimeError(self._stuck(result))
+                self._take_exits(self._wait(self.wake_at))
         except BaseException:
             self.launcher.kill_all("runner interrupted")
             raise
 
-    def _stuck(self, plan: engine.Plan) -> str:
-        """The "cannot progress" message: what each task waits for, naming pools that do not exist."""
-        waits = "; ".join(f"{t}: {' '.join(r)}" for t, r in plan.waiting.items()) or "no task can start"
-        message = f"DAG run {self.run_.run_id} cannot progress: {waits}"
-        pools = self.options.pools or {}
-        missing = sorted({self.dag.tasks[t].pool for t in plan.waiting if self.dag.tasks[t].pool not in pools})
-        if self.options.pools is not None and missing:
-            where = self.options.dag_folder or self.options.workdir
-            message += (f" (no Pool named {', '.join(missing)}: add a manifest with apiVersion: kubedag.io/v1alpha1, "
-                        f"kind: Pool, metadata.name and spec.slots to {where})")
-        small = sorted({f"{t.pool} has {pools[t.pool]} slots, task {t.task_id} needs {t.pool_slots}"
-                        for t in (self.dag.tasks[w] for w in plan.waiting)
-                        if t.pool in pools and t.pool_slots > pools[t.pool]})
-        if small:
-            message += f" (pool too small: {'; '.join(small)})"
-        return message
+    def _take_exits(self, exits: list[tuple[Any, int]]) -> None:
+        for key, code in exits:
+            self.exited(key, code)
 
-    def _start_of(self, task_id: str, try_number: int) -> datetime | None:
-        """When that try started, if the task instance still describes it."""
-        ti = self.tis.get(task_id)
-        return ti.start_date if ti is not None and ti.try_number == try_number else None
+    def _stuck(self, result: PassResult) -> str:
+        """The "cannot progress" message (:func:`kubedag.local.launch.stuck_message`)."""
+        o = self.options
+        return launch.stuck_message(self.dag, self.run_.run_id, result.waiting, o.pools, o.dag_folder or o.workdir)
 
     def _record_killed(self) -> None:
-        """After the run finished: wait for tries killed in its last pass and record how they ended."""
-        if not self.launcher.running:
-            return
-        self.launcher.wait_killed()
-        now = self.clock()
-        tries = []
-        for (task_id, try_number), code in self._wait(None, immediate=True):
-            proc = self.launcher.reap((task_id, try_number))
-            reason = (proc.killed_reason if proc else None) or describe_exit(code)
-            log_location = str(proc.log_path) if proc else None
-            tries.append(self._try_end(task_id, try_number, False, now, code, reason, log_location, self._start_of(task_id, try_number)))
-        if tries:
-            self.recorder.save(self.run_, [], tries)
+        """After the run finished: wait for tries killed in its last pass to be gone (their ends were recorded
+        when they were killed)."""
+        if self.running_here():
+            self.launcher.wait_killed()
+            for key, _code in self._wait(None, block=False):
+                self.launcher.reap(key)
 
-    def _wake_at(self, plan: engine.Plan) -> datetime | None:
-        """The plan's ``wake_at``, or earlier: the execution timeout of a try started in this pass."""
-        times = [plan.wake_at] if plan.wake_at else []
-        for start in plan.starts:
-            ti = self.tis[start.task_id]
-            timeout = self.dag.tasks[start.task_id].execution_timeout
-            if ti.state == TaskInstanceState.RUNNING and timeout is not None and ti.start_date is not None:
-                times.append(ti.start_date + timeout)
-        return min(times, default=None)
-
-    def _wait(self, wake_at: datetime | None, immediate: bool) -> list[tuple[tuple[str, int], int]]:
+    def _wait(self, wake_at: datetime | None, block: bool = True) -> list[tuple[Any, int]]:
         """Block until a process exits or ``wake_at``; then drain every exit already reported."""
-        import queue
-
         events = []
-        if not immediate:
-            timeout = None
-            if wake_at is not None:
-                timeout = max(0.0, (wake_at - self.clock()).total_seconds())
-            elif not self.launcher.running:
-                timeout = 0.0  # nothing can change by itself: re-plan (the engine reports deadlocks)
+        if block:
+            timeout = None if wake_at is None else max(0.0, (wake_at - self.clock()).total_seconds())
+            if not self.launcher.running and timeout is None:
+                timeout = 0.0
             try:
-                events.append(self.launcher.exits.get(timeout=timeout) if timeout != 0.0 else self.launcher.exits.get_nowait())
+                events.append(self.launcher.exits.get(timeout=timeout) if timeout != 0.0
+                              else self.launcher.exits.get_nowait())
             except queue.Empty:
                 pass
         while True:
@@ -483,3 +503,4 @@ class LocalRunner:
                 events.append(self.launcher.exits.get_nowait())
             except queue.Empty:
                 return events
+

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from kubedag.core import engine, templating, timetable
+from kubedag.local.options import dag_options, has_notifiers
 from kubedag.local.recording import DBWriter, RunSetup
 from kubedag.app.operations import manual_run
 from kubedag.core.xcom import XCOM_PATH_ENV
-from kubedag.local.runner import LocalRunner, RunOptions, context_env, utcnow
+from kubedag.local.runner import LocalRunner, RunOptions, utcnow
 from kubedag.core.spec.dag import DAG
 from kubedag.store import config
 
@@ -59,59 +60,18 @@ class LocalRunResult:
         }
 
 
-def _needs_secrets(dag: DAG) -> bool:
-    """Whether a notifier of the DAG reads a Secret (``urlFrom``, ``webhookUrlFrom``)."""
-    notifiers = [*dag.on_failure, *dag.on_success]
-    for task in dag.tasks.values():
-        notifiers += [*task.on_failure, *task.on_success, *task.on_retry]
-    return any(n.slack is not None or (n.webhook is not None and n.webhook.url_from is not None) for n in notifiers)
-
-
-def has_notifiers(dag: DAG) -> bool:
-    """Whether the DAG or a task has an ``onFailure``/``onSuccess``/``onRetry`` notifier (SLA ones aside)."""
-    return bool(dag.on_failure or dag.on_success) or any(
-        t.on_failure or t.on_success or t.on_retry for t in dag.tasks.values()
-    )
-
-
 def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str | None,
                   make_sender: Callable[..., Any] | None = None, **kwargs: Any) -> RunOptions:
-    """The runner's options for ``dag`` with the DAG bag of ``workdir`` (:class:`kubedag.local.bag.DagBag`):
-    Pools always (a cheap scan: only files naming ``kind: Pool`` are parsed); ``variablesFrom`` /
-    ``connectionsFrom`` and notifier Secrets only when the DAG uses them; a webhook sender only when it has
-    notifiers; the DB URL only for ``externalTask`` sensors and ``trigger`` tasks. ``kwargs``: other
-    :class:`~kubedag.local.runner.RunOptions` fields. ``make_sender(resolver, *, mask, retries, backoff)``: the
-    webhook sender's class, given by the entry point (:class:`kubedag.http.notify.WebhookSender`); without it a
-    DAG's notifiers are not sent (a warning says so).
+    """The runner's options for ``dag`` with the DAG bag of ``workdir`` (:func:`kubedag.local.options.dag_options`,
+    ``make_sender`` as it takes it); the DB URL is ``database_url`` or :func:`kubedag.store.config.database_url`.
 
     Raises:
-        ValueError: a source of ``variablesFrom``/``connectionsFrom`` is missing from the folder (naming the
-            field, the object and the files that did not parse).
+        ValueError: a source of ``variablesFrom``/``connectionsFrom`` is missing from the folder.
     """
     from kubedag.local.bag import DagBag
 
-    bag = DagBag(workdir)
-    options = RunOptions(workdir=workdir, logs_dir=logs_dir, pools=bag.pools, dag_folder=workdir, **kwargs)
-    if dag.variables_from or dag.connections_from:
-        from kubedag.core.secrets import load_sources
-
-        sources = load_sources(dag.variables_from, dag.connections_from, bag.get)
-        if sources.missing:
-            skipped = "".join(f"; {name} was skipped: {why}" for name, why in bag.errors.items())
-            raise ValueError(f"in {workdir}: " + "; ".join(sources.missing) + skipped)
-        options.variables, options.connections, options.masker = sources.variables, sources.connections, sources.masker
-    if has_notifiers(dag):
-        from kubedag.core.notify import static_resolver
-
-        secrets = bag.secret_values if _needs_secrets(dag) else {}
-        mask = options.masker.mask if options.masker is not None and len(options.masker) else None
-        if make_sender is None:
-            log.warning("DAG %s has notifiers, but no webhook sender was given: they are not notified", dag.dag_id)
-        else:
-            options.sender = make_sender(static_resolver(secrets), mask=mask, retries=2, backoff=0.5)
-    if any(t.runs_in_controller for t in dag.tasks.values()):
-        options.database_url = database_url or config.database_url()
-    return options
+    return dag_options(dag, DagBag(workdir), workdir=workdir, logs_dir=logs_dir,
+                       database_url=database_url or config.database_url(), make_sender=make_sender, **kwargs)
 
 
 NOTIFY_FLUSH_SECONDS = 10.0
@@ -282,7 +242,7 @@ def test_task(
     runner._xcoms.update(xcoms)  # what ti.xcom_pull reads (the runner's XComs of this run)
     ti = engine.TaskInstance(task_id, try_number=1)
     try:
-        argv, own_env = runner._argv(ti)
+        argv, own_env = runner.command(ti)
     except templating.TemplateError as exc:
         print(f"error: template error in {exc}", file=sys.stderr)
         return 1
@@ -296,7 +256,7 @@ def test_task(
     print(f"kubedag: testing task {task_id} of {dag.dag_id} {where}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="kubedag-tasks-test-") as tmp:
         xcom_file = Path(tmp) / "xcom.json"
-        env = {**runner._base_env, **own_env, **context_env(run, task_id, 1), XCOM_PATH_ENV: str(xcom_file)}
+        env = {**runner._base_env, **own_env, XCOM_PATH_ENV: str(xcom_file)}
         try:
             code = _run_masked(argv, workdir, env, runner.mask if runner._mask is not None else None)
         except OSError as exc:

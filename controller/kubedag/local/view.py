@@ -1,12 +1,13 @@
 """The live Rich view of ``kubedag dags test``: one row per task instance, redrawn as states change,
-then a summary. On a terminal the table updates in place; elsewhere only the summary is printed.
-All output goes to stderr, so ``-o json`` on stdout stays machine-readable."""
+then a summary. On a terminal the table updates in place; elsewhere (a pipe, a CI log) one line is printed per
+task instance state change (``HH:MM:SS task state try n/m [reason]``), as it happens. All output goes to stderr,
+so ``-o json`` on stdout stays machine-readable."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -14,9 +15,6 @@ from rich.table import Table
 
 from kubedag.core import engine
 from kubedag.core.spec.dag import DAG
-
-if TYPE_CHECKING:
-    from kubedag.local.session import LocalRunResult
 
 STATE_STYLES = {
     "success": "green",
@@ -59,6 +57,8 @@ class LiveView:
         self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.tis: Mapping[str, engine.TaskInstance] = {}
         self._live: Live | None = None
+        self._lines = False
+        self._shown: dict[str, tuple[str, int]] = {}
 
     def note(self, message: str) -> None:
         """Print one dim informational line."""
@@ -86,11 +86,28 @@ class LiveView:
         self.run, self.tis = run, tis
         if self._live is not None:
             self._live.update(self.table())
+        elif self._lines:
+            self.print_changes(tis)
+
+    def print_changes(self, tis: Mapping[str, engine.TaskInstance]) -> None:
+        """Print one line per task instance whose state or try changed since the last call."""
+        for task_id, ti in tis.items():
+            seen = (str(ti.state), ti.try_number)
+            if self._shown.get(task_id) == seen or ti.state == "none":
+                continue
+            self._shown[task_id] = seen
+            task = self.dag.tasks.get(task_id)
+            tries = f"{ti.try_number}/{task.max_tries}" if task is not None else str(ti.try_number)
+            when = f"{datetime.now():%H:%M:%S}"
+            reason = f"  {ti.reason}" if ti.reason and ti.state not in ("success", "running", "queued") else ""
+            self.console.print(f"{when} {task_id} {styled_state(str(ti.state))} try {tries}{reason}")
 
     def __enter__(self) -> LiveView:
         if self.enabled and self.console.is_terminal:
             self._live = Live(self.table(), console=self.console, refresh_per_second=8, transient=True)
             self._live.__enter__()
+        else:
+            self._lines = self.enabled
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -98,8 +115,9 @@ class LiveView:
             self._live.__exit__(*exc)
             self._live = None
 
-    def summary(self, result: LocalRunResult) -> None:
-        """Print the final table, the run's outcome and where the logs are."""
+    def summary(self, result: Any) -> None:
+        """Print the final table, the run's outcome and where the logs are (``result``: a
+        :class:`kubedag.local.session.LocalRunResult`)."""
         if not self.enabled:
             return
         self.run, self.tis = result.run, result.tis

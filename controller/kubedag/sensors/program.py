@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the JSON value every match must equal, e.g. '\"ready\"' or true")
     http.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per request (default 10)")
     ext = kinds.add_parser("external", help="task instances or runs of another DAG are in allowed states")
-    ext.add_argument("--database-url", required=True, help="the metadata DB (SQLAlchemy URL)")
+    ext.add_argument("--database-url", default=None, help="the metadata DB (SQLAlchemy URL; default: $KUBEDAG_DATABASE_URL)")
     ext.add_argument("--dag", required=True, help="the other DAG's id in the DB (a local DAG: its name)")
     ext.add_argument("--task", help="its task; without it, the whole run's state is checked")
     ext.add_argument("--date", action="append", required=True, metavar="ISO", help="a logical date; repeat for several")

@@ -43,6 +43,7 @@ __all__ = [
     "TaskInstanceRow",
     "TaskInstanceHistoryRow",
     "XComRow",
+    "JobRow",
     "ID_LEN",
     "XCOM_KEY_LEN",
 ]
@@ -291,3 +292,28 @@ class XComRow(Base):
         return (
             f"<XComRow {self.dag_id!r} {self.run_id!r} {self.task_id!r} try={self.try_number} key={self.key!r}>"
         )
+
+
+class JobRow(Base):
+    """One scheduler (Airflow's ``job`` table, ``job_type = "SchedulerJob"``): who runs, where, and its heartbeat.
+
+    ``state`` is ``running`` while it lives, then ``success`` (stopped) or ``failed`` (found stale by the next
+    one); ``latest_heartbeat`` (UTC) moves every few seconds, and a REST API's ``/health`` reads it.
+    ``hostname`` and ``pid`` identify the process, so that a scheduler on the same host can tell that the
+    previous one is gone without waiting for its heartbeat to grow stale.
+    """
+
+    __tablename__ = "job"
+    __table_args__ = (sa.Index(None, "job_type", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    job_type: Mapped[str] = mapped_column(sa.String(30))
+    state: Mapped[str] = mapped_column(sa.String(20))
+    hostname: Mapped[str | None] = mapped_column(sa.String(500))
+    pid: Mapped[int | None]
+    start_date: Mapped[dt.datetime | None]
+    end_date: Mapped[dt.datetime | None]
+    latest_heartbeat: Mapped[dt.datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<JobRow {self.id} {self.job_type} {self.state} pid={self.pid}>"

@@ -1,0 +1,139 @@
+"""``kubedag scheduler`` and ``kubedag standalone``: kubedag on one machine, the entry points that compose the
+local scheduler (:mod:`kubedag.local.scheduler`) with the metadata DB (:mod:`kubedag.store`).
+
+``kubedag standalone`` is Airflow's ``airflow standalone``: every server kubedag needs on a laptop, in one
+process, on a DAG folder (default: the repository's ``examples/supermarket``). Today that is the scheduler;
+a server added later (a REST API, a web UI) is one more :class:`Service` in :func:`services`.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+EXAMPLE_FOLDER = Path(__file__).resolve().parents[3] / "examples" / "supermarket"
+"""The example DAG folder of a source checkout (``kubedag standalone``'s default)."""
+
+
+@dataclass
+class Service:
+    """One server of ``kubedag standalone``: ``run()`` blocks until ``stop()`` is called (from a signal handler)."""
+
+    name: str
+    run: Callable[[], None]
+    stop: Callable[[], None]
+
+
+def _masked_url(url: str) -> str:
+    """A DB URL fit to print: its password replaced by ``***``."""
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return "***"
+    return url.replace(f":{password}@", ":***@") if password else url
+
+
+def _scheduler(dags_folder: Path, database_url: str | None, parallelism: int, dag_dir_list_interval: float,
+               grace_period: float) -> tuple[Any, str, Path]:
+    """The scheduler on ``dags_folder`` with the metadata DB, its lock taken; also the DB URL and logs folder.
+
+    Raises:
+        typer.Exit: the folder does not exist, or another scheduler holds the DB (the message names it).
+    """
+    from kubedag.app.scheduler_ports import SchedulerLocked
+    from kubedag.cli.output import fail
+    from kubedag.local.scheduler import Scheduler, SchedulerOptions
+    from kubedag.store import config
+    from kubedag.store.db import open_store
+    from kubedag.store.scheduler_store import SqlSchedulerStore
+
+    if not dags_folder.is_dir():
+        raise fail(f"--dags-folder: {dags_folder} is not a folder", 2)
+    url = config.normalize_database_url(database_url) if database_url else config.database_url()
+    _, sessions = open_store(url)
+    logs = config.logs_dir()
+    options = SchedulerOptions(folder=dags_folder.resolve(), logs_dir=logs, database_url=url, parallelism=parallelism,
+                               dag_dir_list_interval=dag_dir_list_interval, grace_period=grace_period)
+    scheduler = Scheduler(SqlSchedulerStore(sessions), options, say=lambda line: typer.echo(line, err=True))
+    try:
+        scheduler.start()
+    except SchedulerLocked as exc:
+        raise fail(f"{exc}; stop it first (or wait until its heartbeat is stale)", 1) from None
+    return scheduler, url, logs
+
+
+def serve(items: list[Service]) -> None:
+    """Run ``items`` until Ctrl-C or SIGTERM: the first in this thread, the others in threads; then stop them
+    all (each stops gracefully: the scheduler kills its tries and records them)."""
+    def stop(*_: Any) -> None:
+        for item in items:
+            item.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    threads = [threading.Thread(target=item.run, name=item.name, daemon=True) for item in items[1:]]
+    try:
+        for thread in threads:
+            thread.start()
+        items[0].run()
+    finally:
+        stop()
+        for thread in threads:
+            thread.join(timeout=30)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+FOLDER_HELP = "The DAGs folder: every *.yaml/*.yml under it (DAG manifests, their ConfigMaps, Secrets and Pools)."
+
+
+def scheduler_command(
+    dags_folder: Path = typer.Option(..., "--dags-folder", envvar="KUBEDAG_DAGS_FOLDER", help=FOLDER_HELP),
+    parallelism: int = typer.Option(32, envvar="KUBEDAG_PARALLELISM", min=1,
+                                    help="Tries running at once on this machine (Airflow's core.parallelism)."),
+    dag_dir_list_interval: float = typer.Option(2.0, min=0.1, help="Seconds between scans of the DAGs folder."),
+    grace_period: float = typer.Option(10.0, min=0.0,
+                                       help="On Ctrl-C/SIGTERM: seconds between SIGTERM and SIGKILL of running tries."),
+    database_url: Optional[str] = typer.Option(None, envvar="KUBEDAG_DATABASE_URL",
+                                               help="Metadata DB URL (postgresql://...); default: local SQLite."),
+) -> None:
+    """Schedule the DAGs of a folder and run their task instances as local processes (Airflow's scheduler)."""
+    scheduler, url, logs = _scheduler(dags_folder, database_url, parallelism, dag_dir_list_interval, grace_period)
+    typer.echo(f"scheduler on {dags_folder} (DB {_masked_url(url)}, logs {logs})", err=True)
+    serve([Service("scheduler", scheduler.run, scheduler.stop)])
+
+
+def standalone_command(
+    dags_folder: Path = typer.Option(EXAMPLE_FOLDER, "--dags-folder", envvar="KUBEDAG_DAGS_FOLDER", help=FOLDER_HELP),
+    parallelism: int = typer.Option(32, envvar="KUBEDAG_PARALLELISM", min=1, help="Tries running at once."),
+    grace_period: float = typer.Option(10.0, min=0.0, help="On Ctrl-C: seconds before running tries are SIGKILLed."),
+) -> None:
+    """Run kubedag on this machine: the scheduler on a DAGs folder (default: the supermarket example)."""
+    scheduler, url, logs = _scheduler(dags_folder, None, parallelism, 2.0, grace_period)
+    typer.echo("\n".join([
+        f"kubedag standalone: DAGs folder {dags_folder}",
+        f"  metadata DB: {_masked_url(url)}",
+        f"  task logs:   {logs}",
+        f"  trigger a run:  kubedag dags trigger DAG --dags-folder {dags_folder}",
+        "  runs:           kubedag runs list;  logs: kubedag logs DAG RUN TASK",
+        "  stop:           Ctrl-C (running tries are killed and recorded; the next start resumes)",
+    ]), err=True)
+    serve(services(scheduler))
+
+
+def services(scheduler: Any) -> list[Service]:
+    """The servers of ``kubedag standalone``, the scheduler first (later: the REST API, the web UI)."""
+    return [Service("scheduler", scheduler.run, scheduler.stop)]
+
+
+def register_commands(app: typer.Typer) -> None:
+    """Add ``kubedag scheduler`` and ``kubedag standalone`` to the CLI."""
+    app.command("scheduler")(scheduler_command)
+    app.command("standalone")(standalone_command)

@@ -1,0 +1,360 @@
+"""``kubedag scheduler``: Airflow's scheduler on one machine, its task instances as local processes.
+
+One loop, level-triggered like the controller's reconciles:
+
+* **The DAG folder** is scanned recursively (``*.yaml``/``*.yml``) every ``dag_dir_list_interval`` seconds
+  (Airflow's ``[scheduler] dag_dir_list_interval``); when a file's mtime or size changed, the folder is read
+  again (:class:`kubedag.local.bag.DagBag`: DAG manifests, ConfigMaps, Secrets, Pools) and every DAG's row is
+  upserted. A new DAG starts paused if its spec says ``paused: true`` (Airflow's ``is_paused_upon_creation``);
+  afterwards the DB's ``is_paused`` is the truth (``kubedag dags pause`` flips it). A paused DAG gets no
+  scheduled run, and its runs start no new try (tries in flight end; a queued run waits), as Airflow's
+  scheduler skips the runs of paused DAGs. A DAG whose file changes
+  while it has a run in flight finishes that run with the version it started with.
+* **Scheduled runs** are created with :func:`kubedag.app.scheduling.decide` (catchup, ``endDate``,
+  ``maxActiveRuns``). **Queued runs created by others** -- ``kubedag dags trigger`` inserts a ``manual`` run in
+  state ``queued`` with its conf -- are picked up from the DB like the scheduler's own.
+* **Each active run** has a :class:`~kubedag.local.runner.LocalRunner` stepping the shared run pass; they share
+  one :class:`~kubedag.local.processes.ProcessLauncher` so that ``parallelism`` (Airflow's ``[core]
+  parallelism``) bounds the tries running on this machine, pools are counted over every active run
+  (:func:`kubedag.app.pools.pool_free`), and a DAG's ``maxActiveTasks`` over its runs.
+* **Restarts lose nothing.** Everything is in the metadata DB; a restarted scheduler resumes every queued and
+  running run from it. Each try's pid file and exit file (next to its log) let it tell what became of a try
+  whose scheduler died: a process still alive (process groups outlive a ``kill -9``) is *adopted* -- waited
+  for, never started twice; one that ended meanwhile reports its exit code; one that is gone without an exit
+  code is failed as lost and retried by its policy, as Airflow resets orphaned and zombie tasks.
+* **Stopping** (Ctrl-C, SIGTERM: :meth:`Scheduler.stop`) kills the running tries' process groups (SIGTERM, then
+  SIGKILL after ``grace_period`` seconds), records them failed or ``up_for_retry`` as their policy says (as
+  Airflow's task runner does on SIGTERM), releases the lock and returns. No try is left ``running`` without a
+  process; their runs resume at the next start.
+* **One scheduler per DB.** A ``job`` row with a heartbeat every ``heartbeat_interval`` seconds is the lock
+  (Airflow's single scheduler on SQLite): a second scheduler refuses to start
+  (:class:`~kubedag.app.scheduler_ports.SchedulerLocked`) unless the holder is stale -- no heartbeat for
+  ``stale_after`` seconds (Airflow's ``scheduler_health_check_threshold``, 30 s), or a dead pid on this host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kubedag.app.pools import pool_free
+from kubedag.app.scheduler_ports import SchedulerJob, SchedulerStore, StoredRun
+from kubedag.app.scheduling import decide
+from kubedag.core import engine, timetable
+from kubedag.core.runpass import active_count
+from kubedag.core.spec.dag import DAG
+from kubedag.core.states import DagRunState, RunType
+from kubedag.local.bag import DagBag
+from kubedag.local.options import dag_options
+from kubedag.local.processes import ProcessLauncher, process_start_time
+from kubedag.local.runner import DEFAULT_PARALLELISM, HOSTNAME, LocalRunner, RunOptions, utcnow
+
+DAG_DIR_LIST_INTERVAL = 2.0
+"""Seconds between scans of the DAG folder (Airflow's ``dag_dir_list_interval`` is 300 s; a laptop wants edits
+picked up within seconds)."""
+HEARTBEAT_INTERVAL = 5.0
+"""Seconds between heartbeats (Airflow's ``[scheduler] scheduler_heartbeat_sec``)."""
+STALE_AFTER = 30.0
+"""A scheduler without a heartbeat for this long is gone (Airflow's ``scheduler_health_check_threshold``)."""
+GRACE_PERIOD = 10.0
+"""Seconds between SIGTERM and SIGKILL for the tries' process groups when the scheduler stops."""
+
+
+@dataclass
+class SchedulerOptions:
+    """How :class:`Scheduler` runs. Durations in seconds.
+
+    ``folder``: the DAGs folder. ``logs_dir``: root of the try logs. ``database_url``: given to ``trigger``
+    tasks and ``externalTask`` sensors (in their environment). ``parallelism``: tries running at once.
+    """
+
+    folder: Path
+    logs_dir: Path
+    database_url: str | None = None
+    parallelism: int = DEFAULT_PARALLELISM
+    dag_dir_list_interval: float = DAG_DIR_LIST_INTERVAL
+    heartbeat_interval: float = HEARTBEAT_INTERVAL
+    stale_after: float = STALE_AFTER
+    grace_period: float = GRACE_PERIOD
+
+
+@dataclass
+class _Dag:
+    dag: DAG
+    fileloc: Path
+    paused: bool = False
+    error: str | None = None  # options could not be built (a missing variablesFrom source)
+
+
+@dataclass
+class FolderState:
+    """The DAG folder as last read: DAGs by id, problems by file, and the files' ``(mtime_ns, size)``."""
+
+    dags: dict[str, _Dag] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    stamps: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    bag: DagBag | None = None
+
+
+def folder_stamps(folder: Path) -> dict[Path, tuple[int, int]]:
+    """``(mtime_ns, size)`` of every ``*.yaml``/``*.yml`` file under ``folder`` (recursively)."""
+    out: dict[Path, tuple[int, int]] = {}
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.endswith((".yaml", ".yml")):
+                path = Path(root, name)
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                out[path] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
+class Scheduler:
+    """The local scheduler (see the module docstring): ``Scheduler(store, options).run()`` until :meth:`stop`.
+
+    ``store``: the metadata DB port. ``say(line)``: prints what happens (runs created, finished, DAG problems).
+    ``clock``: UTC-aware now.
+    """
+
+    def __init__(self, store: SchedulerStore, options: SchedulerOptions, *, say: Callable[[str], None] = print,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.options = options
+        self.say = say
+        self.clock = clock
+        self.launcher = ProcessLauncher()
+        self.runners: dict[tuple[str, str], LocalRunner] = {}
+        self.folder = FolderState()
+        self.job_id: int | None = None
+        self._stop = threading.Event()
+        self._next_scan = self._next_beat = 0.0
+        self._owned: set[tuple[str, str]] = set()
+        self._resumed = False  # after the first look at the DB, only queued runs (and our own) are taken
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def _stale(self, job: SchedulerJob) -> bool:
+        """Is that scheduler gone? No heartbeat for ``stale_after`` seconds, or a dead pid on this host."""
+        if job.hostname == HOSTNAME and job.pid is not None and (
+                job.pid == os.getpid() or process_start_time(job.pid) is None):
+            return True
+        beat = job.latest_heartbeat or job.start_date
+        return beat is None or (self.clock() - beat).total_seconds() > self.options.stale_after
+
+    def start(self) -> None:
+        """Take the single-scheduler lock.
+
+        Raises:
+            kubedag.app.scheduler_ports.SchedulerLocked: another scheduler is running on this DB.
+        """
+        self.job_id = self.store.acquire(HOSTNAME, os.getpid(), self.clock(), self._stale)
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to stop (thread- and signal-safe)."""
+        self._stop.set()
+        self.launcher.exits.put(("wake", 0))
+
+    def run(self) -> None:
+        """Start (if not started), then schedule and run until :meth:`stop`; then shut down gracefully."""
+        if self.job_id is None:
+            self.start()
+        try:
+            while not self._stop.is_set():
+                self.loop_once()
+                self._wait()
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Kill every running try's process group, record how they ended, release the lock."""
+        try:
+            if self.launcher.running:
+                self.say(f"stopping: killing {len(self.launcher.running)} running tries "
+                         f"(SIGKILL after {self.options.grace_period:g} s)")
+                self.launcher.kill_all("the scheduler stopped", grace_seconds=self.options.grace_period)
+                deadline = time.monotonic() + self.options.grace_period + 2.0
+                while self.launcher.running and time.monotonic() < deadline:
+                    self._dispatch(block=True, timeout=0.2)
+                for runner in list(self.runners.values()):
+                    runner.step(may_start=False, free_slots=0)
+        finally:
+            if self.job_id is not None:
+                self.store.release(self.job_id, self.clock())
+
+    # -- one iteration ----------------------------------------------------------------------------
+    def loop_once(self) -> None:
+        """Scan (when due), heartbeat (when due), create scheduled runs, pick up queued runs, step every run."""
+        mono = time.monotonic()
+        scanned = mono >= self._next_scan
+        if scanned:
+            self._next_scan = mono + self.options.dag_dir_list_interval
+            self.scan()
+        if mono >= self._next_beat and self.job_id is not None:
+            self._next_beat = mono + self.options.heartbeat_interval
+            self.store.heartbeat(self.job_id, self.clock())
+        self._dispatch(block=False)
+        if self.schedule() or scanned:
+            self.adopt_runs()  # the DB's active runs: new ones, and queued ones `kubedag dags trigger` created
+        self.step_runs()
+
+    def scan(self) -> None:
+        """Re-read the DAG folder if a file changed; upsert DAG rows; read pause flags."""
+        stamps = folder_stamps(self.options.folder)
+        if stamps != self.folder.stamps or self.folder.bag is None:
+            bag = DagBag(self.options.folder, recursive=True)
+            dags, problems = bag.all_dags()
+            for where, why in sorted(problems.items()):
+                if self.folder.problems.get(where) != why:
+                    self.say(f"DAG file problem: {where}: {why}")
+            state = FolderState({}, problems, stamps, bag)
+            for dag_id, (dag, path) in dags.items():
+                paused = self.store.sync_dag(dag, str(path), dag.paused)
+                state.dags[dag_id] = _Dag(dag, path, paused)
+                if dag_id not in self.folder.dags:
+                    self.say(f"DAG {dag_id} from {path}{' (paused)' if paused else ''}")
+            self.folder = state
+        for dag_id, paused in self.store.paused().items():
+            if dag_id in self.folder.dags:
+                self.folder.dags[dag_id].paused = paused
+
+    def schedule(self) -> int:
+        """Create the scheduled runs that are due (:func:`kubedag.app.scheduling.decide`); returns how many."""
+        now, created = self.clock(), 0
+        active: dict[str, int] = {}
+        for (dag_id, _), runner in self.runners.items():
+            active[dag_id] = active.get(dag_id, 0) + (not runner.run_.finished)
+        for dag_id, entry in self.folder.dags.items():
+            if entry.paused or entry.dag.schedule is None:
+                continue
+            dag = entry.dag if not entry.dag.paused else dataclasses.replace(entry.dag, paused=False)  # the DB's flag wins
+            decision = decide(dag, self.store.last_scheduled_interval(dag_id), active.get(dag_id, 0), now)
+            for info in decision.create:
+                run = engine.DagRun(
+                    dag_id=dag_id, run_id=timetable.run_id("scheduled", info.logical_date), run_type=RunType.SCHEDULED,
+                    logical_date=info.logical_date, data_interval_start=info.data_interval.start,
+                    data_interval_end=info.data_interval.end)
+                if self.store.create_run(run, now):
+                    created += 1
+                    self.say(f"created {dag_id} {run.run_id}")
+            if decision.wake_at is not None:
+                delay = (decision.wake_at - now).total_seconds()
+                self._next_scan = min(self._next_scan, time.monotonic() + max(0.0, delay))
+        return created
+
+    def adopt_runs(self) -> None:
+        """Give a runner to every queued run in the DB (the scheduler's own, those ``kubedag dags trigger``
+        created), to every run found queued or running at start-up (a restart resumes them), and to the
+        scheduler's own runs, when their DAG is in the folder. A run that turns up ``running`` later belongs to
+        another process (``kubedag dags test`` creates its run running) and is left to it."""
+        for stored in self.store.active_runs():
+            key = (stored.run.dag_id, stored.run.run_id)
+            if key in self.runners:
+                continue
+            if self._resumed and stored.run.state == DagRunState.RUNNING and key not in self._owned:
+                continue  # running elsewhere (`kubedag dags test`, a backfill): not this scheduler's
+            entry = self.folder.dags.get(stored.run.dag_id)
+            if entry is None:
+                continue  # its DAG is not (or no longer) in the folder: left as it is, as Airflow does
+            self.runners[key] = self._runner(entry, stored)
+            self._owned.add(key)
+        self._resumed = True
+
+    def _runner(self, entry: _Dag, stored: StoredRun) -> LocalRunner:
+        o = self.options
+        assert self.folder.bag is not None
+        try:
+            options = dag_options(entry.dag, self.folder.bag, workdir=entry.fileloc.parent, logs_dir=o.logs_dir,
+                                  database_url=o.database_url, parallelism=o.parallelism, track_files=True)
+        except ValueError as exc:  # a missing variablesFrom/connectionsFrom source: templates using it fail
+            self.say(f"DAG {entry.dag.dag_id}: {exc}")
+            options = RunOptions(workdir=entry.fileloc.parent, logs_dir=o.logs_dir, parallelism=o.parallelism,
+                                 pools=self.folder.bag.pools, database_url=o.database_url, track_files=True)
+        dag = entry.dag
+        recorder = _StoreRecorder(self.store, dag)
+        return LocalRunner(dag, stored.run, recorder, options, tis=stored.tis, clock=self.clock,
+                           launcher=self.launcher, xcoms=stored.xcoms)
+
+    def step_runs(self) -> None:
+        """Step every run (oldest first), with slots and pools counted over all of them; drop finished runs."""
+        pools = self.folder.bag.pools if self.folder.bag is not None else {}
+        running_runs: dict[str, int] = {}
+        for (dag_id, _), runner in self.runners.items():
+            running_runs[dag_id] = running_runs.get(dag_id, 0) + (runner.run_.state == DagRunState.RUNNING)
+        for key, runner in list(self.runners.items()):
+            dag = runner.dag
+            others = sum(active_count(r.tis) for k, r in self.runners.items() if k[0] == key[0] and k != key)
+            may_start = runner.run_.state != DagRunState.QUEUED or running_runs.get(key[0], 0) < dag.max_active_runs
+            entry = self.folder.dags.get(key[0])
+            paused = entry is not None and entry.paused  # as Airflow: tries in flight end, nothing new starts
+            was = runner.run_.state
+            try:
+                runner.step(free_slots=0 if paused else max(0, dag.max_active_tasks - others),
+                            may_start=may_start and not paused,
+                            pool_free=pool_free(pools, [(r.dag, r.tis) for r in self.runners.values()]))
+            except Exception as exc:  # noqa: BLE001 - one run's error (a DB write that failed) never stops the others
+                self.say(f"{key[0]} {key[1]}: {type(exc).__name__}: {exc}; resuming it from the DB")
+                del self.runners[key]  # re-created from the DB by the next scan; its live tries are kept
+                continue
+            if was == DagRunState.QUEUED and runner.run_.state == DagRunState.RUNNING:
+                running_runs[key[0]] = running_runs.get(key[0], 0) + 1
+            if runner.run_.finished:
+                self.say(f"{key[0]} {key[1]} {runner.run_.state}")
+                del self.runners[key]
+
+    # -- waiting ----------------------------------------------------------------------------------
+    def _dispatch(self, block: bool, timeout: float | None = None) -> None:
+        """Hand process exits to their runners (waiting up to ``timeout`` seconds for the first if ``block``)."""
+        first = True
+        while True:
+            try:
+                if block and first:
+                    key, code = self.launcher.exits.get(timeout=timeout)
+                else:
+                    key, code = self.launcher.exits.get_nowait()
+            except queue.Empty:
+                return
+            first = False
+            if key == "wake":
+                continue
+            runner = self.runners.get((key[0], key[1]))
+            if runner is not None:
+                runner.exited(key, code)
+            else:
+                self.launcher.reap(key)
+
+    def _wait(self) -> None:
+        """Sleep until a process exits, a run's ``wake_at``, the next scan or heartbeat, or :meth:`stop`."""
+        if self._stop.is_set():
+            return
+        now, mono = self.clock(), time.monotonic()
+        deadline = min(self._next_scan, self._next_beat)
+        for runner in self.runners.values():
+            if runner.ended:
+                return
+            if runner.wake_at is not None:
+                deadline = min(deadline, mono + (runner.wake_at - now).total_seconds())
+        self._dispatch(block=True, timeout=max(0.0, deadline - time.monotonic()))
+
+
+class _StoreRecorder:
+    """A runner's :class:`~kubedag.local.runner.Recorder` writing to the scheduler's store."""
+
+    def __init__(self, store: SchedulerStore, dag: DAG) -> None:
+        self.store, self.dag = store, dag
+
+    def save(self, run: engine.DagRun, tis: list[engine.TaskInstance], tries: list[Any],
+             xcoms: list[tuple[str, int, dict[str, Any]]] | None = None) -> None:
+        self.store.save(self.dag, run, tis, tries, xcoms)
+
+
+__all__ = ["Scheduler", "SchedulerOptions", "folder_stamps"]
