@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from kubedag.k8s.client import Connection
-from kubedag.k8s.controller import Controller, ControllerConfig, serve
+from kubedag.cli.controller import serve
+from kubedag.k8s.manager import ControllerConfig, Manager
 
 DAGRUNS = 'kubedag.io/v1alpha1/dagruns'
 DAGS = 'kubedag.io/v1alpha1/dags'
@@ -33,7 +34,7 @@ class RunningController:
                         image_pull_timeout=timedelta(seconds=2), workers=4)
         self.config = ControllerConfig(database_url=db_url, **{**defaults, **config})
         self.thread: threading.Thread | None = None
-        self.controller: Controller | None = None
+        self.controller: Manager | None = None
         self.error: BaseException | None = None
 
     def start(self, **changes: Any) -> RunningController:

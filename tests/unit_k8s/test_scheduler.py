@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kubedag.k8s.controller import Scheduler
+from kubedag.k8s.dags import Scheduler
 
 pytestmark = pytest.mark.asyncio
 

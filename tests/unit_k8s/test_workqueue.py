@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kubedag.k8s.controller import WorkQueue
+from kubedag.k8s.workqueue import WorkQueue
 
 A = ("team-a", "run-1")
 B = ("team-a", "run-2")
@@ -129,10 +129,10 @@ async def test_a_timer_firing_for_a_waiting_key_does_not_queue_it_twice():
     assert await nothing_within(q)
 
 
-async def test_forget_drops_the_timer():
+async def test_drop_drops_the_timer():
     q = WorkQueue()
     q.add_after(A, 0.03)
-    q.forget(A)
+    q.drop(A)
     assert await nothing_within(q, 0.1)
 
 

@@ -253,7 +253,8 @@ def controller(
 ) -> None:
     """Run the Kubernetes controller: schedule DAG custom resources and run each task instance as a pod."""
     from kubedag.k8s.kubeapi import KubeError
-    from kubedag.k8s.controller import ControllerConfig, main as run_controller
+    from kubedag.cli.controller import main as run_controller
+    from kubedag.k8s.manager import ControllerConfig
 
     namespaces = [ns.strip() for value in namespace for ns in value.split(",") if ns.strip()]
     config = ControllerConfig(
@@ -440,6 +441,7 @@ def dags_trigger(
     from kubedag.core import timetable
     from kubedag.core import naming as names
     from kubedag.k8s.kubeapi import AlreadyExists
+    from kubedag.k8s.manifests import dagrun_manifest
     from kubedag.core.spec.dagrun import RUN_ID_PATTERN
 
     conf_value = _parse_conf(conf)
@@ -455,13 +457,7 @@ def dags_trigger(
         if ready is not None and ready.get("status") == "False":
             detail = " ".join(str(ready.get("message") or ready.get("reason") or "").split())
             typer.echo(f"warning: DAG {name!r} is not Ready: {detail}", err=True)
-        body = {
-            "apiVersion": names.API_VERSION,
-            "kind": "DAGRun",
-            "metadata": {"name": obj_name, "namespace": api.namespace, "labels": names.run_labels(name)},
-            "spec": {"dagName": name, "runType": "manual", "runId": run_id,
-                     "logicalDate": timetable.iso_utc(when), "conf": conf_value},
-        }
+        body = dagrun_manifest(api.namespace, name, run_id, "manual", when, conf=conf_value)
         try:
             api.create_dagrun(body)
         except AlreadyExists:
@@ -702,7 +698,7 @@ def _logs_cluster(dag: str, run: str, task: str, try_number: int | None, namespa
         if not url:
             raise fail(f"pod {pod} (try {number} of task {task!r}) was deleted, so its log is no longer in the "
                        "cluster; set KUBEDAG_DATABASE_URL to the controller's metadata DB to read the archived copy")
-        from kubedag.k8s.history import db_dag_id
+        from kubedag.store.history import db_dag_id
 
         text = _archived_log(url, db_dag_id(obj["metadata"].get("namespace") or "default", dag), run_id, task, number, pod)
     typer.echo(text, nl=False)
@@ -710,7 +706,7 @@ def _logs_cluster(dag: str, run: str, task: str, try_number: int | None, namespa
 
 def _archived_log(url: str, dag: str, run_id: str, task: str, number: int, pod: str) -> str:
     """The log of a try archived in the metadata DB at ``url`` (read only: no migration is run); ``dag`` is the
-    DB's key of the DAG, ``<namespace>/<name>`` for runs of the controller (:func:`kubedag.k8s.history.db_dag_id`)."""
+    DB's key of the DAG, ``<namespace>/<name>`` for runs of the controller (:func:`kubedag.store.history.db_dag_id`)."""
     import sqlalchemy.exc
 
     from kubedag.store import repository

@@ -57,8 +57,8 @@ class DBRecorder:
 
     def save(self, run: engine.DagRun, tis: list[engine.TaskInstance], tries: list[Any],
              xcoms: list[tuple[str, int, dict[str, Any]]] | None = None) -> None:
-        """Persist one runner pass with its XComs (see :func:`kubedag.local.recording.pass_rows`)."""
-        from kubedag.local.recording import pass_rows, write_rows
+        """Persist one runner pass with its XComs (see :func:`kubedag.store.rows.pass_rows`)."""
+        from kubedag.store.rows import pass_rows, write_rows
 
         rows = pass_rows(self.dag, run, tis, tries, xcoms) if xcoms else pass_rows(self.dag, run, tis, tries)
         with self.lock, self.sessionmaker.begin() as session:
@@ -93,7 +93,7 @@ def load_run(session: Any, dag: DAG, run_id: str) -> tuple[engine.DagRun, dict[s
 
 def _write_reopened(session: Any, dag: DAG, run: engine.DagRun, updates: Mapping[str, engine.TaskInstance]) -> None:
     """Write a run reopened by clear/mark: its state and dates (None clears them) and the changed task instances."""
-    from kubedag.local.recording import pass_rows
+    from kubedag.store.rows import pass_rows
     from kubedag.store import repository
 
     row = repository.get_dag_run(session, dag.dag_id, run.run_id)

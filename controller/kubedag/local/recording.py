@@ -4,25 +4,22 @@
 by ``kubedag dags test``, so it imports SQLAlchemy and checks migrations on another core while the
 parent parses the manifest; afterwards the runner hands it each pass as plain rows and never waits
 for a commit. Passes that queue up while a transaction is being written are written together in the
-next one. :func:`pass_rows` (pure) turns a runner pass into those rows.
+next one. :func:`kubedag.store.rows.pass_rows` (pure) turns a runner pass into those rows.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from kubedag.core.states import TaskInstanceState
+from kubedag.store.rows import PassRows, pass_rows, write_rows
 
 if TYPE_CHECKING:  # this module stays light: the CLI imports it before anything heavy, then forks
     from kubedag.core import engine
     from kubedag.local.runner import TryRecord
     from kubedag.core.spec.dag import DAG
-
-HOSTNAME = os.uname().nodename if hasattr(os, "uname") else "localhost"
 
 
 @dataclass(frozen=True)
@@ -42,57 +39,6 @@ class RunSetup:
     queued_at: datetime
 
 
-@dataclass(frozen=True)
-class PassRows:
-    """One runner pass as rows: the run's state fields, task instance fields by task_id, and
-    ``(task_id, try_number, fields)`` for tries (shapes as :func:`kubedag.store.repository.record_pass`)."""
-
-    dag_id: str
-    run_id: str
-    run_state: str
-    run_start: datetime | None
-    run_end: datetime | None
-    task_instances: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tries: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
-    xcoms: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
-    """``(task_id, try_number, {key: JSON value})`` pushed by tries that ended in this pass."""
-
-
-def pass_rows(
-    dag: DAG,
-    run: engine.DagRun,
-    tis: list[engine.TaskInstance],
-    tries: list[TryRecord],
-    xcoms: list[tuple[str, int, dict[str, Any]]] | None = None,
-) -> PassRows:
-    """Turn a runner pass into :class:`PassRows`. Durations in seconds; datetimes stay UTC-aware.
-    ``xcoms``: ``(task_id, try_number, {key: value})`` of tries that ended in the pass (see
-    :func:`kubedag.core.execution.finish_try`)."""
-    ti_rows: dict[str, dict[str, Any]] = {}
-    for ti in tis:
-        task = dag.tasks.get(ti.task_id)
-        duration = (ti.end_date - ti.start_date).total_seconds() if ti.start_date and ti.end_date else None
-        ti_rows[ti.task_id] = {
-            "state": None if ti.state == TaskInstanceState.NONE else str(ti.state),
-            "try_number": ti.try_number,
-            "max_tries": task.retries if task else 0,
-            "start_date": ti.start_date, "end_date": ti.end_date, "next_retry_at": ti.next_retry_at,
-            "duration": duration, "exit_code": ti.exit_code, "hostname": HOSTNAME,
-        }
-    try_rows = []
-    for t in tries:
-        fields: dict[str, Any] = {"state": str(t.state), "hostname": HOSTNAME}
-        for name in ("start_date", "end_date", "exit_code", "reason", "log_location"):
-            value = getattr(t, name)
-            if value is not None:
-                fields[name] = value
-        if t.start_date and t.end_date:
-            fields["duration"] = (t.end_date - t.start_date).total_seconds()
-        try_rows.append((t.task_id, t.try_number, fields))
-    return PassRows(run.dag_id, run.run_id, str(run.state), run.start_date, run.end_date, ti_rows, try_rows,
-                    list(xcoms or ()))
-
-
 def write_setup(session: Any, setup: RunSetup) -> None:
     """Apply a :class:`RunSetup` in ``session`` (never commits)."""
     from kubedag.store import repository
@@ -104,16 +50,6 @@ def write_setup(session: Any, setup: RunSetup) -> None:
         logical_date=setup.logical_date, data_interval_start=setup.data_interval_start,
         data_interval_end=setup.data_interval_end, conf=dict(setup.conf), queued_at=setup.queued_at,
     )
-
-
-def write_rows(session: Any, rows: PassRows) -> None:
-    """Apply one :class:`PassRows` in ``session`` (never commits; idempotent)."""
-    from kubedag.store import repository
-
-    repository.set_dag_run_state(session, rows.dag_id, rows.run_id, rows.run_state, start_date=rows.run_start, end_date=rows.run_end)
-    repository.record_pass(session, rows.dag_id, rows.run_id, task_instances=rows.task_instances, tries=rows.tries)
-    for task_id, try_number, values in rows.xcoms:
-        repository.set_xcoms(session, rows.dag_id, rows.run_id, task_id, try_number, values)
 
 
 class DBWriter:
