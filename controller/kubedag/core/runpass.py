@@ -22,7 +22,7 @@ hands the verdicts in as ``checks`` (:class:`ControllerCheck`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -195,8 +195,6 @@ def _controller_task(dag: DAG, run: engine.DagRun, current: Mapping[str, engine.
                                     xcom=None, now=now)
     if check.outcome == "failed":
         if task.sensor is not None and task.sensor.soft_fail:
-            from dataclasses import replace
-
             new = replace(ti, state=S.SKIPPED, start_date=ti.start_date or now, end_date=now, next_retry_at=None,
                           reason=f"skipped: {check.reason} (softFail)")
             return execution.TryEnd(new, state=S.SKIPPED, reason=new.reason)
@@ -206,8 +204,6 @@ def _controller_task(dag: DAG, run: engine.DagRun, current: Mapping[str, engine.
     if sensor is not None and (sensor.mode == "reschedule" or now - (ti.start_date or now) >= sensor.timeout):
         new = engine.sensor_not_met(dag, run, ti, now)
         if check.reason and new.state == S.UP_FOR_RESCHEDULE:
-            from dataclasses import replace
-
             new = replace(new, reason=f"{check.reason}; {new.reason}")
         return execution.TryEnd(new, state=new.state, reason=new.reason)
     return None
@@ -255,6 +251,12 @@ def run_pass(
     def put(ti: engine.TaskInstance) -> None:
         current[ti.task_id] = result.changed[ti.task_id] = ti
 
+    # XComs pushed by tries that end in this pass are read by the successors rendered in it
+    pushed: dict[tuple[str, str], Any] = {}
+    earlier = (inputs or RenderInputs()).xcom_pull
+    inputs = replace(inputs or RenderInputs(), xcom_pull=lambda task_id, key: pushed[(task_id, key)]
+                     if (task_id, key) in pushed else (earlier(task_id, key) if earlier is not None else NO_XCOM))
+
     # 1. what the pods (or the controller's checks) say about the tries in flight
     checks = checks or {}
     rerun = False
@@ -267,6 +269,7 @@ def run_pass(
             put(other)
         if end.xcoms:
             result.xcoms[(ti.task_id, ti.try_number)] = dict(end.xcoms)
+            pushed.update(((ti.task_id, key), value) for key, value in end.xcoms.items())
         result.tries.append(TryRecord(ti.task_id, ti.try_number, end.state, ti.start_date, at, exit_code, end.reason,
                                       hostname=node, pod_name=pod))
         result.finished.append((ti.task_id, ti.try_number))
@@ -291,8 +294,6 @@ def run_pass(
                 if task.sensor is not None:
                     recheck.append((ti.start_date or now) + task.sensor.timeout)
                 if check.reason and check.reason != ti.reason:
-                    from dataclasses import replace
-
                     put(replace(ti, reason=check.reason))
                 continue
             ended(ti, end, now, None, None, None)

@@ -11,8 +11,10 @@ One pass per key, by the one worker that holds the key (the run's only writer):
    failed), keep the new memory once the write landed, write one status, then events, notifications, log reads
    and pod deletions (:class:`kubedag.k8s.retention.PodReaper`, each pod once).
 
-A finished try's pod log is read in the background and handed to the run's next pass, which archives it in its
-DB write (no second writer). Finished DAGRun objects beyond ``run_history_limit`` per DAG are deleted (their
+A finished try's pod log is read while the pass creates pods, and archived by the pass's DB write; a log that
+could not be read then (or a finished pod found after a restart) is read in the background and handed to the
+run's next pass (no second writer). Each archived try's pod is handed once to the pod reaper, due
+``pod_retention`` after the try ended. Finished DAGRun objects beyond ``run_history_limit`` per DAG are deleted (their
 pods go with them through owner references; their history stays in the DB).
 """
 
@@ -29,7 +31,7 @@ from pydantic import ValidationError
 from kubedag.app import pools
 from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, RunStore, TryKey
 from kubedag.app.reconcile import (
-    FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, open_memory, reconcile_run,
+    FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, open_memory, reconcile_run, with_logs,
 )
 from kubedag.core import engine, runpass
 from kubedag.core import naming as names
@@ -78,6 +80,8 @@ class RunReconciler:
         self.stale_checks: dict[Key, set[str]] = {}
         """Mailbox: in-process tasks whose kept verdict must be looked at again (their target run changed)."""
         self.reading: set[tuple[Key, TryKey]] = set()
+        self.handed: dict[Key, set[str]] = {}
+        """Pods of each run handed to the pod reaper (each once)."""
 
     # -- what other reconcilers read -----------------------------------------------------------------
     def phase_of(self, key: Key) -> DagRunState | None:
@@ -146,6 +150,7 @@ class RunReconciler:
         if body is None:
             self.memories.pop(key, None)
             self.logs.pop(key, None)
+            self.handed.pop(key, None)
             return Result()
         dag_name = (body.get("spec") or {}).get("dagName")
         dag = self._dag_of(key[0], dag_name)
@@ -173,8 +178,13 @@ class RunReconciler:
         self.memories[key] = plan.memory
         for pod in stale:
             self._reaper.schedule(key[0], pod["metadata"]["name"])
-        launched = await asyncio.gather(*(self._create_pod(key, dag, plan, body, launch) for launch in plan.launches),
-                                        return_exceptions=True)
+        # pods first; the logs of tries that just finished are read meanwhile, to be archived by this pass's write
+        reads = [(t, n, pods[(t, n)]["metadata"]["name"]) for t, n, _ in plan.finished
+                 if (t, n) in pods and "uid" in (pods[(t, n)].get("metadata") or {})]
+        done = await asyncio.gather(*(self._create_pod(key, dag, plan, body, launch) for launch in plan.launches),
+                                    *(self._pod_log(key, name) for _, _, name in reads), return_exceptions=True)
+        launched, texts = done[:len(plan.launches)], done[len(plan.launches):]
+        plan = with_logs(plan, {(t, n): text for (t, n, _), text in zip(reads, texts) if not isinstance(text, BaseException)})
         for stop in plan.stops:
             self._reaper.schedule(key[0], names.pod_name(dag.dag_id, key[1], stop.task_id, stop.try_number, stop.poke))
         if plan.write is not None:
@@ -214,9 +224,14 @@ class RunReconciler:
                 if "uid" in (pod.get("metadata") or {}):
                     self._read_log(key, pod["metadata"]["name"], (task_id, try_number))
                 continue
+            name = pod["metadata"]["name"]
+            handed = self.handed.setdefault(key, set())
+            if name in handed:
+                continue
+            handed.add(name)
             end = observe.observe_pod(pod, now, self.config.image_pull_timeout).finished_at
             end = end or (ti.end_date if ti is not None and ti.try_number == try_number else None) or now
-            self._reaper.schedule(key[0], pod["metadata"]["name"], end + retention)
+            self._reaper.schedule(key[0], name, end + retention)
         if plan.pools_touched or plan.pools_freed:
             self._pools_changed(key[0], plan.pools_touched, plan.pools_freed)
 
@@ -337,6 +352,13 @@ class RunReconciler:
         pods.setdefault(created["metadata"]["name"], created)
         return True
 
+    async def _pod_log(self, key: Key, pod_name: str) -> str | None:
+        """A pod's log (its ``base`` container), secrets masked; None when the pod is gone."""
+        client = self._client()
+        assert client is not None
+        text = await client.pod_log(key[0], pod_name, container="base")
+        return self._masker.mask(text) if text is not None else None
+
     def _read_log(self, key: Key, pod_name: str, try_key: TryKey) -> None:
         """Read a finished try's pod log in the background, for the run's next pass to archive."""
         if (key, try_key) in self.reading or try_key in self.logs.get(key, {}):
@@ -349,16 +371,14 @@ class RunReconciler:
         try:
             for attempt in range(LOG_ATTEMPTS):
                 try:
-                    client = self._client()
-                    assert client is not None
-                    text = await client.pod_log(key[0], pod_name, container="base")
+                    text = await self._pod_log(key, pod_name)
                     break
                 except (ApiError, OSError, asyncio.TimeoutError) as exc:
                     if attempt == LOG_ATTEMPTS - 1:
                         log.warning("the log of pod %s/%s is unavailable: %s", key[0], pod_name, exc)
                     else:
                         await asyncio.sleep(0.5 * 2 ** attempt)
-            self.logs.setdefault(key, {})[try_key] = self._masker.mask(text) if text is not None else None
+            self.logs.setdefault(key, {})[try_key] = text
         finally:
             self.reading.discard((key, try_key))
         self._requeue(key)
