@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from kubedag.app.ports import StoredRun
-from kubedag.app.reconcile import RunMemory, after_launches, free_task_slots, open_memory, reconcile_run, with_logs
+from kubedag.app.reconcile import RunMemory, after_launches, free_task_slots, open_memory, reconcile_run
 from kubedag.core import engine
 from kubedag.core.runpass import TryObservation
 from kubedag.core.spec.loader import parse_dag
@@ -83,10 +83,9 @@ def test_actions_apply_once_and_a_bad_one_is_reported():
     assert not [e for e in again.events if e.reason in ("Marked", "ActionFailed")]
 
 
-def test_logs_read_during_a_pass_join_its_write_and_count_as_archived():
+def test_logs_read_for_finished_tries_join_the_next_write_and_count_as_archived():
     dag = chain()
-    plan = reconcile_run(dag, fresh(dag), {}, T0, pod_name=pod_name)
-    plan = with_logs(plan, {("a", 1): "line\n", ("b", 1): None})
+    plan = reconcile_run(dag, fresh(dag), {}, T0, pod_name=pod_name, logs={("a", 1): "line\n", ("b", 1): None})
     assert plan.write.logs == {("a", 1): "line\n"}
     assert plan.memory.archived == {("a", 1), ("b", 1)}
 

@@ -188,19 +188,6 @@ def after_launches(memory: RunMemory, created: Sequence[TryKey], rejected: Mappi
     return replace(memory, launched=launched, rejected={**memory.rejected, **rejected})
 
 
-def with_logs(plan: RunPlan, logs: Mapping[TryKey, str | None]) -> RunPlan:
-    """``plan`` with the logs of finished tries read while it was carried out (before its write): they join the
-    write, and the tries count as archived (None as a value: the pod was gone, there is no log to keep)."""
-    if not logs:
-        return plan
-    write = plan.write or PassWrite(run=plan.memory.run)
-    kept = {k: v for k, v in logs.items() if v is not None}
-    write = replace(write, logs={**write.logs, **kept})
-    memory = replace(plan.memory, archived=plan.memory.archived | frozenset(logs))
-    return replace(plan, memory=memory, write=write if not write.empty or plan.write is not None else None,
-                   archived=(*plan.archived, *logs))
-
-
 def free_task_slots(dag: DAG, runs: Iterable[Mapping[str, engine.TaskInstance]]) -> int:
     """Tries of ``dag`` that may start now: ``maxActiveTasks`` less the queued and running task instances of every
     run of the DAG (``runs``: each run's task instances, the one being reconciled included), at least 0. As
@@ -280,4 +267,4 @@ def _pool_changes(dag: DAG, before: Mapping[str, engine.TaskInstance],
 
 
 __all__ = ["Event", "Launch", "Result", "RunMemory", "RunPlan", "Stop", "after_launches", "free_task_slots", "open_memory",
-           "reconcile_run", "with_logs"]
+           "reconcile_run"]

@@ -101,7 +101,7 @@ class Manager:
                                   in_process=in_process, sources=SourceCache(get_client, self.masker, config.sources_ttl),
                                   masker=self.masker, events=self.events,
                                   notifications=WebhookNotifications(get_client, self.masker.mask), reaper=self.reaper,
-                                  background=self.background, requeue=self.run_queue.add,
+                                  background=self.background, requeue=self.run_queue.add_after,
                                   phase_changed=self._phase_changed, pools_changed=self._pools_changed, clock=clock)
         self.pools = PoolReconciler(self.cache, get_client, self.runs.pool_usage)
         self.backfills = BackfillReconciler(self.cache, get_client, store, self._db, clock,

@@ -11,9 +11,9 @@ One pass per key, by the one worker that holds the key (the run's only writer):
    failed), keep the new memory once the write landed, write one status, then events, notifications, log reads
    and pod deletions (:class:`kubedag.k8s.retention.PodReaper`, each pod once).
 
-A finished try's pod log is read while the pass creates pods, and archived by the pass's DB write; a log that
-could not be read then (or a finished pod found after a restart) is read in the background and handed to the
-run's next pass (no second writer). Each archived try's pod is handed once to the pod reaper, due
+A finished try's pod log is read in the background (a read only) and handed to the run's next pass, which
+archives it in its DB write (no second writer): in a busy run the next pass comes with the next pod event, else
+:data:`LOG_BATCH_DELAY` later. Each archived try's pod is handed once to the pod reaper, due
 ``pod_retention`` after the try ended. Finished DAGRun objects beyond ``run_history_limit`` per DAG are deleted (their
 pods go with them through owner references; their history stays in the DB).
 """
@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from kubedag.app import pools
 from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, RunStore, TryKey
 from kubedag.app.reconcile import (
-    FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, open_memory, reconcile_run, with_logs,
+    FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, open_memory, reconcile_run,
 )
 from kubedag.core import engine, runpass
 from kubedag.core import naming as names
@@ -52,12 +52,14 @@ log = logging.getLogger("kubedag.controller")
 
 LOG_ATTEMPTS = 5
 """Reads of a finished try's pod log before it is archived as unavailable."""
+LOG_BATCH_DELAY = 1.0
+"""Seconds after a log was read before the run's next pass archives it, unless another pass comes first."""
 
 
 class RunReconciler:
     """Reconciles DAGRuns (see the module docstring); ``memories`` holds each open run's memory.
 
-    ``dag_of(namespace, name)``: the valid DAG or why there is none; ``requeue(key)``: look at a run again;
+    ``dag_of(namespace, name)``: the valid DAG or why there is none; ``requeue(key, seconds)``: look at a run again after a delay;
     ``phase_changed(key, dag_id, state)``: a run changed state (its DAG's status, waiting runs, clean-up);
     ``pools_changed(namespace, touched, freed)``: pools whose usage changed / that freed slots.
     """
@@ -66,7 +68,7 @@ class RunReconciler:
                  store_call: Callable[..., Awaitable[Any]], *, dag_of: Callable[[str, str], DAG | str],
                  in_process: InProcessTasks, sources: SourceCache, masker: Masker, events: EventSink,
                  notifications: NotificationSink, reaper: PodReaper, background: Background,
-                 requeue: Callable[[Key], None], phase_changed: Callable[[Key, str, DagRunState], Awaitable[None]],
+                 requeue: Callable[[Key, float], None], phase_changed: Callable[[Key, str, DagRunState], Awaitable[None]],
                  pools_changed: Callable[[str, frozenset[str], frozenset[str]], None],
                  clock: Callable[[], datetime]) -> None:
         self.config, self.cache, self._client, self._store, self._store_call = config, cache, client, store, store_call
@@ -178,32 +180,27 @@ class RunReconciler:
         self.memories[key] = plan.memory
         for pod in stale:
             self._reaper.schedule(key[0], pod["metadata"]["name"])
-        # pods first; the logs of tries that just finished are read meanwhile, to be archived by this pass's write
-        reads = [(t, n, pods[(t, n)]["metadata"]["name"]) for t, n, _ in plan.finished
-                 if (t, n) in pods and "uid" in (pods[(t, n)].get("metadata") or {})]
-        done = await asyncio.gather(*(self._create_pod(key, dag, plan, body, launch) for launch in plan.launches),
-                                    *(self._pod_log(key, name) for _, _, name in reads), return_exceptions=True)
-        launched, texts = done[:len(plan.launches)], done[len(plan.launches):]
-        plan = with_logs(plan, {(t, n): text for (t, n, _), text in zip(reads, texts) if not isinstance(text, BaseException)})
+        launched = await asyncio.gather(*(self._create_pod(key, dag, plan, body, launch) for launch in plan.launches),
+                                        return_exceptions=True)
         for stop in plan.stops:
             self._reaper.schedule(key[0], names.pod_name(dag.dag_id, key[1], stop.task_id, stop.try_number, stop.poke))
-        if plan.write is not None:
-            try:
-                await self._store_call(self._store.save_pass, key[0], dag, plan.write)
-            except BaseException:  # the memory stays as it was: the retry computes the same transitions again
-                self.memories[key] = memory
-                self.logs[key] = {**logs, **self.logs.get(key, {})}  # archived by the retry
-                raise
         created = [(l.request.task_id, l.request.try_number) for l, r in zip(plan.launches, launched) if r is True]
         rejected = {(l.request.task_id, l.request.try_number): r for l, r in zip(plan.launches, launched) if isinstance(r, str)}
-        memory = self.memories[key] = after_launches(plan.memory, created, rejected)
-        await self.status.write_memory(key, body, memory)
+        after = after_launches(plan.memory, created, rejected)
+        saved, wrote = await asyncio.gather(
+            self._store_call(self._store.save_pass, key[0], dag, plan.write) if plan.write is not None else asyncio.sleep(0),
+            self.status.write_memory(key, body, after), return_exceptions=True)
+        if isinstance(saved, BaseException):  # the memory stays as it was: the retry computes the same transitions
+            self.memories[key] = memory
+            self.logs[key] = {**logs, **self.logs.get(key, {})}  # archived by the retry
+            raise saved
+        memory = self.memories[key] = after
         self._after(key, dag, body, plan, memory, pods, now)
         if plan.phase_changed:
             await self._phase_changed(key, dag.dag_id, memory.run.state)
-        errors = [r for r in launched if isinstance(r, BaseException)]
+        errors = [r for r in (*launched, wrote) if isinstance(r, BaseException)]
         if errors:
-            raise errors[0]  # the pass's changes are written: the work queue retries the launch with backoff
+            raise errors[0]  # the pass's changes are written: the work queue retries with backoff
         return Result(self._requeue_after(memory, pods, plan.wake_at, now))
 
     def _after(self, key: Key, dag: DAG, body: Mapping[str, Any], plan: RunPlan, memory: RunMemory,
@@ -381,7 +378,7 @@ class RunReconciler:
             self.logs.setdefault(key, {})[try_key] = text
         finally:
             self.reading.discard((key, try_key))
-        self._requeue(key)
+        self._requeue(key, LOG_BATCH_DELAY)
 
     async def _notify_with_log(self, key: Key, dag: DAG, memory: RunMemory, old: engine.TaskInstance | None,
                                ti: engine.TaskInstance) -> None:
