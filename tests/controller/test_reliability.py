@@ -6,23 +6,13 @@ import asyncio
 import collections
 from datetime import timedelta
 
-import sqlalchemy as sa
-
 from kubedag.core import naming as names
 from kubedag.k8s.client import Connection
 from kubedag.k8s.manager import ControllerConfig, Manager, make_registry
 from tests.controller.harness import DAGS, NS, RunningController, dag_manifest, manual_run, wait_phase, wait_until
+from tests.controller.test_resilience import _rows
 from tests.k8s.emulator import errors
 from tests.k8s.emulator import server as emulator_server
-
-
-def _rows(url, query):
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(query)).all()]
-    finally:
-        engine.dispose()
 
 
 def test_each_finished_pod_is_deleted_once(k8s_api, fake_kubelet, sqlite_url):
