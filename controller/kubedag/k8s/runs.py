@@ -198,6 +198,8 @@ class RunReconciler:
         self._after(key, dag, body, plan, memory, pods, now)
         if plan.phase_changed:
             await self._phase_changed(key, dag.dag_id, memory.run.state)
+        elif plan.archived and memory.run.state in FINISHED:  # a clean-up may have waited for these logs
+            await self.cleanup(key[0], dag.dag_id)
         errors = [r for r in (*launched, wrote) if isinstance(r, BaseException)]
         if errors:
             raise errors[0]  # the pass's changes are written: the work queue retries with backoff
