@@ -81,3 +81,47 @@ def test_informer_handlers_run_on_the_event_loop():
     registry = make_registry(manager)
     handlers = list(registry._watching.get_all_handlers())
     assert len(handlers) >= 5 and all(asyncio.iscoroutinefunction(h.fn) for h in handlers), handlers
+
+
+def test_a_restarted_controller_reads_no_log_it_archived_already(k8s_api, fake_kubelet, sqlite_url):
+    """Issue 13: the archived tries lived in memory only, so every restart fetched every kept pod's log again."""
+    k8s_api.create(dag_manifest('kept', [{'name': f't{i}', 'command': ['echo', f'log {i}']} for i in range(4)]))
+    controller = RunningController(k8s_api, sqlite_url).start()
+    try:
+        k8s_api.create(manual_run('kept', 'kept-1', logicalDate='2026-11-01T00:00:00Z'))
+        wait_phase(k8s_api, 'kept-1')
+        wait_until(lambda: _rows(sqlite_url, "select count(*) from task_instance_history where log is not null") == [(4,)],
+                   what='the logs archived')
+    finally:
+        controller.stop()
+    before = len([r for r in k8s_api.handler['get'] if r.url.path.endswith('/log')])
+    controller.start()
+    try:
+        k8s_api.create(manual_run('kept', 'kept-2', logicalDate='2026-11-02T00:00:00Z'))
+        wait_phase(k8s_api, 'kept-2')  # the restarted controller has opened both runs by now
+        wait_until(lambda: _rows(sqlite_url, "select count(*) from task_instance_history where log is not null") == [(8,)],
+                   what="the new run's logs archived")
+    finally:
+        controller.stop()
+    reads = sorted([r.url.path.split('/')[-2] for r in k8s_api.handler['get'] if r.url.path.endswith('/log')][before:])
+    assert reads == sorted(names.pod_name('kept', 'kept-2', f't{i}', 1) for i in range(4))
+    assert len(k8s_api.list('v1/pods', NS)) == 8  # kept for --pod-retention
+
+
+def test_a_pod_the_api_server_refuses_fails_its_try_with_the_reason(k8s_api, fake_kubelet, sqlite_url, monkeypatch):
+    """Issue 13: a 413 (a rendered command too large) was never handled, so the run was retried forever."""
+    original = emulator_server.KubeApiEmulator.op_create
+
+    def op_create(self, rt, namespace, body, *args, **kwargs):
+        if getattr(rt, 'plural', None) == 'pods':
+            raise errors.StatusError(413, 'RequestEntityTooLarge', 'the request is too large')
+        return original(self, rt, namespace, body, *args, **kwargs)
+
+    monkeypatch.setattr(emulator_server.KubeApiEmulator, 'op_create', op_create)
+    k8s_api.create(dag_manifest('huge', [{'name': 'big', 'command': ['true']}]))
+    with RunningController(k8s_api, sqlite_url):
+        k8s_api.create(manual_run('huge', 'huge-1'))
+        run = wait_phase(k8s_api, 'huge-1')
+    assert run['status']['phase'] == 'failed'
+    assert _rows(sqlite_url, "select reason from task_instance_history") == [
+        ('the API server rejected the pod (413): the request is too large',)]
