@@ -9,15 +9,16 @@ both executors, and does no I/O.
 
 A run has one writer: the worker that holds its key. It carries the plan out (launches first: the latency that
 matters; then the DB write), and keeps :attr:`RunPlan.memory` (with :func:`after_launches`) only once the write
-landed. A write that fails leaves the memory as it was, so the next pass, retried with backoff, computes the
-same transitions again from what it observes: nothing is lost and no dirty flag is needed. A launch that fails
-does not stop the write (issue 13: a pass never gives up its changes because one API call failed).
+landed (other runs may count its slots from the plan meanwhile). A write that fails leaves the memory as it was,
+so the next pass, retried with backoff, computes the same transitions again from what it observes: nothing is
+lost and no dirty flag is needed. A launch that fails does not stop the write (issue 13: a pass never gives up
+its changes because one API call failed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 

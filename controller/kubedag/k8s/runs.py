@@ -167,14 +167,16 @@ class RunReconciler:
         pods, stale = self._run_pods(key, memory)
         await self._confirm_missing(key, dag, memory, pods)
         inputs = await self._inputs(key, dag, memory)
-        checks = await self._in_process.verdicts(key, dag, memory, now, inputs, self.stale_checks.pop(key, set()))
+        stale_checks = self.stale_checks.pop(key, set())
+        checks = await self._in_process.verdicts(key, dag, memory, now, inputs, stale_checks)
         logs = self.logs.pop(key, {})
+        pool_free = {name: u.slots - u.queued - u.running for name, u in self.pool_usage(key[0]).items()}
         plan = reconcile_run(
             dag, memory, observe.observe_pods(pods, now, self.config.image_pull_timeout), now,
             pod_name=lambda t, n, poke: names.pod_name(dag.dag_id, key[1], t, n, poke),
             actions=(body.get("spec") or {}).get("actions") or (), may_start=self._may_start(key, dag, memory),
-            free_slots=self._free_slots(key, dag), pool_free={n: u.slots - u.queued - u.running for n, u in self.pool_usage(key[0]).items()},
-            inputs=inputs, checks=checks, logs=logs, lost=observe.pod_lost, mask=self._masker.mask if len(self._masker) else None,
+            free_slots=self._free_slots(key, dag), pool_free=pool_free, inputs=inputs, checks=checks, logs=logs,
+            lost=observe.pod_lost, mask=self._masker.mask if len(self._masker) else None,
         )
         # other runs count this run's slots (pools, maxActiveTasks, maxActiveRuns) as decided, from now on
         self.memories[key] = plan.memory
@@ -193,6 +195,7 @@ class RunReconciler:
         if isinstance(saved, BaseException):  # the memory stays as it was: the retry computes the same transitions
             self.memories[key] = memory
             self.logs[key] = {**logs, **self.logs.get(key, {})}  # archived by the retry
+            self.stale_checks.setdefault(key, set()).update(stale_checks)
             raise saved
         memory = self.memories[key] = after
         self._after(key, dag, body, plan, memory, pods, now)
