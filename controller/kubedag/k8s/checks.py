@@ -47,12 +47,13 @@ def render_obj(value: Any, ctx: Mapping[str, Any], where: str) -> Any:
 class InProcessTasks:
     """Verdicts on a run's in-process tasks (see the module docstring).
 
-    ``dag_of(namespace, name)``: the valid DAG, or the reason it is not usable (``"does not exist"``, ``"is
-    invalid"``). ``seen_run(event_type, body)``: hands a DAGRun this wrote to the informer cache.
+    ``dag_of(namespace, name)``: the valid DAG, the reason it is not usable (``"does not exist"``, ``"is
+    invalid"``), or None while it is being validated. ``seen_run(event_type, body)``: hands a DAGRun this wrote
+    to the informer cache.
     """
 
     def __init__(self, cache: Cache, client: Callable[[], KubeClient | None],
-                 dag_of: Callable[[str, str], DAG | str], events: EventSink, external: ExternalTaskQuery,
+                 dag_of: Callable[[str, str], DAG | str | None], events: EventSink, external: ExternalTaskQuery,
                  store_call: Callable[..., Any], seen_run: Callable[[str, Mapping[str, Any]], None]) -> None:
         self.cache, self._client, self._dag_of = cache, client, dag_of
         self._events, self._query, self._store_call, self._seen_run = events, external, store_call, seen_run
@@ -108,6 +109,9 @@ class InProcessTasks:
         trig = dag.tasks[ti.task_id].trigger
         assert trig is not None
         target = self._dag_of(key[0], trig.dag)
+        if target is None:
+            return runpass.ControllerCheck("not_met", f"trigger: DAG {trig.dag} is being validated",
+                                           recheck_at=now + timedelta(seconds=1))
         if isinstance(target, str):
             return runpass.ControllerCheck("failed", f"trigger: DAG {trig.dag} {target} in namespace {key[0]}")
         try_number = max(ti.try_number, 1)

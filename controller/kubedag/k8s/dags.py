@@ -158,12 +158,16 @@ class DagReconciler:
         self.schedules.pop(key, None)
         self.scheduler.remove(key)
 
-    def dag_of(self, namespace: str, name: str) -> DAG | str:
-        """The valid DAG ``name``, or why there is none (``"does not exist"``, ``"is invalid"``)."""
+    def dag_of(self, namespace: str, name: str) -> DAG | str | None:
+        """The valid DAG ``name``; why there is none (``"does not exist"``, ``"is invalid"``); or None while its
+        object is not validated yet (right after a restart: a run must not be told its valid DAG is invalid)."""
+        body = self.cache.dags.get((namespace, name))
         parsed = self.parsed.get((namespace, name))
-        if parsed is None or parsed.dag is None:
-            return "does not exist" if parsed is None else "is invalid"
-        return parsed.dag
+        if body is None:
+            return "does not exist"
+        if parsed is None or parsed.generation != (body.get("metadata") or {}).get("generation"):
+            return None
+        return parsed.dag if parsed.dag is not None else "is invalid"
 
     async def reconcile(self, key: Key) -> Result:
         """Validate a DAG when its generation changed, (re)schedule it, write its status."""
@@ -190,8 +194,8 @@ class DagReconciler:
                 self.schedules[key].next = None
                 self.schedules[key].blocked_at = None
                 self.scheduler.push(key, self._clock())
-                for run_key, _ in self.cache.runs_of(key[0], key[1]):  # runs waiting for this DAG
-                    self._run_waits(run_key)
+            for run_key, _ in self.cache.runs_of(key[0], key[1]):  # runs waiting for this DAG's validation
+                self._run_waits(run_key)
         await self.write_status(key)
         return Result()
 

@@ -59,13 +59,13 @@ LOG_BATCH_DELAY = 1.0
 class RunReconciler:
     """Reconciles DAGRuns (see the module docstring); ``memories`` holds each open run's memory.
 
-    ``dag_of(namespace, name)``: the valid DAG or why there is none; ``requeue(key, seconds)``: look at a run again after a delay;
+    ``dag_of(namespace, name)``: the valid DAG, why there is none, or None while it is validated; ``requeue(key, seconds)``: look at a run again after a delay;
     ``phase_changed(key, dag_id, state)``: a run changed state (its DAG's status, waiting runs, clean-up);
     ``pools_changed(namespace, touched, freed)``: pools whose usage changed / that freed slots.
     """
 
     def __init__(self, config: Any, cache: Cache, client: Callable[[], KubeClient | None], store: RunStore,
-                 store_call: Callable[..., Awaitable[Any]], *, dag_of: Callable[[str, str], DAG | str],
+                 store_call: Callable[..., Awaitable[Any]], *, dag_of: Callable[[str, str], DAG | str | None],
                  in_process: InProcessTasks, sources: SourceCache, masker: Masker, events: EventSink,
                  notifications: NotificationSink, reaper: PodReaper, background: Background,
                  requeue: Callable[[Key, float], None], phase_changed: Callable[[Key, str, DagRunState], Awaitable[None]],
@@ -156,6 +156,8 @@ class RunReconciler:
             return Result()
         dag_name = (body.get("spec") or {}).get("dagName")
         dag = self._dag_of(key[0], dag_name)
+        if dag is None:  # being validated: the DAG reconciler queues its runs again
+            return Result()
         if isinstance(dag, str):
             if (body.get("status") or {}).get("phase") not in ("success", "failed"):
                 await self.status.waiting(key, body, f"DAG {dag_name} {dag}; the run waits for it")
