@@ -70,15 +70,32 @@ def test_dags_list_json(two_dags, kubedag):
     result = kubedag("dags", "list", "-o", "json")
     assert result.code == 0, result.err
     assert json.loads(result.out) == [
-        {"name": "broken", "namespace": "default", "schedule": None, "paused": True, "ready": "False",
+        {"name": "broken", "namespace": "default", "description": None, "owner": None, "tags": [],
+         "schedule": None, "paused": True, "ready": "False",
          "ready_reason": "Invalid", "ready_message": "spec.tasks[0].dependsOn: unknown task 'missing'",
          "last_run": None, "next_run_at": None},
-        {"name": "etl", "namespace": "default", "schedule": "0 16 * * *", "paused": False, "ready": "True",
+        {"name": "etl", "namespace": "default", "description": None, "owner": None, "tags": [],
+         "schedule": "0 16 * * *", "paused": False, "ready": "True",
          "ready_reason": "Scheduled", "ready_message": None,
          "last_run": {"run_id": "scheduled__2026-11-01T16:00:00+00:00", "state": "success",
                       "logical_date": "2026-11-01T16:00:00+00:00"},
          "next_run_at": "2026-11-02T16:00:00+00:00"},
     ]
+
+
+def test_dags_list_shows_owner_tags_and_description(two_dags, kubedag):
+    sales = dag_manifest("sales", tasks=[{"name": "load", "command": ["true"], "owner": "alice"},
+                                         {"name": "report", "command": ["true"]}])
+    sales["spec"].update(description="Loads the shop's sales", tags=["shop", "daily"], defaults={"owner": "data-team"})
+    two_dags.create(sales)
+    row = next(d for d in json.loads(kubedag("dags", "list", "-o", "json").out) if d["name"] == "sales")
+    assert (row["description"], row["owner"], row["tags"]) == ("Loads the shop's sales", "alice, data-team",
+                                                               ["shop", "daily"])
+    table = kubedag("dags", "list")
+    header = next(line for line in table.out.splitlines() if "name" in line and "schedule" in line)
+    assert "owner" in header and "tags" in header
+    line = next(line for line in table.out.splitlines() if " sales " in line)
+    assert "alice, data-team" in line and "shop, daily" in line
 
 
 def test_dags_list_namespaces_and_a_dag_the_controller_has_not_seen(two_dags, kubedag, tmp_path):
@@ -385,7 +402,8 @@ def test_logs_fall_back_to_the_db_archive_once_the_pod_is_deleted(run_with_two_t
                                       logical_date=datetime(2026, 11, 5, tzinfo=timezone.utc), state="running")
             repository.upsert_task_instance(s, db_dag_id(NS, "etl"), RUN_ID, "extract", state="success", try_number=2)
             repository.record_try(s, db_dag_id(NS, "etl"), RUN_ID, "extract", 1, state="failed", pod_name=names.pod_name(
-                "etl", RUN, "extract", 1), log="archived try 1\n")
+                "etl", RUN, "extract", 1), log="archived try 1\n",
+                reason="exit code 1 (upload to postgresql://etl:s3cret-pass@db:5432/shop failed)")
             repository.record_try(s, db_dag_id(NS, "etl"), RUN_ID, "extract", 2, state="success", pod_name=pod,
                                   log='archived try 2 of extract\n{"rows": 42, "ok": true}\n')
     finally:
@@ -393,8 +411,11 @@ def test_logs_fall_back_to_the_db_archive_once_the_pod_is_deleted(run_with_two_t
     monkeypatch.setenv("KUBEDAG_DATABASE_URL", url)
     archived = kubedag("logs", "etl", RUN_ID, "extract")
     assert (archived.code, archived.out) == (0, 'archived try 2 of extract\n{"rows": 42, "ok": true}\n')
-    # try 1's pod still exists: its live log is read, not the archive
-    assert kubedag("logs", "etl", RUN_ID, "extract", "--try", "1").out == "try 1 of extract\nboom\n"
+    # try 1's pod still exists: its live log is read, not the archive, and ends with the try's failure reason from
+    # its history row, a URL's password masked
+    assert kubedag("logs", "etl", RUN_ID, "extract", "--try", "1").out == (
+        "try 1 of extract\nboom\n"
+        "[kubedag] try 1 failed: exit code 1 (upload to postgresql://etl:***@db:5432/shop failed)\n")
 
 
 def test_logs_archive_without_the_try(run_with_two_tries, kubedag, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from kubedag.http.notify import WebhookSender
 from kubedag.k8s.client import Connection
 from kubedag.cli.controller import serve
 from kubedag.k8s.manager import ControllerConfig, Manager
@@ -45,7 +46,8 @@ class RunningController:
         def run() -> None:
             try:
                 self.controller = asyncio.run(serve(self.config, connection=Connection(server=self.api.url),
-                                                    stop_flag=self.stop_flag, ready_flag=ready))
+                                                    stop_flag=self.stop_flag, ready_flag=ready,
+                                                    make_sender=WebhookSender))
             except BaseException as exc:  # noqa: BLE001 - reported by stop()
                 self.error = exc
                 ready.set()

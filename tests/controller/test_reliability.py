@@ -77,7 +77,7 @@ def test_next_run_at_is_removed_from_the_status_while_a_dag_is_paused_or_invalid
 
 def test_informer_handlers_run_on_the_event_loop():
     """kopf runs a plain handler in a worker thread: every handler of the controller is async (issue 13 item 5)."""
-    manager = Manager(ControllerConfig(), Connection('https://k8s.invalid'), store=None, external=None)
+    manager = Manager(ControllerConfig(), Connection('https://k8s.invalid'), store=None)
     registry = make_registry(manager)
     handlers = list(registry._watching.get_all_handlers())
     assert len(handlers) >= 5 and all(asyncio.iscoroutinefunction(h.fn) for h in handlers), handlers

@@ -113,6 +113,7 @@ def test_dag_crd_names_and_columns(dag_crd):
         ("Paused", ".spec.paused", "boolean"),
         ("Last Run", ".status.lastRun.phase", "string"),
         ("Next Run", ".status.nextRunAt", "string"),  # a date column shows future times as <invalid>
+        ("Tags", ".spec.tags", "string"),  # with kubectl get -o wide (priority 1)
         ("Age", ".metadata.creationTimestamp", "date"),
     ]
 

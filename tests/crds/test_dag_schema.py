@@ -61,7 +61,7 @@ VALID = {
         "triggerRule": "none_failed_min_one_success", "name": "Extract.v2-raw_data",
     }),
     "63-character name": dag(name="a" * 63),
-    "many tasks": dag({"tasks": [{"name": f"t{i}", "dependsOn": [f"t{i - 1}"] if i else []} for i in range(50)]}),
+    "many tasks": dag({"tasks": [{"name": f"t{i}", "command": ["true"], "dependsOn": [f"t{i - 1}"] if i else []} for i in range(50)]}),
 }
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from kubedag.http.notify import WebhookSender
+
 LOGICAL = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 
@@ -48,6 +50,7 @@ def run(folder: Path, name: str, logical_date: datetime = LOGICAL, **kwargs):
 
     dag = DagBag(folder).dag(name)
     kwargs.setdefault("no_retry_delay", True)
+    kwargs.setdefault("make_sender", WebhookSender)
     return run_dag_locally(dag, workdir=folder, logical_date=logical_date, live=False, **kwargs)
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from kubedag.store import repository
 from tests.local.conftest import LOGICAL, dag_manifest, log, run, session, states, write
+from tests.notify.receiver import WebhookReceiver
 
 CHILD = dag_manifest("child", """
     - name: greet
@@ -51,6 +52,21 @@ def test_wait_for_completion_fails_the_trigger_when_the_child_fails(folder):
     result = run(folder, "parent")
     assert states(result) == {"kick": "failed"}
     assert "ended failed, in failedStates" in log(result, "kick")
+
+
+def test_a_triggered_run_notifies_the_child_dags_notifiers(folder):
+    with WebhookReceiver() as hook:
+        write(folder, "child.yaml", dag_manifest("child", "- name: bad\n  command: [sh, -c, 'exit 2']\n",
+                                                 extra=f"onFailure: [{{webhook: {{url: '{hook.url}/child'}}}}]\n"))
+        write(folder, "parent.yaml", dag_manifest("parent", """
+            - name: kick
+              trigger: {dag: child, logicalDate: "2026-11-01T00:00:00Z", waitForCompletion: true}
+            """))
+        result = run(folder, "parent")
+        [body] = [r.json for r in hook.wait_for(1)]
+    assert states(result) == {"kick": "failed"}
+    assert (body["event"], body["dag_id"], body["state"]) == ("dag_failure", "child", "failed")
+    assert body["run_id"] == "manual__" + LOGICAL.isoformat()
 
 
 def test_external_task_sensor_waits_for_a_task_of_another_dag_at_the_delta(folder):

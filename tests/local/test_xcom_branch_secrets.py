@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 
 from kubedag.store import repository
 from tests.local.conftest import dag_manifest, log, run, session, states, write
@@ -121,6 +122,17 @@ def test_a_failing_task_posts_to_a_webhook_receiver(folder):
     assert task["reason"] == "exit code 4"
     assert "loading rows" in task["log_tail"] and "boom" in task["log_tail"]
     assert bodies["dag_failure"]["state"] == "failed" and "leaf task load" in bodies["dag_failure"]["reason"]
+
+
+def test_a_run_given_no_webhook_sender_warns_that_its_notifiers_are_not_notified(folder, caplog):
+    write(folder, "dag.yaml", dag_manifest("unsent", """
+        - name: load
+          command: [sh, -c, 'exit 4']
+        """, extra="onFailure: [{webhook: {url: 'http://127.0.0.1:9/alerts'}}]\n"))
+    with caplog.at_level(logging.WARNING, logger="kubedag.local.session"):
+        result = run(folder, "unsent", make_sender=None)
+    assert result.state == "failed"
+    assert "DAG unsent has notifiers, but no webhook sender was given: they are not notified" in caplog.messages
 
 
 def test_dagrun_timeout_kills_the_running_try_and_fails_the_run(folder):

@@ -1,4 +1,4 @@
-"""What kubedag notifies, and the bodies it sends: pure functions of kubedag.notify, no I/O."""
+"""What kubedag notifies, and the bodies it sends: pure functions of kubedag.core.notify, no I/O."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from kubedag.core.engine import DagRun, TaskInstance
-from kubedag.notify import (
+from kubedag.core.notify import (
     Notification,
     next_sla_check,
     payload,

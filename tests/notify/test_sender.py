@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from kubedag.notify import Notification, WebhookSender, redact_url, static_resolver
+from kubedag.core.notify import Notification, redact_url, static_resolver
+from kubedag.http.notify import WebhookSender
 from kubedag.core.spec.models import Notifier
 from tests.notify.receiver import WebhookReceiver
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kubedag.secrets import Connection, ConnectionURIError, parse_connection
+from kubedag.core.connections import Connection, ConnectionURIError, parse_connection
 
 
 def test_the_airflow_docs_example():

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubedag import secrets
-from kubedag.secrets import (
+from kubedag.core.secrets import (
     MIN_SECRET_LENGTH,
     SENSITIVE_KEYWORDS,
     Masker,
@@ -239,11 +238,3 @@ def test_later_documents_replace_earlier_ones():
         {"kind": "Secret", "metadata": {}},
     ])
     assert objects == {("ConfigMap", "c"): {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"v": "2"}}}
-
-
-def test_module_is_pure():
-    from tests.unit.test_layers import FORBIDDEN, imported_modules
-
-    for module in (secrets, __import__("kubedag.core.xcom").core.xcom):
-        bad = {m for m in imported_modules(Path(module.__file__)) if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)}
-        assert not bad, f"{module.__name__} imports {sorted(bad)}"

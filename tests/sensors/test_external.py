@@ -9,14 +9,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy.orm import Session
 
-from kubedag.sensors import (
+from kubedag.core.sensors import (
     external_check_problems,
     external_logical_dates,
     external_outcome,
-    external_states,
     external_summary,
 )
 from kubedag.store import open_store, repository
+from kubedag.store.external import external_states
 from kubedag.core.templating import TemplateError
 
 from ._helpers import external

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from kubedag.sensors import check_argv, file_check, poke_command
-from kubedag.sensors.checks import main
+from kubedag.core.sensors import check_argv, poke_command
+from kubedag.http.checks import file_check
+from kubedag.sensors.program import main
 
 from ._helpers import sensor
 

@@ -13,8 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from kubedag.sensors import check_argv, http_check, json_equal
-from kubedag.sensors.checks import main
+from kubedag.core.sensors import check_argv
+from kubedag.http.checks import http_check, json_equal
+from kubedag.sensors.program import main
 
 from ._helpers import sensor
 

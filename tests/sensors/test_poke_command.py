@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from kubedag.sensors import poke_command
+from kubedag.core.sensors import poke_command
 
 from ._helpers import sensor
 

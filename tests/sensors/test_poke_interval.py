@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kubedag.sensors import NOT_MET, next_poke_interval
+from kubedag.core.sensors import NOT_MET, next_poke_interval
 from kubedag.core.spec.models import SENSOR_NOT_MET_EXIT_CODE
 
 from ._helpers import sensor

@@ -38,7 +38,7 @@ def test_upgrade_is_idempotent_and_reports_revision(db_url):
         assert migrate.current_revision(engine) is None
         migrate.upgrade(engine)
         migrate.upgrade(engine)  # at head already: no-op
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0002"
+        assert migrate.current_revision(engine) == migrate.head_revision() == "0003"
     finally:
         engine.dispose()
 
@@ -97,12 +97,38 @@ def test_upgrade_from_0001_keeps_data_and_adds_xcom(db_url):
                 {"d": "etl", "s": "{}", "p": False, "t": dt.datetime(2026, 1, 1)},
             )
         migrate.upgrade(engine)
-        assert migrate.current_revision(engine) == "0002"
+        assert migrate.current_revision(engine) == migrate.head_revision()
         assert _diffs(engine) == []
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT dag_id FROM dag")).scalars().all() == ["etl"]
         migrate.downgrade(engine, "0001")
         names = set(sa.inspect(engine).get_table_names())
         assert "xcom" not in names and "dag" in names
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_0002_keeps_task_instances_and_adds_their_reason(db_url):
+    # 0003 adds task_instance.reason (read back with max_tries after a restart); rows already there keep their
+    # values and read a NULL reason; downgrading drops only the column.
+    engine = make_engine(db_url)
+    t = dt.datetime(2026, 1, 1)
+    try:
+        migrate.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO dag (dag_id, spec, is_paused, created_at, updated_at) "
+                                 "VALUES ('etl', '{}', false, :t, :t)"), {"t": t})
+            conn.execute(sa.text("INSERT INTO dag_run (dag_id, run_id, run_type, state, logical_date, conf) "
+                                 "VALUES ('etl', 'r1', 'manual', 'failed', :t, '{}')"), {"t": t})
+            conn.execute(sa.text("INSERT INTO task_instance (dag_id, run_id, task_id, state, try_number, max_tries, "
+                                 "updated_at) VALUES ('etl', 'r1', 'load', 'failed', 1, 0, :t)"), {"t": t})
+        migrate.upgrade(engine)
+        assert _diffs(engine) == []
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT task_id, state, max_tries, reason FROM task_instance")).all()
+        assert [tuple(r) for r in rows] == [("load", "failed", 0, None)]
+        migrate.downgrade(engine, "0002")
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("task_instance")}
+        assert "reason" not in columns and "max_tries" in columns
     finally:
         engine.dispose()

@@ -560,3 +560,34 @@ def test_schedule_report_no_catchup_has_single_due_run():
     assert [r["run_id"] for r in report["due"]] == ["scheduled__2026-03-01T09:00:00+00:00"]
     assert [r["run_id"] for r in report["upcoming"]] == ["scheduled__2026-03-01T10:00:00+00:00"]
     assert report["manual"] == {"data_interval_start": "2026-03-01T09:00:00+00:00", "data_interval_end": "2026-03-01T10:00:00+00:00"}
+
+
+def test_one_cron_timetable_used_from_many_threads_gives_every_thread_the_sequential_answers():
+    # The controller steps a DAG's timetable from worker threads; the timetable holds no lock (the core imports
+    # no threading), so each step must work on its own cursor. Expected times worked out by hand: "*/7 * * * *"
+    # fires at :00 :07 ... :56 of every hour (Europe/Berlin's offset is whole hours, so UTC minutes are kept).
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so unsafe sharing would show
+    tt = CronDataIntervalTimetable("*/7 * * * *", "Europe/Berlin")
+    base = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    starts = [base + dt.timedelta(minutes=i, seconds=30) for i in range(3000)]  # distinct (no memo hit), off the fire times
+
+    def expected(start: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        hour = start.replace(minute=0, second=0)
+        prev = start.minute // 7 * 7
+        nxt = prev + 7
+        return (hour + dt.timedelta(minutes=nxt) if nxt < 60 else hour + dt.timedelta(hours=1),
+                hour + dt.timedelta(minutes=prev))
+
+    def steps(start: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        return tt._get_next(start), tt._get_prev(start)
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(steps, starts))
+    finally:
+        sys.setswitchinterval(old)
+    assert answers == [expected(s) for s in starts]

@@ -102,17 +102,11 @@ class RunStore(Protocol):
     def recorded_runs(self, namespace: str, dag_id: str) -> list[RecordedRun]:
         """Every run of the DAG the store holds, any state."""
 
-
-class ExternalTaskQuery(Protocol):
-    """An ``externalTask`` sensor's poke (Airflow's ``ExternalTaskSensor.poke``) against the run store.
-
-    ``check``: the task's :class:`kubedag.core.spec.models.ExternalTaskCheck`; ``logical_date``: the sensing run's;
-    ``render(template, field)`` renders a templated field in the try's context (raises ``ValueError`` naming it).
-    Returns ``(outcome, summary)``: outcome ``met`` | ``not_met`` | ``failed`` | ``skipped``, summary for the user.
-    """
-
-    def __call__(self, namespace: str, check: Any, logical_date: datetime,
-                 render: Callable[[str, str], str]) -> tuple[str, str]: ...
+    def external_states(self, namespace: str, dag_id: str, task_id: str | None,
+                        dates: list[datetime]) -> list[str | None]:
+        """An ``externalTask`` sensor's query (Airflow's ``ExternalTaskSensor`` counting states): the state of
+        task ``task_id`` (None: of the run) in the DAG's run at each logical date of ``dates``, in order; ``"none"``
+        for a task instance without a state, None when there is no such run or task instance."""
 
 
 # -------------------------------------------------------------------------- events, notifications
@@ -129,7 +123,7 @@ class EventSink(Protocol):
 
 class NotificationSink(Protocol):
     """Delivers a task or run notification (``notifier``: a :class:`kubedag.core.spec.models.Notifier`,
-    ``notification``: a :class:`kubedag.notify.Notification`) in the background; a failing webhook never blocks
+    ``notification``: a :class:`kubedag.core.notify.Notification`) in the background; a failing webhook never blocks
     nor fails the caller. ``namespace``: where the notifier's Secrets are read."""
 
     def __call__(self, namespace: str, notifier: Any, notification: Any) -> None: ...
@@ -137,7 +131,7 @@ class NotificationSink(Protocol):
 
 # ----------------------------------------------------------------------- variables, connections
 class SourceReader(Protocol):
-    """A DAG's ``variablesFrom``/``connectionsFrom``: a :class:`kubedag.secrets.Sources` (``variables``,
+    """A DAG's ``variablesFrom``/``connectionsFrom``: a :class:`kubedag.core.secrets.Sources` (``variables``,
     ``connections``, ``missing``: sources that could not be read, named in a failing template's reason).
     Implementations cache for a short TTL and register every secret value with the masker."""
 
@@ -150,6 +144,6 @@ Clock = Callable[[], datetime]
 
 
 __all__ = [
-    "Clock", "EventSink", "ExternalTaskQuery", "NotificationSink", "PassWrite", "RecordedRun", "RunConflictError",
+    "Clock", "EventSink", "NotificationSink", "PassWrite", "RecordedRun", "RunConflictError",
     "RunStore", "SourceReader", "StoredRun", "TryKey",
 ]

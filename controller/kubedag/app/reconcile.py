@@ -25,7 +25,7 @@ from typing import Any
 from kubedag.app.actions import Event, Stop, apply_actions
 from kubedag.app.memory import RunMemory, open_memory
 from kubedag.app.ports import PassWrite, TryKey
-from kubedag.core import engine, runpass
+from kubedag.core import engine, notify, runpass
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState
 
@@ -56,7 +56,7 @@ class RunPlan:
     ``stops``: tries to create and stop. ``write``: the pass's DB write (None: nothing to write). ``events``:
     about the run. ``notifications``: ``(notifier, Notification)`` to send. ``failure_notices``: ``(before,
     after)`` task instances whose failure or retry notification carries the try's log tail (the caller reads the
-    log, then calls :func:`kubedag.notify.task_notifications`). ``finished``: ``(task_id, try_number, poke)`` of
+    log, then calls :func:`kubedag.core.notify.task_notifications`). ``finished``: ``(task_id, try_number, poke)`` of
     tries that ended (their logs are to be archived). ``archived``: tries whose log ``write`` archives.
     ``wake_at``: when time alone changes the next pass. ``pools_touched``/``pools_freed``: pools whose usage
     changed / that freed slots. ``was``: the run's state before the pass.
@@ -210,12 +210,10 @@ def _phase_events(was: DagRunState, run: engine.DagRun) -> list[Event]:
 
 def _notifications(dag: DAG, before_run: engine.DagRun, run: engine.DagRun, before: Mapping[str, engine.TaskInstance],
                    after: Mapping[str, engine.TaskInstance]) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
-    """Task and run notifications for what changed (as :func:`kubedag.notify.task_notifications`); failures and
+    """Task and run notifications for what changed (as :func:`kubedag.core.notify.task_notifications`); failures and
     retries of tasks that ran in a pod are returned as notices, to be sent with their log's tail."""
     if not (dag.on_failure or dag.on_success or any(t.on_failure or t.on_success or t.on_retry for t in dag.tasks.values())):
         return [], ()
-    from kubedag import notify  # a DAG with notifiers only: most runs never load the webhook code
-
     out: list[tuple[Any, Any]] = []
     notices = []
     for task_id, ti in after.items():
@@ -238,8 +236,6 @@ def _sla(dag: DAG, run: engine.DagRun, tis: Mapping[str, engine.TaskInstance], n
     """SLA misses of a scheduled run to report (Events and the DAG's ``onSlaMiss``), and the next check."""
     if not any(t.sla is not None for t in dag.tasks.values()):
         return [], [], reported, None
-    from kubedag import notify  # DAGs with an SLA only
-
     events, notes = [], []
     done = set(reported)
     for task_id, n in notify.sla_misses(dag, run, tis, now, reported):

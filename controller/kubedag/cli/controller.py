@@ -2,7 +2,7 @@
 (:mod:`kubedag.k8s.manager`) and runs it until SIGINT/SIGTERM.
 
 The adapters never import each other: this entry point opens the store (migrated to head), wraps it as the run
-store and the ``externalTask`` query the controller's ports ask for, and hands them to the manager.
+store the controller's port asks for, and hands it to the manager with the webhook sender of the http adapter.
 """
 
 from __future__ import annotations
@@ -14,36 +14,22 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from kubedag.http import webhook_sender
 from kubedag.k8s.client import Connection, load_connection
 from kubedag.k8s.manager import ControllerConfig, Manager, run, utcnow
-from kubedag.store.history import SqlRunStore, db_dag_id
+from kubedag.store.history import SqlRunStore
 
 log = logging.getLogger("kubedag.controller")
 
 
-class ExternalTasks:
-    """:class:`kubedag.app.ports.ExternalTaskQuery` on the metadata DB (Airflow's ``ExternalTaskSensor.poke``):
-    the logical dates to look at, the states found there, the outcome and its summary."""
-
-    def __init__(self, sessionmaker: Any) -> None:
-        self.sessionmaker = sessionmaker
-
-    def __call__(self, namespace: str, check: Any, logical_date: datetime,
-                 render: Callable[[str, str], str]) -> tuple[str, str]:
-        from kubedag.sensors import external_logical_dates, external_outcome, external_states, external_summary
-
-        dates = external_logical_dates(check, logical_date, render)
-        with self.sessionmaker() as session:
-            states = external_states(session, db_dag_id(namespace, check.dag), check.task, dates)
-        return external_outcome(check, states), external_summary(check, dates, states)
-
-
 async def serve(config: ControllerConfig, *, connection: Connection | None = None, sessionmaker: Any = None,
-                stop_flag: Any = None, ready_flag: Any = None, clock: Callable[[], datetime] = utcnow) -> Manager:
+                stop_flag: Any = None, ready_flag: Any = None, clock: Callable[[], datetime] = utcnow,
+                make_sender: Callable[..., Any] | None = webhook_sender) -> Manager:
     """Run the controller until ``stop_flag`` is set (or forever); returns its manager (for tests and benchmarks).
 
     ``connection`` defaults to :func:`kubedag.k8s.client.load_connection` of the config's kubeconfig and
-    context; ``sessionmaker`` to the metadata DB at ``config.database_url`` (migrated to head).
+    context; ``sessionmaker`` to the metadata DB at ``config.database_url`` (migrated to head); ``make_sender``:
+    the webhook sender (:func:`kubedag.http.webhook_sender`; None: notifiers are not sent).
     """
     if connection is None:
         connection = load_connection(config.kubeconfig, config.context)
@@ -52,7 +38,7 @@ async def serve(config: ControllerConfig, *, connection: Connection | None = Non
         from kubedag.store.db import open_store  # SQLAlchemy and Alembic load here, not at CLI start
 
         engine_, sessionmaker = open_store(config.database_url)
-    manager = Manager(config, connection, SqlRunStore(sessionmaker), ExternalTasks(sessionmaker), clock=clock)
+    manager = Manager(config, connection, SqlRunStore(sessionmaker), make_sender=make_sender, clock=clock)
     try:
         await run(manager, stop_flag=stop_flag, ready_flag=ready_flag)
     finally:
@@ -61,13 +47,13 @@ async def serve(config: ControllerConfig, *, connection: Connection | None = Non
     return manager
 
 
-def main(config: ControllerConfig, log_level: str = "INFO") -> None:
-    """``kubedag controller``: log to stderr and serve until SIGINT/SIGTERM."""
+def main(config: ControllerConfig, log_level: str = "INFO", make_sender: Callable[..., Any] | None = webhook_sender) -> None:
+    """``kubedag controller``: log to stderr and serve until SIGINT/SIGTERM (``make_sender``: see :func:`serve`)."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kopf").setLevel(max(logging.INFO, logging.getLogger().level))
     log.info("kubedag controller %s starting; namespaces: %s", os.environ.get("HOSTNAME", ""), config.namespaces or "all")
-    asyncio.run(serve(config))
+    asyncio.run(serve(config, make_sender=make_sender))
 
 
-__all__ = ["ExternalTasks", "main", "serve"]
+__all__ = ["main", "serve"]

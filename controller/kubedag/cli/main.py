@@ -151,6 +151,7 @@ def _dag_row(obj: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": meta.get("name"),
         "namespace": meta.get("namespace"),
+        **_dag_about(obj),
         "schedule": spec.get("schedule"),
         "paused": bool(spec.get("paused", False)),
         "ready": ready.get("status") if ready else None,
@@ -161,6 +162,21 @@ def _dag_row(obj: dict[str, Any]) -> dict[str, Any]:
         },
         "next_run_at": status.get("nextRunAt"),
     }
+
+
+def _dag_about(obj: dict[str, Any]) -> dict[str, Any]:
+    """``{description, owner, tags}`` of a DAG object as the DAG reads them (Airflow's ``DAG.owner``: its tasks'
+    owners); of an invalid DAG, what its spec says."""
+    from kubedag.core.spec import DAGValidationError, parse_dag
+
+    try:
+        dag = parse_dag(obj)
+    except DAGValidationError:
+        spec = obj.get("spec") or {}
+        tags = spec.get("tags")
+        return {"description": spec.get("description"), "owner": spec.get("owner"),
+                "tags": [str(t) for t in tags] if isinstance(tags, list) else []}
+    return {"description": dag.description, "owner": dag.owner, "tags": list(dag.tags)}
 
 
 def _run_row(obj: dict[str, Any], now) -> dict[str, Any]:  # noqa: ANN001
@@ -254,6 +270,7 @@ def controller(
     """Run the Kubernetes controller: schedule DAG custom resources and run each task instance as a pod."""
     from kubedag.k8s.kubeapi import KubeError
     from kubedag.cli.controller import main as run_controller
+    from kubedag.http import webhook_sender
     from kubedag.k8s.manager import ControllerConfig
 
     namespaces = [ns.strip() for value in namespace for ns in value.split(",") if ns.strip()]
@@ -267,7 +284,7 @@ def controller(
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise typer.BadParameter(f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level")
     try:
-        run_controller(config, log_level)
+        run_controller(config, log_level, make_sender=webhook_sender)
     except KubeError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -350,6 +367,7 @@ def dags_test(
 
     writer = DBWriter()  # forked now: it opens the DB on another core while the manifest is parsed
     try:
+        from kubedag.http import webhook_sender
         from kubedag.local.session import run_dag_locally
 
         dag = _load(file, dag_name)
@@ -366,6 +384,7 @@ def dags_test(
             no_retry_delay=no_retry_delay,
             live=output == OutputFormat.table,
             writer=writer,
+            make_sender=webhook_sender,
         )
     except (ValueError, RuntimeError) as exc:  # a missing variablesFrom source, a run that cannot progress
         if isinstance(exc, RuntimeError) and "cannot progress" not in str(exc):
@@ -384,7 +403,8 @@ def dags_list(
     context: Optional[str] = CONTEXT_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """List the DAGs deployed to the cluster (DAG objects): schedule, paused, Ready, last and next run."""
+    """List the DAGs deployed to the cluster (DAG objects): owner, tags, schedule, paused, Ready, last and next run
+    (and the description with -o json)."""
     with _cluster(kubeconfig, context, namespace) as api:
         dags = api.list_dags(None if all_namespaces else api.namespace)
     rows = sorted((_dag_row(d) for d in dags), key=lambda r: (r["namespace"] or "", r["name"] or ""))
@@ -402,7 +422,7 @@ def dags_list(
         typer.echo(f"No DAGs found in {where}.", err=True)
         return
     table = Table()
-    for column in ("name", "namespace", "schedule", "paused", "ready", "last_run", "next_run"):
+    for column in ("name", "namespace", "owner", "tags", "schedule", "paused", "ready", "last_run", "next_run"):
         table.add_column(column)
     for r in rows:
         if r["ready"] == "True":
@@ -414,7 +434,8 @@ def dags_list(
         last = r["last_run"]
         last_text = "" if not last else escape(last["run_id"] or "") + (
             f" ({styled_state(last['state'])})" if last["state"] else "")
-        table.add_row(escape(r["name"] or ""), r["namespace"] or "", escape(r["schedule"] or "None"),
+        table.add_row(escape(r["name"] or ""), r["namespace"] or "", escape(r["owner"] or ""),
+                      escape(", ".join(r["tags"])), escape(r["schedule"] or "None"),
                       str(r["paused"]).lower(), ready, last_text, r["next_run_at"] or "")
     console().print(table)
 
@@ -632,12 +653,51 @@ def logs(
         _logs_cluster(dag, run_id, task, try_number, namespace, kubeconfig, context)
         return
     from kubedag.local.session import LogNotFound, read_log
+    from kubedag.store.db import make_engine
 
     try:
         text = read_log(dag, run_id, task, try_number)
     except LogNotFound as exc:
         raise fail(str(exc)) from None
-    typer.echo(text, nl=False)
+    typer.echo(text + _failed_try_note(text, _db_try(make_engine(None), dag, run_id, task, try_number)), nl=False)
+
+
+def _db_try(engine: Any, dag: str, run_id: str, task: str, number: int | None) -> tuple[int, str | None, str | None,
+                                                                                         str | None] | None:
+    """``(try_number, state, reason, archived log)`` of a try's history row in the metadata DB (the latest try when
+    ``number`` is None; read only: no migration is run), or None without one; disposes of ``engine``.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the DB cannot be read.
+    """
+    from kubedag.store import repository
+    from kubedag.store.db import session_factory
+
+    try:
+        with session_factory(engine)() as session:
+            row = repository.get_try(session, dag, run_id, task, number)
+            return None if row is None else (row.try_number, row.state, row.reason, row.log)
+    finally:
+        engine.dispose()
+
+
+def _failed_try_note(log: str, row: tuple[int, str | None, str | None, str | None] | None) -> str:
+    """The line `kubedag logs` ends with when the try failed: ``[kubedag] try N failed: <reason>`` (the reason
+    the run table shows), with the metadata DB's password and any URL's password masked; "" otherwise."""
+    if row is None or row[1] != "failed":
+        return ""
+    import os
+    import re
+
+    from kubedag.core.secrets import MASK, Masker
+
+    number, _, reason, _ = row
+    masker = Masker()
+    if os.environ.get("KUBEDAG_DATABASE_URL"):
+        masker.add_connection(os.environ["KUBEDAG_DATABASE_URL"])
+    line = masker.mask(f"[kubedag] try {number} failed" + (f": {reason}" if reason else ""))
+    line = re.sub(r"(://[^/\s:@]*:)[^/\s@]+@", rf"\g<1>{MASK}@", line)
+    return ("" if not log or log.endswith("\n") else "\n") + line + "\n"
 
 
 _DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
@@ -693,39 +753,30 @@ def _logs_cluster(dag: str, run: str, task: str, try_number: int | None, namespa
             text = api.read_pod_log(pod, obj["metadata"].get("namespace") or api.namespace)
         except NotFound:
             text = None
-    if text is None:
-        url = os.environ.get("KUBEDAG_DATABASE_URL")
-        if not url:
-            raise fail(f"pod {pod} (try {number} of task {task!r}) was deleted, so its log is no longer in the "
-                       "cluster; set KUBEDAG_DATABASE_URL to the controller's metadata DB to read the archived copy")
+    url = os.environ.get("KUBEDAG_DATABASE_URL")
+    if text is None and not url:
+        raise fail(f"pod {pod} (try {number} of task {task!r}) was deleted, so its log is no longer in the "
+                   "cluster; set KUBEDAG_DATABASE_URL to the controller's metadata DB to read the archived copy")
+    row = None
+    if url:  # the try's history row: its archived log (once the pod is deleted) and its failure reason
+        import sqlalchemy.exc
+
         from kubedag.store.history import db_dag_id
+        from kubedag.store.db import make_engine
 
-        text = _archived_log(url, db_dag_id(obj["metadata"].get("namespace") or "default", dag), run_id, task, number, pod)
-    typer.echo(text, nl=False)
-
-
-def _archived_log(url: str, dag: str, run_id: str, task: str, number: int, pod: str) -> str:
-    """The log of a try archived in the metadata DB at ``url`` (read only: no migration is run); ``dag`` is the
-    DB's key of the DAG, ``<namespace>/<name>`` for runs of the controller (:func:`kubedag.store.history.db_dag_id`)."""
-    import sqlalchemy.exc
-
-    from kubedag.store import repository
-    from kubedag.store.db import make_engine, session_factory
-
-    engine = make_engine(url)
-    try:
-        with session_factory(engine)() as session:
-            row = repository.get_try(session, dag, run_id, task, number)
-            text = row.log if row is not None else None
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        message = " ".join(str(exc).split("\n(Background on this error")[0].split())
-        raise fail(f"pod {pod} was deleted and the metadata DB cannot be read: {message}") from None
-    finally:
-        engine.dispose()
-    if not text:
-        raise fail(f"pod {pod} was deleted and the metadata DB has no archived log of try {number} of task "
-                   f"{task!r} in run {run_id!r}")
-    return text
+        try:
+            row = _db_try(make_engine(url), db_dag_id(obj["metadata"].get("namespace") or "default", dag), run_id,
+                          task, number)
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            if text is None:
+                message = " ".join(str(exc).split("\n(Background on this error")[0].split())
+                raise fail(f"pod {pod} was deleted and the metadata DB cannot be read: {message}") from None
+    if text is None:
+        text = row[3] if row is not None else None
+        if not text:
+            raise fail(f"pod {pod} was deleted and the metadata DB has no archived log of try {number} of task "
+                       f"{task!r} in run {run_id!r}")
+    typer.echo(text + _failed_try_note(text, row), nl=False)
 
 
 # --- operations: backfill, clear, mark, delete -------------------------------------------------------------

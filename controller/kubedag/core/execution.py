@@ -24,6 +24,7 @@ from typing import Any
 from kubedag.core import engine
 from kubedag.core.spec.dag import DAG
 from kubedag.core.spec.models import SENSOR_NOT_MET_EXIT_CODE
+from kubedag.core.sensors import check_argv, poke_command
 from kubedag.core.states import TaskInstanceState
 
 S = TaskInstanceState
@@ -35,9 +36,9 @@ SKIP_EXIT_CODE = 99
 def try_argv(dag: DAG, task_id: str, command: list[str], args: list[str], render: Callable[[str, str], str],
              *, python: str) -> list[str]:
     """The command line of one try: ``command + args`` (already rendered), or for a ``file``/``http`` sensor the
-    built-in check (:func:`kubedag.sensors.check_argv`, templated fields rendered with ``render(template,
+    built-in check (:func:`kubedag.core.sensors.check_argv`, templated fields rendered with ``render(template,
     field)``; ``python``: the interpreter, ``sys.executable`` locally, ``python`` in kubedag's image); wrapped
-    in :func:`kubedag.sensors.poke_command` for a sensor in ``poke`` mode. Empty when the task has no command.
+    in :func:`kubedag.core.sensors.poke_command` for a sensor in ``poke`` mode. Empty when the task has no command.
 
     Raises:
         kubedag.core.templating.TemplateError: a templated sensor field failed to render.
@@ -45,14 +46,10 @@ def try_argv(dag: DAG, task_id: str, command: list[str], args: list[str], render
     task = dag.tasks[task_id]
     sensor = task.sensor
     if sensor is not None and (sensor.file is not None or sensor.http is not None):
-        from kubedag.sensors import check_argv
-
         argv = check_argv(sensor, render, python)
     else:
         argv = list(command) + list(args)
     if argv and sensor is not None and sensor.mode == "poke":
-        from kubedag.sensors import poke_command
-
         argv = poke_command(argv, sensor)
     return argv
 
@@ -136,9 +133,11 @@ def template_renderer(
     xcom_pull: Callable[[str, str], Any] | None = None,
     variables: Mapping[str, str] | None = None,
     connections: Mapping[str, str] | None = None,
+    prev_success: Any = None,
 ) -> Callable[[str, str], str]:
     """``render(template, field) -> str`` with the same template context as :func:`kubedag.core.tries.render_try`
-    for that try (``xcom_pull``, ``variables`` and ``connections`` as it takes them): the ``render`` of
+    for that try (``xcom_pull``, ``variables``, ``connections`` and ``prev_success``, a
+    :class:`kubedag.core.templating.PreviousRun` or None, as it takes them): the ``render`` of
     :func:`try_argv` for sensor fields, and of a trigger's ``conf`` and ``logicalDate``. The context is built
     on the first call only.
 
@@ -153,7 +152,7 @@ def template_renderer(
     def render(template: str, field_name: str) -> str:
         if not context:
             context.update(try_context(dag, run, task_id, try_number, xcom_pull=xcom_pull, variables=variables,
-                                       connections=connections))
+                                       connections=connections, prev_success=prev_success))
         return templating.render(template, context, field_name)
 
     return render

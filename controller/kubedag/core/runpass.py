@@ -29,7 +29,7 @@ from typing import Any, Literal
 from kubedag.core import engine, execution, templating
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState, TaskInstanceState
-from kubedag.core.tries import TryRecord, context_env
+from kubedag.core.tries import TryRecord, context_env, try_context
 from kubedag.core.xcom import NO_XCOM
 
 S = TaskInstanceState
@@ -99,6 +99,8 @@ class RenderInputs:
     connections: Mapping[str, str] | None = None
     missing: tuple[str, ...] = ()
     python: str = "python"
+    prev_success: templating.PreviousRun | None = None
+    """The DAG's previous successful run, for ``prev_*_success`` (None: there is none)."""
 
 
 @dataclass(frozen=True)
@@ -142,21 +144,11 @@ class PassResult:
 
 def template_context(dag: DAG, run: engine.DagRun, task_id: str, try_number: int,
                      inputs: RenderInputs | None = None) -> dict[str, Any]:
-    """Airflow's template context for one try (as :func:`kubedag.core.tries.render_try` builds it), with
-    ``inputs``' XComs, variables and connections."""
+    """Airflow's template context for one try (:func:`kubedag.core.tries.try_context`), with ``inputs``' XComs,
+    variables, connections and previous successful run."""
     inputs = inputs or RenderInputs()
-
-    def pull(upstream_id: str, key: str) -> Any:
-        if upstream_id not in dag.tasks:
-            raise templating.ContextError(f"ti.xcom_pull: no task {upstream_id!r} in DAG {dag.dag_id!r}")
-        return NO_XCOM if inputs.xcom_pull is None else inputs.xcom_pull(upstream_id, key)
-
-    return templating.template_context(templating.RunContext(
-        dag_id=run.dag_id, task_id=task_id, run_id=run.run_id, run_type=str(run.run_type),
-        logical_date=run.logical_date, data_interval_start=run.data_interval_start,
-        data_interval_end=run.data_interval_end, try_number=try_number, params=dag.params, conf=run.conf,
-        xcom_pull=pull, variables=inputs.variables, connections=inputs.connections,
-    ))
+    return try_context(dag, run, task_id, try_number, xcom_pull=inputs.xcom_pull, variables=inputs.variables,
+                       connections=inputs.connections, prev_success=inputs.prev_success)
 
 
 def render_request(dag: DAG, run: engine.DagRun, ti: engine.TaskInstance, inputs: RenderInputs | None = None,
@@ -368,7 +360,8 @@ def run_pass(
 
 
 def ti_from_row(row: Any) -> engine.TaskInstance:
-    """A task instance from its metadata DB row (:class:`kubedag.store.models.TaskInstanceRow`)."""
+    """A task instance from its metadata DB row (:class:`kubedag.store.models.TaskInstanceRow`), with its stored
+    ``max_tries`` (Airflow's: the retries allowed, renewed by a clear) and ``reason``."""
     return engine.TaskInstance(
         task_id=row.task_id,
         state=TaskInstanceState(row.state) if row.state else S.NONE,
@@ -376,7 +369,9 @@ def ti_from_row(row: Any) -> engine.TaskInstance:
         start_date=row.start_date,
         end_date=row.end_date,
         next_retry_at=row.next_retry_at,
+        reason=row.reason,
         exit_code=row.exit_code,
+        max_tries=row.max_tries,
     )
 
 

@@ -8,8 +8,14 @@ The context mirrors Airflow 2.10's ``TaskInstance.get_template_context``: ``ds``
 ``ts_nodash``, ``ts_nodash_with_tz``, ``logical_date``, ``data_interval_start``, ``data_interval_end``,
 ``run_id``, ``dag`` (``dag.dag_id``), ``task`` (``task.task_id``), ``ti`` (``ti.try_number``),
 ``params``, ``dag_run`` (``dag_run.conf``, ``dag_run.run_id``, ``dag_run.run_type``) and ``macros``
-(``macros.ds_add``, ``macros.ds_format``, ``macros.datetime``, ``macros.timedelta``). As in Airflow,
-date strings (``ds``, ``ts``) are formatted from the logical date in UTC, whatever the DAG's timezone.
+(``macros.ds_add``, ``macros.ds_format``, ``macros.datetime``, ``macros.timedelta``); Airflow 2.10's
+deprecated ``next_ds``, ``prev_ds``, ``yesterday_ds``, ``tomorrow_ds`` (each with ``_nodash``) and
+``next_execution_date``/``prev_execution_date``; ``prev_data_interval_start_success``,
+``prev_data_interval_end_success``, ``prev_start_date_success``, ``prev_end_date_success`` (from
+:attr:`RunContext.prev_success`, None without a previous successful run); ``inlets``/``outlets`` (empty: kubedag
+has no datasets); and the filters ``ds``, ``ds_nodash``, ``ts``, ``ts_nodash``, ``ts_nodash_with_tz``
+(:data:`kubedag.core.template_filters.FILTERS`). As in Airflow, date strings (``ds``, ``ts``) are formatted
+from the logical date in UTC, whatever the DAG's timezone.
 
 With the providers of :class:`RunContext` it also has Airflow's
 
@@ -18,7 +24,7 @@ With the providers of :class:`RunContext` it also has Airflow's
 * ``var.value.NAME``, ``var.value.get('NAME', 'default')``, ``var.json.NAME`` (the value parsed as JSON);
 * ``conn.my_db.host`` (and ``login``, ``password``, ``port``, ``schema``, ``conn_type``, ``extra_dejson``,
   ``get_uri()``; ``conn['my-db']`` for an id that is not a Jinja name), parsed as Airflow 2.10 does
-  (see :class:`kubedag.secrets.Connection`).
+  (see :class:`kubedag.core.connections.Connection`).
 
 XCom values and ``var.json`` values that are JSON objects or arrays render as JSON (Airflow renders
 Python's repr), so ``{{ ti.xcom_pull('extract') }}`` hands valid JSON to a command while
@@ -37,6 +43,9 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from kubedag.core.connections import ConnectionURIError, parse_connection
+from kubedag.core.template_filters import FILTERS, ds_filter, ds_nodash_filter
+from kubedag.core.timetable import DataInterval, Timetable, next_logical_date, previous_logical_date
 from kubedag.core.xcom import NO_XCOM, RETURN_KEY
 
 if TYPE_CHECKING:
@@ -106,7 +115,9 @@ def environment() -> SandboxedEnvironment:
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.filters.update(FILTERS)
+    return env
 
 
 @functools.lru_cache(maxsize=1024)
@@ -130,6 +141,30 @@ def check_syntax(template: str) -> None:
         environment().parse(template)
     except jinja2.TemplateSyntaxError as exc:
         raise ValueError(f"template syntax error at line {exc.lineno}: {exc.message}") from None
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """The previous successful DAG run of the same DAG, for the ``prev_*_success`` values of the context: as Airflow
+    2.10's ``TaskInstance.get_previous_dagrun(state=SUCCESS)``, the ``success`` run with the latest logical date
+    before this run's. Datetimes are timezone-aware; ``start_date``/``end_date`` are when it started and ended."""
+
+    logical_date: datetime
+    data_interval_start: datetime
+    data_interval_end: datetime
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+
+    @classmethod
+    def of(cls, run: Any) -> PreviousRun | None:
+        """From any run record with ``logical_date``, ``data_interval_start``/``_end``, ``start_date`` and
+        ``end_date`` (a ``kubedag.store.models.DagRunRow``, an engine ``DagRun``); None stays None. A missing data
+        interval reads as the logical date."""
+        if run is None:
+            return None
+        return cls(logical_date=run.logical_date, data_interval_start=run.data_interval_start or run.logical_date,
+                   data_interval_end=run.data_interval_end or run.logical_date, start_date=run.start_date,
+                   end_date=run.end_date)
 
 
 @dataclass(frozen=True)
@@ -158,6 +193,11 @@ class RunContext:
     """Airflow Variables, name -> value (``var.value.NAME``); None: no variables."""
     connections: Mapping[str, str] | None = None
     """Connections, conn id -> Airflow connection URI (or JSON form) (``conn.ID``); None: no connections."""
+    prev_success: PreviousRun | None = None
+    """The DAG's previous successful run (``prev_data_interval_start_success``, ...); None: there is none."""
+    timetable: Timetable | None = field(default=None, compare=False)
+    """The DAG's timetable, for ``next_ds`` and ``prev_ds`` of a scheduled or backfill run; None: those are None
+    (a manual run's are its own logical date whatever this says)."""
 
 
 class _JsonDict(dict):  # type: ignore[type-arg]
@@ -332,8 +372,6 @@ class _ConnectionAccessor:
                 f"conn.{conn_id}: no connection {conn_id!r}; connections come from the keys of the Secrets "
                 f"listed in the DAG's spec.connectionsFrom (key: connection id, value: connection URI)"
             ) from None
-        from kubedag.secrets import ConnectionURIError, parse_connection
-
         try:
             conn = parse_connection(uri, conn_id)
         except ConnectionURIError as exc:
@@ -362,7 +400,17 @@ def template_context(ctx: RunContext) -> dict[str, Any]:
     )
     ti = _TaskInstance(ctx)
     variables = ctx.variables if ctx.variables is not None else _EMPTY
+    next_date, prev_date = _next_and_prev(ctx)
+    prev = ctx.prev_success
     return {
+        **_dates(logical_date, next_date, prev_date),
+        "prev_data_interval_start_success": _optional_datetime(prev and prev.data_interval_start),
+        "prev_data_interval_end_success": _optional_datetime(prev and prev.data_interval_end),
+        "prev_start_date_success": _optional_datetime(prev and prev.start_date),
+        "prev_end_date_success": _optional_datetime(prev and prev.end_date),
+        "prev_execution_date_success": _optional_datetime(prev and prev.logical_date),
+        "inlets": [],
+        "outlets": [],
         "ds": ds,
         "ds_nodash": ds.replace("-", ""),
         "ts": ts,
@@ -383,6 +431,42 @@ def template_context(ctx: RunContext) -> dict[str, Any]:
         "macros": MACROS,
         "var": SimpleNamespace(value=_VariableAccessor(variables, False), json=_VariableAccessor(variables, True)),
         "conn": _ConnectionAccessor(ctx.connections if ctx.connections is not None else _EMPTY),
+    }
+
+
+def _optional_datetime(value: datetime | None) -> _DateTime | None:
+    return None if value is None else _as_template_datetime(value)
+
+
+def _next_and_prev(ctx: RunContext) -> tuple[datetime | None, datetime | None]:
+    """The next and previous logical dates, as Airflow 2.10's ``get_next_execution_date`` and
+    ``get_prev_execution_date``: a manual run's (``dag_run.external_trigger``) are its own logical date; a
+    scheduled or backfill run's come from the timetable (:func:`~kubedag.core.timetable.next_logical_date` over
+    the run's data interval, :func:`~kubedag.core.timetable.previous_logical_date` of its logical date)."""
+    if ctx.run_type == "manual":
+        return ctx.logical_date, ctx.logical_date
+    if ctx.timetable is None:
+        return None, None
+    interval = DataInterval(ctx.data_interval_start, ctx.data_interval_end)
+    return next_logical_date(ctx.timetable, interval), previous_logical_date(ctx.timetable, ctx.logical_date)
+
+
+def _dates(logical_date: datetime, next_date: datetime | None, prev_date: datetime | None) -> dict[str, Any]:
+    """Airflow 2.10's deprecated date strings: ``next_ds``/``prev_ds`` (None without a next/previous date),
+    ``yesterday_ds``/``tomorrow_ds`` (the logical date -/+ one day), each with ``_nodash``, and the
+    ``next_execution_date``/``prev_execution_date`` datetimes. Formatted in UTC as ``ds``."""
+    yesterday, tomorrow = logical_date - timedelta(days=1), logical_date + timedelta(days=1)
+    return {
+        "next_ds": ds_filter(next_date and next_date.astimezone(timezone.utc)),
+        "next_ds_nodash": ds_nodash_filter(next_date and next_date.astimezone(timezone.utc)),
+        "prev_ds": ds_filter(prev_date and prev_date.astimezone(timezone.utc)),
+        "prev_ds_nodash": ds_nodash_filter(prev_date and prev_date.astimezone(timezone.utc)),
+        "next_execution_date": _optional_datetime(next_date),
+        "prev_execution_date": _optional_datetime(prev_date),
+        "yesterday_ds": ds_filter(yesterday),
+        "yesterday_ds_nodash": ds_nodash_filter(yesterday),
+        "tomorrow_ds": ds_filter(tomorrow),
+        "tomorrow_ds_nodash": ds_nodash_filter(tomorrow),
     }
 
 

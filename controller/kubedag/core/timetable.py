@@ -1,7 +1,8 @@
 """Airflow 2.10 timetables: when scheduled DAG runs happen and which data interval they cover.
 
-A port of Airflow 2.10's ``airflow/timetables/{base,simple,interval,_cron}.py`` and
-``airflow/utils/dates.cron_presets``. pendulum is replaced by ``zoneinfo`` (``_make_aware``
+A port of Airflow 2.10's ``airflow/timetables/{base,simple,interval,_cron}.py`` (cron and ``timedelta``
+schedules; the base types and the trivial timetables are in :mod:`kubedag.core.timetable_base`, re-exported
+here) and ``airflow/utils/dates.cron_presets``. pendulum is replaced by ``zoneinfo`` (``_make_aware``
 reproduces pendulum's ``Timezone.convert``), and the clock is never read: where Airflow
 calls ``DateTime.utcnow()`` a ``now`` argument is used. Every datetime accepted must be
 timezone-aware (naive -> ``ValueError``); every datetime returned is aware and in UTC.
@@ -9,14 +10,14 @@ timezone-aware (naive -> ``ValueError``); every datetime returned is aware and i
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-import threading
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-
-UTC = dt.timezone.utc
+from kubedag.core.durations import parse_duration
+from kubedag.core.timetable_base import (  # noqa: F401 - re-exported: the base types every caller imports from here
+    UTC, DagRunInfo, DataInterval, NullTimetable, OnceTimetable, Timetable, TimeRestriction, _utc,
+)
 
 #: ``airflow.utils.dates.cron_presets`` (Airflow 2.10); ``@weekly`` is Sunday 00:00.
 PRESETS: dict[str, str] = {
@@ -30,162 +31,6 @@ PRESETS: dict[str, str] = {
 RUN_TYPES = ("scheduled", "manual", "backfill")
 #: Upper bound on runs produced by one call of ``due_runs``/``backfill_infos``.
 MAX_RUNS = 100_000
-
-
-def _utc(value: dt.datetime, what: str = "datetime") -> dt.datetime:
-    """Return aware ``value`` converted to UTC; raise ``ValueError`` if it is naive."""
-    if not isinstance(value, dt.datetime):
-        raise TypeError(f"{what} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware, got naive {value.isoformat()}")
-    return value.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class DataInterval:
-    """The ``[start, end)`` span of data a DAG run operates over (``airflow.timetables.base.DataInterval``).
-
-    ``start``/``end`` are aware datetimes, stored converted to UTC; naive ones raise
-    ``ValueError``. Like Airflow, ``start <= end`` is not enforced.
-    """
-
-    start: dt.datetime
-    end: dt.datetime
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "start", _utc(self.start, "DataInterval.start"))
-        object.__setattr__(self, "end", _utc(self.end, "DataInterval.end"))
-
-    @classmethod
-    def exact(cls, at: dt.datetime) -> DataInterval:
-        """Zero-length interval ``[at, at]`` (Airflow's ``DataInterval.exact``)."""
-        return cls(at, at)
-
-
-@dataclass(frozen=True)
-class TimeRestriction:
-    """Bounds on automated scheduling (``airflow.timetables.base.TimeRestriction``).
-
-    ``earliest`` is the DAG's ``start_date``, ``latest`` its ``end_date`` (aware
-    datetimes or None, stored in UTC; both inclusive), ``catchup`` the DAG's flag.
-    Naive datetimes raise ``ValueError``.
-    """
-
-    earliest: dt.datetime | None
-    latest: dt.datetime | None
-    catchup: bool
-
-    def __post_init__(self) -> None:
-        for name in ("earliest", "latest"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, _utc(getattr(self, name), f"TimeRestriction.{name}"))
-
-
-@dataclass(frozen=True)
-class DagRunInfo:
-    """One run to create (``airflow.timetables.base.DagRunInfo``).
-
-    ``run_after`` (aware, stored in UTC) is the earliest time the scheduler creates
-    the run; ``data_interval`` the span it covers.
-    """
-
-    run_after: dt.datetime
-    data_interval: DataInterval
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "run_after", _utc(self.run_after, "DagRunInfo.run_after"))
-
-    @classmethod
-    def exact(cls, at: dt.datetime) -> DagRunInfo:
-        """A run at ``at`` over the zero-length interval ``[at, at]`` (Airflow's ``DagRunInfo.exact``)."""
-        return cls(at, DataInterval.exact(at))
-
-    @classmethod
-    def interval(cls, start: dt.datetime, end: dt.datetime) -> DagRunInfo:
-        """A run over ``[start, end)`` created once ``end`` has passed (Airflow's ``DagRunInfo.interval``)."""
-        return cls(end, DataInterval(start, end))
-
-    @property
-    def logical_date(self) -> dt.datetime:
-        """The run's logical date (formerly ``execution_date``): the data interval start, in UTC."""
-        return self.data_interval.start
-
-
-@runtime_checkable
-class Timetable(Protocol):
-    """What every timetable provides (``airflow.timetables.base.Timetable``, minus I/O and the clock).
-
-    ``can_be_scheduled`` is False only for ``NullTimetable``; ``periodic`` is False for
-    Null and Once; ``summary`` is the short UI text (the expanded cron expression for
-    cron timetables).
-    """
-
-    can_be_scheduled: bool
-    periodic: bool
-
-    @property
-    def summary(self) -> str:
-        """Short human-readable form of the schedule."""
-
-    def next_dagrun_info(
-        self, *, last_automated_data_interval: DataInterval | None, restriction: TimeRestriction, now: dt.datetime
-    ) -> DagRunInfo | None:
-        """Run after the last automated run's interval (None: first run), or None; ``now`` aware."""
-
-    def infer_manual_data_interval(self, *, run_after: dt.datetime) -> DataInterval:
-        """Data interval given to a run triggered manually at ``run_after`` (aware)."""
-
-
-class _TrivialTimetable:
-    """Shared parts of Null and Once (Airflow's ``simple._TrivialTimetable``)."""
-
-    periodic = False
-    can_be_scheduled = True
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
-
-    def infer_manual_data_interval(self, *, run_after: dt.datetime) -> DataInterval:
-        """``DataInterval(run_after, run_after)``, as Airflow's ``_TrivialTimetable``; naive -> ``ValueError``."""
-        return DataInterval.exact(_utc(run_after, "run_after"))
-
-
-class NullTimetable(_TrivialTimetable):
-    """``schedule=None``: never schedules; only manual triggers (Airflow's ``simple.NullTimetable``)."""
-
-    can_be_scheduled = False
-    summary = "None"
-
-    def next_dagrun_info(
-        self, *, last_automated_data_interval: DataInterval | None, restriction: TimeRestriction, now: dt.datetime
-    ) -> DagRunInfo | None:
-        """Always None: a null schedule never creates runs."""
-        _utc(now, "now")
-        return None
-
-
-class OnceTimetable(_TrivialTimetable):
-    """``schedule="@once"`` (Airflow's ``simple.OnceTimetable``).
-
-    Exactly one run, at ``start_date`` over ``[start_date, start_date]``, whatever
-    ``catchup`` says; none without a start date, none if ``start_date > end_date``.
-    """
-
-    summary = "@once"
-
-    def next_dagrun_info(
-        self, *, last_automated_data_interval: DataInterval | None, restriction: TimeRestriction, now: dt.datetime
-    ) -> DagRunInfo | None:
-        """The single run at ``restriction.earliest``, or None once it exists (any previous interval)."""
-        _utc(now, "now")
-        if last_automated_data_interval is not None or restriction.earliest is None:
-            return None
-        if restriction.latest is not None and restriction.earliest > restriction.latest:
-            return None
-        return DagRunInfo.exact(restriction.earliest)
 
 
 def _make_aware(naive: dt.datetime, tz: ZoneInfo) -> dt.datetime:
@@ -202,7 +47,62 @@ def _make_aware(naive: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     return naive.replace(tzinfo=tz).astimezone(UTC)
 
 
-class CronDataIntervalTimetable:
+class _DataIntervalTimetable:
+    """Timetables of periodic data intervals (Airflow 2.10's ``interval._DataIntervalTimetable``): a subclass
+    gives ``_get_next``/``_get_prev`` (the schedule's times after/before an instant), ``_align_to_next``/
+    ``_align_to_prev`` and ``_skip_to_latest`` (the bound of a run without catchup)."""
+
+    periodic = True
+    can_be_scheduled = True
+
+    def _get_next(self, current: dt.datetime) -> dt.datetime:
+        raise NotImplementedError
+
+    def _get_prev(self, current: dt.datetime) -> dt.datetime:
+        raise NotImplementedError
+
+    def _align_to_next(self, current: dt.datetime) -> dt.datetime:
+        raise NotImplementedError
+
+    def _align_to_prev(self, current: dt.datetime) -> dt.datetime:
+        raise NotImplementedError
+
+    def _skip_to_latest(self, earliest: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+        raise NotImplementedError
+
+    def next_dagrun_info(
+        self, *, last_automated_data_interval: DataInterval | None, restriction: TimeRestriction, now: dt.datetime
+    ) -> DagRunInfo | None:
+        """Next run, as ``_DataIntervalTimetable.next_dagrun_info`` (Airflow 2.10).
+
+        First run (``last_automated_data_interval`` None): starts at ``start_date``
+        aligned up to a schedule time (catchup) or at ``_skip_to_latest(now)`` (no
+        catchup); None without a start date when catching up. Later runs start at
+        the previous end (aligned down), but never before that bound. No run if its
+        *start* is after ``restriction.latest`` (``start > latest``; inclusive end).
+        ``now``: aware datetime; naive raises ``ValueError``.
+        """
+        now = _utc(now, "now")
+        earliest = restriction.earliest
+        if not restriction.catchup:
+            earliest = self._skip_to_latest(earliest, now)
+        elif earliest is not None:
+            earliest = self._align_to_next(earliest)
+        if last_automated_data_interval is None:
+            if earliest is None:
+                return None
+            start = earliest
+        else:
+            start = self._align_to_prev(last_automated_data_interval.end)
+            if earliest is not None:
+                start = max(start, earliest)
+        if restriction.latest is not None and start > restriction.latest:
+            return None
+        return DagRunInfo.interval(start, self._get_next(start))
+
+
+
+class CronDataIntervalTimetable(_DataIntervalTimetable):
     """``schedule="<cron>"`` (Airflow's ``interval.CronDataIntervalTimetable`` + ``_cron.CronMixin``).
 
     ``cron``: a 5-field expression or a key of ``PRESETS``; ``timezone``: IANA name in
@@ -210,9 +110,6 @@ class CronDataIntervalTimetable:
     A run covers ``[start, end)`` between consecutive cron fire times; its logical
     date is ``start`` and it runs after ``end``.
     """
-
-    periodic = True
-    can_be_scheduled = True
 
     def __init__(self, cron: str, timezone: str = "UTC") -> None:
         validate_timezone(timezone)
@@ -222,12 +119,14 @@ class CronDataIntervalTimetable:
         self.expression: str = PRESETS.get(cron, cron)
         self.timezone: str = timezone
         self._tz = ZoneInfo(timezone)
-        # One parsed croniter re-pointed with set_current() (3x cheaper than
-        # re-parsing), guarded by a lock; results memoised (pure functions).
+        # One parsed croniter, never moved itself: each step re-points a shallow copy of it with set_current()
+        # (as cheap as re-pointing it, 3x cheaper than re-parsing). croniter's calculation only rebinds the
+        # copy's own attributes (cur, dst_start_time, ...) and works on copies of the parsed fields, so threads
+        # stepping at once never share a cursor: no lock is needed. Results are memoised (pure functions); the
+        # memo is a dict whose get and set are atomic, and a race at worst computes the same value twice.
         from croniter import croniter  # imported on first use: manual-only DAGs never need it
 
         self._cron = croniter(self.expression)
-        self._lock = threading.Lock()
         self._memo: dict[tuple[bool, dt.datetime], dt.datetime] = {}
         # _cron._covers_every_hour: croniter normalises a full hour field to "*".
         self._every_hour = self._cron.expanded[1] == ["*"]
@@ -258,9 +157,9 @@ class CronDataIntervalTimetable:
         if key in self._memo:
             return self._memo[key]
         naive = self._naive(current)
-        with self._lock:
-            self._cron.set_current(naive, force=True)
-            scheduled = self._cron.get_next(dt.datetime) if forward else self._cron.get_prev(dt.datetime)
+        cron = copy.copy(self._cron)
+        cron.set_current(naive, force=True)
+        scheduled = cron.get_next(dt.datetime) if forward else cron.get_prev(dt.datetime)
         if not self._every_hour:
             result = _make_aware(scheduled, self._tz)
         else:  # "fold hour" fix: apply the wall-clock delta to the absolute instant
@@ -311,36 +210,6 @@ class CronDataIntervalTimetable:
             return new_start
         return max(new_start, self._align_to_next(earliest))
 
-    def next_dagrun_info(
-        self, *, last_automated_data_interval: DataInterval | None, restriction: TimeRestriction, now: dt.datetime
-    ) -> DagRunInfo | None:
-        """Next run, as ``_DataIntervalTimetable.next_dagrun_info`` (Airflow 2.10).
-
-        First run (``last_automated_data_interval`` None): starts at ``start_date``
-        aligned up to a fire time (catchup) or at ``_skip_to_latest(now)`` (no
-        catchup); None without a start date when catching up. Later runs start at
-        the previous end (aligned down), but never before that bound. No run if its
-        *start* is after ``restriction.latest`` (``start > latest``; inclusive end).
-        ``now``: aware datetime; naive raises ``ValueError``.
-        """
-        now = _utc(now, "now")
-        earliest = restriction.earliest
-        if not restriction.catchup:
-            earliest = self._skip_to_latest(earliest, now)
-        elif earliest is not None:
-            earliest = self._align_to_next(earliest)
-        if last_automated_data_interval is None:
-            if earliest is None:
-                return None
-            start = earliest
-        else:
-            start = self._align_to_prev(last_automated_data_interval.end)
-            if earliest is not None:
-                start = max(start, earliest)
-        if restriction.latest is not None and start > restriction.latest:
-            return None
-        return DagRunInfo.interval(start, self._get_next(start))
-
     def infer_manual_data_interval(self, *, run_after: dt.datetime) -> DataInterval:
         """Interval of a manual run: the last complete period before ``run_after``.
 
@@ -350,6 +219,73 @@ class CronDataIntervalTimetable:
         """
         end = self._align_to_prev(_utc(run_after, "run_after"))
         return DataInterval(self._get_prev(end), end)
+
+
+class DeltaDataIntervalTimetable(_DataIntervalTimetable):
+    """``schedule: 10m`` (any duration): Airflow 2.10's ``interval.DeltaDataIntervalTimetable`` for a
+    ``timedelta`` schedule, "every ``delta`` from ``start_date``".
+
+    ``delta``: a positive :class:`~datetime.timedelta` (zero or negative -> ``ValueError``, as Airflow's
+    ``validate``). A run covers ``[start, start + delta)``, its logical date is ``start`` and it runs after
+    the interval ends. Intervals are not aligned to anything but ``start_date`` (``_align_to_next`` and
+    ``_align_to_prev`` return their argument), so the timezone plays no part.
+    """
+
+    def __init__(self, delta: dt.timedelta) -> None:
+        if not isinstance(delta, dt.timedelta) or delta <= dt.timedelta(0):
+            raise ValueError(f"schedule interval must be positive, not {delta!r}")
+        self.delta = delta
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DeltaDataIntervalTimetable) and self.delta == other.delta
+
+    def __hash__(self) -> int:
+        return hash(self.delta)
+
+    def __repr__(self) -> str:
+        return f"DeltaDataIntervalTimetable({self.delta!r})"
+
+    @property
+    def summary(self) -> str:
+        """``str(delta)``, e.g. ``"0:10:00"`` for ``10m`` (as Airflow's ``summary``)."""
+        return str(self.delta)
+
+    def _get_next(self, current: dt.datetime) -> dt.datetime:
+        return current.astimezone(UTC) + self.delta
+
+    def _get_prev(self, current: dt.datetime) -> dt.datetime:
+        return current.astimezone(UTC) - self.delta
+
+    def _align_to_next(self, current: dt.datetime) -> dt.datetime:
+        return current
+
+    def _align_to_prev(self, current: dt.datetime) -> dt.datetime:
+        return current
+
+    def _skip_to_latest(self, earliest: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+        """As Airflow 2.10's ``DeltaDataIntervalTimetable._skip_to_latest`` with ``utcnow()`` replaced by ``now``:
+        ``now`` rounded down to a multiple of ``delta`` since the Unix epoch (``_round``), one interval back,
+        not before ``earliest`` (unaligned)."""
+        seconds = now.timestamp()
+        rounded = dt.datetime.fromtimestamp(seconds - seconds % self.delta.total_seconds(), UTC)
+        new_start = self._get_prev(rounded)
+        return new_start if earliest is None else max(new_start, earliest)
+
+    def infer_manual_data_interval(self, *, run_after: dt.datetime) -> DataInterval:
+        """``[run_after - delta, run_after)``, as Airflow's ``DeltaDataIntervalTimetable.infer_manual_data_interval``.
+        Naive -> ``ValueError``."""
+        run_after = _utc(run_after, "run_after")
+        return DataInterval(self._get_prev(run_after), run_after)
+
+
+def _schedule_delta(schedule: str) -> dt.timedelta | None:
+    """The interval of a duration schedule (``10m``, ``1h30m``, ``2d``), or None when ``schedule`` is not one."""
+    if schedule.startswith("@") or len(schedule.split()) != 1:
+        return None
+    try:
+        return parse_duration(schedule)
+    except ValueError:
+        return None
 
 
 def validate_timezone(name: str) -> None:
@@ -363,7 +299,8 @@ def validate_timezone(name: str) -> None:
 
 
 def validate_schedule(schedule: str | None) -> None:
-    """Check a DAG ``schedule``: None, ``"@once"``, a ``PRESETS`` key, or a 5-field cron.
+    """Check a DAG ``schedule``: None, ``"@once"``, a ``PRESETS`` key, a 5-field cron, or a positive duration
+    (``10m``, ``1h30m``: see :mod:`kubedag.core.durations`).
 
     Raises ``ValueError`` naming the problem: ``unknown schedule preset '@x'``,
     ``invalid cron expression '61 * * * *': <croniter's reason>`` (also for
@@ -379,8 +316,16 @@ def validate_schedule(schedule: str | None) -> None:
             known = ", ".join(["@once", *PRESETS])
             raise ValueError(f"unknown schedule preset {schedule!r}; expected one of {known}")
         return
-    if len(schedule.split()) != 5:
-        n = len(schedule.split())
+    delta = _schedule_delta(schedule)
+    if delta is not None:
+        if delta <= dt.timedelta(0):
+            raise ValueError(f"schedule interval must be positive, not {schedule!r}")
+        return
+    n = len(schedule.split())
+    if n == 1:
+        raise ValueError(f"invalid schedule {schedule!r}: expected a cron expression (5 fields: minute hour dom "
+                         "month dow), a preset such as '@daily', or a duration such as '10m', '1h30m', '2d'")
+    if n != 5:
         raise ValueError(f"invalid cron expression {schedule!r}: expected 5 fields (minute hour dom month dow), got {n}")
     try:
         from croniter import CroniterError, croniter
@@ -393,9 +338,9 @@ def validate_schedule(schedule: str | None) -> None:
 def timetable_for(schedule: str | None, timezone: str = "UTC") -> Timetable:
     """Timetable for a DAG ``schedule`` as Airflow 2.10's ``create_timetable`` does.
 
-    None -> ``NullTimetable``; ``"@once"`` -> ``OnceTimetable``; a preset or 5-field
-    cron -> ``CronDataIntervalTimetable(schedule, timezone)``. Raises ``ValueError``
-    for an invalid schedule or unknown timezone.
+    None -> ``NullTimetable``; ``"@once"`` -> ``OnceTimetable``; a duration -> ``DeltaDataIntervalTimetable``
+    (Airflow's ``schedule=timedelta(...)``); a preset or 5-field cron -> ``CronDataIntervalTimetable(schedule,
+    timezone)``. Raises ``ValueError`` for an invalid schedule or unknown timezone.
     """
     validate_timezone(timezone)
     validate_schedule(schedule)
@@ -403,17 +348,39 @@ def timetable_for(schedule: str | None, timezone: str = "UTC") -> Timetable:
         return NullTimetable()
     if schedule == "@once":
         return OnceTimetable()
+    delta = _schedule_delta(schedule)
+    if delta is not None:
+        return DeltaDataIntervalTimetable(delta)
     return CronDataIntervalTimetable(schedule, timezone)
 
 
 def infer_automated_data_interval(timetable: Timetable, logical_date: dt.datetime) -> DataInterval:
     """The data interval of a scheduled or backfill run known only by its logical date, as Airflow 2.10's
-    ``DAG.infer_automated_data_interval``: ``[logical_date, next fire time)`` for a cron schedule, the
-    instant itself for ``@once`` and null schedules. ``logical_date`` aware (naive -> ``ValueError``)."""
+    ``DAG.infer_automated_data_interval``: ``[logical_date, next fire time)`` for a cron schedule,
+    ``[logical_date, logical_date + delta)`` for a duration, the instant itself for ``@once`` and null
+    schedules. ``logical_date`` aware (naive -> ``ValueError``)."""
     start = _utc(logical_date, "logical_date")
-    if isinstance(timetable, CronDataIntervalTimetable):
+    if isinstance(timetable, _DataIntervalTimetable):
         return DataInterval(start, timetable._get_next(start))
     return DataInterval.exact(start)
+
+
+def next_logical_date(timetable: Timetable, interval: DataInterval) -> dt.datetime | None:
+    """The logical date of the scheduled run after the one covering ``interval``, ignoring ``start_date``,
+    ``end_date`` and ``catchup``, as Airflow 2.10's ``DAG.next_dagrun_info(data_interval, restricted=False)``
+    (the template context's ``next_ds``); None for ``@once`` and null schedules. UTC-aware."""
+    unrestricted = TimeRestriction(None, None, catchup=True)
+    info = timetable.next_dagrun_info(last_automated_data_interval=interval, restriction=unrestricted, now=interval.end)
+    return None if info is None else info.logical_date
+
+
+def previous_logical_date(timetable: Timetable, logical_date: dt.datetime) -> dt.datetime | None:
+    """The schedule's time before ``logical_date`` (aware), as Airflow 2.10's ``DAG.previous_schedule`` (the
+    template context's ``prev_ds``): the previous cron fire time, ``logical_date - delta`` for a duration, None
+    for ``@once`` and null schedules. UTC-aware."""
+    if isinstance(timetable, _DataIntervalTimetable):
+        return timetable._get_prev(_utc(logical_date, "logical_date"))
+    return None
 
 
 def run_id(run_type: str, logical_date: dt.datetime) -> str:
@@ -513,7 +480,7 @@ def schedule_report(timetable: Timetable, restriction: TimeRestriction, now: dt.
     Returns ``{"due": [RUN...], "upcoming": [RUN...], "manual": {...} | None}``:
     ``due`` = ``due_runs``; ``upcoming`` = the next ``count`` runs after the last due
     one; ``manual`` = ``{"data_interval_start", "data_interval_end"}`` of
-    ``infer_manual_data_interval(run_after=now)`` for cron timetables, None for
+    ``infer_manual_data_interval(run_after=now)`` for cron and duration timetables, None for
     ``@once`` and null schedules. RUN = ``{"run_id", "logical_date",
     "data_interval_start", "data_interval_end", "run_after"}``; run ids are of type
     ``scheduled``; all times are UTC ISO-8601 strings (``+00:00``).
@@ -522,7 +489,7 @@ def schedule_report(timetable: Timetable, restriction: TimeRestriction, now: dt.
     due = due_runs(timetable, restriction, now)
     upcoming = upcoming_runs(timetable, restriction, now, due[-1].data_interval if due else None, count)
     manual = None
-    if isinstance(timetable, CronDataIntervalTimetable):
+    if isinstance(timetable, _DataIntervalTimetable):
         interval = timetable.infer_manual_data_interval(run_after=now)
         manual = {"data_interval_start": interval.start.isoformat(), "data_interval_end": interval.end.isoformat()}
     return {"due": [_run_dict(i) for i in due], "upcoming": [_run_dict(i) for i in upcoming], "manual": manual}

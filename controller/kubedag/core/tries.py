@@ -63,6 +63,7 @@ def render_try(
     xcom_pull: Callable[[str, str], Any] | None = None,
     variables: Mapping[str, str] | None = None,
     connections: Mapping[str, str] | None = None,
+    prev_success: templating.PreviousRun | None = None,
 ) -> templating.RenderedFields:
     """Render a try's ``command``, ``args`` and ``env`` with Airflow's template context for that try
     (``params`` from the DAG, ``dag_run.conf`` from the run). Every executor renders through here.
@@ -71,13 +72,15 @@ def render_try(
     :data:`kubedag.core.xcom.NO_XCOM` (e.g. ``repository.get_xcom(..., default=NO_XCOM)``); it is called only
     for tasks of ``dag`` (``ti.xcom_pull`` of another task id is a template error naming it), and only when
     a template pulls. None: nothing was pushed. ``variables`` (name -> value) and ``connections``
-    (conn id -> URI) are :func:`kubedag.secrets.load_sources`' (None: none).
+    (conn id -> URI) are :func:`kubedag.core.secrets.load_sources`' (None: none). ``prev_success``: the DAG's
+    previous successful run (see :class:`~kubedag.core.templating.PreviousRun`; None: there is none).
 
     Raises:
         templating.TemplateError: naming the field that failed (e.g. ``command[1]``).
     """
     task = dag.tasks[task_id]
-    ctx = try_context(dag, run, task_id, try_number, xcom_pull=xcom_pull, variables=variables, connections=connections)
+    ctx = try_context(dag, run, task_id, try_number, xcom_pull=xcom_pull, variables=variables, connections=connections,
+                      prev_success=prev_success)
     return templating.render_fields(list(task.command), list(task.args), task.env, ctx)
 
 
@@ -90,9 +93,11 @@ def try_context(
     xcom_pull: Callable[[str, str], Any] | None = None,
     variables: Mapping[str, str] | None = None,
     connections: Mapping[str, str] | None = None,
+    prev_success: templating.PreviousRun | None = None,
 ) -> dict[str, Any]:
     """Airflow's template context for one try, as :func:`render_try` renders with (same arguments): a
-    ``ti.xcom_pull`` of a task not in ``dag`` is a :class:`~kubedag.core.templating.ContextError` naming it."""
+    ``ti.xcom_pull`` of a task not in ``dag`` is a :class:`~kubedag.core.templating.ContextError` naming it;
+    ``next_ds``/``prev_ds`` come from the DAG's timetable."""
 
     def pull(upstream_id: str, key: str) -> Any:
         if upstream_id not in dag.tasks:
@@ -104,6 +109,7 @@ def try_context(
             dag_id=run.dag_id, task_id=task_id, run_id=run.run_id, run_type=str(run.run_type),
             logical_date=run.logical_date, data_interval_start=run.data_interval_start,
             data_interval_end=run.data_interval_end, try_number=try_number, params=dag.params, conf=run.conf,
-            xcom_pull=pull, variables=variables, connections=connections,
+            xcom_pull=pull, variables=variables, connections=connections, prev_success=prev_success,
+            timetable=dag.timetable,
         )
     )

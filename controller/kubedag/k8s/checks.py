@@ -3,8 +3,9 @@
 Before a run's pass, :meth:`InProcessTasks.verdicts` gives a :class:`kubedag.core.runpass.ControllerCheck` for
 each queued or running in-process task; a running task's "not met" is kept until its ``recheck_at``.
 
-* ``externalTask`` sensors are poked against the metadata DB every ``pokeInterval`` through the
-  :class:`kubedag.app.ports.ExternalTaskQuery` port.
+* ``externalTask`` sensors are poked against the metadata DB every ``pokeInterval``: the logical dates and the
+  outcome are :mod:`kubedag.core.sensors`' rules, the states come from the run store
+  (:meth:`kubedag.app.ports.RunStore.external_states`).
 * Trigger tasks (Airflow's ``TriggerDagRunOperator``) create the target DAGRun (named by
   :func:`kubedag.core.naming.run_name`, annotated ``kubedag.io/triggered-by`` with the triggering try, so a
   restarted controller finds it instead of creating another). ``resetDagRun`` on an existing run appends a
@@ -19,10 +20,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from kubedag.app.ports import EventSink, ExternalTaskQuery
+from kubedag.app.ports import EventSink, RunStore
 from kubedag.app.reconcile import RunMemory
 from kubedag.core import engine, runpass, templating, timetable
 from kubedag.core import naming as names
+from kubedag.core.sensors import external_logical_dates, external_outcome, external_summary
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import TaskInstanceState
 from kubedag.k8s.client import ApiError, KubeClient
@@ -53,10 +55,10 @@ class InProcessTasks:
     """
 
     def __init__(self, cache: Cache, client: Callable[[], KubeClient | None],
-                 dag_of: Callable[[str, str], DAG | str | None], events: EventSink, external: ExternalTaskQuery,
+                 dag_of: Callable[[str, str], DAG | str | None], events: EventSink, store: RunStore,
                  store_call: Callable[..., Any], seen_run: Callable[[str, Mapping[str, Any]], None]) -> None:
         self.cache, self._client, self._dag_of = cache, client, dag_of
-        self._events, self._query, self._store_call, self._seen_run = events, external, store_call, seen_run
+        self._events, self._store, self._store_call, self._seen_run = events, store, store_call, seen_run
 
     async def verdicts(self, key: Key, dag: DAG, memory: RunMemory, now: datetime,
                        inputs: runpass.RenderInputs, stale: set[str]) -> dict[str, runpass.ControllerCheck] | None:
@@ -92,14 +94,15 @@ class InProcessTasks:
         """An ``externalTask`` sensor's poke against the metadata DB (Airflow's ``ExternalTaskSensor.poke``)."""
         task = dag.tasks[ti.task_id]
         assert task.sensor is not None and task.sensor.external_task is not None
+        check = task.sensor.external_task
         ctx = runpass.template_context(dag, memory.run, ti.task_id, max(ti.try_number, 1), inputs)
         try:
-            outcome, summary = await self._store_call(
-                self._query, key[0], task.sensor.external_task, memory.run.logical_date,
-                lambda t, f: templating.render(t, ctx, f))
+            dates = external_logical_dates(check, memory.run.logical_date, lambda t, f: templating.render(t, ctx, f))
         except ValueError as exc:
             return runpass.ControllerCheck("failed", f"template error in {exc}")
-        return runpass.ControllerCheck(outcome, summary, recheck_at=now + task.sensor.poke_interval)
+        states = await self._store_call(self._store.external_states, key[0], check.dag, check.task, dates)
+        return runpass.ControllerCheck(external_outcome(check, states), external_summary(check, dates, states),
+                                       recheck_at=now + task.sensor.poke_interval)
 
     async def _trigger(self, key: Key, dag: DAG, memory: RunMemory, ti: engine.TaskInstance, now: datetime,
                        inputs: runpass.RenderInputs) -> runpass.ControllerCheck:

@@ -62,7 +62,7 @@ from pydantic.json_schema import GenerateJsonSchema
 from kubedag.core.spec import models
 from kubedag.core.spec.dagrun import DAGRunManifest, DAGRunStatus, DAGStatus
 from kubedag.core.spec.resources import BackfillManifest, BackfillStatus, PoolManifest, PoolStatus
-from kubedag.core.spec.durations import parse_duration
+from kubedag.core.durations import parse_duration
 
 GROUP = "kubedag.io"
 VERSION = "v1alpha1"
@@ -263,6 +263,7 @@ DAG_COLUMNS = [
     _column("Last Run", ".status.lastRun.phase", "string", "State of the most recent run."),
     # type string, not date: kubectl shows a future date as "<invalid>"
     _column("Next Run", ".status.nextRunAt", "string", "When the next scheduled run is due."),
+    _column("Tags", ".spec.tags", "string", "The DAG's tags (Airflow's `tags`).", priority=1),
     AGE,
 ]
 DAGRUN_COLUMNS = [

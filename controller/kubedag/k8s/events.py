@@ -1,8 +1,8 @@
 """The controller's event sink (core/v1 Events) and notification sink (webhooks and Slack, Secrets read through
 the API): :class:`kubedag.app.ports.EventSink` and :class:`kubedag.app.ports.NotificationSink` on a cluster.
 
-Both are best effort and never block a pass: an Event is posted in the background, a notification goes to a
-:class:`kubedag.notify.WebhookSender` thread. Secret values the controller has seen are masked in both.
+Both are best effort and never block a pass: an Event is posted in the background, a notification goes to the
+webhook sender the entry point gives (:func:`kubedag.http.webhook_sender`, threads of its own). Secret values the controller has seen are masked in both.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from kubedag.core import engine
+from kubedag.core.notify import secret_resolver
 from kubedag.k8s.client import KubeClient
 from kubedag.k8s.workqueue import Background
 
@@ -71,11 +72,13 @@ class _NamespacedNotifier:
 
 
 class WebhookNotifications:
-    """Sends notifications with a :class:`kubedag.notify.WebhookSender` made on first use; its resolver reads
-    a notifier's Secret through the API (from the sender's thread, on the controller's loop)."""
+    """Sends notifications with the sender ``make_sender(resolver, *, mask)`` makes on first use (the entry
+    point's :func:`kubedag.http.webhook_sender`; None: notifiers are not sent, and a warning says so once); its
+    resolver reads a notifier's Secret through the API (from the sender's thread, on the controller's loop)."""
 
-    def __init__(self, client: Callable[[], KubeClient | None], mask: Callable[[str], str]) -> None:
-        self._client, self._mask = client, mask
+    def __init__(self, client: Callable[[], KubeClient | None], mask: Callable[[str], str],
+                 make_sender: Callable[..., Any] | None) -> None:
+        self._client, self._mask, self._make_sender = client, mask, make_sender
         self._sender: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -94,24 +97,32 @@ class WebhookNotifications:
         return lookup
 
     def _get_sender(self) -> Any:
+        if self._sender is None and self._make_sender is None:
+            log.warning("a DAG has notifiers, but the controller was given no webhook sender: they are not notified")
+            self._make_sender = _no_sender
         if self._sender is None:
-            from kubedag.notify import WebhookSender, secret_resolver  # DAGs with notifiers only
-
             self._loop = asyncio.get_running_loop()
 
             def resolve(notifier: Any) -> Any:
                 namespace, inner = notifier
                 return secret_resolver(self._lookup_in(namespace))(inner)
 
-            self._sender = WebhookSender(resolve, mask=self._mask)
+            self._sender = self._make_sender(resolve, mask=self._mask)
         return self._sender
 
     def __call__(self, namespace: str, notifier: Any, notification: Any) -> None:
         """Queue one notification (see :class:`kubedag.app.ports.NotificationSink`)."""
         try:
-            self._get_sender().send(_NamespacedNotifier(namespace, notifier), notification)
+            sender = self._get_sender()
+            if sender is not None:
+                sender.send(_NamespacedNotifier(namespace, notifier), notification)
         except Exception:  # noqa: BLE001 - a notification never stops a pass
             log.exception("sending a notification failed")
+
+
+def _no_sender(*args: Any, **kwargs: Any) -> None:
+    """The ``make_sender`` of a controller given none: no sender, so nothing is notified."""
+    return None
 
 
 __all__ = ["EventPoster", "WebhookNotifications"]

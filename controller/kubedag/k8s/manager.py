@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from kubedag import __version__
-from kubedag.app.ports import ExternalTaskQuery, RunStore
+from kubedag.app.ports import RunStore
 from kubedag.core.states import DagRunState
 from kubedag.k8s import checks, informers
 from kubedag.k8s.backfill import BackfillReconciler
@@ -38,7 +38,7 @@ from kubedag.k8s.retention import PodReaper
 from kubedag.k8s.runs import RunReconciler
 from kubedag.k8s.sources import SourceCache
 from kubedag.k8s.workqueue import Background, Key, WorkQueue, run_worker
-from kubedag.secrets import Masker
+from kubedag.core.secrets import Masker
 
 log = logging.getLogger("kubedag.controller")
 
@@ -79,10 +79,11 @@ class ControllerConfig:
 
 class Manager:
     """The controller: caches, queues and reconcilers (see the module docstring). ``store``: the run store;
-    ``external``: the ``externalTask`` sensors' query; ``clock``: now, UTC-aware."""
+    ``make_sender(resolver, *, mask)``: the webhook sender (:func:`kubedag.http.webhook_sender`; None: notifiers
+    are not sent); ``clock``: now, UTC-aware."""
 
-    def __init__(self, config: ControllerConfig, connection: Connection, store: RunStore, external: ExternalTaskQuery,
-                 *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, config: ControllerConfig, connection: Connection, store: RunStore, *,
+                 make_sender: Callable[..., Any] | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self.config, self.connection, self.store, self.clock = config, connection, store, clock
         self.client: KubeClient | None = None
         self.cache = informers.Cache()
@@ -95,12 +96,12 @@ class Manager:
         self.dags = DagReconciler(self.cache, get_client, store, self._db, self.events, clock,
                                   phase_of=lambda k: self.runs.phase_of(k), last_run=lambda k: self.runs.last_run(k),
                                   run_waits=self.run_queue.add, seen_run=self.on_run_event)
-        in_process = checks.InProcessTasks(self.cache, get_client, self.dags.dag_of, self.events, external, self._db,
+        in_process = checks.InProcessTasks(self.cache, get_client, self.dags.dag_of, self.events, store, self._db,
                                            self.on_run_event)
         self.runs = RunReconciler(config, self.cache, get_client, store, self._db, dag_of=self.dags.dag_of,
                                   in_process=in_process, sources=SourceCache(get_client, self.masker, config.sources_ttl),
                                   masker=self.masker, events=self.events,
-                                  notifications=WebhookNotifications(get_client, self.masker.mask), reaper=self.reaper,
+                                  notifications=WebhookNotifications(get_client, self.masker.mask, make_sender), reaper=self.reaper,
                                   background=self.background, requeue=self.run_queue.add_after,
                                   phase_changed=self._phase_changed, pools_changed=self._pools_changed, clock=clock)
         self.pools = PoolReconciler(self.cache, get_client, self.runs.pool_usage)

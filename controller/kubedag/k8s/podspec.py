@@ -93,7 +93,7 @@ def build_pod(
         env: the container's environment, already rendered, in this order.
         image: overrides the task's image (kubedag's own image for a built-in ``file``/``http`` sensor).
         secret_env: variable name -> ``(Secret name, key)``, added as ``valueFrom.secretKeyRef`` after ``env``
-            (connections: :func:`kubedag.secrets.connections_env`'s names).
+            (connections: :func:`kubedag.core.secrets.connections_env`'s names).
         poke: the poke of a ``reschedule``-mode sensor's try (0: the first; see
             :func:`kubedag.core.naming.pod_name`): part of the name, label ``kubedag.io/poke`` when > 0.
 

@@ -33,7 +33,7 @@ from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, Run
 from kubedag.app.reconcile import (
     FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, open_memory, reconcile_run,
 )
-from kubedag.core import engine, runpass
+from kubedag.core import engine, notify, runpass
 from kubedag.core import naming as names
 from kubedag.core.spec.dag import DAG, DEFAULT_POOL, DEFAULT_POOL_SLOTS
 from kubedag.core.spec.dagrun import LastRun
@@ -46,7 +46,7 @@ from kubedag.k8s.retention import PodReaper
 from kubedag.k8s.runstatus import RunStatusWriter
 from kubedag.k8s.sources import SourceCache
 from kubedag.k8s.workqueue import Background, Key
-from kubedag.secrets import Masker
+from kubedag.core.secrets import Masker
 
 log = logging.getLogger("kubedag.controller")
 
@@ -389,8 +389,6 @@ class RunReconciler:
 
     async def _notify_with_log(self, key: Key, dag: DAG, memory: RunMemory, old: engine.TaskInstance | None,
                                ti: engine.TaskInstance) -> None:
-        from kubedag import notify  # DAGs with notifiers only
-
         text = None
         try:
             client = self._client()

@@ -2,7 +2,7 @@
 Secrets its ``variablesFrom``/``connectionsFrom`` name, read with GETs by name and cached ``ttl``.
 
 A missing object does not block the DAG: a try whose template needs a value from it fails with a reason naming
-it (:func:`kubedag.secrets.load_sources`). Every secret value read joins the controller's masker. Connections
+it (:func:`kubedag.core.secrets.load_sources`). Every secret value read joins the controller's masker. Connections
 reach pods as ``secretKeyRef`` variables (:meth:`SourceCache.secret_env`), never as values in the pod spec.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from kubedag.core.spec.dag import DAG
 from kubedag.k8s.client import KubeClient
-from kubedag.secrets import CONN_ENV_PREFIX, Masker, load_sources
+from kubedag.core.secrets import CONN_ENV_PREFIX, Masker, load_sources
 
 
 class SourceCache:
@@ -27,7 +27,7 @@ class SourceCache:
         self._cache: dict[tuple[str, str], tuple[float, Any, dict[str, tuple[str, str]]]] = {}
 
     async def __call__(self, namespace: str, dag: DAG) -> Any:
-        """The DAG's :class:`kubedag.secrets.Sources` (read at most once per ``ttl``)."""
+        """The DAG's :class:`kubedag.core.secrets.Sources` (read at most once per ``ttl``)."""
         loop = asyncio.get_running_loop()
         cached = self._cache.get((namespace, dag.dag_id))
         if cached is not None and cached[0] > loop.time():

@@ -97,26 +97,26 @@ class DagBag:
     @cached_property
     def objects(self) -> dict[tuple[str, str], dict[str, Any]]:
         """``{(kind, name): object}`` of the folder's ConfigMaps and Secrets (see
-        :func:`kubedag.secrets.objects_from_documents`)."""
-        from kubedag.secrets import objects_from_documents
+        :func:`kubedag.core.secrets.objects_from_documents`)."""
+        from kubedag.core.secrets import objects_from_documents
 
         return objects_from_documents(self._documents(("ConfigMap", "Secret", "List")))
 
     def get(self, kind: str, name: str) -> Mapping[str, Any] | None:
         """The ConfigMap or Secret ``name`` (``kind``: ``"ConfigMap"`` or ``"Secret"``), None if there is none:
-        the ``get`` of :func:`kubedag.secrets.load_sources`."""
+        the ``get`` of :func:`kubedag.core.secrets.load_sources`."""
         return self.objects.get((kind, name))
 
     @cached_property
     def secret_values(self) -> dict[tuple[str, str], str]:
-        """``{(secret name, key): decoded value}`` of every Secret (for :func:`kubedag.notify.static_resolver`)."""
-        from kubedag.secrets import _secret_values
+        """``{(secret name, key): decoded value}`` of every Secret (for :func:`kubedag.core.notify.static_resolver`)."""
+        from kubedag.core.secrets import secret_values
 
         out: dict[tuple[str, str], str] = {}
         problems: list[str] = []
         for (kind, name), obj in self.objects.items():
             if kind == "Secret":
-                for key, value in _secret_values(obj, f"Secret {name!r}", problems).items():
+                for key, value in secret_values(obj, f"Secret {name!r}", problems).items():
                     out[(name, key)] = value
         return out
 

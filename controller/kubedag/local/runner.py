@@ -11,7 +11,7 @@ command (or a built-in sensor check, wrapped in the poke loop in ``poke`` mode),
 fresh file next to the try's log) and ``$KUBEDAG_CONN_<ID>``; at its end :func:`kubedag.core.execution.finish_try`
 (XComs, branch skips, a sensor's reschedule, exit 99 = skipped). The tasks the Kubernetes controller carries
 out itself run here as local programs: an ``externalTask`` sensor as ``python -m kubedag.sensors external``
-against the metadata DB, a ``trigger`` task as ``python -m kubedag.local.trigger``. A rescheduled sensor's
+against the metadata DB, a ``trigger`` task as ``python -m kubedag.cli.trigger``. A rescheduled sensor's
 next poke starts the same try number again and appends to the same log. Secret values (``variablesFrom``
 Secrets, connections) are masked in try logs (the header when written, the process output once the try
 ended), reasons and notifications. Pools (``RunOptions.pools``) limit the tries of this run by slots.
@@ -76,8 +76,8 @@ class RunOptions:
     ``no_retry_delay``: start retries at once instead of after ``retryDelay`` (for tests).
     ``extra_env``: added to every try's environment (after the inherited environment).
     ``pools``: pool name -> slots (:attr:`kubedag.local.bag.DagBag.pools`); None: pools are not enforced.
-    ``variables`` / ``connections`` / ``masker``: from :func:`kubedag.secrets.load_sources` (None: none).
-    ``sender``: a :class:`kubedag.notify.WebhookSender` for the DAG's notifiers (None: no notifier).
+    ``variables`` / ``connections`` / ``masker``: from :func:`kubedag.core.secrets.load_sources` (None: none).
+    ``sender``: a :class:`kubedag.http.notify.WebhookSender` for the DAG's notifiers (None: no notifier).
     ``database_url``: the metadata DB, for ``externalTask`` sensors and ``trigger`` tasks.
     ``dag_folder``: where ``trigger`` tasks find their target DAG (default: ``workdir``).
     ``python``: the interpreter of built-in checks and triggers.
@@ -132,7 +132,7 @@ class LocalRunner:
         self._xcoms: dict[tuple[str, str], Any] = {}
         self._env_error: str | None = None
         if options.connections:
-            from kubedag.secrets import connections_env
+            from kubedag.core.secrets import connections_env
 
             try:
                 self._base_env.update(connections_env(options.connections))
@@ -176,7 +176,7 @@ class LocalRunner:
         before = self.tis.get(task_id)
         changed[task_id] = self.tis[task_id] = ti
         if self.options.sender is not None:
-            from kubedag.notify import task_notifications
+            from kubedag.core.notify import task_notifications
 
             for notifier, n in task_notifications(self.dag, self.run_, before, ti, log=lambda: self._log_of(ti)):
                 self.options.sender.send(notifier, n)
@@ -256,7 +256,7 @@ class LocalRunner:
         else:
             self.recorder.save(self.run_, list(changed.values()), tries)
         if self.options.sender is not None:
-            from kubedag.notify import run_notifications
+            from kubedag.core.notify import run_notifications
 
             for notifier, n in run_notifications(self.dag, before_run, self.run_):
                 self.options.sender.send(notifier, n)
@@ -304,7 +304,7 @@ class LocalRunner:
 
     def _external_argv(self, task: Any, render: Callable[[str, str], str]) -> list[str]:
         """``python -m kubedag.sensors external ...`` for an ``externalTask`` sensor (poke-wrapped in poke mode)."""
-        from kubedag.sensors import external_check_problems, external_logical_dates, poke_command
+        from kubedag.core.sensors import external_check_problems, external_logical_dates, poke_command
 
         sensor = task.sensor
         check = sensor.external_task
@@ -326,9 +326,9 @@ class LocalRunner:
         return poke_command(argv, sensor) if sensor.mode == "poke" else argv
 
     def _trigger_argv(self, task: Any, render: Callable[[str, str], str]) -> list[str]:
-        """``python -m kubedag.local.trigger ...`` for a ``trigger`` task, its fields rendered."""
+        """``python -m kubedag.cli.trigger ...`` for a ``trigger`` task, its fields rendered."""
         from kubedag.local.trigger import trigger_argv
-        from kubedag.sensors.external import _parse_date
+        from kubedag.core.sensors import parse_logical_date
 
         spec = task.trigger
         if not self.options.database_url:
@@ -336,7 +336,7 @@ class LocalRunner:
         conf = execution.render_value(dict(spec.conf), render, "trigger.conf")
         when = self.clock()
         if spec.logical_date is not None:
-            when = _parse_date(render(spec.logical_date, "trigger.logicalDate"), "trigger.logicalDate")
+            when = parse_logical_date(render(spec.logical_date, "trigger.logicalDate"), "trigger.logicalDate")
         run_id = render(spec.trigger_run_id, "trigger.triggerRunId") if spec.trigger_run_id else None
         return trigger_argv(
             python=self.options.python, folder=self.options.dag_folder or self.options.workdir, dag=spec.dag,
@@ -367,7 +367,7 @@ class LocalRunner:
                 error = f"template error in {exc}"
             except ValueError as exc:
                 error = str(exc)
-        header = f"[{now.isoformat()}] kubedag: {run.dag_id} {run.run_id} {ti.task_id} try {ti.try_number} of {task.max_tries}\n"
+        header = f"[{now.isoformat()}] kubedag: {run.dag_id} {run.run_id} {ti.task_id} try {ti.try_number} of {engine.tries_allowed(task, ti.max_tries)}\n"
         if error is None:
             env = {**self._base_env, **own_env, **context_env(run, ti.task_id, ti.try_number),
                    XCOM_PATH_ENV: str(xcom_file)}

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ from kubedag.local.runner import LocalRunner, RunOptions, context_env, utcnow
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import RunType
 from kubedag.store import config
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,12 +89,15 @@ def has_notifiers(dag: DAG) -> bool:
     )
 
 
-def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str | None, **kwargs: Any) -> RunOptions:
+def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str | None,
+                  make_sender: Callable[..., Any] | None = None, **kwargs: Any) -> RunOptions:
     """The runner's options for ``dag`` with the DAG bag of ``workdir`` (:class:`kubedag.local.bag.DagBag`):
     Pools always (a cheap scan: only files naming ``kind: Pool`` are parsed); ``variablesFrom`` /
     ``connectionsFrom`` and notifier Secrets only when the DAG uses them; a webhook sender only when it has
     notifiers; the DB URL only for ``externalTask`` sensors and ``trigger`` tasks. ``kwargs``: other
-    :class:`~kubedag.local.runner.RunOptions` fields.
+    :class:`~kubedag.local.runner.RunOptions` fields. ``make_sender(resolver, *, mask, retries, backoff)``: the
+    webhook sender's class, given by the entry point (:class:`kubedag.http.notify.WebhookSender`); without it a
+    DAG's notifiers are not sent (a warning says so).
 
     Raises:
         ValueError: a source of ``variablesFrom``/``connectionsFrom`` is missing from the folder (naming the
@@ -102,7 +108,7 @@ def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str 
     bag = DagBag(workdir)
     options = RunOptions(workdir=workdir, logs_dir=logs_dir, pools=bag.pools, dag_folder=workdir, **kwargs)
     if dag.variables_from or dag.connections_from:
-        from kubedag.secrets import load_sources
+        from kubedag.core.secrets import load_sources
 
         sources = load_sources(dag.variables_from, dag.connections_from, bag.get)
         if sources.missing:
@@ -110,11 +116,14 @@ def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str 
             raise ValueError(f"in {workdir}: " + "; ".join(sources.missing) + skipped)
         options.variables, options.connections, options.masker = sources.variables, sources.connections, sources.masker
     if has_notifiers(dag):
-        from kubedag.notify import WebhookSender, static_resolver
+        from kubedag.core.notify import static_resolver
 
         secrets = bag.secret_values if _needs_secrets(dag) else {}
         mask = options.masker.mask if options.masker is not None and len(options.masker) else None
-        options.sender = WebhookSender(static_resolver(secrets), mask=mask, retries=2, backoff=0.5)
+        if make_sender is None:
+            log.warning("DAG %s has notifiers, but no webhook sender was given: they are not notified", dag.dag_id)
+        else:
+            options.sender = make_sender(static_resolver(secrets), mask=mask, retries=2, backoff=0.5)
     if any(t.runs_in_controller for t in dag.tasks.values()):
         options.database_url = database_url or config.database_url()
     return options
@@ -136,6 +145,7 @@ def run_dag_locally(
     database_url: str | None = None,
     writer: DBWriter | None = None,
     run_id: str | None = None,
+    make_sender: Callable[..., Any] | None = None,
 ) -> LocalRunResult:
     """Run one manual DAG run of ``dag`` to completion with local processes; see ``kubedag dags test``.
 
@@ -143,13 +153,14 @@ def run_dag_locally(
     ``database_url`` or :func:`kubedag.store.config.database_url`; logs go under the data directory.
     ``writer``: a :class:`~kubedag.local.recording.DBWriter` started earlier (the CLI starts it before
     parsing the manifest); one is started here otherwise. It is closed before this returns.
-    ``run_id``: the run's id (default ``manual__<logical date>``, as Airflow's).
+    ``run_id``: the run's id (default ``manual__<logical date>``, as Airflow's). ``make_sender``: the webhook
+    sender's class (:func:`local_options`).
 
     ``workdir`` (the manifest's folder) is the DAG bag (:mod:`kubedag.local.bag`): its Pools, ConfigMaps and
     Secrets (``variablesFrom``, ``connectionsFrom``, notifier URLs) and the DAGs ``trigger`` tasks run.
     Notifications (``onFailure``/``onSuccess``/``onRetry`` of tasks and of the DAG) are sent as task instances
     and the run change, and delivered (at most :data:`NOTIFY_FLUSH_SECONDS` of waiting) before this returns.
-    A task's ``sla`` never fires here: SLAs apply to scheduled runs only (:func:`kubedag.notify.sla_misses`,
+    A task's ``sla`` never fires here: SLAs apply to scheduled runs only (:func:`kubedag.core.notify.sla_misses`,
     Airflow 2's rule), and a local run is manual.
 
     Raises:
@@ -164,7 +175,7 @@ def run_dag_locally(
     recorder = writer or DBWriter(database_url)
     try:
         options = local_options(dag, workdir=workdir, logs_dir=config.logs_dir(), database_url=database_url,
-                                parallelism=parallelism, no_retry_delay=no_retry_delay)
+                                parallelism=parallelism, no_retry_delay=no_retry_delay, make_sender=make_sender)
     except BaseException:
         recorder.close()
         raise

@@ -1,8 +1,8 @@
-"""A ``trigger`` task run locally (Airflow's ``TriggerDagRunOperator``): ``python -m kubedag.local.trigger ...``.
+"""A ``trigger`` task run locally (Airflow's ``TriggerDagRunOperator``): ``python -m kubedag.cli.trigger ...``.
 
 The local runner starts this program as the task's try (its output goes to the try's log)::
 
-    python -m kubedag.local.trigger --folder DIR --dag child --database-url URL \\
+    python -m kubedag.cli.trigger --folder DIR --dag child --database-url URL \\
         --logical-date 2026-11-01T00:00:00+00:00 --conf '{"x": 1}' [--run-id ID] [--reset-dag-run] \\
         [--wait-for-completion] --allowed success --failed failed
 
@@ -24,9 +24,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 OK = 0
 FAILED = 1
@@ -37,7 +38,7 @@ def trigger_argv(
     run_id: str | None, reset_dag_run: bool, wait_for_completion: bool, allowed: Sequence[str], failed: Sequence[str],
 ) -> list[str]:
     """The command line of one trigger try (values already rendered; ``logical_date`` timezone-aware)."""
-    argv = [python, "-m", "kubedag.local.trigger", f"--folder={folder}", f"--dag={dag}",
+    argv = [python, "-m", "kubedag.cli.trigger", f"--folder={folder}", f"--dag={dag}",
             f"--database-url={database_url}", f"--logical-date={logical_date.isoformat()}",
             f"--conf={json.dumps(conf)}"]
     if run_id:
@@ -75,9 +76,10 @@ def _existing(database_url: str, dag_id: str, run_id: str, logical_date: datetim
         db.dispose()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the program (see the module docstring); returns its exit code."""
-    parser = argparse.ArgumentParser(prog="python -m kubedag.local.trigger", description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None, make_sender: Callable[..., Any] | None = None) -> int:
+    """Run the program (see the module docstring); returns its exit code. ``make_sender``: the webhook sender's
+    class for the triggered run's notifiers, given by the entry point :mod:`kubedag.cli.trigger`."""
+    parser = argparse.ArgumentParser(prog="python -m kubedag.cli.trigger", description=__doc__.splitlines()[0])
     parser.add_argument("--folder", required=True, type=Path)
     parser.add_argument("--dag", required=True)
     parser.add_argument("--database-url", required=True)
@@ -115,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"triggering DAG {dag.dag_id!r}: run {run_id} at {logical_date.isoformat()} with conf {json.dumps(conf)}",
           flush=True)
     result = run_dag_locally(dag, workdir=args.folder, logical_date=logical_date, conf=conf, live=False,
-                             database_url=args.database_url, run_id=run_id)
+                             database_url=args.database_url, run_id=run_id, make_sender=make_sender)
     print(f"triggered run {run_id} of {dag.dag_id!r} ended {result.state}", flush=True)
     xcom_path = os.environ.get("KUBEDAG_XCOM_PATH")
     if xcom_path:

@@ -1,5 +1,5 @@
-"""``python -m kubedag.sensors file|http|external ...``: run one built-in sensor check (see :mod:`kubedag.sensors.checks`)."""
+"""``python -m kubedag.sensors file|http|external ...``: run one built-in sensor check (see :mod:`kubedag.sensors.program`)."""
 
-from kubedag.sensors.checks import main
+from kubedag.sensors.program import main
 
 raise SystemExit(main())

@@ -9,8 +9,9 @@ Typical use::
         repository.upsert_dag(session, "etl", spec={...})
 
 Submodules: :mod:`.config` (home dir, DB URL), :mod:`.models` (tables),
-:mod:`.migrate` (Alembic, programmatic), :mod:`.db` (engines, sessions),
-:mod:`.repository` (reads/writes that never commit).
+:mod:`.migrate` (Alembic, programmatic), :mod:`.engine` (engines), :mod:`.db` (sessions, a migrated store),
+:mod:`.repository` (reads/writes that never commit), :mod:`.external` (the
+``externalTask`` sensor's query).
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from typing import Any
 # SQLAlchemy and Alembic: the CLI starts faster and the local runner can open the DB in the background.
 _EXPORTS = {
     "database_url": "config", "ensure_home": "config", "kubedag_home": "config", "logs_dir": "config",
-    "make_engine": "db", "open_store": "db", "session_factory": "db",
+    "make_engine": "engine", "open_store": "db", "session_factory": "db",
     "upgrade": "migrate",
     "DagRow": "models", "DagRunRow": "models", "DagRunState": "models", "DagRunType": "models",
     "TaskInstanceHistoryRow": "models", "TaskInstanceRow": "models", "TaskInstanceState": "models",
     "XComRow": "models",
     "DagNotFound": "errors", "DagRunNotFound": "errors", "StoreError": "errors", "TaskInstanceNotFound": "errors",
 }
-_SUBMODULES = {"config", "db", "migrate", "models", "repository", "errors"}
+_SUBMODULES = {"config", "db", "engine", "external", "migrate", "models", "repository", "errors"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 

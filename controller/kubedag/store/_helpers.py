@@ -16,7 +16,7 @@ from .models import TaskInstanceState, as_utc
 TI_FIELDS = frozenset(
     {
         "state", "try_number", "max_tries", "start_date", "end_date", "duration",
-        "exit_code", "hostname", "pod_name", "next_retry_at",
+        "exit_code", "hostname", "pod_name", "next_retry_at", "reason",
     }
 )
 #: Fields ``record_try`` accepts.

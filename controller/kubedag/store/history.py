@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from kubedag.core.runpass import ti_from_row
 from kubedag.core.spec.dag import DAG
 from kubedag.core.timetable import DataInterval, iso_utc
 from kubedag.store import repository
+from kubedag.store.external import external_states
 from kubedag.store.models import DagRunRow, TaskInstanceHistoryRow
 from kubedag.store.rows import pass_rows, write_rows
 
@@ -127,6 +128,12 @@ class SqlRunStore:
         if row is None or row[0] is None or row[1] is None:
             return None
         return DataInterval(row[0], row[1])
+
+    def external_states(self, namespace: str, dag_id: str, task_id: str | None,
+                        dates: list[datetime]) -> list[str | None]:
+        """See :meth:`kubedag.app.ports.RunStore.external_states` (:func:`kubedag.store.external.external_states`)."""
+        with self.sessionmaker() as session:
+            return external_states(session, db_dag_id(namespace, dag_id), task_id, dates)
 
     def recorded_runs(self, namespace: str, dag_id: str) -> list[RecordedRun]:
         """See :meth:`kubedag.app.ports.RunStore.recorded_runs`."""

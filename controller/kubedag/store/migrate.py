@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from .engine import make_engine
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -39,7 +41,7 @@ __all__ = [
     "HEAD_REVISION",
 ]
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 """The newest revision shipped (a test checks it against the scripts). When the DB is already there,
 :func:`upgrade` returns after one query without importing Alembic, which keeps CLI start-up fast."""
 
@@ -70,8 +72,6 @@ def _begin(engine_or_url: Engine | str | sa.URL | None) -> Iterator[sa.Connectio
         with engine_or_url.begin() as conn:
             yield conn
         return
-    from .db import make_engine
-
     engine = make_engine(engine_or_url)
     try:
         with engine.begin() as conn:
@@ -89,7 +89,7 @@ def upgrade(engine_or_url: Engine | str | sa.URL | None = None, revision: str = 
     """Migrate the DB to ``revision`` (default: the newest), in one transaction.
 
     ``engine_or_url``: an Engine (left open), or a URL / None (default URL),
-    for which an engine is made with :func:`kubedag.store.db.make_engine` and
+    for which an engine is made with :func:`kubedag.store.engine.make_engine` and
     disposed of. Idempotent: at ``revision`` already, it does nothing.
     Raises ``alembic.util.CommandError`` for an unknown revision, and
     SQLAlchemy errors if the DB cannot be reached.

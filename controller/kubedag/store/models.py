@@ -181,6 +181,8 @@ class TaskInstanceRow(Base):
     Primary key ``(dag_id, run_id, task_id)`` (no ``map_index``: kubedag has no
     dynamic task mapping); ``(dag_id, run_id)`` references ``dag_run``.
     ``try_number`` is 0 before the first try; ``duration`` is in seconds.
+    ``max_tries`` is Airflow's (retries allowed: the task's ``retries``, renewed to ``try_number + retries``
+    when the task instance is cleared); ``reason`` why it is in its state (``exit code 1``, ``cleared``, ...).
     """
 
     __tablename__ = "task_instance"
@@ -207,6 +209,7 @@ class TaskInstanceRow(Base):
     hostname: Mapped[str | None] = mapped_column(sa.String(1000))
     pod_name: Mapped[str | None] = mapped_column(sa.String(253))
     next_retry_at: Mapped[dt.datetime | None]
+    reason: Mapped[str | None] = mapped_column(sa.Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:

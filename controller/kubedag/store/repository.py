@@ -233,6 +233,20 @@ def list_dag_runs(
     return list(session.scalars(stmt))
 
 
+def previous_successful_run(session: Session, dag_id: str, logical_date: dt.datetime) -> DagRunRow | None:
+    """The DAG's ``success`` run with the latest logical date before ``logical_date`` (aware), or None: Airflow
+    2.10's ``DagRun.get_previous_dagrun(state=SUCCESS)``, the run behind the template context's
+    ``prev_*_success`` values (see :class:`kubedag.core.templating.PreviousRun`)."""
+    stmt = (
+        sa.select(DagRunRow)
+        .where(DagRunRow.dag_id == dag_id, DagRunRow.state == DagRunState.SUCCESS,
+               DagRunRow.logical_date < as_utc("logical_date", logical_date))
+        .order_by(DagRunRow.logical_date.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
 def set_dag_run_state(
     session: Session,
     dag_id: str,
@@ -273,7 +287,7 @@ def upsert_task_instance(
     ``fields`` (any of :data:`TI_FIELDS`): state (None/"none" or a
     TaskInstanceState), try_number and max_tries (ints >= 0; a new row
     defaults both to 0), start_date, end_date, next_retry_at (aware, UTC),
-    duration (seconds), exit_code, hostname, pod_name. Fields not given keep
+    duration (seconds), exit_code, hostname, pod_name, reason. Fields not given keep
     their stored value. ``updated_at`` moves only when a value changed, so an
     identical second write changes nothing.
 

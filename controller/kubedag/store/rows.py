@@ -58,7 +58,8 @@ def pass_rows(
         ti_rows[ti.task_id] = {
             "state": None if ti.state == TaskInstanceState.NONE else str(ti.state),
             "try_number": ti.try_number,
-            "max_tries": task.retries if task else 0,
+            "max_tries": ti.max_tries if ti.max_tries is not None else task.retries if task else 0,
+            "reason": ti.reason,
             "start_date": ti.start_date, "end_date": ti.end_date, "next_retry_at": ti.next_retry_at,
             "duration": duration, "exit_code": ti.exit_code, "hostname": HOSTNAME,
         }

@@ -26,7 +26,7 @@ from kubedag.core.engine.plan import (
     mark_running,
     plan,
 )
-from kubedag.core.engine.retry import MAX_RETRY_DELAY, can_retry, exponential_delay, next_retry_at
+from kubedag.core.engine.retry import MAX_RETRY_DELAY, can_retry, exponential_delay, next_retry_at, tries_allowed
 from kubedag.core.engine.trigger_rules import CHECKS, RuleResult, UpstreamSummary, evaluate, summarize
 
 __all__ = [
@@ -60,4 +60,5 @@ __all__ = [
     "next_retry_at",
     "plan",
     "summarize",
+    "tries_allowed",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from kubedag.core.engine.model import DagRun, KillTry, TaskInstance
 from kubedag.core.engine.plan import ACTIVE_STATES, format_duration, format_instant
+from kubedag.core.sensors.poke import next_poke_interval, reschedule_poke_count
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState, TaskInstanceState
 
@@ -26,7 +27,7 @@ def sensor_not_met(dag: DAG, run: DagRun, ti: TaskInstance, now: datetime) -> Ta
     or is ``skipped`` with ``softFail``; in ``poke`` mode the process itself pokes until the timeout, so a
     "not met" from it always means the timeout passed. In ``reschedule`` mode, before the timeout, the
     task instance becomes ``up_for_reschedule`` with ``next_retry_at = now +`` the next poke interval
-    (:func:`kubedag.sensors.next_poke_interval`: ``pokeInterval``, or Airflow's exponential backoff) and
+    (:func:`kubedag.core.sensors.next_poke_interval`: ``pokeInterval``, or Airflow's exponential backoff) and
     keeps its try number.
 
     Raises:
@@ -46,8 +47,6 @@ def sensor_not_met(dag: DAG, run: DagRun, ti: TaskInstance, now: datetime) -> Ta
         reason = f"skipped: {why} (softFail)" if sensor.soft_fail else why
         return replace(ti, state=state, start_date=first, end_date=now, next_retry_at=None, reason=reason,
                        exit_code=None)
-    from kubedag.sensors import next_poke_interval, reschedule_poke_count
-
     # kubedag keeps no row per poke (Airflow's TaskReschedule): the count is derived from the elapsed time,
     # one poke per interval, or Airflow's own estimate with exponential backoff
     if sensor.exponential_backoff:

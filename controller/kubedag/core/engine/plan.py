@@ -40,6 +40,10 @@ SUCCESS_STATES = frozenset({S.SUCCESS, S.SKIPPED})
 """Airflow's ``State.success_states``: the run succeeds when every leaf is in one of these."""
 
 
+EMPTY_REASON = "kind: empty: succeeded without a process or pod"
+"""The reason of a ``kind: empty`` task instance set to success by :func:`plan`."""
+
+
 def format_duration(value: timedelta) -> str:
     """A duration as a user reads it: ``30s``, ``5m``, ``1h30m``, ``1.5s``."""
     secs = value.total_seconds()
@@ -145,7 +149,10 @@ def plan(
     ``dag.max_active_tasks`` TIs of this run are queued/running, and fewer than ``free_slots``
     (when given: the executor's free parallelism) tries were started by this plan, a try is
     started: ``try_number + 1`` (Airflow 2.10's ``schedule_tis``; unchanged for
-    ``up_for_reschedule``, whose first poke's ``start_date`` is kept), state ``queued``. Ready tasks
+    ``up_for_reschedule``, whose first poke's ``start_date`` is kept), state ``queued``. A ready ``kind: empty``
+    task is not started but set ``success`` at once (``try_number + 1``, start and end ``now``), taking no
+    ``max_active_tasks`` slot, executor slot or pool slot, as Airflow 2.10's ``DagRun.schedule_tis`` does for an
+    ``EmptyOperator`` (its downstream tasks are decided in the same call). Ready tasks
     start in decreasing :attr:`~kubedag.core.spec.dag.DAG.priority_weights` (Airflow's ``priority_weight``
     with its ``weight_rule``), ties in topological order. ``pool_free`` (when given: pool name -> slots
     free across every run, as Airflow's ``Pool.open_slots``): a try takes ``task.pool_slots`` of its
@@ -219,6 +226,10 @@ def plan(
                 waiting[task_id] = (result.reason,)
             continue
         runnable = True
+        if task.empty:  # DagRun.schedule_tis: an EmptyOperator's TI is set to success directly, never queued
+            put(replace(ti, state=S.SUCCESS, try_number=ti.try_number + 1, start_date=now, end_date=now,
+                        next_retry_at=None, exit_code=None, reason=EMPTY_REASON))
+            continue
         if ti.state in (S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE) and ti.next_retry_at and ti.next_retry_at > now:
             what = "retry" if ti.state == S.UP_FOR_RETRY else "reschedule"
             waiting[task_id] = (f"{what} at {format_instant(ti.next_retry_at)}",)

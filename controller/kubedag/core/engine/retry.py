@@ -79,3 +79,9 @@ def can_retry(task: Task, try_number: int, max_tries: int | None = None) -> bool
     and 2 are retried and try 3 fails, i.e. ``try_number < task.max_tries`` in kubedag's terms.
     """
     return task.retries > 0 and try_number <= (task.retries if max_tries is None else max_tries)
+
+
+def tries_allowed(task: Task, max_tries: int | None = None) -> int:
+    """How many tries a task instance may have in all, for "try N of M": Airflow's ``max_tries`` (retries allowed,
+    the task instance's own after a clear: pass it) plus the first try; ``task.retries + 1`` when None."""
+    return (task.retries if max_tries is None else max_tries) + 1

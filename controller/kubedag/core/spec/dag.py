@@ -77,6 +77,13 @@ class Task:
     """Set for a task that triggers a run of another DAG (no command, no pod)."""
     branch: bool = False
     multiple_outputs: bool = False
+    empty: bool = False
+    """``kind: empty`` (Airflow's ``EmptyOperator``): the engine sets it ``success`` when its trigger rule passes,
+    with no process, pod, pool slot or log (see :func:`kubedag.core.engine.plan`)."""
+    owner: str | None = None
+    """Airflow's ``owner``: the task's own, else ``defaults.owner``, else ``spec.owner``; None when nobody set one."""
+    email: tuple[str, ...] = ()
+    """Airflow's ``email``, as a tuple of addresses (the task's own, else the defaults', else the DAG's)."""
 
     @property
     def runs_in_controller(self) -> bool:
@@ -108,6 +115,12 @@ class DAG:
     max_active_tasks: int = 16
     params: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    """``spec.tags`` (Airflow's ``tags``), in the manifest's order."""
+    owner: str | None = None
+    """Airflow's ``DAG.owner``: the distinct owners of its tasks joined by ``", "`` (in task order); None when no
+    task has one (Airflow would say its ``default_owner``, ``airflow``)."""
+    email: tuple[str, ...] = ()
+    """``spec.email`` (else ``spec.defaults.email``) as a tuple of addresses: kept as metadata, kubedag sends no mail."""
     pod_template: Mapping[str, Any] | None = None
     """``spec.podTemplate``: merged over every task's pod, before the task's own."""
     dagrun_timeout: timedelta | None = None
@@ -209,6 +222,13 @@ def _json(model: BaseModel | None) -> dict[str, Any] | None:
     return None if model is None else model.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
+def _emails(value: str | list[str] | None) -> tuple[str, ...]:
+    """Airflow's ``email`` (an address or a list of them) as a tuple."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def build_dag(manifest: DAGManifest) -> DAG:
     """Resolve a validated manifest (see :func:`kubedag.core.spec.loader.parse_dag`) into a :class:`DAG`.
 
@@ -260,6 +280,9 @@ def build_dag(manifest: DAGManifest) -> DAG:
             trigger=t.trigger,
             branch=t.branch,
             multiple_outputs=t.multiple_outputs,
+            empty=t.kind == "empty",
+            owner=_first(t.owner, d.owner, spec.owner),
+            email=_emails(_first(t.email, d.email, spec.email)),
         )
     order = topological_order({name: task.upstream for name, task in tasks.items()})
     return DAG(
@@ -277,6 +300,8 @@ def build_dag(manifest: DAGManifest) -> DAG:
         max_active_tasks=spec.max_active_tasks,
         params=MappingProxyType(dict(spec.params)),
         tags=tuple(spec.tags),
+        owner=", ".join(dict.fromkeys(tasks[n].owner for n in order if tasks[n].owner)) or None,
+        email=_emails(_first(spec.email, d.email)),
         pod_template=_json(spec.pod_template),
         dagrun_timeout=spec.dagrun_timeout,
         on_failure=tuple(spec.on_failure),

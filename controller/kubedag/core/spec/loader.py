@@ -3,12 +3,15 @@
 :func:`parse_dag` validates one manifest object and returns a :class:`~kubedag.core.spec.dag.DAG` or raises
 :class:`DAGValidationError` listing *all* problems found: field errors from the pydantic models and
 the checks across fields done here (duplicate task names, ``dependsOn`` naming an unknown task, a
-task depending on itself, a cycle shown as ``a -> b -> c -> a``, ``endDate`` before ``startDate``, a
-scheduled DAG without ``startDate``). Paths read as in the manifest: ``spec.tasks[2].dependsOn[0]``.
+task depending on itself, a cycle shown as ``a -> b -> c -> a``, a task with no ``command`` that is not
+``kind: empty``, ``endDate`` before ``startDate``, a scheduled DAG without ``startDate``). Paths read as in
+the manifest: ``spec.tasks[2].dependsOn[0]``.
 """
 
 from __future__ import annotations
 
+import difflib
+import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +24,7 @@ from pydantic.alias_generators import to_camel
 import yaml
 
 from kubedag.core.spec.dag import DAG, build_dag
+from kubedag.core.spec.external import external_check_problems
 from kubedag.core.spec.models import DAGManifest, parse_datetime
 
 
@@ -64,15 +68,89 @@ _MESSAGES = {
 }
 
 
+AIRFLOW_NAMES: dict[str, str] = {
+    "schedule_interval": "schedule",
+    "scheduleInterval": "schedule",
+    "timetable": "schedule",
+    "default_args": "defaults",
+    "defaultArgs": "defaults",
+    "concurrency": "maxActiveTasks",
+    "max_active_tis_per_dag": "maxActiveTasks",
+    "is_paused_upon_creation": "paused",
+    "doc_md": "description",
+    "on_failure_callback": "onFailure",
+    "on_success_callback": "onSuccess",
+    "on_retry_callback": "onRetry",
+    "sla_miss_callback": "onSlaMiss",
+    "task_id": "name",
+    "taskId": "name",
+    "bash_command": "command",
+    "cmds": "command",
+    "arguments": "args",
+    "upstream": "dependsOn",
+    "depends_on": "dependsOn",
+    "env_vars": "env",
+    "executor_config": "podTemplate",
+    "container_resources": "resources",
+}
+"""Airflow's names (``DAG``, ``BaseOperator`` and common operator arguments) -> the manifest field that plays
+their part, for "did you mean" hints. A hint is given only when the field exists where the name was written."""
+
+
+def _unwrap_model(annotation: Any) -> type[pydantic.BaseModel] | None:
+    """The pydantic model inside an annotation (``X | None``, ``list[X]``, ``Annotated[X, ...]``), or None."""
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _unwrap_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(root: type[pydantic.BaseModel], loc: tuple[Any, ...]) -> type[pydantic.BaseModel] | None:
+    """The model holding the field at ``loc`` (a pydantic error location, aliases), or None when it is not a model."""
+    model: type[pydantic.BaseModel] | None = root
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue  # an item of a list: the list's model was already taken
+        by_alias = {(f.alias or n): f for n, f in model.model_fields.items()}
+        field = by_alias.get(part)
+        if field is None:
+            return None if "[" not in str(part) else model  # a union member tag keeps the model
+        model = _unwrap_model(field.annotation)
+    return model
+
+
+def field_suggestion(root: type[pydantic.BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The field the unknown field at ``loc`` was meant to be, among the names that exist there: Airflow's name
+    mapped by :data:`AIRFLOW_NAMES`, the camelCase form of a snake_case name, or a close spelling. None if no
+    existing field is a likely match (``schedule_interval`` -> ``schedule``; ``retires`` -> ``retries``)."""
+    name = loc[-1] if loc else None
+    model = _model_at(root, tuple(loc[:-1]))
+    if not isinstance(name, str) or model is None or model.model_config.get("extra") != "forbid":
+        return None
+    fields = [f.alias or n for n, f in model.model_fields.items()]
+    for candidate in (AIRFLOW_NAMES.get(name), to_camel(name)):
+        if candidate in fields:
+            return candidate
+    close = difflib.get_close_matches(name, fields, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def _pydantic_errors(exc: pydantic.ValidationError) -> list[FieldError]:
     errors = []
     for err in exc.errors(include_url=False):
         message = _MESSAGES.get(err["type"])
-        last = err["loc"][-1] if err["loc"] else None
-        if err["type"] == "extra_forbidden" and isinstance(last, str) and "_" in last:
-            message += f" (fields are camelCase: did you mean {to_camel(last)!r}?)"
-        elif err["type"] == "extra_forbidden" and tuple(err["loc"]) == ("spec", "defaults", "podTemplate"):
+        loc = tuple(err["loc"])
+        if err["type"] == "extra_forbidden" and loc == ("spec", "defaults", "podTemplate"):
             message += " (the pod template of every task is spec.podTemplate)"
+        elif err["type"] == "extra_forbidden" and (hint := field_suggestion(DAGManifest, loc)) is not None:
+            name = str(loc[-1])
+            camel = "fields are camelCase: " if "_" in name and hint == to_camel(name) else ""
+            message += f" ({camel}did you mean {hint!r}?)"
         if message is None:
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] in ("literal_error",):
@@ -153,6 +231,23 @@ def _graph_errors(raw: Any) -> list[FieldError]:
     return errors
 
 
+def _command_errors(raw: Any) -> list[FieldError]:
+    """A task with no ``command`` that is not ``kind: empty``, a trigger or a built-in sensor (``file``, ``http``,
+    ``externalTask``: they run kubedag's own check). Done on the raw object, beside any other problem."""
+    spec = raw.get("spec") if isinstance(raw, dict) else None
+    tasks = spec.get("tasks") if isinstance(spec, dict) else None
+    errors = []
+    for i, task in enumerate(tasks if isinstance(tasks, list) else ()):
+        if not isinstance(task, dict) or task.get("command") or task.get("kind") is not None or "trigger" in task:
+            continue
+        sensor = task.get("sensor")
+        if isinstance(sensor, dict) and any(sensor.get(k) is not None for k in ("file", "http", "externalTask")):
+            continue
+        errors.append(FieldError(f"spec.tasks[{i}].command", "required: the command the task runs (or kind: empty "
+                                 "for a task that does nothing, as Airflow's EmptyOperator)"))
+    return errors
+
+
 def _date_errors(raw: Any) -> list[FieldError]:
     spec = raw.get("spec") if isinstance(raw, dict) else None
     if not isinstance(spec, dict):
@@ -176,8 +271,6 @@ def _date_errors(raw: Any) -> list[FieldError]:
 def _task_errors(manifest: DAGManifest) -> list[FieldError]:
     """Checks of a valid manifest's tasks that need more than one field: an ``externalTask`` sensor's state
     lists (Airflow's ``ExternalTaskSensor.__init__`` checks) and ``expectedValue`` without ``jsonPath``."""
-    from kubedag.sensors.external import external_check_problems
-
     errors: list[FieldError] = []
     for i, task in enumerate(manifest.spec.tasks):
         where = f"spec.tasks[{i}]"
@@ -206,6 +299,7 @@ def parse_dag(obj: Any, source: str | None = None) -> DAG:
     except pydantic.ValidationError as exc:
         errors.extend(_pydantic_errors(exc))
     errors.extend(_graph_errors(obj))
+    errors.extend(_command_errors(obj))
     errors.extend(_date_errors(obj))
     if manifest is not None:
         errors.extend(_task_errors(manifest))
@@ -238,15 +332,25 @@ def load_dags(path: str | Path) -> list[DAG]:
         DAGValidationError: for malformed YAML, no DAG document, or the first invalid DAG (with all its errors).
     """
     docs = read_documents(path)
-    dags = []
-    for i, doc in enumerate(docs):
-        if isinstance(doc, dict) and doc.get("kind") not in (None, "DAG"):
-            continue
-        src = f"{path}" if len(docs) == 1 else f"{path} (document {i + 1})"
-        dags.append(parse_dag(doc, src))
-    if not dags:
-        raise DAGValidationError([FieldError("", "no DAG manifest (kind: DAG) in file")], str(path))
-    return dags
+    return [parse_dag(doc, f"{path}" if len(docs) == 1 else f"{path} (document {i + 1})")
+            for i, doc in dag_documents(docs, path)]
+
+
+NO_DAG = "no DAG manifest (kind: DAG) in file"
+
+
+def dag_documents(docs: list[Any], path: str | Path) -> list[tuple[int, Any]]:
+    """The documents of a file that are DAG manifests, as ``(index, document)``: ``kind: DAG``, or no ``kind``
+    at all (the DAG's own validation then says ``kind`` is missing). Other kinds (ConfigMaps, Pools, ...) are
+    left out.
+
+    Raises:
+        DAGValidationError: "no DAG manifest (kind: DAG) in file" when none is left (e.g. only ``kind: Workflow``).
+    """
+    found = [(i, d) for i, d in enumerate(docs) if not (isinstance(d, dict) and d.get("kind") not in (None, "DAG"))]
+    if not found:
+        raise DAGValidationError([FieldError("", NO_DAG)], str(path))
+    return found
 
 
 def load_dag(path: str | Path, name: str | None = None) -> DAG:
@@ -276,11 +380,11 @@ def validate_file(path: str | Path) -> list[FieldError]:
     except OSError as exc:
         return [FieldError("", f"cannot read file: {exc.strerror or exc}")]
     errors: list[FieldError] = []
-    if not docs:
-        return [FieldError("", "no DAG manifest (kind: DAG) in file")]
-    for i, doc in enumerate(docs):
-        if isinstance(doc, dict) and doc.get("kind") not in (None, "DAG"):
-            continue
+    try:
+        found = dag_documents(docs, path)
+    except DAGValidationError as exc:
+        return exc.errors
+    for i, doc in found:
         try:
             parse_dag(doc)
         except DAGValidationError as exc:

@@ -48,7 +48,7 @@ def run_migrations_online() -> None:
         return
 
     from kubedag.store.config import database_url
-    from kubedag.store.db import make_engine
+    from kubedag.store.engine import make_engine
 
     engine = make_engine(config.get_main_option("sqlalchemy.url") or database_url())
     try:

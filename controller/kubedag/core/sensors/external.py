@@ -1,13 +1,14 @@
 """The ``externalTask`` sensor (Airflow 2.10's ``ExternalTaskSensor``, ``airflow/sensors/external_task.py``).
 
-It needs no pod: the controller (locally, the runner) evaluates it against the metadata DB at every poke::
+It needs no pod: the controller (locally, the ``python -m kubedag.sensors external`` program) evaluates it
+against the metadata DB at every poke::
 
     dates = external_logical_dates(check, run.logical_date, render)   # which runs of the other DAG
-    states = external_states(session, db_dag_id, check.task, dates)    # their (task's) states, None if absent
+    states = external_states(session, db_dag_id, check.task, dates)    # kubedag.store.external: the DB read
     outcome = external_outcome(check, states)                          # met / not_met / failed / skipped
     message = external_summary(check, dates, states)                   # one line for the log and the status
 
-The pure parts take no session; only :func:`external_states` reads the DB (and imports SQLAlchemy).
+Everything here is pure; the one DB query, :func:`kubedag.store.external.external_states`, is in the store.
 """
 
 from __future__ import annotations
@@ -17,19 +18,30 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from kubedag.core.states import DagRunState, TaskInstanceState
+from kubedag.core.spec.external import external_check_problems
+from kubedag.core.states import TaskInstanceState
 from kubedag.core.templating import TemplateError
 
 if TYPE_CHECKING:
     from kubedag.core.spec.models import ExternalTaskCheck
 
+__all__ = [
+    "ExternalOutcome", "external_check_problems", "external_logical_dates", "external_outcome", "external_summary",
+    "parse_logical_date",
+]
+
 ExternalOutcome = Literal["met", "not_met", "failed", "skipped"]
 
 _FIELD = "sensor.externalTask"
-_LISTS = (("allowed_states", "allowedStates"), ("failed_states", "failedStates"), ("skipped_states", "skippedStates"))
 
 
-def _parse_date(text: Any, field: str) -> datetime:
+def parse_logical_date(text: Any, field: str) -> datetime:
+    """``text``, an ISO 8601 date (``2026-11-01``, ``2026-11-01T00:00:00Z``), as a UTC-aware datetime; a date
+    without an offset is UTC.
+
+    Raises:
+        kubedag.core.templating.TemplateError: (a ValueError) naming ``field`` when ``text`` is not such a string.
+    """
     if not isinstance(text, str):
         raise TemplateError(field, f"expected an ISO 8601 date string, got {json.dumps(text)}")
     try:
@@ -79,32 +91,8 @@ def external_logical_dates(
     if isinstance(value, list):
         if not value:
             raise TemplateError(field, "rendered an empty list: no logical date to wait for")
-        return [_parse_date(item, f"{field}[{i}]") for i, item in enumerate(value)]
-    return [_parse_date(value, field)]
-
-
-def external_check_problems(check: ExternalTaskCheck) -> list[str]:
-    """What is wrong with the check's state lists, as messages naming the field (empty when nothing is).
-
-    Airflow's ``ExternalTaskSensor.__init__``: with ``task`` every state must be a task instance state
-    (``success``, ``failed``, ``skipped``, ``upstream_failed``, ``none``, ...), without it a DAG run state
-    (``queued``, ``running``, ``success``, ``failed``); no state may be in two of the lists.
-    """
-    if check.task is not None:
-        valid, what = [s.value for s in TaskInstanceState], "a task instance state"
-    else:
-        valid, what = [s.value for s in DagRunState], "a DAG run state (no task is set)"
-    problems: list[str] = []
-    seen: dict[str, str] = {}
-    for attr, name in _LISTS:
-        for i, state in enumerate(getattr(check, attr)):
-            if state not in valid:
-                problems.append(f"{_FIELD}.{name}[{i}]: {state!r} is not {what}; expected one of {', '.join(valid)}")
-            if state in seen:
-                problems.append(f"{_FIELD}.{name}[{i}]: {state!r} is already in {seen[state]}")
-            else:
-                seen[state] = f"{_FIELD}.{name}"
-    return problems
+        return [parse_logical_date(item, f"{field}[{i}]") for i, item in enumerate(value)]
+    return [parse_logical_date(value, field)]
 
 
 def external_outcome(check: ExternalTaskCheck, states: list[str | None]) -> ExternalOutcome:
@@ -165,41 +153,3 @@ def external_summary(check: ExternalTaskCheck, dates: list[datetime], states: li
     more = f" (and {len(waiting) - 1} more logical dates)" if len(waiting) > 1 else ""
     want = " or ".join(check.allowed_states)
     return f"waiting for {target} at {_iso(at)}: {missing if state is None else f'{state} (want {want})'}{more}"
-
-
-def external_states(session: Any, db_dag_id: str, task_id: str | None, dates: list[datetime]) -> list[str | None]:
-    """The state of task ``task_id`` (or, when None, of the run) in the run of ``db_dag_id`` at each of
-    ``dates``, in order: a string, ``"none"`` for a task instance without a state (SQL NULL), None when there
-    is no run at that logical date or it has no such task instance.
-
-    ``session`` is a SQLAlchemy 2 ``Session`` on kubedag's metadata DB; ``db_dag_id`` is the DB dag id
-    (``<namespace>/<name>`` for a cluster DAG, the name for a local one); ``dates`` are timezone-aware. One
-    SELECT; a run's logical date is unique per dag id (``dag_run``'s unique constraint), as in Airflow, whose
-    ``_get_count`` counts task instances or runs of ``external_dag_id`` in the states at these dates.
-
-    Raises:
-        ValueError: a date is naive.
-    """
-    import sqlalchemy as sa
-
-    from kubedag.store.models import DagRunRow, TaskInstanceRow, as_utc
-
-    wanted = [as_utc(f"dates[{i}]", d) for i, d in enumerate(dates)]
-    if not wanted:
-        return []
-    if task_id is None:
-        query = sa.select(DagRunRow.logical_date, sa.literal(True), DagRunRow.state).where(
-            DagRunRow.dag_id == db_dag_id, DagRunRow.logical_date.in_(wanted)
-        )
-    else:
-        ti = TaskInstanceRow
-        query = (
-            sa.select(DagRunRow.logical_date, ti.task_id.is_not(None), ti.state)
-            .outerjoin(ti, sa.and_(ti.dag_id == DagRunRow.dag_id, ti.run_id == DagRunRow.run_id, ti.task_id == task_id))
-            .where(DagRunRow.dag_id == db_dag_id, DagRunRow.logical_date.in_(wanted))
-        )
-    found: dict[datetime, str | None] = {}
-    for logical_date, exists, state in session.execute(query):
-        if exists:
-            found[logical_date] = state if state is not None else TaskInstanceState.NONE.value
-    return [found.get(d) for d in wanted]
