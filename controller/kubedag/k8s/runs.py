@@ -230,7 +230,7 @@ class RunReconciler:
                 continue
             name = pod["metadata"]["name"]
             handed = self.handed.setdefault(key, set())
-            if name in handed:
+            if name in handed or pod["metadata"].get("deletionTimestamp"):  # handed already, or being deleted
                 continue
             handed.add(name)
             end = observe.observe_pod(pod, now, self.config.image_pull_timeout).finished_at
