@@ -119,7 +119,7 @@ def test_dags_list_namespaces_and_a_dag_the_controller_has_not_seen(two_dags, ku
 
 def test_kubeconfig_from_env_and_unknown_context(two_dags, kubeconfig, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", f"/nonexistent/config:{kubeconfig}")  # missing files are skipped
-    result = run_cli("dags", "list", "-o", "json")
+    result = run_cli("dags", "list", "--cluster", "-o", "json")
     assert result.code == 0, result.err
     assert [d["name"] for d in json.loads(result.out)] == ["broken", "etl"]
     result = run_cli("dags", "list", "--context", "nope")
@@ -443,7 +443,7 @@ def test_logs_local_mode_unchanged(two_dags):
 
 
 def test_no_cluster_configured_is_one_line_and_exit_1(tmp_path):
-    for args in (("dags", "list"), ("runs", "list", "--cluster"), ("dags", "trigger", "etl"),
+    for args in (("dags", "list", "--cluster"), ("runs", "list", "--cluster"), ("dags", "trigger", "etl", "--cluster"),
                  ("logs", "etl", RUN_ID, "extract", "-n", "default")):
         result = run_cli(*args)
         assert result.code == 1, args
@@ -458,7 +458,7 @@ def test_no_cluster_from_the_installed_command(tmp_path):
     """The real entry point: one line on stderr, no traceback."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KUBEDAG_HOME": str(tmp_path / "kd")}
     kubedag_bin = str(Path(sys.executable).with_name("kubedag"))
-    proc = subprocess.run([kubedag_bin, "dags", "list"], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run([kubedag_bin, "dags", "list", "--cluster"], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
         "error: no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config "

@@ -36,7 +36,8 @@ READ_TIMEOUT = 120.0
 CRDS_HINT = "install them with `kubectl apply -f crds/` (or the Helm chart)"
 
 __all__ = [
-    "AlreadyExists", "CRDsNotInstalled", "Conflict", "KubeApi", "KubeError", "NotFound", "connect", "load_configuration",
+    "AlreadyExists", "CRDsNotInstalled", "ClusterRuns", "Conflict", "KubeApi", "KubeError", "NotFound", "connect",
+    "is_run_of", "load_configuration",
 ]
 
 
@@ -349,3 +350,154 @@ class KubeApi:
             return response.data.decode("utf-8", errors="replace")
         finally:
             response.release_conn()
+
+
+# --- the ports of kubedag.app.operations on the cluster ------------------------------------------------------
+
+_DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+
+
+def is_run_of(obj: dict[str, Any], dag: str) -> bool:
+    """Whether the DAGRun object ``obj`` is a run of DAG ``dag`` (its ``spec.dagName`` or ``kubedag.io/dag`` label)."""
+    from kubedag.core.naming import LABEL_DAG
+
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return (obj.get("spec") or {}).get("dagName") == dag or labels.get(LABEL_DAG) == dag
+
+
+class ClusterRuns:
+    """:class:`kubedag.app.operations.RunsRepository` and :class:`~kubedag.app.operations.PauseFlags` on the
+    DAG and DAGRun objects of :attr:`KubeApi.namespace`. The controller stays the only writer of a run: a
+    trigger creates a DAGRun, a clear or mark is appended to its ``spec.actions`` (recorded in
+    :attr:`submitted` as ``(DAGRun name, action)`` so that the caller can wait for ``status.appliedActions``),
+    a pause patches the DAG's ``spec.paused``. Failures are :class:`kubedag.app.operations.OperationError`
+    (one line); the API's own are :class:`KubeError`."""
+
+    def __init__(self, api: KubeApi) -> None:
+        self.api = api
+        self.submitted: list[tuple[str, dict[str, Any]]] = []
+        self._loaded: dict[str, Any] | None = None
+
+    def find(self, dag: str, run: str) -> dict[str, Any]:
+        """The DAGRun of ``dag`` whose run id or object name is ``run``: by the deterministic name first, then by
+        name, then (runs created by hand with generateName) by ``spec.runId``. Raises ``NotFound`` (of the app)."""
+        from kubedag.app import operations as ops
+        from kubedag.core import naming as names
+
+        api = self.api
+        obj = api.get_dagrun(names.run_name(dag, run))
+        if obj is not None and is_run_of(obj, dag):
+            return obj
+        if len(run) <= 253 and re.fullmatch(_DNS1123_SUBDOMAIN, run):
+            obj = api.get_dagrun(run)
+            if obj is not None:
+                if not is_run_of(obj, dag):
+                    owner = (obj.get("spec") or {}).get("dagName")
+                    raise ops.NotFound(f"DAGRun {run} in namespace {api.namespace} is a run of DAG {owner!r}, not {dag!r}")
+                return obj
+        for obj in api.list_dagruns():
+            if is_run_of(obj, dag) and (obj.get("spec") or {}).get("runId") == run:
+                return obj
+        raise ops.NotFound(f"no run {run!r} of DAG {dag!r} in namespace {api.namespace} "
+                           f"(see `kubedag runs list --dag {dag} -n {api.namespace}`)")
+
+    def create_run(self, dag: Any, run: Any) -> None:
+        """Create the DAGRun of ``run`` (named :func:`kubedag.core.naming.run_name`; the controller infers the
+        data interval from its DAG)."""
+        from kubedag.app import operations as ops
+        from kubedag.k8s.manifests import dagrun_manifest
+
+        name = run.dag_id
+        body = dagrun_manifest(self.api.namespace, name, run.run_id, str(run.run_type), run.logical_date,
+                               conf=run.conf)
+        obj_name = body["metadata"]["name"]
+        try:
+            self.api.create_dagrun(body)
+        except AlreadyExists:
+            raise ops.AlreadyExists(f"run {run.run_id!r} of DAG {name!r} already exists (DAGRun {obj_name} in "
+                                    f"namespace {self.api.namespace}); pass another --run-id or --logical-date") from None
+
+    def load_run(self, dag: Any, run_id: str) -> Any:
+        """The run as its DAGRun object tells (state and try numbers of its status)."""
+        from kubedag.app import operations as ops
+        from kubedag.k8s.observe import run_from_object, tis_from_status
+
+        obj = self.find(dag.dag_id, run_id)
+        try:
+            run = run_from_object(dag, obj)
+        except ValueError as exc:  # pydantic's ValidationError too
+            raise ops.OperationError(f"DAGRun {obj['metadata']['name']}: {' '.join(str(exc).split())}") from None
+        self._loaded = obj
+        return ops.LoadedRun(run, tis_from_status(obj.get("status")))
+
+    def apply(self, dag: Any, change: Any) -> None:
+        """Append the clear or mark to the run's ``spec.actions`` (the controller computes and applies it)."""
+        import secrets
+        from datetime import datetime, timezone
+
+        obj = self._loaded
+        if obj is None or (obj.get("spec") or {}).get("runId") not in (None, change.run.run_id):
+            obj = self.find(dag if isinstance(dag, str) else dag.dag_id, change.run.run_id)
+        action: dict[str, Any] = {"id": f"{change.kind}-{datetime.now(timezone.utc):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}",
+                                  "type": change.kind, "tasks": list(change.task_ids)}
+        if change.kind == "clear":
+            action.update(upstream=change.upstream, downstream=change.downstream, onlyFailed=change.only_failed)
+        else:
+            action["state"] = change.state
+        self.append_action(obj, action)
+        self.submitted.append((obj["metadata"]["name"], action))
+
+    def append_action(self, obj: dict[str, Any], action: dict[str, Any]) -> dict[str, Any]:
+        """Append ``action`` to the DAGRun's ``spec.actions`` (a patch guarded by its resourceVersion; on a
+        conflict the run is read again and the append retried)."""
+        from kubedag.app import operations as ops
+
+        name, api = obj["metadata"]["name"], self.api
+        for _ in range(5):
+            actions = list((obj.get("spec") or {}).get("actions") or [])
+            try:
+                return api.patch_dagrun(name, {"spec": {"actions": [*actions, action]}},
+                                        resource_version=obj["metadata"].get("resourceVersion"))
+            except Conflict:
+                fresh = api.get_dagrun(name)
+                if fresh is None:
+                    raise ops.NotFound(f"DAGRun {name} in namespace {api.namespace} was deleted meanwhile") from None
+                obj = fresh
+        raise ops.OperationError(f"DAGRun {name} keeps changing; try again")
+
+    def delete_run(self, dag_id: str, run_id: str) -> None:
+        """Delete the DAGRun (its pods go with it); its history stays in the metadata DB."""
+        try:
+            self.api.delete_dagrun(self.find(dag_id, run_id)["metadata"]["name"])
+        except NotFound:
+            pass
+
+    def runs_by_logical_date(self, dag: Any) -> dict[Any, tuple[str, str]]:
+        """The DAG's DAGRun objects that have a ``spec.logicalDate`` (naive: in the DAG's timezone): logical date
+        (UTC) -> ``(run_id, phase)``, phase ``queued`` until the controller set one."""
+        from kubedag.core import timetable
+        from kubedag.core.spec.dag import to_utc
+        from kubedag.core.spec.models import parse_datetime
+
+        out = {}
+        for obj in self.api.list_dagruns():
+            spec = obj.get("spec") or {}
+            if not is_run_of(obj, dag.dag_id) or not spec.get("logicalDate"):
+                continue
+            try:
+                logical = to_utc(parse_datetime(spec["logicalDate"]), dag.timezone)
+            except (TypeError, ValueError):
+                continue
+            run_type = spec.get("runType") if spec.get("runType") in timetable.RUN_TYPES else "manual"
+            phase = (obj.get("status") or {}).get("phase") or "queued"
+            out[logical] = (spec.get("runId") or timetable.run_id(run_type, logical), phase)
+        return out
+
+    def is_paused(self, dag: Any) -> bool:
+        """The DAG object's ``spec.paused``."""
+        return bool((self.api.get_dag(dag.dag_id).get("spec") or {}).get("paused", False))
+
+    def set_paused(self, dag: Any, paused: bool) -> bool:
+        """Patch the DAG object's ``spec.paused``; returns it as stored."""
+        name = dag if isinstance(dag, str) else dag.dag_id
+        return bool((self.api.patch_dag(name, {"spec": {"paused": paused}}).get("spec") or {}).get("paused", False))

@@ -1,42 +1,39 @@
-"""Airflow's operations commands on this machine: ``dags backfill``, ``tasks clear``, ``tasks mark``, ``runs delete``.
+"""The operations on this machine: the ports of :mod:`kubedag.app.operations` on the metadata DB and a DAG
+folder, and the local runs that ``dags backfill -f`` and ``tasks clear -f`` carry to completion.
 
-The DAG comes from its manifest, the runs and task instances from the metadata DB (the same one ``kubedag
-dags test`` writes). There is no scheduler on this machine, so a command that makes tasks runnable again
-(backfill, clear) runs them itself, to completion, with :class:`kubedag.local.runner.LocalRunner`; every
-pass is written to the DB by :class:`DBRecorder` (one transaction at a time: SQLite has one writer).
+* :class:`DbRuns`: :class:`~kubedag.app.operations.RunsRepository` and :class:`~kubedag.app.operations.PauseFlags`
+  on the metadata DB (the same one ``kubedag dags test`` and ``kubedag scheduler`` write). A clear deletes the
+  cleared tasks' XComs, as Airflow's ``clear_task_instances``. Writes are serialised by one lock (SQLite has
+  one writer).
+* :class:`FolderDags`: :class:`~kubedag.app.operations.DagSource` on a DAG folder (:class:`kubedag.local.bag.DagBag`).
+* :func:`run_backfill`: the ``create`` and ``reset`` runs of :func:`kubedag.app.operations.plan_backfill` run
+  to completion with :class:`kubedag.local.runner.LocalRunner`, at most ``max_active_runs`` at once, each in
+  its own thread; :func:`resume_run`: a reopened run (after a clear) run to completion.
 
-* :func:`plan_backfill` (pure) + :func:`run_backfill`: runs of type ``backfill`` (run id
-  ``backfill__<logical date>``) for every schedule interval whose logical date is in ``[start, end]``
-  (:func:`kubedag.core.timetable.backfill_infos`, Airflow 2.10's ``dags backfill`` range), at most
-  ``max_active_runs`` at once, each in its own thread. A run that exists at a logical date is left alone,
-  or with ``reset`` cleared (every task) and run again.
-* :func:`clear_tasks` + :func:`resume_run`: :func:`kubedag.core.engine.clear` in the DB (and the cleared tasks'
-  XComs deleted), then the reopened run is run to completion: exactly the cleared tasks run again, with
-  the next try number.
-* :func:`mark_tasks`: :func:`kubedag.core.engine.mark`, then the run's state re-evaluated by one engine plan that
-  starts nothing.
-* :func:`delete_run`: the run with its task instances, tries and XComs.
+The runner's options (:class:`~kubedag.local.runner.RunOptions`) come from the caller, built by
+:func:`kubedag.local.session.local_options`, so the DAG's ``variablesFrom``/``connectionsFrom``, Pools,
+notifiers and the DB URL of trigger and ``externalTask`` tasks apply as in ``dags test``.
 """
 
 from __future__ import annotations
 
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kubedag.core import engine, timetable
-from kubedag.core.spec.dag import DAG, to_utc
-from kubedag.core.states import DagRunState, RunType, TaskInstanceState
+from kubedag.app import operations as ops
+from kubedag.core import engine
+from kubedag.core.spec.dag import DAG
+from kubedag.core.states import DagRunState, RunType
+from kubedag.local.runner import LocalRunner, RunOptions, utcnow
 
-FINISHED = (DagRunState.SUCCESS, DagRunState.FAILED)
 
-
-class OperationError(Exception):
-    """A local operation cannot be done (unknown run or task, bad range); the message is for the user."""
+_KIND_DAG = re.compile(r"^\s*kind:\s*[\"']?DAG\b", re.MULTILINE)
 
 
 def open_db(database_url: str | None = None) -> Any:
@@ -44,6 +41,11 @@ def open_db(database_url: str | None = None) -> Any:
     from kubedag.store.db import open_store
 
     return open_store(database_url)[1]
+
+
+def _no_run(dag_id: str, run_id: str) -> ops.NotFound:
+    return ops.NotFound(f"no run {run_id!r} of DAG {dag_id!r} in the metadata DB "
+                        f"(see `kubedag runs list --dag {dag_id}`)")
 
 
 class DBRecorder:
@@ -74,98 +76,193 @@ def _run_from_row(row: Any) -> engine.DagRun:
     )
 
 
-def load_run(session: Any, dag: DAG, run_id: str) -> tuple[engine.DagRun, dict[str, engine.TaskInstance]]:
-    """The run ``run_id`` of ``dag`` and its task instances, from the DB.
+class DbRuns:
+    """The runs, task instances and paused flags of the metadata DB (see the module docstring).
 
-    Raises:
-        OperationError: no such run (naming the command that lists runs).
+    ``sessionmaker``: from :func:`open_db`. ``lock``: held around every write (shared with the
+    :class:`DBRecorder` of runs going on at the same time).
     """
-    from kubedag.core.runpass import ti_from_row
-    from kubedag.store import repository
 
-    row = repository.get_dag_run(session, dag.dag_id, run_id)
-    if row is None:
-        raise OperationError(f"no run {run_id!r} of DAG {dag.dag_id!r} in the metadata DB "
-                             f"(see `kubedag runs list --dag {dag.dag_id}`)")
-    tis = {r.task_id: ti_from_row(r) for r in repository.get_task_instances(session, dag.dag_id, run_id)}
-    return _run_from_row(row), tis
+    def __init__(self, sessionmaker: Any, lock: threading.Lock | None = None) -> None:
+        self.sessionmaker = sessionmaker
+        self.lock = lock or threading.Lock()
+
+    # -- RunsRepository -------------------------------------------------------------------------------
+    def create_run(self, dag: DAG | str, run: engine.DagRun) -> None:
+        """Insert ``run`` (queued, ``queued_at`` now), and the DAG's row when it has none (not paused).
+
+        Raises:
+            AlreadyExists: a run of the DAG with that run id, or at that logical date, exists.
+            NotFound: only a DAG's name is given and the DB does not know it.
+        """
+        import sqlalchemy as sa
+
+        from kubedag.store import repository
+        from kubedag.store.models import DagRunRow
+
+        dag_id = dag if isinstance(dag, str) else dag.dag_id
+        with self.lock, self.sessionmaker.begin() as session:
+            stmt = sa.select(DagRunRow).where(DagRunRow.dag_id == dag_id, sa.or_(
+                DagRunRow.run_id == run.run_id, DagRunRow.logical_date == run.logical_date))
+            found = session.scalars(stmt).first()
+            if found is not None:
+                same = "run id" if found.run_id == run.run_id else "logical date"
+                raise ops.AlreadyExists(
+                    f"DAG {dag_id!r} already has run {found.run_id!r} with that {same} (logical date "
+                    f"{found.logical_date.isoformat()}); pass another --run-id or --logical-date")
+            if repository.get_dag(session, dag_id) is None:
+                if isinstance(dag, str):
+                    raise ops.NotFound(f"no DAG {dag_id!r} in the metadata DB")
+                repository.upsert_dag(session, dag_id, dict(dag.spec), dag.namespace)
+            repository.create_dag_run(
+                session, dag_id=dag_id, run_id=run.run_id, run_type=str(run.run_type), logical_date=run.logical_date,
+                data_interval_start=run.data_interval_start, data_interval_end=run.data_interval_end,
+                conf=dict(run.conf), state=str(run.state),
+            )
+
+    def load_run(self, dag: DAG, run_id: str) -> ops.LoadedRun:
+        """The run and its task instances. Raises :class:`~kubedag.app.operations.NotFound`."""
+        with self.sessionmaker() as session:
+            return self._load(session, dag, run_id)
+
+    @staticmethod
+    def _load(session: Any, dag: DAG, run_id: str) -> ops.LoadedRun:
+        from kubedag.core.runpass import ti_from_row
+        from kubedag.store import repository
+
+        row = repository.get_dag_run(session, dag.dag_id, run_id)
+        if row is None:
+            raise _no_run(dag.dag_id, run_id)
+        tis = {r.task_id: ti_from_row(r) for r in repository.get_task_instances(session, dag.dag_id, run_id)}
+        return ops.LoadedRun(_run_from_row(row), tis)
+
+    def apply(self, dag: DAG, change: ops.RunChange) -> None:
+        """Write a clear or mark: the run's state and dates (None clears them), the changed task instances and,
+        for a clear, the deletion of the cleared tasks' XComs."""
+        from kubedag.store.rows import pass_rows
+        from kubedag.store import repository
+
+        run = change.run
+        with self.lock, self.sessionmaker.begin() as session:
+            row = repository.get_dag_run(session, dag.dag_id, run.run_id)
+            if row is None:
+                raise _no_run(dag.dag_id, run.run_id)
+            if not change.updates:
+                return
+            if row.state != str(run.state):
+                repository.set_dag_run_state(session, dag.dag_id, run.run_id, str(run.state))
+            row.start_date, row.end_date = run.start_date, run.end_date
+            rows = pass_rows(dag, run, list(change.updates.values()), [])
+            repository.record_pass(session, dag.dag_id, run.run_id, task_instances=rows.task_instances, tries=[])
+            if change.kind == "clear":
+                repository.clear_xcoms(session, dag.dag_id, run.run_id, change.affected)
+
+    def delete_run(self, dag_id: str, run_id: str) -> None:
+        """Delete the run with its task instances, tries and XComs (log files are kept)."""
+        from kubedag.store import repository
+
+        with self.lock, self.sessionmaker.begin() as session:
+            if repository.delete_dag_run(session, dag_id, run_id) == 0:
+                raise _no_run(dag_id, run_id)
+
+    def runs_by_logical_date(self, dag: DAG) -> dict[datetime, tuple[str, str]]:
+        """The DAG's runs in the DB: logical date (UTC) -> ``(run_id, state)``."""
+        from kubedag.store import repository
+
+        with self.sessionmaker() as session:
+            return {r.logical_date: (r.run_id, r.state) for r in repository.list_dag_runs(session, dag.dag_id, limit=None)}
+
+    # -- PauseFlags -----------------------------------------------------------------------------------
+    def is_paused(self, dag: DAG) -> bool:
+        """``dag.is_paused`` of the DB; a DAG the DB does not know yet: its manifest's ``spec.paused``."""
+        from kubedag.store import repository
+
+        with self.sessionmaker() as session:
+            row = repository.get_dag(session, dag.dag_id)
+            return dag.paused if row is None else bool(row.is_paused)
+
+    def set_paused(self, dag: DAG, paused: bool) -> bool:
+        """Set ``dag.is_paused`` (the row is created from the manifest when the DB has none)."""
+        from kubedag.store import repository
+
+        with self.lock, self.sessionmaker.begin() as session:
+            if repository.get_dag(session, dag.dag_id) is None:
+                repository.upsert_dag(session, dag.dag_id, dict(dag.spec), dag.namespace, is_paused=paused)
+                return paused
+            return bool(repository.set_dag_paused(session, dag.dag_id, paused).is_paused)
+
+    def last_runs(self, run_types: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """dag_id -> its run with the newest logical date (a :class:`kubedag.store.models.DagRunRow`), among runs
+        of ``run_types`` (None: any type; ``("scheduled",)`` gives the last automated data interval)."""
+        import sqlalchemy as sa
+
+        from kubedag.store.models import DagRunRow
+
+        newest = sa.select(DagRunRow.dag_id, sa.func.max(DagRunRow.logical_date).label("ld")).group_by(DagRunRow.dag_id)
+        if run_types is not None:
+            newest = newest.where(DagRunRow.run_type.in_(run_types))
+        sub = newest.subquery()
+        stmt = sa.select(DagRunRow).join(sub, sa.and_(DagRunRow.dag_id == sub.c.dag_id, DagRunRow.logical_date == sub.c.ld))
+        with self.sessionmaker() as session:
+            return {r.dag_id: r for r in session.scalars(stmt)}
+
+    def paused_flags(self) -> dict[str, bool]:
+        """dag_id -> ``is_paused`` of every DAG the DB knows."""
+        from kubedag.store import repository
+
+        with self.sessionmaker() as session:
+            return {r.dag_id: bool(r.is_paused) for r in repository.list_dags(session)}
 
 
-def _write_reopened(session: Any, dag: DAG, run: engine.DagRun, updates: Mapping[str, engine.TaskInstance]) -> None:
-    """Write a run reopened by clear/mark: its state and dates (None clears them) and the changed task instances."""
-    from kubedag.store.rows import pass_rows
-    from kubedag.store import repository
+class FolderDags:
+    """The DAGs of a folder's YAML manifests (:class:`kubedag.local.bag.DagBag`), as Airflow's DAG bag."""
 
-    row = repository.get_dag_run(session, dag.dag_id, run.run_id)
-    assert row is not None
-    if row.state != str(run.state):
-        repository.set_dag_run_state(session, dag.dag_id, run.run_id, str(run.state))
-    row.start_date, row.end_date = run.start_date, run.end_date
-    rows = pass_rows(dag, run, list(updates.values()), [])
-    repository.record_pass(session, dag.dag_id, run.run_id, task_instances=rows.task_instances, tries=[])
+    def __init__(self, folder: Path) -> None:
+        from kubedag.local.bag import DagBag
 
+        self.folder = Path(folder)
+        self.bag = DagBag(self.folder)
+        self.errors: dict[str, str] = {}
+        """File name -> why it was skipped by :meth:`dags`."""
 
-# --- backfill -------------------------------------------------------------------------------------------
+    def dag(self, name: str) -> DAG:
+        """The DAG ``name``. Raises :class:`~kubedag.app.operations.NotFound` (or
+        :class:`~kubedag.app.operations.OperationError` when its manifest is invalid)."""
+        from kubedag.local.bag import DagBagError
 
+        try:
+            return self.bag.dag(name)
+        except DagBagError as exc:
+            if "is invalid" in str(exc):
+                raise ops.OperationError(str(exc)) from None
+            raise ops.NotFound(str(exc)) from None
 
-@dataclass(frozen=True)
-class PlannedRun:
-    """One interval of a backfill. ``action``: ``create`` (a new backfill run), ``reset`` (an existing run
-    cleared and run again) or ``exists`` (an existing run, left alone). ``state``: the existing run's."""
+    def dags(self) -> list[DAG]:
+        """Every valid DAG of the folder's ``*.yaml``/``*.yml`` files (not recursive), by name; a file that
+        does not parse or holds an invalid DAG is skipped and recorded in :attr:`errors`."""
+        from kubedag.core.spec import DAGValidationError
+        from kubedag.core.spec.loader import load_dags
 
-    run_id: str
-    logical_date: datetime
-    data_interval_start: datetime
-    data_interval_end: datetime
-    action: str
-    state: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """``{run_id, logical_date, data_interval_start, data_interval_end, action, state}``, instants ISO 8601 UTC."""
-        return {"run_id": self.run_id, "logical_date": timetable.iso_utc(self.logical_date),
-                "data_interval_start": timetable.iso_utc(self.data_interval_start),
-                "data_interval_end": timetable.iso_utc(self.data_interval_end), "action": self.action,
-                "state": self.state}
-
-
-def plan_backfill(dag: DAG, start: datetime, end: datetime, existing: Mapping[datetime, tuple[str, str]],
-                  *, reset: bool = False) -> list[PlannedRun]:
-    """The runs of ``airflow dags backfill -s START -e END`` (Airflow 2.10), oldest first.
-
-    ``start``/``end``: naive ones are read in the DAG's timezone; every interval whose logical date is in
-    ``[start, end]`` (:func:`kubedag.core.timetable.backfill_infos`). ``existing``: logical date (UTC) ->
-    ``(run_id, state)`` of the DAG's runs in the DB. A new run gets id ``backfill__<logical date>``.
-
-    Raises:
-        OperationError: ``end`` before ``start``, or too many intervals.
-    """
-    start_utc, end_utc = to_utc(start, dag.timezone), to_utc(end, dag.timezone)
-    assert start_utc is not None and end_utc is not None
-    if end_utc < start_utc:
-        raise OperationError(f"--end-date {timetable.iso_utc(end_utc)} is before --start-date {timetable.iso_utc(start_utc)}")
-    try:
-        infos = timetable.backfill_infos(dag.timetable, start_utc, end_utc)
-    except ValueError as exc:
-        raise OperationError(str(exc)) from None
-    out = []
-    for info in infos:
-        found = existing.get(info.logical_date)
-        interval = info.data_interval
-        if found is None:
-            out.append(PlannedRun(timetable.run_id("backfill", info.logical_date), info.logical_date,
-                                  interval.start, interval.end, "create"))
-        else:
-            out.append(PlannedRun(found[0], info.logical_date, interval.start, interval.end,
-                                  "reset" if reset else "exists", found[1]))
-    return out
+        found: dict[str, DAG] = {}
+        self.errors = {}
+        try:
+            files = sorted(p for p in self.folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        except OSError as exc:
+            raise ops.NotFound(f"DAG folder {self.folder}: {exc.strerror or exc}") from None
+        for path in files:
+            try:
+                if not _KIND_DAG.search(path.read_text(encoding="utf-8", errors="replace")):
+                    continue
+                for dag in load_dags(path):
+                    found.setdefault(dag.dag_id, dag)
+            except DAGValidationError as exc:
+                self.errors[path.name] = "; ".join(str(e) for e in exc.errors)
+            except OSError as exc:
+                self.errors[path.name] = str(exc.strerror or exc)
+        return [found[name] for name in sorted(found)]
 
 
-def existing_runs(sessionmaker: Any, dag_id: str) -> dict[datetime, tuple[str, str]]:
-    """The DAG's runs in the DB: logical date (UTC) -> ``(run_id, state)``."""
-    from kubedag.store import repository
-
-    with sessionmaker() as session:
-        return {r.logical_date: (r.run_id, r.state) for r in repository.list_dag_runs(session, dag_id, limit=None)}
+# --- running runs on this machine ----------------------------------------------------------------------
 
 
 @dataclass
@@ -180,58 +277,36 @@ class BackfillResult:
         return [run_id for run_id, state in self.states.items() if state != DagRunState.SUCCESS]
 
 
-def _prepare(sessionmaker: Any, dag: DAG, planned: PlannedRun, conf: Mapping[str, Any]
-             ) -> tuple[engine.DagRun, dict[str, engine.TaskInstance]]:
-    """Create a backfill run's row, or clear every task of an existing run; the run and its task instances."""
-    from kubedag.store import repository
-
-    with sessionmaker.begin() as session:
-        if planned.action == "create":
-            repository.upsert_dag(session, dag.dag_id, dict(dag.spec), dag.namespace)
-            repository.create_dag_run(
-                session, dag_id=dag.dag_id, run_id=planned.run_id, run_type="backfill",
-                logical_date=planned.logical_date, data_interval_start=planned.data_interval_start,
-                data_interval_end=planned.data_interval_end, conf=dict(conf),
-            )
-            return load_run(session, dag, planned.run_id)
-        run, tis = load_run(session, dag, planned.run_id)
-        result = engine.clear(dag, run, tis, [], now=_now())
-        _write_reopened(session, dag, result.run, result.updates)
-        repository.clear_xcoms(session, dag.dag_id, run.run_id, result.task_ids)
-        return result.run, {**tis, **result.updates}
-
-
-def _now() -> datetime:
-    from kubedag.local.runner import utcnow
-
-    return utcnow()
+def _prepare(runs: DbRuns, dag: DAG, planned: ops.PlannedRun, conf: Mapping[str, Any]) -> ops.LoadedRun:
+    """Create a backfill run (queued), or clear every task of an existing run; the run and its task instances."""
+    if planned.action == "create":
+        run = engine.DagRun(dag_id=dag.dag_id, run_id=planned.run_id, run_type=RunType.BACKFILL,
+                            logical_date=planned.logical_date, data_interval_start=planned.data_interval_start,
+                            data_interval_end=planned.data_interval_end, conf=dict(conf))
+        runs.create_run(dag, run)
+    else:
+        ops.clear(dag, runs, planned.run_id, [], now=utcnow())
+    return runs.load_run(dag, planned.run_id)
 
 
 def run_backfill(
     dag: DAG,
-    planned: Iterable[PlannedRun],
+    planned: Iterable[ops.PlannedRun],
     *,
-    workdir: Path,
+    runs: DbRuns,
+    options: RunOptions,
     max_active_runs: int,
     conf: Mapping[str, Any] | None = None,
-    database_url: str | None = None,
-    no_retry_delay: bool = False,
     on_start: Callable[[str], None] | None = None,
     on_finish: Callable[[str, str], None] | None = None,
 ) -> BackfillResult:
     """Run the ``create`` and ``reset`` runs of ``planned`` to completion, oldest first, at most
     ``max_active_runs`` (>= 1) at once, each with a :class:`~kubedag.local.runner.LocalRunner` in its own
-    thread (tasks as local processes in ``workdir``, logs in the data directory). ``on_start(run_id)`` and
-    ``on_finish(run_id, state)`` are called from those threads. Ctrl-C kills every running try and re-raises.
+    thread (with ``options``). ``on_start(run_id)`` and ``on_finish(run_id, state)`` are called from those
+    threads. Ctrl-C kills every running try and re-raises.
     """
-    from kubedag.local.runner import LocalRunner, RunOptions
-    from kubedag.store import config
-
     todo = [p for p in planned if p.action in ("create", "reset")]
-    sessionmaker = open_db(database_url)
-    lock = threading.Lock()
-    options = RunOptions(workdir=workdir, logs_dir=config.logs_dir(), no_retry_delay=no_retry_delay)
-    pending: queue.Queue[PlannedRun | None] = queue.Queue()
+    pending: queue.Queue[ops.PlannedRun] = queue.Queue()
     for p in todo:
         pending.put(p)
     results: queue.Queue[tuple[str, str | BaseException]] = queue.Queue()
@@ -244,9 +319,9 @@ def run_backfill(
             except queue.Empty:
                 return
             try:
-                with lock:
-                    run, tis = _prepare(sessionmaker, dag, item, conf or {})
-                runner = LocalRunner(dag, run, DBRecorder(sessionmaker, dag, lock), options, tis=tis)
+                loaded = _prepare(runs, dag, item, conf or {})
+                runner = LocalRunner(dag, loaded.run, DBRecorder(runs.sessionmaker, dag, runs.lock), options,
+                                     tis=loaded.tis)
                 active[item.run_id] = runner
                 if on_start is not None:
                     on_start(item.run_id)
@@ -286,124 +361,16 @@ def run_backfill(
     return BackfillResult({p.run_id: states[p.run_id] for p in todo})
 
 
-# --- clear, mark, delete --------------------------------------------------------------------------------
-
-
-def _clear(session, dag: DAG, run_id: str, task_ids: Iterable[str], upstream: bool, downstream: bool,  # noqa: ANN001
-           only_failed: bool) -> tuple[engine.DagRun, dict[str, engine.TaskInstance], engine.ClearResult]:
-    """The run, its task instances as the DB holds them, and :func:`kubedag.core.engine.clear` of them (nothing written).
-
-    Raises:
-        OperationError: unknown run or task.
-    """
-    run, tis = load_run(session, dag, run_id)
-    try:
-        return run, tis, engine.clear(dag, run, tis, list(task_ids), upstream=upstream, downstream=downstream,
-                                      only_failed=only_failed, now=_now())
-    except ValueError as exc:
-        raise OperationError(str(exc)) from None
-
-
-def preview_clear(dag: DAG, run_id: str, task_ids: Iterable[str], *, upstream: bool = False, downstream: bool = False,
-                  only_failed: bool = False, database_url: str | None = None) -> list[tuple[str, str, int]]:
-    """The task instances :func:`clear_tasks` would reset, as ``(task_id, state, try_number)``, changing nothing.
-
-    Raises:
-        OperationError: unknown run or task.
-    """
-    sessionmaker = open_db(database_url)
-    with sessionmaker() as session:
-        _, tis, result = _clear(session, dag, run_id, task_ids, upstream, downstream, only_failed)
-    out = []
-    for task_id in result.task_ids:
-        ti = tis.get(task_id) or engine.TaskInstance(task_id)
-        out.append((task_id, str(ti.state), ti.try_number))
-    return out
-
-
-def clear_tasks(dag: DAG, run_id: str, task_ids: Iterable[str], *, upstream: bool = False, downstream: bool = False,
-                only_failed: bool = False, database_url: str | None = None
-                ) -> tuple[engine.ClearResult, dict[str, engine.TaskInstance]]:
-    """Clear task instances of run ``run_id`` in the DB, as ``airflow tasks clear``: :func:`kubedag.core.engine.clear`
-    (the tasks named, all when none is, with their upstream/downstream tasks, only the failed ones with
-    ``only_failed``), their XComs deleted, the run reopened (``queued``). Returns the clear and every task
-    instance after it (for :func:`resume_run`).
-
-    Raises:
-        OperationError: unknown run or task.
-    """
-    from kubedag.store import repository
-
-    sessionmaker = open_db(database_url)
-    with sessionmaker.begin() as session:
-        _, tis, result = _clear(session, dag, run_id, task_ids, upstream, downstream, only_failed)
-        if result.updates:
-            _write_reopened(session, dag, result.run, result.updates)
-            repository.clear_xcoms(session, dag.dag_id, run_id, result.task_ids)
-    return result, {**tis, **result.updates}
-
-
-def resume_run(dag: DAG, run: engine.DagRun, tis: Mapping[str, engine.TaskInstance], *, workdir: Path,
-               database_url: str | None = None, no_retry_delay: bool = False,
+def resume_run(dag: DAG, run: engine.DagRun, tis: Mapping[str, engine.TaskInstance], *, runs: DbRuns,
+               options: RunOptions,
                on_update: Callable[[engine.DagRun, Mapping[str, engine.TaskInstance]], None] | None = None
                ) -> tuple[engine.DagRun, dict[str, engine.TaskInstance]]:
-    """Run a reopened run to completion on this machine (there is no local scheduler); returns the finished
-    run and its task instances. Task instances already finished are left as they are."""
-    from kubedag.local.runner import LocalRunner, RunOptions
-    from kubedag.store import config
-
-    options = RunOptions(workdir=workdir, logs_dir=config.logs_dir(), no_retry_delay=no_retry_delay)
-    runner = LocalRunner(dag, run, DBRecorder(open_db(database_url), dag, threading.Lock()), options, tis=tis,
+    """Run a reopened run to completion on this machine with ``options``; returns the finished run and its task
+    instances. Task instances already finished are left as they are."""
+    runner = LocalRunner(dag, run, DBRecorder(runs.sessionmaker, dag, runs.lock), options, tis=tis,
                          on_update=on_update)
     final = runner.run()
     return final, dict(runner.tis)
 
 
-def mark_tasks(dag: DAG, run_id: str, task_ids: Iterable[str], state: str, *, database_url: str | None = None
-               ) -> tuple[engine.DagRun, tuple[str, ...]]:
-    """Set task instances of run ``run_id`` to ``state`` (``success``, ``failed`` or ``skipped``), as Airflow's
-    mark success/failed (:func:`kubedag.core.engine.mark`), then re-evaluate the run's state with one engine plan
-    that starts nothing (so downstream tasks may become ``upstream_failed``/``skipped`` and the run finish).
-    Returns the run (its new state) and the tasks whose state changed.
-
-    Raises:
-        OperationError: unknown run, task or state.
-    """
-    sessionmaker = open_db(database_url)
-    now = _now()
-    with sessionmaker.begin() as session:
-        run, tis = load_run(session, dag, run_id)
-        try:
-            result = engine.mark(dag, run, tis, list(task_ids), TaskInstanceState(state), now=now)
-        except ValueError as exc:
-            raise OperationError(str(exc)) from None
-        tis = {**tis, **result.updates}
-        run = result.run
-        if run.state == DagRunState.QUEUED:
-            run = replace(run, state=DagRunState.RUNNING, start_date=run.start_date or now)
-        plan = engine.plan(dag, run, tis, now, free_slots=0)
-        settled = {t: ti for t, ti in plan.updates.items()
-                   if ti.state not in (TaskInstanceState.SCHEDULED, TaskInstanceState.QUEUED)}
-        _write_reopened(session, dag, plan.run, {**result.updates, **settled})
-    return plan.run, result.task_ids
-
-
-def delete_run(dag_id: str, run_id: str, *, database_url: str | None = None) -> None:
-    """Delete run ``run_id`` of ``dag_id`` with its task instances, tries and XComs (log files are kept).
-
-    Raises:
-        OperationError: no such run.
-    """
-    from kubedag.store import repository
-
-    sessionmaker = open_db(database_url)
-    with sessionmaker.begin() as session:
-        if repository.delete_dag_run(session, dag_id, run_id) == 0:
-            raise OperationError(f"no run {run_id!r} of DAG {dag_id!r} in the metadata DB "
-                                 f"(see `kubedag runs list --dag {dag_id}`)")
-
-
-__all__ = [
-    "BackfillResult", "DBRecorder", "OperationError", "PlannedRun", "clear_tasks", "delete_run", "existing_runs",
-    "load_run", "mark_tasks", "plan_backfill", "preview_clear", "resume_run", "run_backfill",
-]
+__all__ = ["BackfillResult", "DBRecorder", "DbRuns", "FolderDags", "open_db", "resume_run", "run_backfill"]

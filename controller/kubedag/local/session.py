@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -18,9 +17,10 @@ from typing import Any
 
 from kubedag.core import engine, templating, timetable
 from kubedag.local.recording import DBWriter, RunSetup
+from kubedag.app.operations import manual_run
+from kubedag.core.xcom import XCOM_PATH_ENV
 from kubedag.local.runner import LocalRunner, RunOptions, context_env, utcnow
 from kubedag.core.spec.dag import DAG
-from kubedag.core.states import RunType
 from kubedag.store import config
 
 log = logging.getLogger(__name__)
@@ -57,21 +57,6 @@ class LocalRunResult:
                 for ti in self.tis.values()
             ],
         }
-
-
-def manual_run(dag: DAG, logical_date: datetime, conf: Mapping[str, Any]) -> engine.DagRun:
-    """A manual DAG run at ``logical_date`` (UTC-aware): run id ``manual__<iso>``, data interval from
-    the timetable's ``infer_manual_data_interval(run_after=logical_date)``, as Airflow 2.10's ``dag.test``."""
-    interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
-    return engine.DagRun(
-        dag_id=dag.dag_id,
-        run_id=timetable.run_id("manual", logical_date),
-        run_type=RunType.MANUAL,
-        logical_date=logical_date,
-        data_interval_start=interval.start,
-        data_interval_end=interval.end,
-        conf=dict(conf),
-    )
 
 
 def _needs_secrets(dag: DAG) -> bool:
@@ -169,9 +154,7 @@ def run_dag_locally(
         ValueError: a ``variablesFrom``/``connectionsFrom`` source is not in the folder (nothing was run).
     """
     logical_date = logical_date or utcnow()
-    run = manual_run(dag, logical_date, conf or {})
-    if run_id:
-        run = replace(run, run_id=run_id)
+    run = manual_run(dag, logical_date, conf or {}, run_id or None)
     recorder = writer or DBWriter(database_url)
     try:
         options = local_options(dag, workdir=workdir, logs_dir=config.logs_dir(), database_url=database_url,
@@ -231,36 +214,140 @@ class QuietView:
         return None
 
 
+def _recorded_run(dag: DAG, logical_date: datetime, database_url: str | None) -> tuple[engine.DagRun | None, dict]:
+    """The run of ``dag`` recorded at ``logical_date`` in the metadata DB, if any, with its XComs
+    (``{(task_id, key): value}``, each from the newest try that pushed it)."""
+    import sqlalchemy as sa
+
+    from kubedag.local.operations import _run_from_row
+    from kubedag.store import repository
+    from kubedag.store.db import open_store
+    from kubedag.store.models import DagRunRow
+
+    _, sessionmaker = open_store(database_url)
+    with sessionmaker() as session:
+        row = session.scalars(sa.select(DagRunRow).where(DagRunRow.dag_id == dag.dag_id,
+                                                         DagRunRow.logical_date == logical_date)).first()
+        if row is None:
+            return None, {}
+        return _run_from_row(row), repository.latest_xcoms(session, dag.dag_id, row.run_id)
+
+
+def _keep_xcoms(dag: DAG, run: engine.DagRun, task_id: str, xcoms: Mapping[str, Any], database_url: str | None) -> None:
+    """Store the XComs a tested task pushed into the recorded run it was tested in (as Airflow's ``tasks test``
+    in an existing DAG run), so that a downstream task tested next pulls them."""
+    from kubedag.store import repository
+    from kubedag.store.db import open_store
+
+    _, sessionmaker = open_store(database_url)
+    with sessionmaker.begin() as session:
+        ti = repository.get_task_instance(session, dag.dag_id, run.run_id, task_id)
+        if ti is None:
+            ti = repository.upsert_task_instance(session, dag.dag_id, run.run_id, task_id, state=None)
+        repository.set_xcoms(session, dag.dag_id, run.run_id, task_id, max(ti.try_number, 1), dict(xcoms))
+
+
 def test_task(
-    dag: DAG, task_id: str, *, workdir: Path, logical_date: datetime | None = None, conf: Mapping[str, Any] | None = None
+    dag: DAG, task_id: str, *, workdir: Path, logical_date: datetime | None = None, conf: Mapping[str, Any] | None = None,
+    database_url: str | None = None,
 ) -> int:
-    """Run one task instance now in the foreground, ignoring dependencies and recording nothing, as
-    ``airflow tasks test``. Returns the process's exit code (1 for a template error or missing command)."""
+    """Run one task instance now in the foreground, ignoring dependencies, as Airflow 2.10's ``airflow tasks
+    test``: the task runs as ``dags test`` runs it (:func:`local_options`: the folder's variables, connections and
+    Pools; a ``trigger`` task triggers its DAG; an ``externalTask`` sensor reads the metadata DB), but a sensor
+    pokes once (its check runs one time: exit 0 met, else "not met"). When the metadata DB holds a run of the DAG at
+    ``logical_date`` (default now), the task runs in that run: its ``ti.xcom_pull`` reads that run's XComs and the
+    XComs it pushes are stored there; otherwise it runs in a new manual run that is not recorded. Its state is
+    never recorded. Returns the process's exit code (1 for a template error, a missing command, or a sensor
+    whose condition is not met).
+
+    Raises:
+        ValueError: a ``variablesFrom``/``connectionsFrom`` source is missing from the folder.
+    """
+    import json
+    import tempfile
+
+    from kubedag.core.xcom import NO_XCOM, parse_xcom
+
     logical_date = logical_date or utcnow()
-    run = manual_run(dag, logical_date, conf or {})
+    recorded, xcoms = _recorded_run(dag, logical_date, database_url)
+    run = recorded or manual_run(dag, logical_date, conf or {})
+    if conf and recorded is not None:
+        run = replace(run, conf=dict(conf))
     task = dag.tasks[task_id]
-    ctx = templating.template_context(
-        templating.RunContext(
-            dag_id=dag.dag_id, task_id=task_id, run_id=run.run_id, run_type=str(run.run_type),
-            logical_date=run.logical_date, data_interval_start=run.data_interval_start,
-            data_interval_end=run.data_interval_end, try_number=1, params=dag.params, conf=run.conf,
-        )
-    )
+    if task.sensor is not None and task.sensor.mode == "poke":  # one poke: the check without the poke loop
+        task = replace(task, sensor=task.sensor.model_copy(update={"mode": "reschedule"}))
+        dag = replace(dag, tasks={**dag.tasks, task_id: task})
+    options = local_options(dag, workdir=workdir, logs_dir=config.logs_dir(), database_url=database_url)
+    runner = LocalRunner(dag, run, QuietRecorder(), options)
+    runner._xcoms.update(xcoms)  # what ti.xcom_pull reads (the runner's XComs of this run)
+    ti = engine.TaskInstance(task_id, try_number=1)
     try:
-        fields = templating.render_fields(list(task.command), list(task.args), task.env, ctx)
+        argv, own_env = runner._argv(ti)
     except templating.TemplateError as exc:
         print(f"error: template error in {exc}", file=sys.stderr)
         return 1
-    argv = fields.command + fields.args
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if not argv:
         print("error: task has no command", file=sys.stderr)
         return 1
-    env = {**os.environ, **fields.env, **context_env(run, task_id, 1)}
-    try:
-        return subprocess.call(argv, cwd=workdir, env=env)  # noqa: S603
-    except OSError as exc:
-        print(f"error: cannot start {argv[0]!r}: {exc.strerror or exc}", file=sys.stderr)
-        return 127
+    where = f"in recorded run {run.run_id}" if recorded is not None else f"as {run.run_id} (not recorded)"
+    print(f"kubedag: testing task {task_id} of {dag.dag_id} {where}", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="kubedag-tasks-test-") as tmp:
+        xcom_file = Path(tmp) / "xcom.json"
+        env = {**runner._base_env, **own_env, **context_env(run, task_id, 1), XCOM_PATH_ENV: str(xcom_file)}
+        try:
+            code = _run_masked(argv, workdir, env, runner.mask if runner._mask is not None else None)
+        except OSError as exc:
+            print(f"error: cannot start {argv[0]!r}: {exc.strerror or exc}", file=sys.stderr)
+            return 127
+        try:
+            pushed = parse_xcom(xcom_file.read_bytes(), multiple_outputs=task.multiple_outputs) \
+                if code == 0 and xcom_file.exists() else {}
+        except ValueError as exc:
+            print(f"error: invalid XCom: {exc}", file=sys.stderr)
+            return 1
+    if task.sensor is not None:
+        met = code == 0
+        print(f"kubedag: sensor {task_id}: {'condition met' if met else 'condition not met'} (one poke)",
+              file=sys.stderr)
+        code = 0 if met else 1
+    for key, value in pushed.items():
+        if value is not NO_XCOM:
+            print(runner.mask(f"kubedag: XCom {key} = {json.dumps(value)}"), file=sys.stderr)
+    if pushed and recorded is not None:
+        _keep_xcoms(dag, run, task_id, pushed, database_url)
+    return code
+
+
+def _run_masked(argv: list[str], cwd: Path, env: Mapping[str, str], mask: Any) -> int:
+    """Run ``argv`` in the foreground; its exit code. With ``mask`` (the DAG has secret values), its stdout and
+    stderr are copied to ours line by line with those values replaced by ``***``, as Airflow's secrets masker
+    filters task output."""
+    if mask is None:
+        return subprocess.call(argv, cwd=cwd, env=env)  # noqa: S603
+    import threading
+
+    def copy(source: Any, target: Any) -> None:
+        for line in source:
+            target.write(mask(line))
+            target.flush()
+
+    with subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
+                          text=True, errors="replace") as proc:
+        err = threading.Thread(target=copy, args=(proc.stderr, sys.stderr), daemon=True)
+        err.start()
+        copy(proc.stdout, sys.stdout)
+        err.join()
+    return proc.returncode
+
+
+class QuietRecorder:
+    """A :class:`~kubedag.local.runner.Recorder` that records nothing (``tasks test``)."""
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Record nothing."""
 
 
 def list_runs(dag_id: str | None = None, limit: int = 50, database_url: str | None = None) -> list[dict[str, Any]]:
