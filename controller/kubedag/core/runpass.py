@@ -201,6 +201,23 @@ def _controller_task(dag: DAG, run: engine.DagRun, current: Mapping[str, engine.
     return None
 
 
+def _with_xcoms(inputs: RenderInputs | None, pushed: Mapping[tuple[str, int], Mapping[str, Any]]) -> RenderInputs | None:
+    """``inputs`` whose ``xcom_pull`` also sees the XComs ``pushed`` by tries that ended in this pass (the caller
+    applies them only after the pass, yet a downstream try may be rendered in it)."""
+    if not pushed:
+        return inputs
+    fresh = {(task_id, key): value for (task_id, _), values in pushed.items() for key, value in values.items()}
+    inputs = inputs or RenderInputs()
+    earlier = inputs.xcom_pull
+
+    def pull(task_id: str, key: str) -> Any:
+        if (task_id, key) in fresh:
+            return fresh[(task_id, key)]
+        return NO_XCOM if earlier is None else earlier(task_id, key)
+
+    return replace(inputs, xcom_pull=pull)
+
+
 def run_pass(
     dag: DAG,
     run: engine.DagRun,
@@ -333,6 +350,7 @@ def run_pass(
 
     # 3. pods for queued tries: new ones, new pokes of rescheduled sensors, and ones whose creation was never
     # confirmed; in-controller tasks have no pod (the controller checks them before the next pass, now)
+    inputs = _with_xcoms(inputs, result.xcoms)
     for task_id, ti in current.items():
         if ti.state != S.QUEUED:
             continue
