@@ -260,12 +260,6 @@ def run_pass(
     def put(ti: engine.TaskInstance) -> None:
         current[ti.task_id] = result.changed[ti.task_id] = ti
 
-    # XComs pushed by tries that end in this pass are read by the successors rendered in it
-    pushed: dict[tuple[str, str], Any] = {}
-    earlier = (inputs or RenderInputs()).xcom_pull
-    inputs = replace(inputs or RenderInputs(), xcom_pull=lambda task_id, key: pushed[(task_id, key)]
-                     if (task_id, key) in pushed else (earlier(task_id, key) if earlier is not None else NO_XCOM))
-
     # 1. what the pods (or the controller's checks) say about the tries in flight
     checks = checks or {}
     rerun = False
@@ -278,7 +272,6 @@ def run_pass(
             put(other)
         if end.xcoms:
             result.xcoms[(ti.task_id, ti.try_number)] = dict(end.xcoms)
-            pushed.update(((ti.task_id, key), value) for key, value in end.xcoms.items())
         result.tries.append(TryRecord(ti.task_id, ti.try_number, end.state, ti.start_date, at, exit_code, end.reason,
                                       hostname=node, pod_name=pod))
         result.finished.append((ti.task_id, ti.try_number))
