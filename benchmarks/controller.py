@@ -1,9 +1,11 @@
-"""Benchmark of the Kubernetes controller against the API emulator (run: ``.venv/bin/python benchmarks/controller.py``).
+"""Benchmark of the Kubernetes controller (run: ``.venv/bin/python benchmarks/controller.py [--server real]``).
 
 The controller runs as it does in a cluster: its own process (``kubedag controller``, SQLite metadata DB),
-talking HTTP to the emulated API server of ``tests/k8s/emulator``, whose fake kubelet runs every pod's
-command (``true``: an instant pod) as a local process. Prints, for a 200-task fan-out (one root, 199
-children) and a 50-task chain:
+talking HTTP to the emulated API server of ``tests/k8s/emulator`` (``--server emulator``, the default) or
+HTTPS to a real control plane (``--server real``: kube-apiserver, etcd, kube-scheduler and
+kube-controller-manager from ``scripts/controlplane``, built first; see ``benchmarks/real_server.py``).
+The fake kubelet runs every pod's command (``true``: an instant pod) as a local process. Prints, for a
+200-task fan-out (one root, 199 children) and a 50-task chain:
 
 * successor latency: from the kubelet's status write that makes a pod ``Succeeded`` to the API server
   receiving the creation of a successor's pod (for the fan-out, every child counts from the root's
@@ -12,12 +14,15 @@ children) and a 50-task chain:
 * the controller's API requests per task instance (its own requests plus kopf's watches);
 * the controller process's peak RSS (``VmHWM``);
 
-and the size of a finished 5,000-task DAGRun's status as the API server stores it (compact JSON).
-Figures depend on the machine; nothing here asserts a target.
+and the size of a finished 5,000-task DAGRun's status as the API server stores it (compact JSON). On the real
+server it also runs a 1,000-task fan-out with ``maxActiveTasks`` 1,000 and the controller's default client
+limit (``--api-qps 50``), and prints the pods created per second. Figures depend on the machine; nothing
+here asserts a target.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -70,7 +75,7 @@ class Recorder:
         emulator.op_create, emulator.op_patch = op_create, op_patch
 
 
-def dag(name: str, shape: str, n: int) -> dict[str, Any]:
+def dag(name: str, shape: str, n: int, max_active_tasks: int = 256) -> dict[str, Any]:
     if shape == "fanout":
         tasks = [{"name": "root", "command": ["true"]}] + [
             {"name": f"t{i}", "command": ["true"], "dependsOn": ["root"]} for i in range(1, n)]
@@ -78,7 +83,7 @@ def dag(name: str, shape: str, n: int) -> dict[str, Any]:
         tasks = [{"name": "t0", "command": ["true"]}] + [
             {"name": f"t{i}", "command": ["true"], "dependsOn": [f"t{i - 1}"]} for i in range(1, n)]
     return {"apiVersion": "kubedag.io/v1alpha1", "kind": "DAG", "metadata": {"name": name, "namespace": NS},
-            "spec": {"maxActiveTasks": 256, "defaults": {"image": "busybox:1.36"}, "tasks": tasks}}
+            "spec": {"maxActiveTasks": max_active_tasks, "defaults": {"image": "busybox:1.36"}, "tasks": tasks}}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -100,12 +105,14 @@ def vm_hwm(pid: int) -> float:
     return float("nan")
 
 
-def scenario(api: EmulatedApiServer, recorder: Recorder, name: str, shape: str, n: int) -> dict[str, Any]:
+def scenario(api: Any, recorder: Any, name: str, shape: str, n: int, requests: Any,
+             max_active_tasks: int = 256) -> dict[str, Any]:
+    """Run one DAGRun of ``dag(name, shape, n)``; ``requests()`` counts the controller's API requests so far."""
     from kubedag.core import naming as names
 
-    api.create(dag(name, shape, n))
+    api.create(dag(name, shape, n, max_active_tasks))
     time.sleep(0.5)  # the controller validates the DAG
-    before = controller_requests(api)
+    before = requests()
     run_name = f"{name}-bench"
     start = time.monotonic()
     api.create({"apiVersion": "kubedag.io/v1alpha1", "kind": "DAGRun",
@@ -120,15 +127,20 @@ def scenario(api: EmulatedApiServer, recorder: Recorder, name: str, shape: str, 
             raise TimeoutError(f"{name} did not finish")
         time.sleep(0.01)
     wall = time.monotonic() - start
-    requests = controller_requests(api) - before
+    used = requests() - before
+    created = recorder.created
     pod = {task: names.pod_name(name, run_name, task, 1) for task in (f"t{i}" for i in range(n))}
     if shape == "fanout":
         pod["root"] = names.pod_name(name, run_name, "root", 1)
         root_done = recorder.succeeded[pod["root"]]
-        latencies = [recorder.created[pod[f"t{i}"]] - root_done for i in range(1, n)]
+        latencies = [created[pod[f"t{i}"]] - root_done for i in range(1, n)]
+        children = sorted(created[pod[f"t{i}"]] for i in range(1, n))
+        spread = children[-1] - children[0]
     else:
-        latencies = [recorder.created[pod[f"t{i}"]] - recorder.succeeded[pod[f"t{i - 1}"]] for i in range(1, n)]
-    return {"phase": phase, "wall": wall, "latencies": latencies, "requests_per_ti": requests / n}
+        latencies = [created[pod[f"t{i}"]] - recorder.succeeded[pod[f"t{i - 1}"]] for i in range(1, n)]
+        spread = 0.0
+    return {"phase": phase, "wall": wall, "latencies": latencies, "requests_per_ti": used / n,
+            "pods_per_second": (n - 2) / spread if spread else float("nan")}
 
 
 def status_size(tasks: int = 5000) -> int:
@@ -158,36 +170,69 @@ def run_scenario(recorder: Recorder, name: str, shape: str, n: int) -> dict[str,
     with tempfile.TemporaryDirectory() as tmp, EmulatedApiServer(crd_files=crds, journal_limit=50) as api:
         kubeconfig = api.kubeconfig(Path(tmp) / "kubeconfig")
         with FakeKubelet(api.url, workdir=Path(tmp)):
-            env = {**os.environ, "KUBEDAG_DATABASE_URL": f"sqlite:///{tmp}/kubedag.db", "KUBEDAG_LOG_LEVEL": "WARNING"}
-            kubedag = Path(sys.executable).with_name("kubedag")
-            proc = subprocess.Popen([str(kubedag), "controller", "--kubeconfig", str(kubeconfig), "-n", NS,
-                                     "--liveness-port", "0", "--api-qps", "0"], env=env)
-            try:
-                time.sleep(2.0)  # start-up: imports, migrations, kopf's initial listing
-                result = scenario(api, recorder, name, shape, n)
-                result["rss"] = vm_hwm(proc.pid)
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            return with_controller(kubeconfig, Path(tmp), lambda: scenario(
+                api, recorder, name, shape, n, lambda: controller_requests(api)))
+
+
+def with_controller(kubeconfig: Path, tmp: Path, run: Any, qps: float = 0) -> dict[str, Any]:
+    """Run ``run()`` while a ``kubedag controller`` process (SQLite in ``tmp``, client limit ``qps``) serves NS."""
+    env = {**os.environ, "KUBEDAG_DATABASE_URL": f"sqlite:///{tmp}/kubedag-{time.monotonic_ns()}.db",
+           "KUBEDAG_LOG_LEVEL": "WARNING"}
+    kubedag = Path(sys.executable).with_name("kubedag")
+    proc = subprocess.Popen([str(kubedag), "controller", "--kubeconfig", str(kubeconfig), "-n", NS,
+                             "--liveness-port", "0", "--api-qps", str(qps)], env=env)
+    try:
+        time.sleep(2.0)  # start-up: imports, migrations, kopf's initial listing
+        result = run()
+        result["rss"] = vm_hwm(proc.pid)
+        result["qps"] = qps
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     return result
 
 
+def real_results() -> dict[str, dict[str, Any]]:
+    """The scenarios on one real control plane, a fresh controller process each."""
+    from benchmarks.real_server import real_cluster
+    from tests.controlplane.servers import clean_namespace as clean
+
+    results = {}
+    with real_cluster() as (api, recorder, kubeconfig), tempfile.TemporaryDirectory() as tmp:
+        for label, name, shape, n, tasks, qps in (("200-task fan-out", "fanout", "fanout", 200, 256, 0),
+                                                   ("50-task chain", "chain", "chain", 50, 256, 0),
+                                                   ("1,000-task fan-out", "wide", "fanout", 1000, 1000, 50)):
+            results[label] = with_controller(kubeconfig, Path(tmp), lambda: scenario(
+                api, recorder, name, shape, n, recorder.requests, tasks), qps)
+            clean(api)  # the next controller starts on an empty namespace, as on a fresh emulator
+    return results
+
+
 def main() -> None:
-    recorder = Recorder()
-    recorder.install()
-    results = {
-        "200-task fan-out": run_scenario(recorder, "fanout", "fanout", 200),
-        "50-task chain": run_scenario(recorder, "chain", "chain", 50),
-    }
-    print("kubedag controller against the API emulator (fake kubelet, instant pods), this machine")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--server", choices=("emulator", "real"), default="emulator")
+    args = parser.parse_args()
+    if args.server == "real":
+        results = real_results()
+        print("kubedag controller against a real control plane (kube-apiserver v1.36.5, etcd, kube-scheduler; "
+              "fake kubelet, instant pods), this machine")
+    else:
+        recorder = Recorder()
+        recorder.install()
+        results = {
+            "200-task fan-out": run_scenario(recorder, "fanout", "fanout", 200),
+            "50-task chain": run_scenario(recorder, "chain", "chain", 50),
+        }
+        print("kubedag controller against the API emulator (fake kubelet, instant pods), this machine")
     for label, r in results.items():
         ms = [x * 1000 for x in r["latencies"]]
+        rate = f"; {r['pods_per_second']:.0f} pods created per second (--api-qps {r['qps']:g})" if r["qps"] else ""
         print(f"{label}: {r['phase']}, wall {r['wall']:.2f} s; successor latency p50 {statistics.median(ms):.1f} ms, "
               f"p95 {percentile(ms, 0.95):.1f} ms, max {max(ms):.1f} ms; "
-              f"{r['requests_per_ti']:.2f} API requests per task instance; controller peak RSS {r['rss']:.0f} MiB")
+              f"{r['requests_per_ti']:.2f} API requests per task instance; controller peak RSS {r['rss']:.0f} MiB{rate}")
     print(f"5,000-task DAGRun status: {status_size():,} bytes (etcd's limit: 1,572,864)")
 
 

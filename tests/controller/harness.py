@@ -33,6 +33,7 @@ class RunningController:
         self.db_url = db_url
         defaults = dict(namespaces=[NS], liveness_port=None, pod_retention=timedelta(minutes=10),
                         image_pull_timeout=timedelta(seconds=2), workers=4)
+        defaults.update(getattr(api, 'controller_config', {}))  # the server's fixture may adjust (e.g. cluster-wide)
         self.config = ControllerConfig(database_url=db_url, **{**defaults, **config})
         self.thread: threading.Thread | None = None
         self.controller: Manager | None = None
@@ -45,7 +46,8 @@ class RunningController:
 
         def run() -> None:
             try:
-                self.controller = asyncio.run(serve(self.config, connection=Connection(server=self.api.url),
+                connection = self.api.connection() if hasattr(self.api, 'connection') else Connection(server=self.api.url)
+                self.controller = asyncio.run(serve(self.config, connection=connection,
                                                     stop_flag=self.stop_flag, ready_flag=ready,
                                                     make_sender=WebhookSender))
             except BaseException as exc:  # noqa: BLE001 - reported by stop()

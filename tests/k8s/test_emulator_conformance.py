@@ -173,17 +173,39 @@ def _cluster_client() -> Iterator[kubernetes.client.ApiClient | None]:
     client = kubernetes.config.new_client_from_config(config_file=os.environ[KUBECONFIG_ENV])
     apiext = kubernetes.client.ApiextensionsV1Api(client)
     crd = yaml.safe_load(TEST_CRD.read_text())
-    try:
-        apiext.create_custom_resource_definition(crd)
-    except kubernetes.client.ApiException as e:
-        if e.status != 409:
-            raise
+
+    def created() -> bool:  # a CRD still terminating from an earlier run is waited for, then made again
+        try:
+            apiext.create_custom_resource_definition(crd)
+        except kubernetes.client.ApiException as e:
+            if e.status != 409:
+                raise
+            return not apiext.read_custom_resource_definition(crd['metadata']['name']).metadata.deletion_timestamp
+        return True
+    eventually(created, timeout=60, interval=0.5)
     eventually(lambda: any(c.type == 'Established' and c.status == 'True'
                            for c in apiext.read_custom_resource_definition(crd['metadata']['name']).status.conditions or []))
+    _wait_for_the_garbage_collector(client)
     yield client
     with contextlib.suppress(kubernetes.client.ApiException):
         apiext.delete_custom_resource_definition(crd['metadata']['name'])
     client.close()
+
+
+def _wait_for_the_garbage_collector(client: kubernetes.client.ApiClient) -> None:
+    """Wait until the cluster's garbage collector watches the new CRD's objects: it rediscovers resources every
+    30 s, so until then dependents of a Widget are not collected (a real-cluster delay the emulator does not have)."""
+    core, custom = kubernetes.client.CoreV1Api(client), kubernetes.client.CustomObjectsApi(client)
+    namespace = f'conformance-gc-{uuid.uuid4().hex[:8]}'
+    core.create_namespace({'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': namespace}})
+    target = Target(client, namespace, None)
+    try:
+        owner = target.create_widget('owner')
+        _owned_config_map(target, 'dependent', owner)
+        custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, 'owner')
+        eventually(lambda: _config_map(target, 'dependent') is None, timeout=90, interval=0.5)
+    finally:
+        core.delete_namespace(namespace)
 
 
 @pytest.fixture
@@ -199,8 +221,12 @@ def k8s(request: pytest.FixtureRequest, _cluster_client: kubernetes.client.ApiCl
     try:
         yield target
     finally:
-        if emulator is None:
+        if emulator is None:  # a failed test may leave finalizers: drop them so the namespace and the CRD can go
             with contextlib.suppress(kubernetes.client.ApiException):
+                for widget in target.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)['items']:
+                    if widget['metadata'].get('finalizers'):
+                        target.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL,
+                                                                     widget['metadata']['name'], {'metadata': {'finalizers': None}})
                 target.core.delete_namespace(namespace)
         else:
             client.close()
@@ -621,7 +647,8 @@ def test_strategic_merge_patch_on_built_ins(k8s):
         'spec': {'containers': [{'name': 'b', 'image': 'busybox:1.37'}]}})
     assert [(c.name, c.image) for c in patched.spec.containers] == [('a', 'busybox:1.36'), ('b', 'busybox:1.37')]
     patched = k8s.core.patch_namespaced_pod('p1', k8s.namespace, {'metadata': {'finalizers': ['kubedag.test/two']}})
-    assert patched.metadata.finalizers == ['kubedag.test/one', 'kubedag.test/two']  # merged as a set
+    # merged as a set, the patch's items first (apimachinery's normalizeElementOrder; found on kube-apiserver 1.36)
+    assert patched.metadata.finalizers == ['kubedag.test/two', 'kubedag.test/one']
     patched = k8s.core.patch_namespaced_pod('p1', k8s.namespace, {'metadata': {'$deleteFromPrimitiveList/finalizers': ['kubedag.test/one', 'kubedag.test/two']}})
     assert not patched.metadata.finalizers
 

@@ -260,8 +260,12 @@ def test_strategic_merge_patch_directives():
         'metadata': {'finalizers': ['b']},
         'spec': {'containers': [{'name': 'x', 'env': [{'name': 'B', 'value': '2'}]}, {'name': 'y', '$patch': 'delete'}],
                  'tolerations': [{'key': 'other'}]}})
-    assert patched['metadata']['finalizers'] == ['a', 'b']
-    assert patched['spec']['containers'] == [{'name': 'x', 'image': 'i1', 'env': [{'name': 'A', 'value': '1'}, {'name': 'B', 'value': '2'}]}]
+    # new items come first, as kube-apiserver orders them (strategicpatch's normalizeElementOrder)
+    assert patched['metadata']['finalizers'] == ['b', 'a']
+    assert patched['spec']['containers'] == [{'name': 'x', 'image': 'i1', 'env': [{'name': 'B', 'value': '2'}, {'name': 'A', 'value': '1'}]}]
+    ordered = patching.strategic_merge_patch(pod, {'spec': {'$setElementOrder/containers': [{'name': 'y'}, {'name': 'x'}],
+                                                            'containers': [{'name': 'x', 'image': 'i3'}]}})
+    assert [c['name'] for c in ordered['spec']['containers']] == ['y', 'x']
     assert patched['spec']['tolerations'] == [{'key': 'other'}]  # no merge key: replaced
     replaced = patching.strategic_merge_patch(pod, {'spec': {'$patch': 'replace', 'containers': []}})
     assert replaced['spec'] == {'containers': []}

@@ -138,35 +138,49 @@ release's Secret (so upgrades keep it), else a new random one. */}}
 
 {{/* What the controller does in a watched namespace (a Role there) or everywhere (a ClusterRole). */}}
 {{- define "kubedag.rbac.workloadRules" -}}
+{{- /* Exactly what the controller calls (measured with the API server's audit log in tests/controlplane):
+watches of its four kinds; DAGRuns created, read, deleted (history limit) and patched (spec.actions: a
+trigger's resetDagRun, a backfill's resetDagRuns); status written by PATCH (DAGs, Pools) or PUT (DAGRuns,
+Backfills; a Backfill is re-read on a conflict); pods created, read, deleted and their logs archived;
+ConfigMaps and Secrets read for variables and connections; core Events posted. */}}
 - apiGroups: [kubedag.io]
-  resources: [dags, dagruns, pools, backfills]
-  verbs: [get, list, watch, create, update, patch, delete]
+  resources: [dags, pools]
+  verbs: [list, watch]
 - apiGroups: [kubedag.io]
-  resources: [dags/status, dagruns/status, pools/status, backfills/status]
-  verbs: [get, update, patch]
+  resources: [dagruns]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [kubedag.io]
+  resources: [backfills]
+  verbs: [get, list, watch]
+- apiGroups: [kubedag.io]
+  resources: [dags/status, pools/status]
+  verbs: [patch]
+- apiGroups: [kubedag.io]
+  resources: [dagruns/status, backfills/status]
+  verbs: [update]
 - apiGroups: [""]
   resources: [configmaps, secrets]
   verbs: [get]
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, create, delete, patch]
+  verbs: [get, list, watch, create, delete]
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end }}
 
-{{/* Cluster-scoped reads kopf needs in both modes: it watches CRDs and namespaces. */}}
+{{/* Cluster-scoped reads kopf needs: it watches CRDs in both modes, and namespaces only when given a list of
+them (cluster-wide it watches every object directly; measured in tests/controlplane). */}}
 {{- define "kubedag.rbac.clusterReadRules" -}}
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [list, watch]
+{{- if not (empty .Values.watchNamespaces) }}
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [list, watch]
+{{- end }}
 {{- end }}

@@ -4,12 +4,16 @@ A fake kubelet (plus scheduler) that runs pods' commands as local processes.
 It talks to the API server only over HTTP, as a real node agent does:
 
 * registers a ``Node`` (``POST /api/v1/nodes``, then its status through
-  ``nodes/<name>/status``) whose ``daemonEndpoints.kubeletEndpoint.Port`` is a
-  small HTTP server of its own serving ``/containerLogs/<ns>/<pod>/<container>``
-  — the API server proxies ``pods/<name>/log`` there;
+  ``nodes/<name>/status``: Ready, ``capacity``/``allocatable``) whose
+  ``daemonEndpoints.kubeletEndpoint.Port`` is a small HTTP(S) server of its own
+  serving ``/containerLogs/<ns>/<pod>/<container>`` — the API server proxies
+  ``pods/<name>/log`` there — and renews the node's Lease in
+  ``kube-node-lease``;
 * lists and watches pods (resuming from the last resourceVersion, relisting on
   410 Gone), binds unscheduled pods to its node through ``pods/<name>/binding``
-  (the scheduler's job), and for each pod bound to it:
+  (the scheduler's job: only on the emulator; on a real control plane
+  kube-scheduler binds and the kubelet watches only pods bound to it — see
+  ``node.KubeletAccess``), and for each pod bound to it:
 
   - writes ``Pending`` (``containerStatuses[0].state.waiting``), sets up the
     volumes the first container mounts and resolves its environment (see
@@ -67,9 +71,12 @@ system. The kubelet emulates the mounts of the first container's
   ``mode`` applied; no later updates, no ``..data`` symlinks); a missing
   object or key that is not ``optional`` keeps the pod ``ContainerCreating``
   (as a failed mount does) and the kubelet retries;
-* other volume types (``persistentVolumeClaim``, ``projected``,
-  ``downwardAPI``...) are not emulated: their mounts are ignored, with a
-  warning;
+* ``projected``: ``configMap``, ``downwardAPI`` (``fieldRef``) and
+  ``serviceAccountToken`` sources (a TokenRequest bound to the pod: the
+  ``kube-api-access-*`` volume a real API server adds to every pod) written
+  as files when the pod starts (``node.write_projected``);
+* other volume types (``persistentVolumeClaim``, ``downwardAPI``...) are not
+  emulated: their mounts are ignored, with a warning;
 * ``subPath`` mounts that subdirectory (created if missing) or file;
   ``subPathExpr``, ``readOnly`` and mount propagation are not emulated.
 
@@ -134,6 +141,7 @@ import aiohttp
 import aiohttp.web
 
 from .loopthread import LoopThread
+from .node import RENEW_INTERVAL, KubeletAccess, lease_manifest, micro_time, node_manifest, node_status, write_projected
 from .server import rfc3339
 
 logger = logging.getLogger(__name__)
@@ -353,6 +361,10 @@ class _PodRun:
                     target.write_bytes(data)
                     target.chmod(mode if mode is not None else source.get('defaultMode', 0o644))
                 return path
+        if 'projected' in volume:
+            path = volumes / 'kubernetes.io~projected' / name
+            await write_projected(self, volume, path)
+            return path
         kinds = sorted(k for k in volume if k != 'name')
         logger.warning('Fake kubelet: pod %s/%s: volume %r (%s) is not emulated; its mounts are ignored',
                        self.namespace, self.name, name, ', '.join(kinds))
@@ -639,15 +651,19 @@ class FakeKubelet(LoopThread):
     ``env``: extra variables for every process (between ``os.environ`` and the
     container's ``env``). ``max_grace_seconds`` caps termination grace periods.
     ``root``: the kubelet's own directory (a fresh temporary one, removed at
-    stop), holding :meth:`pod_dir` of each pod.
+    stop), holding :meth:`pod_dir` of each pod. ``api_url`` is the emulator's
+    URL, or a :class:`~.node.KubeletAccess` (a real API server: TLS, a node
+    token, the real scheduler binds; ``KubeletAccess.from_controlplane(dir)``).
+    The kubelet registers its Node and renews the node's Lease.
     """
 
-    def __init__(self, api_url: str, *, node_name: str = 'kubedag-fake-node', workdir: str | pathlib.Path | None = None,
+    def __init__(self, api_url: str | KubeletAccess, *, node_name: str = 'kubedag-fake-node', workdir: str | pathlib.Path | None = None,
                  cwd_for: Callable[[dict[str, Any]], str | pathlib.Path] | None = None,
                  env: dict[str, str] | None = None, max_grace_seconds: float | None = None) -> None:
         super().__init__()
         self.thread_name = f'fake-kubelet-{node_name}'
-        self.api_url = api_url.rstrip('/')
+        self.access = api_url if isinstance(api_url, KubeletAccess) else KubeletAccess(api_url)
+        self.api_url = self.access.api_url.rstrip('/')
         self.node_name = node_name
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -679,26 +695,29 @@ class FakeKubelet(LoopThread):
 
     async def _serve(self) -> None:
         assert self._stop is not None
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
+                                              headers=self.access.headers(),
+                                              connector=aiohttp.TCPConnector(ssl=self.access.client_ssl() or True))
         app = aiohttp.web.Application()
         app.router.add_get('/containerLogs/{namespace}/{pod}/{container}', self._serve_logs)
         runner = aiohttp.web.AppRunner(app, shutdown_timeout=1.0)
         await runner.setup()
-        site = aiohttp.web.TCPSite(runner, '127.0.0.1', 0)
+        site = aiohttp.web.TCPSite(runner, '127.0.0.1', 0, ssl_context=self.access.server_ssl())
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        watcher: asyncio.Task[None] | None = None
+        loops: list[asyncio.Task[None]] = []
         try:
-            await self._register_node()
-            watcher = asyncio.create_task(self._watch_pods(), name='fake-kubelet-watch')
+            node_uid = await self._register_node()
+            loops.append(asyncio.create_task(self._watch_pods(), name='fake-kubelet-watch'))
+            loops.append(asyncio.create_task(self._renew_lease(node_uid), name='fake-kubelet-lease'))
             self._ready.set()
             await self._stop.wait()
         finally:
             self.stopping = True
-            if watcher is not None:
-                watcher.cancel()
+            for loop in loops:
+                loop.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                    await loop
             for run in list(self.pods.values()):
                 run.kill(0)
             runs = [run.task for run in self.pods.values()]
@@ -720,26 +739,33 @@ class FakeKubelet(LoopThread):
             text = await resp.text()
             return resp.status, (json.loads(text) if text else None)
 
-    async def _register_node(self) -> None:
-        node = {'apiVersion': 'v1', 'kind': 'Node',
-                'metadata': {'name': self.node_name, 'labels': {'kubernetes.io/hostname': self.node_name,
-                                                                'kubernetes.io/os': 'linux'}}}
-        status, body = await self._request('POST', '/api/v1/nodes', node)
+    async def _register_node(self) -> str | None:
+        """Create (or reuse) the Node and set its status: Ready, capacity, the log endpoint; return its uid."""
+        status, body = await self._request('POST', '/api/v1/nodes', node_manifest(self.node_name))
         if status not in (201, 409):
             raise RuntimeError(f'Cannot register the node: {status} {body}')
-        now = rfc3339()
-        status_patch = {'status': {
-            'addresses': [{'type': 'InternalIP', 'address': '127.0.0.1'}, {'type': 'Hostname', 'address': self.node_name}],
-            'daemonEndpoints': {'kubeletEndpoint': {'Port': self.port}},
-            'conditions': [{'type': 'Ready', 'status': 'True', 'reason': 'KubeletReady', 'message': 'fake kubelet is ready',
-                            'lastHeartbeatTime': now, 'lastTransitionTime': now}],
-            'nodeInfo': {'kubeletVersion': 'v0.0.0-fake', 'operatingSystem': 'linux', 'architecture': 'amd64',
-                         'containerRuntimeVersion': 'fake://local-processes', 'kernelVersion': '', 'osImage': '',
-                         'kubeProxyVersion': '', 'machineID': '', 'systemUUID': '', 'bootID': ''},
-        }}
-        status, body = await self._request('PATCH', f'/api/v1/nodes/{self.node_name}/status', status_patch, SMP)
+        status, body = await self._request('PATCH', f'/api/v1/nodes/{self.node_name}/status',
+                                           node_status(self.node_name, self.port, rfc3339()), SMP)
         if status != 200:
             raise RuntimeError(f'Cannot set the node status: {status} {body}')
+        return body.get('metadata', {}).get('uid')
+
+    async def _renew_lease(self, node_uid: str | None) -> None:
+        """Create the node's Lease, then renew it (``spec.renewTime``) every :data:`RENEW_INTERVAL` seconds:
+        the node lifecycle controller's heartbeat."""
+        path = f'/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node_name}'
+        while True:
+            try:
+                status, body = await self._request('PATCH', path, {'spec': {'renewTime': micro_time()}},
+                                                   {'Content-Type': 'application/merge-patch+json'})
+                if status == 404:
+                    lease = lease_manifest(self.node_name, node_uid)
+                    status, body = await self._request('POST', path.rsplit('/', 1)[0], lease)
+                if status not in (200, 201):
+                    logger.warning('Fake kubelet: lease renewal failed: %s %s', status, body)
+            except aiohttp.ClientError as e:
+                logger.warning('Fake kubelet: lease renewal failed: %s', e)
+            await asyncio.sleep(RENEW_INTERVAL)
 
     async def _patch_pod_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         status, body = await self._request('PATCH', f'/api/v1/namespaces/{namespace}/pods/{name}/status', patch, SMP)
@@ -762,15 +788,21 @@ class FakeKubelet(LoopThread):
         return body
 
     async def _confirm_deletion(self, run: _PodRun) -> None:
-        await self._request('DELETE', f'/api/v1/namespaces/{run.namespace}/pods/{run.name}',
-                            {'gracePeriodSeconds': 0, 'preconditions': {'uid': run.uid}})
+        await self._delete_pod(run.namespace, run.name, run.uid)
+
+    async def _delete_pod(self, namespace: str, name: str, uid: str) -> None:
+        """Confirm a pod's deletion (grace period 0, for this uid only), as the kubelet does once its containers ended."""
+        await self._request('DELETE', f'/api/v1/namespaces/{namespace}/pods/{name}',
+                            {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'gracePeriodSeconds': 0,
+                             'preconditions': {'uid': uid}})
 
     async def _watch_pods(self) -> None:
         """List+watch pods, resuming from the last resourceVersion; relist after 410 Gone."""
         assert self._session is not None
         while True:
             try:
-                status, listing = await self._request('GET', '/api/v1/pods')
+                status, listing = await self._request('GET', '/api/v1/pods' + (
+                    '' if self.access.schedule else f'?fieldSelector=spec.nodeName%3D{self.node_name}'))
                 if status != 200:
                     raise RuntimeError(f'pod list failed: {status} {listing}')
                 for pod in listing['items']:
@@ -788,6 +820,8 @@ class FakeKubelet(LoopThread):
         """One watch request; returns the resourceVersion to resume from, or None to relist."""
         assert self._session is not None
         params = {'watch': 'true', 'allowWatchBookmarks': 'true', 'resourceVersion': since, 'timeoutSeconds': '300'}
+        if not self.access.schedule:  # a scheduler binds pods: only those bound here matter, as for a kubelet
+            params['fieldSelector'] = f'spec.nodeName={self.node_name}'
         async with self._session.get(self.api_url + '/api/v1/pods', params=params) as resp:
             buffer = b''
             async for chunk in resp.content.iter_any():
@@ -815,7 +849,7 @@ class FakeKubelet(LoopThread):
             return
         node = spec.get('nodeName')
         if not node:
-            if spec.get('schedulerName', 'default-scheduler') == 'default-scheduler' \
+            if self.access.schedule and spec.get('schedulerName', 'default-scheduler') == 'default-scheduler' \
                     and not meta.get('deletionTimestamp') and meta['uid'] not in self._bound:
                 self._bound.add(meta['uid'])
                 asyncio.create_task(self._request(
@@ -831,8 +865,7 @@ class FakeKubelet(LoopThread):
         if run is None:
             phase = (pod.get('status') or {}).get('phase')
             if meta.get('deletionTimestamp'):
-                asyncio.create_task(self._request('DELETE', f'/api/v1/namespaces/{key[0]}/pods/{key[1]}',
-                                                  {'gracePeriodSeconds': 0, 'preconditions': {'uid': meta['uid']}}))
+                asyncio.create_task(self._delete_pod(key[0], key[1], meta['uid']))
             elif phase not in ('Succeeded', 'Failed') and spec.get('containers'):
                 self.pods[key] = _PodRun(self, pod)
             return

@@ -20,6 +20,7 @@ The three PATCH flavours of the real API server.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import jsonpatch
@@ -108,11 +109,12 @@ def _smp_map(target: dict[str, Any], patch: Any, path: tuple[str, ...]) -> Any:
     retain = patch.pop('$retainKeys', None)
     result = copy.deepcopy(target)
     deletions: dict[str, list[Any]] = {}
+    orders: dict[str, list[Any]] = {}
     for key in list(patch):
         if key.startswith('$deleteFromPrimitiveList/'):
             deletions[key.split('/', 1)[1]] = patch.pop(key) or []
         elif key.startswith('$setElementOrder/'):
-            patch.pop(key)  # ordering hints only
+            orders[key.split('/', 1)[1]] = patch.pop(key) or []
     for key, value in patch.items():
         sub = path + (key,)
         if value is None:
@@ -124,7 +126,8 @@ def _smp_map(target: dict[str, Any], patch: Any, path: tuple[str, ...]) -> Any:
             else:
                 result[key] = merged
         elif isinstance(value, list):
-            result[key] = _smp_list(result.get(key) if isinstance(result.get(key), list) else [], value, sub)
+            result[key] = _smp_list(result.get(key) if isinstance(result.get(key), list) else [], value, sub,
+                                    orders.get(key))
         else:
             result[key] = value
     for key, removed in deletions.items():
@@ -135,7 +138,7 @@ def _smp_map(target: dict[str, Any], patch: Any, path: tuple[str, ...]) -> Any:
     return result
 
 
-def _smp_list(target: list[Any], patch: list[Any], path: tuple[str, ...]) -> list[Any]:
+def _smp_list(target: list[Any], patch: list[Any], path: tuple[str, ...], order: list[Any] | None = None) -> list[Any]:
     if any(isinstance(item, dict) and item.get('$patch') == 'replace' for item in patch):
         return [_strip_directives(item) for item in patch if not (isinstance(item, dict) and '$patch' in item)]
     key = _merge_key(path)
@@ -146,7 +149,7 @@ def _smp_list(target: list[Any], patch: list[Any], path: tuple[str, ...]) -> lis
         for item in patch:
             if item not in result:
                 result.append(item)
-        return result
+        return _element_order(result, target, order if order is not None else patch, lambda item: item)
     result = copy.deepcopy(target)
     for item in patch:
         if not isinstance(item, dict) or key not in item:
@@ -160,6 +163,28 @@ def _smp_list(target: list[Any], patch: list[Any], path: tuple[str, ...]) -> lis
             result.append(_strip_directives(item))
         else:
             result[index] = _smp_map(result[index], item, path)
+    patch_order = order if order is not None else [item for item in patch if item.get('$patch') != 'delete']
+    return _element_order(result, target, patch_order, lambda item: item.get(key) if isinstance(item, dict) else item)
+
+
+def _element_order(merged: list[Any], server: list[Any], patch: list[Any], identity: Callable[[Any], Any]) -> list[Any]:
+    """The order the API server gives a merged list (``normalizeElementOrder`` in apimachinery's strategicpatch):
+    the patch's items in the patch's order (or its ``$setElementOrder``), the server-only items in the server's
+    order, interleaved so that a server-only item comes before a patch item only when both were on the server
+    and it was first there. E.g. finalizers ``[one]`` patched with ``[two]`` become ``[two, one]``."""
+    server_index = {identity(item): i for i, item in enumerate(server)}
+    patch_index = {identity(item): i for i, item in enumerate(patch)}
+    in_patch = sorted((m for m in merged if identity(m) in patch_index), key=lambda m: patch_index[identity(m)])
+    server_only = sorted((m for m in merged if identity(m) not in patch_index),
+                         key=lambda m: server_index.get(identity(m), len(server)))
+    result: list[Any] = []
+    while in_patch or server_only:
+        if not in_patch or (server_only and identity(server_only[0]) in server_index
+                            and identity(in_patch[0]) in server_index
+                            and server_index[identity(server_only[0])] < server_index[identity(in_patch[0])]):
+            result.append(server_only.pop(0))
+        else:
+            result.append(in_patch.pop(0))
     return result
 
 
