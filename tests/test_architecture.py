@@ -16,7 +16,7 @@ PACKAGE = ROOT / "controller" / "kubedag"
 MAX_LINES = 550
 # Modules still over the limit, each to be split by issue 9's restructuring; none may be added.
 OVERSIZE = {
-    "k8s/controller.py", "store/repository.py",
+    "store/repository.py",
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kubedag.core import naming as names
-from kubedag.k8s.history import db_dag_id
+from kubedag.store.history import db_dag_id
 from tests.cli_cluster.conftest import DAGRUNS, DAGS, dag_manifest, ready_condition, run_cli
 
 NS = "default"

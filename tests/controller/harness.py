@@ -13,7 +13,8 @@ import yaml
 
 from kubedag.http.notify import WebhookSender
 from kubedag.k8s.client import Connection
-from kubedag.k8s.controller import Controller, ControllerConfig, serve
+from kubedag.cli.controller import serve
+from kubedag.k8s.manager import ControllerConfig, Manager
 
 DAGRUNS = 'kubedag.io/v1alpha1/dagruns'
 DAGS = 'kubedag.io/v1alpha1/dags'
@@ -35,7 +36,7 @@ class RunningController:
         defaults.update(getattr(api, 'controller_config', {}))  # the server's fixture may adjust (e.g. cluster-wide)
         self.config = ControllerConfig(database_url=db_url, **{**defaults, **config})
         self.thread: threading.Thread | None = None
-        self.controller: Controller | None = None
+        self.controller: Manager | None = None
         self.error: BaseException | None = None
 
     def start(self, **changes: Any) -> RunningController:

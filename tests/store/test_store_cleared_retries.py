@@ -10,8 +10,8 @@ from kubedag.core import engine
 from kubedag.core.spec import parse_dag
 from kubedag.core.states import RunType
 from kubedag.core.states import TaskInstanceState as S
-from kubedag.k8s import history
-from kubedag.store import repository as repo
+from kubedag.app.ports import PassWrite
+from kubedag.store.history import SqlRunStore
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 1, 5, tzinfo=UTC)
@@ -22,20 +22,18 @@ RUN = engine.DagRun(dag_id="etl", run_id="manual__2026-01-05T00:00:00+00:00", ru
 
 
 def restart(Session) -> dict[str, engine.TaskInstance]:  # noqa: N803 - the session factory
-    """What a controller that starts again reads: the run's task instances from the DB."""
-    with Session() as s:
-        return history.load_tis(repo.get_task_instances(s, "default/etl", RUN.run_id))
+    """What a controller that starts again reads: the run's task instances from the DB (its run store)."""
+    return dict(SqlRunStore(Session).open_run("default", DAG, RUN).tis)
 
 
 def test_cleared_retries_survive_a_restart(Session):  # noqa: N803
     failed = engine.TaskInstance("load", S.FAILED, try_number=2, start_date=T0, end_date=T0, reason="exit code 1")
-    with Session.begin() as s:
-        history.open_run(s, "default", DAG, RUN)
-        history.save_pass(s, "default", DAG, RUN, [failed], [])
+    store = SqlRunStore(Session)
+    store.open_run("default", DAG, RUN)
+    store.save_pass("default", DAG, PassWrite(run=RUN, tis=(failed,)))
     cleared = engine.clear(DAG, RUN, {"load": failed}, ["load"], now=T0).updates["load"]
     assert cleared.max_tries == 3  # try_number 2 + retries 1
-    with Session.begin() as s:
-        history.save_pass(s, "default", DAG, RUN, [cleared], [])
+    store.save_pass("default", DAG, PassWrite(run=RUN, tis=(cleared,)))
 
     reloaded = restart(Session)["load"]
     assert (reloaded.state, reloaded.try_number, reloaded.max_tries, reloaded.reason) == (S.NONE, 2, 3, "cleared")
@@ -48,9 +46,9 @@ def test_cleared_retries_survive_a_restart(Session):  # noqa: N803
 def test_a_task_instance_never_cleared_reads_back_the_tasks_retries_and_its_reason(Session):  # noqa: N803
     failed = engine.TaskInstance("load", S.FAILED, try_number=2, start_date=T0, end_date=T0,
                                  reason="OOMKilled: the container exceeded its memory limit (exit code 137)")
-    with Session.begin() as s:
-        history.open_run(s, "default", DAG, RUN)
-        history.save_pass(s, "default", DAG, RUN, [failed], [])
+    store = SqlRunStore(Session)
+    store.open_run("default", DAG, RUN)
+    store.save_pass("default", DAG, PassWrite(run=RUN, tis=(failed,)))
     reloaded = restart(Session)["load"]
     assert (reloaded.max_tries, reloaded.reason) == (1, failed.reason)
     assert engine.tries_allowed(DAG.tasks["load"], reloaded.max_tries) == 2

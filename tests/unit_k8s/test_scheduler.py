@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kubedag.k8s.controller import Scheduler
+from kubedag.k8s.dags import Scheduler
 
 pytestmark = pytest.mark.asyncio
 
@@ -193,3 +193,4 @@ async def test_a_failing_on_due_is_retried_30_seconds_later_and_does_not_stop_th
         h.clock.now = T + timedelta(seconds=31)
         h.scheduler.push(KX, T)
         assert await h.until(4) == [K1, K2, KX, K1]
+

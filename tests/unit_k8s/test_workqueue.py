@@ -1,12 +1,16 @@
-"""WorkQueue: each key processed by one worker at a time, never queued twice, re-queued if marked meanwhile."""
+"""WorkQueue: each key processed by one worker at a time, never queued twice, re-queued if marked meanwhile;
+per-key backoff on failure (client-go's rate-limited queue); background tasks whose failures are logged once."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 
 import pytest
 
-from kubedag.k8s.controller import WorkQueue
+from kubedag.app.reconcile import Result
+from kubedag.k8s.workqueue import Background, WorkQueue, run_worker
 
 A = ("team-a", "run-1")
 B = ("team-a", "run-2")
@@ -129,10 +133,10 @@ async def test_a_timer_firing_for_a_waiting_key_does_not_queue_it_twice():
     assert await nothing_within(q)
 
 
-async def test_forget_drops_the_timer():
+async def test_drop_drops_the_timer():
     q = WorkQueue()
     q.add_after(A, 0.03)
-    q.forget(A)
+    q.drop(A)
     assert await nothing_within(q, 0.1)
 
 
@@ -142,3 +146,60 @@ async def test_close_cancels_every_timer():
     q.add_after(B, 0.03)
     q.close()
     assert await nothing_within(q, 0.1)
+
+
+async def test_a_failing_key_backs_off_exponentially_up_to_the_maximum_and_forget_resets_it():
+    q = WorkQueue(base_delay=0.01, max_delay=0.04)
+    assert [q.add_rate_limited(A) for _ in range(5)] == [0.01, 0.02, 0.04, 0.04, 0.04]
+    q.forget(A)
+    assert q.backoff(A) == 0.01
+    assert await asyncio.wait_for(q.get(), 0.5) == A  # the timers fire: one key, handed out once
+    q.done(A)
+    q.close()
+
+
+async def test_a_worker_retries_a_failing_reconcile_with_backoff_and_honours_requeue_after():
+    q = WorkQueue(base_delay=0.01, max_delay=0.02)
+    calls: list = []
+
+    async def reconcile(key):
+        calls.append(key)
+        if len(calls) <= 2:
+            raise RuntimeError("the API server is down")
+        if len(calls) == 3:
+            return Result(requeue_after=0.01)
+        return None
+
+    worker = asyncio.create_task(run_worker(q, reconcile, "test"))
+    q.add(A)
+    for _ in range(100):
+        if len(calls) >= 4:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    worker.cancel()
+    await asyncio.gather(worker, return_exceptions=True)
+    q.close()
+    assert calls == [A, A, A, A]  # two failures retried, one requeue_after, then nothing more
+    assert q.backoff(A) == 0.01  # the success forgot the backoff
+
+
+async def test_a_failing_background_task_is_logged_once_and_never_left_unretrieved(caplog):
+    loop = asyncio.get_running_loop()
+    unhandled: list = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    background = Background()
+
+    async def boom():
+        raise RuntimeError("404 pod gone")
+
+    with caplog.at_level(logging.WARNING, logger="kubedag.controller"):
+        background.spawn(boom(), "deleting pod p")
+        for _ in range(5):
+            await asyncio.sleep(0)
+    gc.collect()
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert [r.getMessage() for r in caplog.records] == ["deleting pod p failed: 404 pod gone"]
+    assert unhandled == []
+    assert not background.tasks

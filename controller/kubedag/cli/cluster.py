@@ -241,7 +241,7 @@ def logs_cluster(dag: str, run: str, task: str, try_number: int | None, namespac
     if url:  # the try's history row: its archived log (once the pod is deleted) and its failure reason
         import sqlalchemy.exc
 
-        from kubedag.k8s.history import db_dag_id
+        from kubedag.store.history import db_dag_id
         from kubedag.store.db import make_engine
 
         try:

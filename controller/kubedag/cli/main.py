@@ -76,8 +76,9 @@ def controller(
     log_level: str = typer.Option("INFO", envvar="KUBEDAG_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run the Kubernetes controller: schedule DAG custom resources and run each task instance as a pod."""
+    from kubedag.cli.controller import main as run_controller
     from kubedag.http import webhook_sender
-    from kubedag.k8s.controller import ControllerConfig, main as run_controller
+    from kubedag.k8s.manager import ControllerConfig
     from kubedag.k8s.kubeapi import KubeError
 
     namespaces = [ns.strip() for value in namespace for ns in value.split(",") if ns.strip()]

@@ -187,8 +187,6 @@ def _controller_task(dag: DAG, run: engine.DagRun, current: Mapping[str, engine.
                                     xcom=None, now=now)
     if check.outcome == "failed":
         if task.sensor is not None and task.sensor.soft_fail:
-            from dataclasses import replace
-
             new = replace(ti, state=S.SKIPPED, start_date=ti.start_date or now, end_date=now, next_retry_at=None,
                           reason=f"skipped: {check.reason} (softFail)")
             return execution.TryEnd(new, state=S.SKIPPED, reason=new.reason)
@@ -198,8 +196,6 @@ def _controller_task(dag: DAG, run: engine.DagRun, current: Mapping[str, engine.
     if sensor is not None and (sensor.mode == "reschedule" or now - (ti.start_date or now) >= sensor.timeout):
         new = engine.sensor_not_met(dag, run, ti, now)
         if check.reason and new.state == S.UP_FOR_RESCHEDULE:
-            from dataclasses import replace
-
             new = replace(new, reason=f"{check.reason}; {new.reason}")
         return execution.TryEnd(new, state=new.state, reason=new.reason)
     return None
@@ -300,8 +296,6 @@ def run_pass(
                 if task.sensor is not None:
                     recheck.append((ti.start_date or now) + task.sensor.timeout)
                 if check.reason and check.reason != ti.reason:
-                    from dataclasses import replace
-
                     put(replace(ti, reason=check.reason))
                 continue
             ended(ti, end, now, None, None, None)

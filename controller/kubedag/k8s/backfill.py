@@ -20,34 +20,31 @@ the DAGRuns to create, the runs to reset and the new ``status`` out. For each in
 
 Runs are found in the cluster and in the metadata DB (a finished DAGRun deleted by ``runHistoryLimit`` is
 still a run that exists), so the backfill never re-creates a run, and a restarted controller carries on
-from what exists. :class:`BackfillReconciler` holds the informer cache and the work queue and carries
-out a plan (:meth:`BackfillReconciler.reconcile`).
+from what exists. :class:`BackfillReconciler` carries out a plan (:meth:`BackfillReconciler.reconcile`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
-from kubedag.core import timetable
+from kubedag.app.ports import Clock, RunStore
+from kubedag.app.reconcile import Result
 from kubedag.core import naming as names
+from kubedag.core import timetable
 from kubedag.core.spec.dag import DAG, to_utc
-
-if TYPE_CHECKING:
-    from kubedag.k8s.controller import Controller
+from kubedag.k8s.client import ApiError, KubeClient
+from kubedag.k8s.informers import BACKFILLS, DAGRUNS, Cache
+from kubedag.k8s.manifests import dagrun_manifest
+from kubedag.k8s.workqueue import Key
 
 log = logging.getLogger("kubedag.controller.backfill")
 
-BACKFILLS = "backfills"
-DAGRUNS = "dagruns"
 LABEL_BACKFILL = "kubedag.io/backfill"
 FINISHED = ("success", "failed")
-
-Key = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -243,142 +240,93 @@ def dagrun_body(namespace: str, backfill: str, backfill_uid: str | None, dag: DA
     the interval's dates, the Backfill's ``conf``; labelled ``kubedag.io/backfill`` and owned by the Backfill only
     (Kubernetes deletes a dependent once *all* its owners are gone, so a second owner, the DAG, would keep
     the runs of a deleted Backfill)."""
-    run_id = timetable.run_id("backfill", info.logical_date)
-    owners = []
-    if backfill_uid:
-        owners.append({"apiVersion": names.API_VERSION, "kind": "Backfill", "name": backfill, "uid": backfill_uid,
-                       "controller": True, "blockOwnerDeletion": True})
-    meta: dict[str, Any] = {"name": names.run_name(dag.dag_id, run_id), "namespace": namespace,
-                            "labels": {**names.run_labels(dag.dag_id), LABEL_BACKFILL: backfill}}
-    if owners:
-        meta["ownerReferences"] = owners
-    return {
-        "apiVersion": names.API_VERSION, "kind": "DAGRun", "metadata": meta,
-        "spec": {"dagName": dag.dag_id, "runId": run_id, "runType": "backfill",
-                 "logicalDate": timetable.iso_utc(info.logical_date),
-                 "dataIntervalStart": timetable.iso_utc(info.data_interval.start),
-                 "dataIntervalEnd": timetable.iso_utc(info.data_interval.end), "conf": dict(conf)},
-    }
-
-
-def _db_runs(session: Any, namespace: str, dag: DAG) -> list[ExistingRun]:
-    """The DAG's runs recorded in the metadata DB (keyed ``<namespace>/<name>``)."""
-    from kubedag.k8s.history import db_dag_id
-    from kubedag.store import repository
-
-    return [ExistingRun(run_id=r.run_id, logical_date=r.logical_date.astimezone(timezone.utc), phase=r.state)
-            for r in repository.list_dag_runs(session, db_dag_id(namespace, dag.dag_id), limit=None)]
+    return dagrun_manifest(namespace, dag.dag_id, timetable.run_id("backfill", info.logical_date), "backfill",
+                           info.logical_date, data_interval=info.data_interval, conf=conf,
+                           owner=("Backfill", backfill, backfill_uid), labels={LABEL_BACKFILL: backfill})
 
 
 class BackfillReconciler:
-    """The controller's Backfill informer cache and work queue (one worker), and :meth:`reconcile`.
+    """Reconciles Backfill objects: :meth:`reconcile` plans one (:func:`plan_backfill`) and carries the plan out.
 
-    Wired into :class:`kubedag.k8s.controller.Controller`: ``on_event`` from the ``backfills`` informer,
-    ``on_run_event`` from the DAGRun informer (a run of a backfilled DAG changed: its Backfills are
-    reconciled), :meth:`reconcile` run by a worker of :attr:`queue`.
+    ``parsed(key)``: the DAG reconciler's last validation of a DAG (``generation``, ``dag``, ``errors``) or None;
+    ``seen_run(event_type, body)``: hands a DAGRun this wrote to the informer cache; ``store_call(fn, *args)``
+    runs a blocking store call in a thread. :meth:`keys_for_run` says which Backfills a DAGRun event concerns.
     """
 
-    def __init__(self, controller: Controller) -> None:
-        from kubedag.k8s.controller import WorkQueue
+    def __init__(self, cache: Cache, client: Callable[[], KubeClient | None], store: RunStore,
+                 store_call: Callable[..., Awaitable[Any]], clock: Clock, *, parsed: Callable[[Key], Any],
+                 seen_run: Callable[[str, Mapping[str, Any]], None]) -> None:
+        self.cache, self._client, self._store, self._store_call = cache, client, store, store_call
+        self._clock, self._parsed, self._seen_run = clock, parsed, seen_run
 
-        self.controller = controller
-        self.backfills: dict[Key, dict[str, Any]] = {}
-        self.queue = WorkQueue()
-
-    def on_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """A Backfill was listed, added, modified or deleted."""
-        meta = body.get("metadata") or {}
-        key = (meta.get("namespace") or "", meta.get("name") or "")
-        if event_type == "DELETED":
-            self.backfills.pop(key, None)
-            self.queue.forget(key)
-            return
-        old = self.backfills.get(key)
-        try:
-            newer = old is None or int(meta.get("resourceVersion")) >= int((old.get("metadata") or {}).get("resourceVersion"))
-        except (TypeError, ValueError):
-            newer = True
-        if newer:
-            self.backfills[key] = dict(body)
-            self.queue.add(key)
-
-    def on_run_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """A DAGRun changed: reconcile the Backfills of its DAG (its label names one; a reset run has none)."""
+    def keys_for_run(self, body: Mapping[str, Any]) -> list[Key]:
+        """The Backfills of a DAGRun's DAG (its label names one; a reset run has none)."""
         meta, spec = body.get("metadata") or {}, body.get("spec") or {}
         namespace, dag = meta.get("namespace") or "", spec.get("dagName")
-        for key, backfill in self.backfills.items():
-            if key[0] == namespace and (backfill.get("spec") or {}).get("dagName") == dag:
-                self.queue.add(key)
+        return [key for key, backfill in self.cache.backfills.items()
+                if key[0] == namespace and (backfill.get("spec") or {}).get("dagName") == dag]
 
     async def _existing(self, key: Key, dag: DAG) -> list[ExistingRun]:
         """Runs of the DAG: listed afresh from the API server (the informer may not have listed them yet after
-        a restart), those in the controller's cache, and those in the DB."""
-        controller = self.controller
-        assert controller.client is not None
-        listed = await controller.client.list(names.API_VERSION, DAGRUNS, key[0], label_selector=f"{names.LABEL_DAG}={dag.dag_id}")
+        a restart), those in the cache, and those in the DB."""
+        client = self._client()
+        assert client is not None
+        listed = await client.list(names.API_VERSION, DAGRUNS, key[0], label_selector=f"{names.LABEL_DAG}={dag.dag_id}")
         objects: dict[str, Mapping[str, Any]] = {o["metadata"]["name"]: o for o in listed}
-        for run_key, body in list(controller.runs.items()):
-            if run_key[0] == key[0] and (body.get("spec") or {}).get("dagName") == dag.dag_id:
-                current = objects.get(run_key[1])
-                try:
-                    newer = current is None or int(body["metadata"]["resourceVersion"]) > int(current["metadata"]["resourceVersion"])
-                except (KeyError, TypeError, ValueError):
-                    newer = current is None
-                if newer:
-                    objects[run_key[1]] = body
+        for run_key, body in self.cache.runs_of(key[0], dag.dag_id):
+            current = objects.get(run_key[1])
+            try:
+                newer = current is None or int(body["metadata"]["resourceVersion"]) > int(current["metadata"]["resourceVersion"])
+            except (KeyError, TypeError, ValueError):
+                newer = current is None
+            if newer:
+                objects[run_key[1]] = body
         runs = [r for r in (existing_from_object(o, dag) for o in objects.values()) if r is not None]
+        recorded = await self._store_call(self._store.recorded_runs, key[0], dag.dag_id)
+        return runs + [ExistingRun(run_id=r.run_id, logical_date=r.logical_date, phase=r.state) for r in recorded]
 
-        def read() -> list[ExistingRun]:
-            with controller.sessionmaker() as session:
-                return _db_runs(session, key[0], dag)
-
-        return runs + await asyncio.to_thread(read)
-
-    async def reconcile(self, key: Key) -> None:
+    async def reconcile(self, key: Key) -> Result:
         """Plan the Backfill ``key`` and carry the plan out: create DAGRuns (409: exists), append reset actions
         (with the run's ``resourceVersion``; a conflict re-queues), write the status if it changed."""
-        from kubedag.k8s.client import ApiError
-
-        controller = self.controller
-        body = self.backfills.get(key)
-        if body is None or controller.client is None:
-            return
+        body = self.cache.backfills.get(key)
+        client = self._client()
+        if body is None or client is None:
+            return Result()
         dag_name = (body.get("spec") or {}).get("dagName")
         dag_key = (key[0], dag_name)
-        dag_body = controller.dags.get(dag_key)
-        parsed = controller.parsed.get(dag_key)
+        dag_body = self.cache.dags.get(dag_key)
+        parsed = self._parsed(dag_key)
         dag, problem = None, None
         if dag_body is None:
             problem = f"DAG {dag_name} does not exist"
         elif parsed is None or parsed.generation != (dag_body.get("metadata") or {}).get("generation"):
-            self.queue.add_after(key, 1.0)  # the DAG is being validated: come back when it is
-            return
+            return Result(requeue_after=1.0)  # the DAG is being validated: come back when it is
         elif parsed.dag is None:
             problem = f"DAG {dag_name} is invalid: {'; '.join(parsed.errors)}"
         else:
             dag = parsed.dag
         existing = await self._existing(key, dag) if dag is not None else []
-        plan = plan_backfill(body, dag, existing, controller.clock(), dag_problem=problem)
+        plan = plan_backfill(body, dag, existing, self._clock(), dag_problem=problem)
         for run in plan.create:
             try:
-                created = await controller.client.create(names.API_VERSION, DAGRUNS, key[0], run)
+                created = await client.create(names.API_VERSION, DAGRUNS, key[0], run)
             except ApiError as exc:
                 if exc.status != 409:
                     raise
                 continue
             log.info("backfill %s/%s created DAGRun %s (%s)", *key, run["metadata"]["name"], run["spec"]["runId"])
-            controller.on_run_event("ADDED", created)
+            self._seen_run("ADDED", created)
+        again = False
         for run_name, action in plan.reset:
             if not await self._append_action(key, run_name, action):
-                self.queue.add_after(key, 0.5)
+                again = True
         await self._write_status(key, body, plan.status)
+        return Result(requeue_after=0.5 if again else None)
 
     async def _append_action(self, key: Key, run_name: str, action: dict[str, Any]) -> bool:
         """Append ``action`` to DAGRun ``run_name``'s ``spec.actions`` (a merge patch carrying the run's
         ``resourceVersion``: a concurrent change answers 409 and False is returned, to be tried again)."""
-        from kubedag.k8s.client import ApiError
-
-        client = self.controller.client
+        client = self._client()
         assert client is not None
         obj = await client.get(names.API_VERSION, DAGRUNS, key[0], run_name)
         if obj is None:
@@ -397,17 +345,15 @@ class BackfillReconciler:
                 return False
             raise
         log.info("backfill %s/%s reset DAGRun %s (action %s)", *key, run_name, action["id"])
-        self.controller.on_run_event("MODIFIED", updated)
+        self._seen_run("MODIFIED", updated)
         return True
 
     async def _write_status(self, key: Key, body: Mapping[str, Any], status: dict[str, Any]) -> None:
         """Replace the Backfill's status when it changed (a PUT with the resourceVersion; on 409 the newest
         object is fetched and the status written on it)."""
-        from kubedag.k8s.client import ApiError
-
-        client = self.controller.client
+        client = self._client()
         assert client is not None
-        current: Mapping[str, Any] | None = self.backfills.get(key) or body
+        current: Mapping[str, Any] | None = self.cache.backfills.get(key) or body
         for attempt in range(3):
             if current is None or (current.get("status") or {}) == status:
                 return
@@ -420,7 +366,7 @@ class BackfillReconciler:
                     current = await client.get(names.API_VERSION, BACKFILLS, key[0], key[1])
                     continue
                 raise
-            self.backfills[key] = dict(updated)  # the watch event of this write re-queues the key
+            self.cache.backfills[key] = dict(updated)  # the watch event of this write re-queues the key
             return
 
 

@@ -405,17 +405,12 @@ class ClusterRuns:
         """Create the DAGRun of ``run`` (named :func:`kubedag.core.naming.run_name`; the controller infers the
         data interval from its DAG)."""
         from kubedag.app import operations as ops
-        from kubedag.core import naming as names
-        from kubedag.core.timetable import iso_utc
+        from kubedag.k8s.manifests import dagrun_manifest
 
         name = run.dag_id
-        obj_name = names.run_name(name, run.run_id)
-        body = {
-            "apiVersion": names.API_VERSION, "kind": "DAGRun",
-            "metadata": {"name": obj_name, "namespace": self.api.namespace, "labels": names.run_labels(name)},
-            "spec": {"dagName": name, "runType": str(run.run_type), "runId": run.run_id,
-                     "logicalDate": iso_utc(run.logical_date), "conf": dict(run.conf)},
-        }
+        body = dagrun_manifest(self.api.namespace, name, run.run_id, str(run.run_type), run.logical_date,
+                               conf=run.conf)
+        obj_name = body["metadata"]["name"]
         try:
             self.api.create_dagrun(body)
         except AlreadyExists:

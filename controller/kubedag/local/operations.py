@@ -59,8 +59,8 @@ class DBRecorder:
 
     def save(self, run: engine.DagRun, tis: list[engine.TaskInstance], tries: list[Any],
              xcoms: list[tuple[str, int, dict[str, Any]]] | None = None) -> None:
-        """Persist one runner pass with its XComs (see :func:`kubedag.local.recording.pass_rows`)."""
-        from kubedag.local.recording import pass_rows, write_rows
+        """Persist one runner pass with its XComs (see :func:`kubedag.store.rows.pass_rows`)."""
+        from kubedag.store.rows import pass_rows, write_rows
 
         rows = pass_rows(self.dag, run, tis, tries, xcoms) if xcoms else pass_rows(self.dag, run, tis, tries)
         with self.lock, self.sessionmaker.begin() as session:
@@ -139,7 +139,7 @@ class DbRuns:
     def apply(self, dag: DAG, change: ops.RunChange) -> None:
         """Write a clear or mark: the run's state and dates (None clears them), the changed task instances and,
         for a clear, the deletion of the cleared tasks' XComs."""
-        from kubedag.local.recording import pass_rows
+        from kubedag.store.rows import pass_rows
         from kubedag.store import repository
 
         run = change.run

@@ -4,17 +4,18 @@
 by ``kubedag dags test``, so it imports SQLAlchemy and checks migrations on another core while the
 parent parses the manifest; afterwards the runner hands it each pass as plain rows and never waits
 for a commit. Passes that queue up while a transaction is being written are written together in the
-next one. :func:`pass_rows` (pure) turns a runner pass into those rows.
+next one. :func:`kubedag.store.rows.pass_rows` (pure) turns a runner pass into those rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kubedag.app.records import HOSTNAME, PassRows, pass_rows
+from kubedag.store.rows import write_rows
 
 if TYPE_CHECKING:  # this module stays light: the CLI imports it before anything heavy, then forks
     from kubedag.core import engine
@@ -56,16 +57,6 @@ def write_setup(session: Any, setup: RunSetup) -> None:
         data_interval_end=setup.data_interval_end, conf=dict(setup.conf), queued_at=setup.queued_at,
         state=setup.state,
     )
-
-
-def write_rows(session: Any, rows: PassRows) -> None:
-    """Apply one :class:`PassRows` in ``session`` (never commits; idempotent)."""
-    from kubedag.store import repository
-
-    repository.set_dag_run_state(session, rows.dag_id, rows.run_id, rows.run_state, start_date=rows.run_start, end_date=rows.run_end)
-    repository.record_pass(session, rows.dag_id, rows.run_id, task_instances=rows.task_instances, tries=rows.tries)
-    for task_id, try_number, values in rows.xcoms:
-        repository.set_xcoms(session, rows.dag_id, rows.run_id, task_id, try_number, values)
 
 
 class DBWriter:

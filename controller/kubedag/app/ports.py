@@ -1,0 +1,149 @@
+"""The ports of the application layer: Protocols the adapters implement and the application talks to.
+
+Organised by section (run store, events and notifications, variables and connections, clock); add a port to
+its section. Every datetime is timezone-aware UTC; durations are seconds unless a type says otherwise. A port
+never returns an adapter's object (a SQLAlchemy row, a Kubernetes body): only :mod:`kubedag.core` values and
+the small frozen dataclasses below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from kubedag.core import engine
+from kubedag.core.spec.dag import DAG
+from kubedag.core.timetable import DataInterval
+from kubedag.core.tries import TryRecord
+
+TryKey = tuple[str, int]
+"""``(task_id, try_number)`` of one try (try numbers start at 1)."""
+
+
+# ------------------------------------------------------------------------------------- run store
+class RunConflictError(ValueError):
+    """A run cannot be opened: another run of the DAG holds the same logical date (one run per logical date, as
+    Airflow's ``dag_run`` unique constraint). The message names the logical date."""
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """What the run store holds of one DAG run when it is (re)opened.
+
+    ``tis``: task_id -> task instance (empty for a run the store has never seen). ``xcoms``: ``(task_id, key)`` ->
+    JSON value, each from the newest try that pushed it. ``archived``: tries whose log is archived (so a restart
+    archives nothing twice, issue 13).
+    """
+
+    tis: Mapping[str, engine.TaskInstance] = field(default_factory=dict)
+    xcoms: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    archived: frozenset[TryKey] = frozenset()
+
+
+@dataclass(frozen=True)
+class PassWrite:
+    """Everything one reconcile pass changed, written by :meth:`RunStore.save_pass` in one transaction.
+
+    ``run``: the run with its state. ``tis``: the task instances that changed. ``tries``: try history rows (a try
+    that started or ended), each with its ``pod_name``/``hostname`` when known. ``xcoms``: ``(task_id, try_number)``
+    -> key -> JSON value pushed by a successful try. ``cleared``: tasks whose XComs are removed first (Airflow's
+    ``clear_xcom_data`` on clear). ``logs``: ``(task_id, try_number)`` -> the finished try's archived log text.
+    """
+
+    run: engine.DagRun
+    tis: tuple[engine.TaskInstance, ...] = ()
+    tries: tuple[TryRecord, ...] = ()
+    xcoms: Mapping[TryKey, Mapping[str, Any]] = field(default_factory=dict)
+    cleared: tuple[str, ...] = ()
+    logs: Mapping[TryKey, str] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing but the run's state is to be written."""
+        return not (self.tis or self.tries or self.xcoms or self.cleared or self.logs)
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """A run as the store lists it (for backfills: a run whose object is gone still exists)."""
+
+    run_id: str
+    logical_date: datetime
+    state: str | None
+
+
+class RunStore(Protocol):
+    """The metadata DB as the application sees it: a unit of work per call, every write idempotent (an upsert
+    keyed by DAG, run, task and try), so a pass written twice, or again after a restart, changes nothing.
+
+    Calls block (the controller runs them in a thread). DAGs are keyed by ``(namespace, name)``; a local
+    scheduler uses one namespace. Every method may raise the DB driver's errors; the caller retries with backoff.
+    """
+
+    def save_dag(self, namespace: str, dag: DAG) -> None:
+        """Upsert the DAG's row (its spec, paused flag)."""
+
+    def open_run(self, namespace: str, dag: DAG, run: engine.DagRun) -> StoredRun:
+        """Make sure the DAG and the run have rows; return what is stored of the run.
+
+        Raises:
+            RunConflictError: another run of the DAG has the same logical date.
+        """
+
+    def save_pass(self, namespace: str, dag: DAG, write: PassWrite) -> None:
+        """Write one pass (see :class:`PassWrite`) in one transaction: cleared XComs first, then the run's state,
+        the task instances, the try rows, the XComs and the archived logs."""
+
+    def latest_scheduled_interval(self, namespace: str, dag_id: str) -> DataInterval | None:
+        """The data interval of the DAG's latest scheduled run, or None (Airflow's ``last_automated_dagrun``)."""
+
+    def recorded_runs(self, namespace: str, dag_id: str) -> list[RecordedRun]:
+        """Every run of the DAG the store holds, any state."""
+
+    def external_states(self, namespace: str, dag_id: str, task_id: str | None,
+                        dates: list[datetime]) -> list[str | None]:
+        """An ``externalTask`` sensor's query (Airflow's ``ExternalTaskSensor`` counting states): the state of
+        task ``task_id`` (None: of the run) in the DAG's run at each logical date of ``dates``, in order; ``"none"``
+        for a task instance without a state, None when there is no such run or task instance."""
+
+
+# -------------------------------------------------------------------------- events, notifications
+class EventSink(Protocol):
+    """Where user-facing events about an object go (Kubernetes Events on a cluster). Never blocks, never raises.
+
+    ``about``: the object (a body with ``apiVersion``, ``kind``, ``metadata``); ``kind``: ``Normal`` | ``Warning``;
+    ``reason``: CamelCase (``RunCreated``, ``SlaMiss``); ``message``: at most 1,024 characters, secrets masked by
+    the sink.
+    """
+
+    def __call__(self, about: Mapping[str, Any], kind: str, reason: str, message: str) -> None: ...
+
+
+class NotificationSink(Protocol):
+    """Delivers a task or run notification (``notifier``: a :class:`kubedag.core.spec.models.Notifier`,
+    ``notification``: a :class:`kubedag.core.notify.Notification`) in the background; a failing webhook never blocks
+    nor fails the caller. ``namespace``: where the notifier's Secrets are read."""
+
+    def __call__(self, namespace: str, notifier: Any, notification: Any) -> None: ...
+
+
+# ----------------------------------------------------------------------- variables, connections
+class SourceReader(Protocol):
+    """A DAG's ``variablesFrom``/``connectionsFrom``: a :class:`kubedag.core.secrets.Sources` (``variables``,
+    ``connections``, ``missing``: sources that could not be read, named in a failing template's reason).
+    Implementations cache for a short TTL and register every secret value with the masker."""
+
+    async def __call__(self, namespace: str, dag: DAG) -> Any: ...
+
+
+# ------------------------------------------------------------------------------------------ clock
+Clock = Callable[[], datetime]
+"""Now, timezone-aware UTC."""
+
+
+__all__ = [
+    "Clock", "EventSink", "NotificationSink", "PassWrite", "RecordedRun", "RunConflictError",
+    "RunStore", "SourceReader", "StoredRun", "TryKey",
+]

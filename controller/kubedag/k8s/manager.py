@@ -1,0 +1,262 @@
+"""The controller manager: wires informers, work queues and one reconciler per resource (controller-runtime's
+``Manager``), run by kopf.
+
+* Informers (:mod:`kubedag.k8s.informers`): async ``on.event`` handlers update the cache and call the routing
+  below, which enqueues keys. Nothing is decided from an event.
+* Work queues (:mod:`kubedag.k8s.workqueue`), one per resource, each drained by its workers: DAGRuns by
+  ``config.workers`` workers (:class:`kubedag.k8s.runs.RunReconciler`), DAGs (:class:`kubedag.k8s.dags.DagReconciler`,
+  with its scheduling loop), Pools (:class:`kubedag.k8s.pools.PoolReconciler`) and Backfills
+  (:class:`kubedag.k8s.backfill.BackfillReconciler`) by one each. A reconcile returns a
+  :class:`kubedag.app.reconcile.Result` (requeue after N seconds) or raises (retried with backoff).
+* Pod deletions: :class:`kubedag.k8s.retention.PodReaper`, one loop.
+
+The metadata DB is reached only through the :class:`kubedag.app.ports.RunStore` port, composed in by the entry
+point (``kubedag controller``: :mod:`kubedag.cli.controller`). A crash anywhere loses nothing: task instances are
+in the DB (written every pass) and the status, pods have deterministic names (creating one again answers 409 and
+is taken as "exists"), and a pod that is missing is looked up directly before its try is failed as lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from kubedag import __version__
+from kubedag.app.ports import RunStore
+from kubedag.core.states import DagRunState
+from kubedag.k8s import checks, informers
+from kubedag.k8s.backfill import BackfillReconciler
+from kubedag.k8s.client import Connection, KubeClient
+from kubedag.k8s.dags import DagReconciler
+from kubedag.k8s.events import EventPoster, WebhookNotifications
+from kubedag.k8s.pools import PoolReconciler
+from kubedag.k8s.retention import PodReaper
+from kubedag.k8s.runs import RunReconciler
+from kubedag.k8s.sources import SourceCache
+from kubedag.k8s.workqueue import Background, Key, WorkQueue, run_worker
+from kubedag.core.secrets import Masker
+
+log = logging.getLogger("kubedag.controller")
+
+
+def utcnow() -> datetime:
+    """The wall clock, UTC-aware."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class ControllerConfig:
+    """How the controller runs (each field has an environment variable and a flag; see ``kubedag controller --help``).
+
+    ``namespaces``: namespaces to watch; empty = the whole cluster. ``database_url``: the metadata DB
+    (None: ``KUBEDAG_DATABASE_URL`` or the local SQLite default). ``api_qps``/``api_burst``: client-side
+    rate limit of API requests. ``workers``: DAGRuns reconciled at once. ``pod_retention``: how long a
+    finished try's pod is kept (its log is archived first). ``run_history_limit``: finished DAGRun
+    objects kept per DAG (0 = keep all). ``image_pull_timeout``: how long a pod may wait on an image
+    error before its try fails. ``liveness_port``: kopf's ``/healthz`` (None: off). ``sensor_image``: the image
+    of built-in ``file``/``http`` sensor pods (kubedag's own; ``KUBEDAG_SENSOR_IMAGE``). ``sources_ttl``: how
+    long ConfigMaps/Secrets read for ``variablesFrom``/``connectionsFrom`` are cached.
+    """
+
+    namespaces: list[str] = field(default_factory=list)
+    database_url: str | None = None
+    api_qps: float = 50.0
+    api_burst: int = 100
+    workers: int = 8
+    pod_retention: timedelta = timedelta(minutes=10)
+    run_history_limit: int = 50
+    image_pull_timeout: timedelta = timedelta(minutes=5)
+    liveness_port: int | None = 8080
+    kubeconfig: str | None = None
+    context: str | None = None
+    sensor_image: str = f"kubedag/controller:{__version__}"
+    sources_ttl: timedelta = timedelta(seconds=10)
+
+
+class Manager:
+    """The controller: caches, queues and reconcilers (see the module docstring). ``store``: the run store;
+    ``make_sender(resolver, *, mask)``: the webhook sender (:func:`kubedag.http.webhook_sender`; None: notifiers
+    are not sent); ``clock``: now, UTC-aware."""
+
+    def __init__(self, config: ControllerConfig, connection: Connection, store: RunStore, *,
+                 make_sender: Callable[..., Any] | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+        self.config, self.connection, self.store, self.clock = config, connection, store, clock
+        self.client: KubeClient | None = None
+        self.cache = informers.Cache()
+        self.run_queue, self.dag_queue, self.pool_queue, self.backfill_queue = WorkQueue(), WorkQueue(), WorkQueue(), WorkQueue()
+        self.background = Background()
+        self.masker = Masker()
+        get_client = lambda: self.client  # noqa: E731 - the session opens at start()
+        self.events = EventPoster(get_client, self.background, self.masker.mask, clock)
+        self.reaper = PodReaper(self._delete_pod, clock)
+        self.dags = DagReconciler(self.cache, get_client, store, self._db, self.events, clock,
+                                  phase_of=lambda k: self.runs.phase_of(k), last_run=lambda k: self.runs.last_run(k),
+                                  run_waits=self.run_queue.add, seen_run=self.on_run_event)
+        in_process = checks.InProcessTasks(self.cache, get_client, self.dags.dag_of, self.events, store, self._db,
+                                           self.on_run_event)
+        self.runs = RunReconciler(config, self.cache, get_client, store, self._db, dag_of=self.dags.dag_of,
+                                  in_process=in_process, sources=SourceCache(get_client, self.masker, config.sources_ttl),
+                                  masker=self.masker, events=self.events,
+                                  notifications=WebhookNotifications(get_client, self.masker.mask, make_sender), reaper=self.reaper,
+                                  background=self.background, requeue=self.run_queue.add_after,
+                                  phase_changed=self._phase_changed, pools_changed=self._pools_changed, clock=clock)
+        self.pools = PoolReconciler(self.cache, get_client, self.runs.pool_usage)
+        self.backfills = BackfillReconciler(self.cache, get_client, store, self._db, clock,
+                                            parsed=self.dags.parsed.get, seen_run=self.on_run_event)
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the API session; start the workers, the scheduling loop and the pod reaper."""
+        self.client = KubeClient(self.connection, qps=self.config.api_qps, burst=self.config.api_burst)
+        await self.client.__aenter__()
+        loops = [run_worker(self.run_queue, self.runs.reconcile, "DAGRun") for _ in range(max(1, self.config.workers))]
+        loops += [run_worker(self.dag_queue, self.dags.reconcile, "DAG"), run_worker(self.pool_queue, self.pools.reconcile, "Pool"),
+                  run_worker(self.backfill_queue, self.backfills.reconcile, "Backfill"), self.dags.scheduler.run(),
+                  self.reaper.run()]
+        self.tasks = [asyncio.create_task(loop, name=f"kubedag-{i}") for i, loop in enumerate(loops)]
+
+    async def stop(self) -> None:
+        """Stop workers, loops and background tasks; close the API session."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        await self.background.close()
+        for queue in (self.run_queue, self.dag_queue, self.pool_queue, self.backfill_queue):
+            queue.close()
+        if self.client is not None:
+            await self.client.close()
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking run-store call in a thread."""
+        return await asyncio.to_thread(fn, *args)
+
+    async def _delete_pod(self, namespace: str, name: str) -> bool:
+        assert self.client is not None
+        return await self.client.delete("v1", "pods", namespace, name)
+
+    # -- routing of informer events (on the event loop) -----------------------------------------------
+    def on_dag_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A DAG was listed, added, modified or deleted: its reconciler looks at it."""
+        if informers.Cache.store(self.cache.dags, event_type, body):
+            self.dag_queue.add(informers.key_of(body))
+
+    def on_run_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A DAGRun was listed, added, modified or deleted: it, its DAG's Backfills and the run that triggered it
+        (``waitForCompletion``) look at it."""
+        key = informers.key_of(body)
+        if not informers.Cache.store(self.cache.runs, event_type, body):
+            return
+        if event_type == "DELETED":
+            self.run_queue.drop(key)
+        self.run_queue.add(key)
+        for backfill in self.backfills.keys_for_run(body):
+            self.backfill_queue.add(backfill)
+        origin = checks.triggered_by(body)
+        if origin is not None and origin[0] in self.cache.runs:
+            self.runs.stale_checks.setdefault(origin[0], set()).add(origin[1])
+            self.run_queue.add(origin[0])
+
+    def on_backfill_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A Backfill was listed, added, modified or deleted."""
+        key = informers.key_of(body)
+        if informers.Cache.store(self.cache.backfills, event_type, body):
+            if event_type == "DELETED":
+                self.backfill_queue.drop(key)
+            else:
+                self.backfill_queue.add(key)
+
+    def on_pool_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A Pool was listed, added, modified or deleted: runs of its namespace waiting on it look again."""
+        key = informers.key_of(body)
+        if informers.Cache.store(self.cache.pools, event_type, body) and event_type != "DELETED":
+            self.pool_queue.add(key)
+        for run_key in self.runs.waiting_on(key[0], {key[1]}):
+            self.run_queue.add(run_key)
+
+    def on_pod_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """One of kubedag's pods changed: its DAGRun is reconciled; a deleted pod's deletion is done."""
+        key = self.cache.store_pod(event_type, body)
+        if key is None:
+            return
+        if event_type == "DELETED":
+            self.reaper.gone(key[0], (body.get("metadata") or {}).get("name") or "")
+        self.run_queue.add(key)
+
+    # -- what a run's pass changes for others ---------------------------------------------------------
+    async def _phase_changed(self, key: Key, dag_id: str, state: DagRunState) -> None:
+        """A run changed state: its DAG's status (``lastRun``); when it finished, the DAG's queued runs and its
+        schedule may move (a ``maxActiveRuns`` slot was freed) and old runs are cleaned up."""
+        dag_key = (key[0], dag_id)
+        self.dag_queue.add(dag_key)
+        if state not in (DagRunState.SUCCESS, DagRunState.FAILED):
+            return
+        for other_key, _ in self.cache.runs_of(*dag_key):
+            if other_key != key and self.runs.phase_of(other_key) in (None, DagRunState.QUEUED):
+                self.run_queue.add(other_key)
+        self.dags.unblock(dag_key)
+        await self.runs.cleanup(*dag_key)
+
+    def _pools_changed(self, namespace: str, touched: frozenset[str], freed: frozenset[str]) -> None:
+        for name in touched:
+            if (namespace, name) in self.cache.pools:
+                self.pool_queue.add((namespace, name))
+        if freed:
+            for run_key in self.runs.waiting_on(namespace, freed):
+                self.run_queue.add(run_key)
+
+
+def make_registry(manager: Manager) -> Any:
+    """A kopf registry wiring the manager: login, startup/cleanup, and the informers."""
+    import kopf  # the controller's entry point only
+
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> Any:
+        return manager.connection.kopf_info()
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: Any, **_: Any) -> None:
+        settings.posting.enabled = False  # the controller posts its own Events
+        settings.watching.server_timeout = 300
+        await manager.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await manager.stop()
+
+    informers.watch(registry, manager)
+    return registry
+
+
+def operator_kwargs(config: ControllerConfig) -> dict[str, Any]:
+    """Arguments of ``kopf.operator`` for ``config``: standalone (one replica, no peering), the watched
+    namespaces or the whole cluster, and the liveness endpoint."""
+    kwargs: dict[str, Any] = {"standalone": True}
+    if config.namespaces:
+        kwargs["namespaces"] = list(config.namespaces)
+    else:
+        kwargs["clusterwide"] = True
+    if config.liveness_port:
+        kwargs["liveness_endpoint"] = f"http://0.0.0.0:{config.liveness_port}/healthz"
+    return kwargs
+
+
+async def run(manager: Manager, *, stop_flag: Any = None, ready_flag: Any = None) -> Manager:
+    """Run ``manager`` under kopf until ``stop_flag`` is set (or forever); returns it."""
+    import kopf  # the controller's entry point only
+
+    settings = kopf.OperatorSettings()
+    settings.posting.enabled = False
+    await kopf.operator(registry=make_registry(manager), settings=settings, stop_flag=stop_flag,
+                        ready_flag=ready_flag, **operator_kwargs(manager.config))
+    return manager
+
+
+__all__ = ["ControllerConfig", "Manager", "make_registry", "operator_kwargs", "run", "utcnow"]

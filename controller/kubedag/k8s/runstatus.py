@@ -1,0 +1,97 @@
+"""Writing a DAGRun's status: one PUT of the status subresource per pass, retried on a conflict.
+
+The status is the run's state as users see it (``kubectl get dagruns``): phase, times, counts, a compact entry
+per task instance (:func:`kubedag.k8s.observe.build_status`), ``appliedActions``, and a ``Ready`` condition when
+the run cannot go on (its DAG is missing or invalid, its spec is invalid, its logical date is taken).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from kubedag.app.ports import EventSink
+from kubedag.app.reconcile import RunMemory
+from kubedag.core import naming as names
+from kubedag.core import timetable
+from kubedag.core.spec.dagrun import Condition
+from kubedag.k8s import observe
+from kubedag.k8s.client import ApiError, KubeClient
+from kubedag.k8s.informers import DAGRUNS, Cache, newer
+from kubedag.k8s.workqueue import Key
+
+
+def ready_condition(status: str, reason: str, message: str, when: datetime, generation: int | None) -> Condition:
+    """A ``Ready`` condition (message cut to 32 KiB)."""
+    return Condition.model_validate({"type": "Ready", "status": status, "reason": reason, "message": message[:32768],
+                                     "lastTransitionTime": when, "observedGeneration": generation})
+
+
+class RunStatusWriter:
+    """Writes DAGRun statuses and keeps the cache up to date with what the API server answered."""
+
+    def __init__(self, cache: Cache, client: Callable[[], KubeClient | None], events: EventSink,
+                 clock: Callable[[], datetime]) -> None:
+        self.cache, self._client, self._events, self._clock = cache, client, events, clock
+
+    async def write_memory(self, key: Key, body: Mapping[str, Any], memory: RunMemory) -> None:
+        """Write the status of a run from its memory."""
+        status = observe.build_status(
+            memory.run, memory.tis, memory.launched,
+            lambda task_id, try_number: names.pod_suffix(key[1], task_id, try_number, memory.pokes.get(task_id, 0)),
+            observed_generation=(body.get("metadata") or {}).get("generation"),
+        ).to_k8s()
+        if memory.applied:
+            status["appliedActions"] = list(memory.applied)
+        await self.write(key, body, status)
+
+    async def write(self, key: Key, body: Mapping[str, Any], status: dict[str, Any]) -> None:
+        """Replace the DAGRun's status (one PUT; on a conflict, again on the latest object, up to 3 times)."""
+        client = self._client()
+        assert client is not None
+        current = self.cache.runs.get(key) or body
+        if (current.get("status") or {}) == status:
+            return
+        for attempt in range(3):
+            obj = {**current, "status": status}
+            try:
+                updated = await client.replace_status(names.API_VERSION, DAGRUNS, obj)
+            except ApiError as exc:
+                if exc.status == 404:
+                    return
+                if exc.status == 409 and attempt < 2:
+                    fresh = await client.get(names.API_VERSION, DAGRUNS, key[0], key[1])
+                    if fresh is None:
+                        return
+                    current = fresh
+                    continue
+                raise
+            if newer(self.cache.runs.get(key), updated):
+                self.cache.runs[key] = updated
+            return
+
+    async def fail(self, key: Key, body: Mapping[str, Any], reason: str, message: str) -> None:
+        """A DAGRun that cannot run: phase failed, condition ``Ready=False`` with the reason, a Warning event."""
+        status = body.get("status") or {}
+        if status.get("phase") == "failed" and any(c.get("reason") == reason for c in status.get("conditions") or []):
+            return
+        now = self._clock()
+        condition = ready_condition("False", reason, message, now, (body.get("metadata") or {}).get("generation"))
+        new = {"phase": "failed", "finishedAt": timetable.iso_utc(now), "conditions": [condition.to_k8s()]}
+        self._events(body, "Warning", reason, message[:1024])
+        await self.write(key, body, new)
+
+    async def waiting(self, key: Key, body: Mapping[str, Any], message: str) -> None:
+        """A run waiting for its DAG: condition ``Ready=False``, reason ``DAGNotReady``; phase queued."""
+        status = dict(body.get("status") or {})
+        conditions = status.get("conditions") or []
+        if any(c.get("reason") == "DAGNotReady" and c.get("message") == message for c in conditions):
+            return
+        condition = ready_condition("False", "DAGNotReady", message, self._clock(), (body.get("metadata") or {}).get("generation"))
+        status["conditions"] = [condition.to_k8s()]
+        status.setdefault("phase", "queued")
+        await self.write(key, body, status)
+
+
+__all__ = ["RunStatusWriter", "ready_condition"]

@@ -1,0 +1,172 @@
+"""client-go's rate-limited work queue, on asyncio, and the workers that drain it.
+
+* :meth:`WorkQueue.add` marks a key dirty; a key already waiting is not queued twice; a key being processed
+  (between :meth:`~WorkQueue.get` and :meth:`~WorkQueue.done`) is handed out again only after ``done``: one
+  worker at a time per key.
+* :meth:`WorkQueue.add_after` marks it after a delay (only the earliest timer per key is kept).
+* :meth:`WorkQueue.add_rate_limited` marks it after its per-key exponential backoff (client-go's
+  ``ItemExponentialFailureRateLimiter``: :data:`BASE_DELAY` doubled per consecutive failure, at most
+  :data:`MAX_DELAY`); :meth:`WorkQueue.forget` resets the backoff after a success.
+
+:func:`run_worker` is a worker: it calls a reconcile per key; a :class:`kubedag.app.reconcile.Result`'s
+``requeue_after`` re-adds the key after that many seconds, an exception re-adds it with backoff (logged), a
+success forgets its backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kubedag.app.reconcile import Result
+
+log = logging.getLogger("kubedag.controller")
+
+Key = tuple[str, str]
+"""``(namespace, name)`` of an object."""
+
+BASE_DELAY = 0.5
+"""Seconds before the first retry of a key whose reconcile failed."""
+MAX_DELAY = 60.0
+"""The longest backoff of a failing key, seconds (client-go's controllers use 1,000 s; runs need to move on)."""
+MAX_REQUEUE = 3600.0
+"""The longest ``requeue_after`` honoured, seconds (a longer one is cut to this: the key is looked at hourly)."""
+
+
+class WorkQueue:
+    """A set of dirty keys processed by workers, each key by one worker at a time (see the module docstring)."""
+
+    def __init__(self, base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY) -> None:
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._dirty: set[Key] = set()
+        self._processing: set[Key] = set()
+        self._timers: dict[Key, tuple[float, asyncio.TimerHandle]] = {}
+        self._failures: dict[Key, int] = {}
+        self.base_delay, self.max_delay = base_delay, max_delay
+
+    def add(self, key: Key) -> None:
+        """Mark ``key`` for processing."""
+        if key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._processing:
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: Key, delay: float) -> None:
+        """Mark ``key`` for processing in ``delay`` seconds (now if ``delay <= 0``)."""
+        if delay <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        when = loop.time() + min(delay, MAX_REQUEUE)
+        current = self._timers.get(key)
+        if current is not None and current[0] <= when and not current[1].cancelled():
+            return
+        if current is not None:
+            current[1].cancel()
+
+        def fire() -> None:
+            self._timers.pop(key, None)
+            self.add(key)
+
+        self._timers[key] = (when, loop.call_at(when, fire))
+
+    def backoff(self, key: Key) -> float:
+        """The delay :meth:`add_rate_limited` would use now for ``key``, seconds."""
+        return min(self.max_delay, self.base_delay * 2 ** self._failures.get(key, 0))
+
+    def add_rate_limited(self, key: Key) -> float:
+        """Mark ``key`` after its backoff, which then doubles (up to :data:`MAX_DELAY`); returns the delay."""
+        delay = self.backoff(key)
+        self._failures[key] = self._failures.get(key, 0) + 1
+        self.add_after(key, delay)
+        return delay
+
+    async def get(self) -> Key:
+        """The next key to process (the caller must call :meth:`done`)."""
+        key = await self._queue.get()
+        self._dirty.discard(key)
+        self._processing.add(key)
+        return key
+
+    def done(self, key: Key) -> None:
+        """Processing of ``key`` ended; re-queue it if it was marked meanwhile."""
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._queue.put_nowait(key)
+
+    def forget(self, key: Key) -> None:
+        """Reset ``key``'s backoff (after a success, or when its object is gone)."""
+        self._failures.pop(key, None)
+
+    def drop(self, key: Key) -> None:
+        """The object is gone: drop its timer and backoff."""
+        self.forget(key)
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer[1].cancel()
+
+    def close(self) -> None:
+        """Cancel every timer."""
+        for _, handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+
+async def run_worker(queue: WorkQueue, reconcile: Callable[[Key], Awaitable[Result | None]], what: str) -> None:
+    """Process keys of ``queue`` forever with ``reconcile`` (see the module docstring); ``what`` names the kind
+    of object in logs."""
+    while True:
+        key = await queue.get()
+        try:
+            result = await reconcile(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad object never stops the controller
+            delay = queue.backoff(key)
+            if delay >= queue.max_delay:  # a persistent failure: one line, not a traceback per retry
+                log.error("reconciling %s %s/%s failed again (%s); retrying in %.0fs", what, *key, exc, delay)
+            else:
+                log.exception("reconciling %s %s/%s failed; retrying in %.1fs", what, *key, delay)
+            queue.add_rate_limited(key)
+        else:
+            queue.forget(key)
+            if result is not None and result.requeue_after is not None:
+                queue.add_after(key, result.requeue_after)
+        finally:
+            queue.done(key)
+
+
+class Background:
+    """Tasks started in the background (events, log reads, pod deletions): each is kept until it ends and its
+    exception, if any, is logged once (no "Task exception was never retrieved"); :meth:`close` cancels and awaits
+    them all."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Awaitable[Any], what: str) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background; ``what`` names it in the log line of its failure."""
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+
+        def ended(t: asyncio.Task[Any]) -> None:
+            self.tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("%s failed: %s", what, t.exception())
+
+        task.add_done_callback(ended)
+        return task
+
+    async def close(self) -> None:
+        """Cancel every task and wait for them."""
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.tasks.clear()
+
+
+__all__ = ["BASE_DELAY", "Background", "Key", "MAX_DELAY", "MAX_REQUEUE", "WorkQueue", "run_worker"]

@@ -1,0 +1,145 @@
+"""The run store of the metadata DB (:class:`kubedag.app.ports.RunStore`): the controller's writes and reads.
+
+Every write is idempotent (upserts keyed by DAG, run, task and try), so a pass written twice, or re-written
+after a restart, changes nothing. In the DB a DAG of the cluster is keyed ``<namespace>/<name>``
+(:func:`db_dag_id`): DAG names are unique per namespace only, and a cluster-wide controller shares one database.
+Calls are synchronous, one transaction each (the controller calls them in a thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from kubedag.app.ports import PassWrite, RecordedRun, RunConflictError, StoredRun
+from kubedag.core import engine
+from kubedag.core.runpass import ti_from_row
+from kubedag.core.spec.dag import DAG
+from kubedag.core.timetable import DataInterval, iso_utc
+from kubedag.store import repository
+from kubedag.store.external import external_states
+from kubedag.store.models import DagRunRow, TaskInstanceHistoryRow
+from kubedag.store.rows import pass_rows, write_rows
+
+
+def db_dag_id(namespace: str, name: str) -> str:
+    """The metadata DB's ``dag_id`` of DAG ``name`` in ``namespace``: ``<namespace>/<name>``."""
+    return f"{namespace}/{name}"
+
+
+def save_dag(session: Any, namespace: str, dag: DAG) -> None:
+    """Upsert the DAG's row (its spec as JSON, namespace, paused flag). Never commits."""
+    repository.upsert_dag(session, db_dag_id(namespace, dag.dag_id), dict(dag.spec), namespace, is_paused=dag.paused)
+
+
+def save_pass(session: Any, namespace: str, dag: DAG, write: PassWrite) -> None:
+    """Write one reconcile pass (:class:`kubedag.app.ports.PassWrite`) in ``session``; never commits.
+
+    First the removal of the XComs of cleared tasks (Airflow's ``clear_xcom_data``), then the run's state, the
+    task instances and the tries' history rows (each try's node and pod name), then the XComs successful tries
+    pushed and the archived logs (both after the rows they belong to).
+    """
+    tries = list(write.tries)
+    rows = pass_rows(dag, write.run, list(write.tis), tries)
+    for fields in rows.task_instances.values():
+        fields.pop("hostname", None)  # the node is known per try, below
+    by_key = {(t.task_id, t.try_number): t for t in tries}
+    for task_id, try_number, fields in rows.tries:
+        record = by_key.get((task_id, try_number))
+        fields.pop("hostname", None)
+        if record is not None and record.hostname:
+            fields["hostname"] = record.hostname
+        if record is not None and record.pod_name:
+            fields["pod_name"] = record.pod_name
+            if task_id in rows.task_instances:
+                rows.task_instances[task_id]["pod_name"] = record.pod_name
+    dag_id = db_dag_id(namespace, dag.dag_id)
+    if write.cleared:
+        repository.clear_xcoms(session, dag_id, write.run.run_id, list(write.cleared))
+    write_rows(session, replace(rows, dag_id=dag_id))
+    for (task_id, try_number), values in write.xcoms.items():
+        repository.set_xcoms(session, dag_id, write.run.run_id, task_id, try_number, dict(values))
+    for (task_id, try_number), text in write.logs.items():
+        repository.record_try(session, dag_id, write.run.run_id, task_id, try_number, log=text)
+
+
+def archived_tries(session: Any, dag_id: str, run_id: str) -> frozenset[tuple[str, int]]:
+    """``(task_id, try_number)`` of the run's tries whose log is archived."""
+    h = TaskInstanceHistoryRow
+    stmt = sa.select(h.task_id, h.try_number).where(h.dag_id == dag_id, h.run_id == run_id, h.log.is_not(None))
+    return frozenset((task_id, try_number) for task_id, try_number in session.execute(stmt))
+
+
+def load_tis(rows: Iterable[Any]) -> dict[str, engine.TaskInstance]:
+    """Task instances from their DB rows, by task id."""
+    return {row.task_id: ti_from_row(row) for row in rows}
+
+
+class SqlRunStore:
+    """:class:`kubedag.app.ports.RunStore` on a SQLAlchemy ``sessionmaker`` (each call one transaction)."""
+
+    def __init__(self, sessionmaker: Any) -> None:
+        self.sessionmaker = sessionmaker
+
+    def save_dag(self, namespace: str, dag: DAG) -> None:
+        """See :meth:`kubedag.app.ports.RunStore.save_dag`."""
+        with self.sessionmaker.begin() as session:
+            save_dag(session, namespace, dag)
+
+    def open_run(self, namespace: str, dag: DAG, run: engine.DagRun) -> StoredRun:
+        """See :meth:`kubedag.app.ports.RunStore.open_run`."""
+        dag_id = db_dag_id(namespace, dag.dag_id)
+        try:
+            with self.sessionmaker.begin() as session:
+                if repository.get_dag(session, dag_id) is None:
+                    save_dag(session, namespace, dag)
+                repository.create_dag_run(
+                    session, dag_id=dag_id, run_id=run.run_id, run_type=str(run.run_type), logical_date=run.logical_date,
+                    data_interval_start=run.data_interval_start, data_interval_end=run.data_interval_end,
+                    conf=dict(run.conf))
+                rows = repository.get_task_instances(session, dag_id, run.run_id)
+                if not rows:
+                    return StoredRun()
+                return StoredRun(load_tis(rows), repository.latest_xcoms(session, dag_id, run.run_id),
+                                 archived_tries(session, dag_id, run.run_id))
+        except IntegrityError:
+            raise RunConflictError(f"DAG {dag.dag_id} has another run at logical date {iso_utc(run.logical_date)}") from None
+
+    def save_pass(self, namespace: str, dag: DAG, write: PassWrite) -> None:
+        """See :meth:`kubedag.app.ports.RunStore.save_pass`."""
+        with self.sessionmaker.begin() as session:
+            save_pass(session, namespace, dag, write)
+
+    def latest_scheduled_interval(self, namespace: str, dag_id: str) -> DataInterval | None:
+        """See :meth:`kubedag.app.ports.RunStore.latest_scheduled_interval`."""
+        stmt = (
+            sa.select(DagRunRow.data_interval_start, DagRunRow.data_interval_end)
+            .where(DagRunRow.dag_id == db_dag_id(namespace, dag_id), DagRunRow.run_type == "scheduled")
+            .order_by(DagRunRow.logical_date.desc())
+            .limit(1)
+        )
+        with self.sessionmaker() as session:
+            row = session.execute(stmt).first()
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return DataInterval(row[0], row[1])
+
+    def external_states(self, namespace: str, dag_id: str, task_id: str | None,
+                        dates: list[datetime]) -> list[str | None]:
+        """See :meth:`kubedag.app.ports.RunStore.external_states` (:func:`kubedag.store.external.external_states`)."""
+        with self.sessionmaker() as session:
+            return external_states(session, db_dag_id(namespace, dag_id), task_id, dates)
+
+    def recorded_runs(self, namespace: str, dag_id: str) -> list[RecordedRun]:
+        """See :meth:`kubedag.app.ports.RunStore.recorded_runs`."""
+        with self.sessionmaker() as session:
+            rows = repository.list_dag_runs(session, db_dag_id(namespace, dag_id), limit=None)
+            return [RecordedRun(r.run_id, r.logical_date.astimezone(timezone.utc), r.state) for r in rows]
+
+
+__all__ = ["SqlRunStore", "archived_tries", "db_dag_id", "load_tis", "save_dag", "save_pass"]
