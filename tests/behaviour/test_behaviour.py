@@ -34,9 +34,6 @@ DISAGREEMENTS: dict[tuple[str, str], str] = {
     ('template-error', 'cluster'):
         "a try that fails to render has no log: `kubedag logs` says the pod is deleted and the DB has no archived "
         "log (the error is only the try's reason); locally the try's log holds the template error, as the README says",
-    ('trigger-dag', 'cluster'):
-        "the trigger task's XCom return_value is {'trigger_run_id': 'from-parent', 'trigger_logical_date': "
-        "'2026-11-01T00:00:00+00:00'}; locally (and as the README says) it is the triggered run's id, 'from-parent'",
     ('pool-across-dags', 'local'):
         "two tries of a one-slot pool ran at once (max concurrent 2): locally a pool's slots are counted per run, so "
         "the run a trigger task starts and its parent each get the whole pool; the controller counts per namespace",

@@ -13,6 +13,7 @@ import pytest
 
 from kubedag.core import engine
 from kubedag.core import naming as names
+from kubedag.core import runpass
 from kubedag.core.runpass import TryKill, run_pass
 from kubedag.k8s.observe import run_from_object
 from kubedag.core.states import DagRunState, TaskInstanceState as S
@@ -458,3 +459,21 @@ def test_a_failed_pod_records_why(phase_kw, exit_code, words):
     [rec] = r.tries
     assert rec.reason == ti.reason and rec.exit_code == exit_code and rec.hostname == "worker-1"
     assert r.kill == []  # the pod ran: it is kept for its log
+
+
+def test_a_met_controller_check_stores_each_xcom_under_its_own_key():
+    """A trigger task's verdict carries the triggered run's id as ``return_value`` (as the local trigger task
+    writes it), not a dict of everything the controller knows; a successor's template pulls it."""
+    c = cluster([
+        {"name": "kick", "trigger": {"dag": "child"}},
+        {"name": "after", "dependsOn": ["kick"], "command": ["echo", "{{ ti.xcom_pull('kick') }}"]},
+    ])
+    c.settle(NOW)
+    met = {"kick": runpass.ControllerCheck("met", "triggered DAGRun child-1", xcoms={"return_value": "child-run-1"})}
+    later = NOW + timedelta(seconds=1)
+    r = c.step(later, checks=met)
+    c.apply(r, later)
+    assert c.tis["kick"].state == S.SUCCESS
+    assert r.xcoms == {("kick", 1): {"return_value": "child-run-1"}}
+    [after] = r.create
+    assert after.task_id == "after" and after.command == ["echo", "child-run-1"]

@@ -77,8 +77,8 @@ class ControllerCheck:
 
     ``outcome``: ``met`` (success), ``not_met`` (keep waiting: running in ``poke`` mode and for a trigger's
     ``waitForCompletion``, ``up_for_reschedule`` in ``reschedule`` mode), ``failed`` (a failure, retried by
-    the task's ``retries``), ``skipped``. ``reason``: what the controller sees, for the user. ``xcoms``: to
-    store on success. ``recheck_at``: when to look again while ``not_met``.
+    the task's ``retries``), ``skipped``. ``reason``: what the controller sees, for the user. ``xcoms``: key ->
+    JSON value to store on success, each under its own key (a trigger's run id is ``return_value``). ``recheck_at``: when to look again while ``not_met``.
     """
 
     outcome: Literal["met", "not_met", "failed", "skipped"]
@@ -177,11 +177,9 @@ def _controller_task(dag: DAG, run: engine.DagRun, current: Mapping[str, engine.
     """The end of an in-controller task's try given the controller's verdict (the TI is running); None while it
     keeps waiting."""
     task = dag.tasks[ti.task_id]
-    if check.outcome == "met":
-        import json
-
-        return execution.finish_try(dag, run, current, ti, exit_code=0, reason=None,
-                                    xcom=json.dumps(dict(check.xcoms)) if check.xcoms else None, now=now)
+    if check.outcome == "met":  # the verdict's XComs are stored key by key, as the task pushed them
+        end = execution.finish_try(dag, run, current, ti, exit_code=0, reason=None, xcom=None, now=now)
+        return replace(end, xcoms=dict(check.xcoms)) if end.state == S.SUCCESS else end
     if check.outcome == "skipped":
         return execution.finish_try(dag, run, current, ti, exit_code=execution.SKIP_EXIT_CODE, reason=check.reason,
                                     xcom=None, now=now)
