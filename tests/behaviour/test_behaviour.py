@@ -41,10 +41,6 @@ DISAGREEMENTS: dict[tuple[str, str], str] = {
         "`kubedag logs --cluster` prints the live pod's log unmasked (token=tok-9f8e7d dbpw=hunter22 pw=s3cr3tpw "
         "env=postgres://etl:s3cr3tpw@...): templates render secrets into the pod's command and the CLI does not mask "
         "what the pod printed; locally the log shows ***, and the DB-archived copy is masked",
-    ('callbacks', 'cluster'):
-        "no task_retry webhook (onRetry) for a try retried with retryDelay 0s: the controller derives task "
-        "notifications from the state change between two passes, and failed -> up_for_retry -> queued happens in "
-        "one pass; locally every retried try notifies",
 }
 """(scenario id, executor) -> what that executor does differently (expected vs actual), until it is fixed."""
 

@@ -28,6 +28,7 @@ from kubedag.app.ports import PassWrite, TryKey
 from kubedag.core import engine, notify, runpass
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState
+from kubedag.core.tries import TryRecord
 
 FINISHED = (DagRunState.SUCCESS, DagRunState.FAILED)
 
@@ -165,7 +166,7 @@ def reconcile_run(
                       cleared=applied.cleared, logs={k: v for k, v in logs.items() if v is not None})
     if write.empty and result.run.state == was and result.run == before_run:
         write = None
-    notifications, notices = _notifications(dag, before_run, result.run, before_tis, result.tis)
+    notifications, notices = _notifications(dag, before_run, result.run, before_tis, result.tis, tries)
     touched, freed = _pool_changes(dag, before_tis, result.tis)
     events = [*applied.events, *_phase_events(was, result.run), *sla_events]
     wake = [t for t in (result.wake_at, sla_wake) if t is not None]
@@ -209,21 +210,21 @@ def _phase_events(was: DagRunState, run: engine.DagRun) -> list[Event]:
 
 
 def _notifications(dag: DAG, before_run: engine.DagRun, run: engine.DagRun, before: Mapping[str, engine.TaskInstance],
-                   after: Mapping[str, engine.TaskInstance]) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
-    """Task and run notifications for what changed (as :func:`kubedag.core.notify.task_notifications`); failures and
-    retries of tasks that ran in a pod are returned as notices, to be sent with their log's tail."""
+                   after: Mapping[str, engine.TaskInstance],
+                   tries: Sequence[TryRecord]) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
+    """Task and run notifications for what changed (as :func:`kubedag.core.notify.task_notifications`, for each
+    transition :func:`kubedag.core.notify.task_transitions` derives from the pass's ``tries``: a try failed and
+    retried within the pass still notifies ``onRetry``); failures and retries of tasks that ran in a pod are
+    returned as notices, to be sent with their log's tail."""
     if not (dag.on_failure or dag.on_success or any(t.on_failure or t.on_success or t.on_retry for t in dag.tasks.values())):
         return [], ()
     out: list[tuple[Any, Any]] = []
     notices = []
-    for task_id, ti in after.items():
-        old = before.get(task_id)
-        if old is ti:
-            continue
+    for old, ti in notify.task_transitions(before, after, tries):
         pairs = notify.task_notifications(dag, run, old, ti)
         if not pairs:
             continue
-        if pairs[0][1].event == "task_success" or dag.tasks[task_id].runs_in_controller:
+        if pairs[0][1].event == "task_success" or dag.tasks[ti.task_id].runs_in_controller:
             out += pairs
         else:
             notices.append((old, ti))
