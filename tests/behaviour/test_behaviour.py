@@ -31,9 +31,6 @@ DISAGREEMENTS: dict[tuple[str, str], str] = {
         "into a second is retried about 0.3 s after it ended, for retryDelay 1s): the controller counts the delay "
         "from the pod's finishedAt, which Kubernetes truncates to whole seconds; locally it counts from the "
         "process's end",
-    ('template-error', 'cluster'):
-        "a try that fails to render has no log: `kubedag logs` says the pod is deleted and the DB has no archived "
-        "log (the error is only the try's reason); locally the try's log holds the template error, as the README says",
     ('pool-across-dags', 'local'):
         "two tries of a one-slot pool ran at once (max concurrent 2): locally a pool's slots are counted per run, so "
         "the run a trigger task starts and its parent each get the whole pool; the controller counts per namespace",

@@ -28,6 +28,7 @@ from kubedag.app.ports import PassWrite, TryKey
 from kubedag.core import engine, notify, runpass
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState
+from kubedag.core.states import TaskInstanceState as S
 from kubedag.core.tries import TryRecord
 
 FINISHED = (DagRunState.SUCCESS, DagRunState.FAILED)
@@ -106,7 +107,8 @@ def reconcile_run(
     (clear/mark, applied once each by id, as :func:`kubedag.app.actions.apply_actions`). ``may_start``,
     ``free_slots``, ``pool_free``, ``inputs``, ``checks``: as :func:`kubedag.core.runpass.run_pass` takes them.
     ``logs``: fetched logs of finished tries to archive in this pass's write (None as a value: the log is gone,
-    the try counts as archived). ``lost(pod_name)``: the reason of a launched try that vanished. ``mask``: hides
+    the try counts as archived); a try that failed with no pod (a template error, a pod the API server refused)
+    gets a one-line log saying why (``[<now, ISO 8601>] kubedag: ERROR <reason>``), as its local log would. ``lost(pod_name)``: the reason of a launched try that vanished. ``mask``: hides
     secret values in reasons written to the DB.
     """
     was = memory.run.state
@@ -146,6 +148,11 @@ def reconcile_run(
             archived.discard((req.task_id, req.try_number))
         launches.append(Launch(req, pokes.get(req.task_id, 0)))
     logs = dict(logs or {})
+    for record in result.tries:  # failed with no pod (a template error, a refused pod): its log says why, as locally
+        key = (record.task_id, record.try_number)
+        if record.state == S.FAILED and key not in observed and memory.launched.get(record.task_id) != record.try_number:
+            reason = mask(record.reason) if mask is not None and record.reason else record.reason
+            logs.setdefault(key, f"[{now.isoformat()}] kubedag: ERROR {reason}\n")
     archived |= set(logs)
     checks_kept = dict(memory.checks)
     for task_id, check in (checks or {}).items():
