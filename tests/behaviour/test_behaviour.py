@@ -34,10 +34,6 @@ DISAGREEMENTS: dict[tuple[str, str], str] = {
     ('pool-across-dags', 'local'):
         "two tries of a one-slot pool ran at once (max concurrent 2): locally a pool's slots are counted per run, so "
         "the run a trigger task starts and its parent each get the whole pool; the controller counts per namespace",
-    ('variables-connections', 'cluster'):
-        "`kubedag logs --cluster` prints the live pod's log unmasked (token=tok-9f8e7d dbpw=hunter22 pw=s3cr3tpw "
-        "env=postgres://etl:s3cr3tpw@...): templates render secrets into the pod's command and the CLI does not mask "
-        "what the pod printed; locally the log shows ***, and the DB-archived copy is masked",
 }
 """(scenario id, executor) -> what that executor does differently (expected vs actual), until it is fixed."""
 
