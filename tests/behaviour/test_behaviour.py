@@ -26,11 +26,6 @@ from tests.notify.receiver import WebhookReceiver
 EXECUTORS = ('local', 'cluster')
 
 DISAGREEMENTS: dict[tuple[str, str], str] = {
-    ('retry-delay', 'cluster'):
-        "the next try starts up to 1 s before retryDelay has passed since the failed try ended (a try ending 0.8 s "
-        "into a second is retried about 0.3 s after it ended, for retryDelay 1s): the controller counts the delay "
-        "from the pod's finishedAt, which Kubernetes truncates to whole seconds; locally it counts from the "
-        "process's end",
     ('pool-across-dags', 'local'):
         "two tries of a one-slot pool ran at once (max concurrent 2): locally a pool's slots are counted per run, so "
         "the run a trigger task starts and its parent each get the whole pool; the controller counts per namespace",

@@ -51,6 +51,10 @@ class TryObservation:
     node: str | None = None
     message: str | None = None
     """The try's XCom file content when it ended (a pod's termination message); None without one."""
+    ended_by: datetime | None = None
+    """The latest instant the try can have ended, when ``finished_at`` is coarser than the real end (a pod's
+    ``finishedAt`` is whole seconds); a retry delay counts from it, so it is never shorter than ``retryDelay``.
+    None: ``finished_at`` is exact."""
 
     @property
     def finished(self) -> bool:
@@ -321,6 +325,9 @@ def run_pass(
                 continue
             end = execution.finish_try(dag, run, current, ti, exit_code=0 if ok else obs.exit_code, reason=obs.reason,
                                        xcom=obs.message if ok else None, now=at)
+            if end.ti.next_retry_at is not None and obs.ended_by is not None and obs.ended_by > at:
+                # the end date stays as reported; the retry is due retryDelay after the try's latest possible end
+                end = replace(end, ti=replace(end.ti, next_retry_at=end.ti.next_retry_at + (obs.ended_by - at)))
             ended(ti, end, at, obs.exit_code, obs.node, name_of(task_id, ti.try_number))
             if seen is not None and obs.started_at is None and not ok:
                 result.kill.append(TryKill(task_id, ti.try_number, obs.reason or "failed"))
