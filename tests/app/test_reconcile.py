@@ -104,3 +104,28 @@ def test_max_active_tasks_is_shared_by_the_runs_of_a_dag():
     running = {"a": engine.TaskInstance("a", S.RUNNING, 1), "b": engine.TaskInstance("b", S.QUEUED, 1)}
     assert free_task_slots(dag, [running, {"a": engine.TaskInstance("a", S.SUCCESS, 1)}]) == 1
     assert free_task_slots(dag, [running, running]) == 0
+
+
+def test_a_try_failed_and_retried_in_one_pass_still_notifies_on_retry():
+    """retryDelay 0s: failed -> up_for_retry -> queued (try 2) within one pass; the failed try 1 is still an
+    onRetry notice (sent with the log of try 1's pod), as the local runner notifies it."""
+    dag = chain(defaults={"retries": 1, "retryDelay": "0s", "onRetry": [{"webhook": {"url": "http://hooks.example/r"}}]})
+    memory = after_launches(reconcile_run(dag, fresh(dag), {}, T0, pod_name=pod_name).memory, [("a", 1)], {})
+    failed = TryObservation("failed", T0, T0 + timedelta(seconds=1), 1)
+    plan = reconcile_run(dag, memory, {("a", 1): failed}, T0 + timedelta(seconds=2), pod_name=pod_name)
+    assert plan.memory.tis["a"].state == S.QUEUED and plan.memory.tis["a"].try_number == 2
+    assert [(old.state, ti.state, ti.try_number) for old, ti in plan.failure_notices] == [(S.QUEUED, S.UP_FOR_RETRY, 1)]
+
+
+def test_a_try_that_fails_to_render_has_a_log_saying_why():
+    """No pod runs for a template error; the pass archives a one-line log for that try (what `kubedag logs`
+    shows), as the local runner writes the error into the try's log file. Masked like the reason."""
+    dag = parse_dag({"apiVersion": "kubedag.io/v1alpha1", "kind": "DAG", "metadata": {"name": "etl"},
+                     "spec": {"tasks": [{"name": "bad", "command": ["echo", "{{ no_such_name }} hunter2"]}]}})
+    plan = reconcile_run(dag, fresh(dag), {}, T0, pod_name=pod_name, mask=lambda s: s.replace("no_such", "***"))
+    assert plan.launches == ()
+    [(key, text)] = plan.write.logs.items()
+    assert key == ("bad", 1)
+    assert text.startswith(f"[{T0.isoformat()}] kubedag: ERROR template error in ")
+    assert "***_name" in text and "no_such" not in text
+    assert ("bad", 1) in plan.memory.archived

@@ -26,28 +26,9 @@ from tests.notify.receiver import WebhookReceiver
 EXECUTORS = ('local', 'cluster')
 
 DISAGREEMENTS: dict[tuple[str, str], str] = {
-    ('retry-delay', 'cluster'):
-        "the next try starts up to 1 s before retryDelay has passed since the failed try ended (a try ending 0.8 s "
-        "into a second is retried about 0.3 s after it ended, for retryDelay 1s): the controller counts the delay "
-        "from the pod's finishedAt, which Kubernetes truncates to whole seconds; locally it counts from the "
-        "process's end",
-    ('template-error', 'cluster'):
-        "a try that fails to render has no log: `kubedag logs` says the pod is deleted and the DB has no archived "
-        "log (the error is only the try's reason); locally the try's log holds the template error, as the README says",
-    ('trigger-dag', 'cluster'):
-        "the trigger task's XCom return_value is {'trigger_run_id': 'from-parent', 'trigger_logical_date': "
-        "'2026-11-01T00:00:00+00:00'}; locally (and as the README says) it is the triggered run's id, 'from-parent'",
     ('pool-across-dags', 'local'):
         "two tries of a one-slot pool ran at once (max concurrent 2): locally a pool's slots are counted per run, so "
         "the run a trigger task starts and its parent each get the whole pool; the controller counts per namespace",
-    ('variables-connections', 'cluster'):
-        "`kubedag logs --cluster` prints the live pod's log unmasked (token=tok-9f8e7d dbpw=hunter22 pw=s3cr3tpw "
-        "env=postgres://etl:s3cr3tpw@...): templates render secrets into the pod's command and the CLI does not mask "
-        "what the pod printed; locally the log shows ***, and the DB-archived copy is masked",
-    ('callbacks', 'cluster'):
-        "no task_retry webhook (onRetry) for a try retried with retryDelay 0s: the controller derives task "
-        "notifications from the state change between two passes, and failed -> up_for_retry -> queued happens in "
-        "one pass; locally every retried try notifies",
 }
 """(scenario id, executor) -> what that executor does differently (expected vs actual), until it is fixed."""
 

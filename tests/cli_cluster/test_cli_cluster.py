@@ -377,6 +377,33 @@ def test_logs_errors_name_what_is_missing(run_with_two_tries, kubedag):
     assert wrong_dag.err == f"error: DAGRun {RUN} in namespace default is a run of DAG 'etl', not 'other'\n"
 
 
+def test_logs_of_a_live_pod_mask_the_dags_variables_and_connections(run_with_two_tries, kubedag):
+    """A live pod's log holds what templates rendered (secrets included): `kubedag logs` masks it as the controller
+    masks the archived copy: Secret variables, sensitive-named ConfigMap variables, connection URIs and passwords.
+    With the DAG gone, the sources cannot be read: exit 1 rather than print the log unmasked."""
+    api = run_with_two_tries
+    api.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": NS},
+                "data": {"region": "eu-west-1", "db_password": "hunter22"}})
+    api.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tokens", "namespace": NS},
+                "stringData": {"api_token": "tok-9f8e7d"}})
+    api.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "conns", "namespace": NS},
+                "stringData": {"warehouse": "postgres://etl:s3cr3tpw@db.internal:5432/shop"}})
+    api.patch(DAGS, "etl", {"spec": {"variablesFrom": [{"configMapRef": {"name": "settings"}},
+                                                       {"secretRef": {"name": "tokens"}}],
+                                     "connectionsFrom": [{"secretRef": {"name": "conns"}}]}}, NS)
+    pod = task_pod(1, "echo region=eu-west-1 dbpw=hunter22 token=tok-9f8e7d pw=s3cr3tpw; "
+                      "echo env=postgres://etl:s3cr3tpw@db.internal:5432/shop", task="load")
+    api.create(pod)
+    api.wait_for("v1/pods", pod["metadata"]["name"], NS, finished, timeout=20)
+    set_status(api, DAGRUNS, RUN, {"tasks": {"extract": {"s": "success", "t": 2}, "load": {"s": "success", "t": 1}}})
+    result = kubedag("logs", "etl", RUN_ID, "load")
+    assert (result.code, result.out) == (0, "region=eu-west-1 dbpw=*** token=*** pw=***\nenv=***\n"), result.err
+    api.delete(DAGS, "etl", NS)
+    gone = kubedag("logs", "etl", RUN_ID, "load")
+    assert gone.code == 1 and gone.out == ""
+    assert "DAG 'etl' is gone from namespace 'default'" in gone.err and "tok-9f8e7d" not in gone.err
+
+
 def test_logs_fall_back_to_the_db_archive_once_the_pod_is_deleted(run_with_two_tries, kubedag, tmp_path, monkeypatch):
     api = run_with_two_tries
     pod = names.pod_name("etl", RUN, "extract", 2)

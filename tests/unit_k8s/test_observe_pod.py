@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from kubedag.core.runpass import TryObservation
-from kubedag.k8s.observe import observe_pod, parse_time, pending_deadline
+from kubedag.k8s.observe import ended_by, observe_pod, parse_time, pending_deadline
 from tests.unit_k8s.podkit import T0, UTC, pod, running, terminated, waiting
 
 PULL = timedelta(minutes=5)
@@ -63,6 +63,18 @@ def test_failed_pod_with_exit_code_1():
     assert obs.exit_code == 1
     assert obs.reason == "exit code 1"
     assert (obs.started_at, obs.finished_at) == (START, END)
+
+
+def test_a_finished_pod_ended_by_finished_at_plus_a_second_at_most():
+    """finishedAt is whole seconds: the container ended before finishedAt + 1 s, and not after it was seen."""
+    late = observe_pod(pod("extract", 1, "Failed", terminated(1, START, END)), END + timedelta(minutes=5), PULL)
+    assert (late.finished_at, late.ended_by) == (END, END + timedelta(seconds=1))
+    soon = END + timedelta(milliseconds=300)
+    ok = observe_pod(pod("extract", 1, "Succeeded", terminated(0, START, END)), soon, PULL)
+    assert (ok.finished_at, ok.ended_by) == (END, soon)
+    assert ended_by("2026-03-10T05:31:04.250000Z", soon) is None  # a fraction of a second: exact
+    assert ended_by("2026-03-10T05:31:04Z", END - timedelta(seconds=3)) == END  # a clock behind: never before it
+    assert ended_by(None, soon) is None
 
 
 def test_failed_pod_with_exit_code_2_names_that_code():

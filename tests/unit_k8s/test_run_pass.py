@@ -13,6 +13,7 @@ import pytest
 
 from kubedag.core import engine
 from kubedag.core import naming as names
+from kubedag.core import runpass
 from kubedag.core.runpass import TryKill, run_pass
 from kubedag.k8s.observe import run_from_object
 from kubedag.core.states import DagRunState, TaskInstanceState as S
@@ -163,7 +164,10 @@ def test_failure_with_retries_waits_for_the_retry_delay_then_creates_try_2():
     c.set_pod("extract", 1, "Failed", terminated(1, started, ended))
     r = c.settle(ended + timedelta(seconds=1))
     ti = c.tis["extract"]
-    retry_at = ended + timedelta(seconds=30)
+    # finishedAt is whole seconds: the try may have ended up to 1 s after `ended` (it was seen at ended + 1 s), so
+    # the retry is due 30 s after that latest possible end; the recorded end date stays the pod's finishedAt
+    retry_at = ended + timedelta(seconds=1) + timedelta(seconds=30)
+    assert ti.end_date == ended
     assert ti.state == S.UP_FOR_RETRY
     assert ti.try_number == 1
     assert ti.reason == "exit code 1"
@@ -188,6 +192,20 @@ def test_failure_with_retries_waits_for_the_retry_delay_then_creates_try_2():
     assert r2.create[0].args == ["--try=2"]
     assert c.tis["extract"].state == S.QUEUED and c.tis["extract"].try_number == 2
     assert c.created["extract"] == 2
+
+
+def test_a_retry_counts_from_the_latest_possible_end_of_a_whole_second_finished_at():
+    """Kubernetes truncates finishedAt to whole seconds: a try that ended at 05:30:10.8 reads 05:30:10. Seen at
+    05:30:10.9 the try ended by then, so retryDelay counts from 05:30:10.9 (not 05:30:10, which would start the
+    next try 0.9 s early); seen later, from finishedAt + 1 s at most."""
+    c = etl(retries=2, retryDelay="1s")
+    c.settle(NOW)
+    ended = NOW + timedelta(seconds=10)
+    c.set_pod("extract", 1, "Failed", terminated(1, NOW, ended))
+    seen = ended + timedelta(milliseconds=900)
+    c.settle(seen)
+    assert c.tis["extract"].end_date == ended
+    assert c.tis["extract"].next_retry_at == seen + timedelta(seconds=1)
 
 
 def test_the_last_try_failing_fails_the_run():
@@ -458,3 +476,21 @@ def test_a_failed_pod_records_why(phase_kw, exit_code, words):
     [rec] = r.tries
     assert rec.reason == ti.reason and rec.exit_code == exit_code and rec.hostname == "worker-1"
     assert r.kill == []  # the pod ran: it is kept for its log
+
+
+def test_a_met_controller_check_stores_each_xcom_under_its_own_key():
+    """A trigger task's verdict carries the triggered run's id as ``return_value`` (as the local trigger task
+    writes it), not a dict of everything the controller knows; a successor's template pulls it."""
+    c = cluster([
+        {"name": "kick", "trigger": {"dag": "child"}},
+        {"name": "after", "dependsOn": ["kick"], "command": ["echo", "{{ ti.xcom_pull('kick') }}"]},
+    ])
+    c.settle(NOW)
+    met = {"kick": runpass.ControllerCheck("met", "triggered DAGRun child-1", xcoms={"return_value": "child-run-1"})}
+    later = NOW + timedelta(seconds=1)
+    r = c.step(later, checks=met)
+    c.apply(r, later)
+    assert c.tis["kick"].state == S.SUCCESS
+    assert r.xcoms == {("kick", 1): {"return_value": "child-run-1"}}
+    [after] = r.create
+    assert after.task_id == "after" and after.command == ["echo", "child-run-1"]

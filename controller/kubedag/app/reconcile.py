@@ -28,6 +28,8 @@ from kubedag.app.ports import PassWrite, TryKey
 from kubedag.core import engine, notify, runpass
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState
+from kubedag.core.states import TaskInstanceState as S
+from kubedag.core.tries import TryRecord
 
 FINISHED = (DagRunState.SUCCESS, DagRunState.FAILED)
 
@@ -105,7 +107,8 @@ def reconcile_run(
     (clear/mark, applied once each by id, as :func:`kubedag.app.actions.apply_actions`). ``may_start``,
     ``free_slots``, ``pool_free``, ``inputs``, ``checks``: as :func:`kubedag.core.runpass.run_pass` takes them.
     ``logs``: fetched logs of finished tries to archive in this pass's write (None as a value: the log is gone,
-    the try counts as archived). ``lost(pod_name)``: the reason of a launched try that vanished. ``mask``: hides
+    the try counts as archived); a try that failed with no pod (a template error, a pod the API server refused)
+    gets a one-line log saying why (``[<now, ISO 8601>] kubedag: ERROR <reason>``), as its local log would. ``lost(pod_name)``: the reason of a launched try that vanished. ``mask``: hides
     secret values in reasons written to the DB.
     """
     was = memory.run.state
@@ -145,6 +148,11 @@ def reconcile_run(
             archived.discard((req.task_id, req.try_number))
         launches.append(Launch(req, pokes.get(req.task_id, 0)))
     logs = dict(logs or {})
+    for record in result.tries:  # failed with no pod (a template error, a refused pod): its log says why, as locally
+        key = (record.task_id, record.try_number)
+        if record.state == S.FAILED and key not in observed and memory.launched.get(record.task_id) != record.try_number:
+            reason = mask(record.reason) if mask is not None and record.reason else record.reason
+            logs.setdefault(key, f"[{now.isoformat()}] kubedag: ERROR {reason}\n")
     archived |= set(logs)
     checks_kept = dict(memory.checks)
     for task_id, check in (checks or {}).items():
@@ -165,7 +173,7 @@ def reconcile_run(
                       cleared=applied.cleared, logs={k: v for k, v in logs.items() if v is not None})
     if write.empty and result.run.state == was and result.run == before_run:
         write = None
-    notifications, notices = _notifications(dag, before_run, result.run, before_tis, result.tis)
+    notifications, notices = _notifications(dag, before_run, result.run, before_tis, result.tis, tries)
     touched, freed = _pool_changes(dag, before_tis, result.tis)
     events = [*applied.events, *_phase_events(was, result.run), *sla_events]
     wake = [t for t in (result.wake_at, sla_wake) if t is not None]
@@ -209,21 +217,21 @@ def _phase_events(was: DagRunState, run: engine.DagRun) -> list[Event]:
 
 
 def _notifications(dag: DAG, before_run: engine.DagRun, run: engine.DagRun, before: Mapping[str, engine.TaskInstance],
-                   after: Mapping[str, engine.TaskInstance]) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
-    """Task and run notifications for what changed (as :func:`kubedag.core.notify.task_notifications`); failures and
-    retries of tasks that ran in a pod are returned as notices, to be sent with their log's tail."""
+                   after: Mapping[str, engine.TaskInstance],
+                   tries: Sequence[TryRecord]) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
+    """Task and run notifications for what changed (as :func:`kubedag.core.notify.task_notifications`, for each
+    transition :func:`kubedag.core.notify.task_transitions` derives from the pass's ``tries``: a try failed and
+    retried within the pass still notifies ``onRetry``); failures and retries of tasks that ran in a pod are
+    returned as notices, to be sent with their log's tail."""
     if not (dag.on_failure or dag.on_success or any(t.on_failure or t.on_success or t.on_retry for t in dag.tasks.values())):
         return [], ()
     out: list[tuple[Any, Any]] = []
     notices = []
-    for task_id, ti in after.items():
-        old = before.get(task_id)
-        if old is ti:
-            continue
+    for old, ti in notify.task_transitions(before, after, tries):
         pairs = notify.task_notifications(dag, run, old, ti)
         if not pairs:
             continue
-        if pairs[0][1].event == "task_success" or dag.tasks[task_id].runs_in_controller:
+        if pairs[0][1].event == "task_success" or dag.tasks[ti.task_id].runs_in_controller:
             out += pairs
         else:
             notices.append((old, ti))

@@ -4,6 +4,7 @@ an action applied). Every call goes through :mod:`kubedag.k8s.kubeapi`."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -209,8 +210,6 @@ def runs_list_cluster(dag: str | None, limit: int, output: OutputFormat, namespa
 
 def logs_cluster(dag: str, run: str, task: str, try_number: int | None, namespace: str | None,
                   kubeconfig: str | None, context: str | None) -> None:
-    import os
-
     from kubedag.core import naming as names
     from kubedag.k8s.kubeapi import NotFound
 
@@ -229,10 +228,13 @@ def logs_cluster(dag: str, run: str, task: str, try_number: int | None, namespac
                        f"there is no try {try_number}")
         number = try_number or tries
         pod = names.pod_name(dag, run_name, task, number)
+        namespace = obj["metadata"].get("namespace") or api.namespace
         try:
-            text = api.read_pod_log(pod, obj["metadata"].get("namespace") or api.namespace)
+            text = api.read_pod_log(pod, namespace)
         except NotFound:
             text = None
+        if text is not None:  # a live pod's log holds what templates rendered: mask it as the archived copy is
+            text = log_masker(api, namespace, dag).mask(text)
     url = os.environ.get("KUBEDAG_DATABASE_URL")
     if text is None and not url:
         raise fail(f"pod {pod} (try {number} of task {task!r}) was deleted, so its log is no longer in the "
@@ -259,6 +261,32 @@ def logs_cluster(dag: str, run: str, task: str, try_number: int | None, namespac
     typer.echo(text + failed_try_note(text, row), nl=False)
 
 
+def log_masker(api: KubeApi, namespace: str, dag: str) -> Any:
+    """A :class:`kubedag.core.secrets.Masker` of what the DAG ``dag``'s variables and connections hold, as the
+    controller masks them (every Secret value, ConfigMap values under a sensitive key, each connection's URI and
+    password) plus the metadata DB's URL; the ConfigMaps and Secrets it names are read with the user's identity
+    (:meth:`kubedag.k8s.kubeapi.KubeApi.read_source`). Exits 1 when the DAG or one of them cannot be read (e.g.
+    forbidden): a log that may hold secrets is not printed unmasked."""
+    from kubedag.core.secrets import load_sources
+    from kubedag.k8s.kubeapi import KubeError, NotFound
+
+    try:  # the references as the object holds them: a DAG edited into an invalid one still names its sources
+        spec = api.get_dag(dag, namespace).get("spec") or {}
+        sources = load_sources(spec.get("variablesFrom") or [], spec.get("connectionsFrom") or [],
+                               lambda kind, name: api.read_source(kind, name, namespace))
+    except NotFound:
+        raise fail(f"DAG {dag!r} is gone from namespace {namespace!r}: its variables and connections cannot be read "
+                   "to mask the pod's log; set KUBEDAG_DATABASE_URL to read the archived (masked) copy") from None
+    except (KubeError, TypeError, AttributeError) as exc:  # TypeError/AttributeError: a malformed reference
+        raise fail(f"cannot read what DAG {dag!r} names in variablesFrom/connectionsFrom to mask the pod's log: "
+                   f"{' '.join(str(exc).split())}") from None
+    masker = sources.masker
+    url = os.environ.get("KUBEDAG_DATABASE_URL")
+    if url:
+        masker.add_connection(url)
+    return masker
+
+
 def db_try(engine: Any, dag: str, run_id: str, task: str, number: int | None) -> tuple[int, str | None, str | None,
                                                                                         str | None] | None:
     """``(try_number, state, reason, archived log)`` of a try's history row in the metadata DB (the latest try when
@@ -283,7 +311,6 @@ def failed_try_note(log: str, row: tuple[int, str | None, str | None, str | None
     the run table shows), with the metadata DB's password and any URL's password masked; "" otherwise."""
     if row is None or row[1] != "failed":
         return ""
-    import os
     import re
 
     from kubedag.core.secrets import MASK, Masker

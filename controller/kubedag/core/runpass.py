@@ -51,6 +51,10 @@ class TryObservation:
     node: str | None = None
     message: str | None = None
     """The try's XCom file content when it ended (a pod's termination message); None without one."""
+    ended_by: datetime | None = None
+    """The latest instant the try can have ended, when ``finished_at`` is coarser than the real end (a pod's
+    ``finishedAt`` is whole seconds); a retry delay counts from it, so it is never shorter than ``retryDelay``.
+    None: ``finished_at`` is exact."""
 
     @property
     def finished(self) -> bool:
@@ -77,8 +81,8 @@ class ControllerCheck:
 
     ``outcome``: ``met`` (success), ``not_met`` (keep waiting: running in ``poke`` mode and for a trigger's
     ``waitForCompletion``, ``up_for_reschedule`` in ``reschedule`` mode), ``failed`` (a failure, retried by
-    the task's ``retries``), ``skipped``. ``reason``: what the controller sees, for the user. ``xcoms``: to
-    store on success. ``recheck_at``: when to look again while ``not_met``.
+    the task's ``retries``), ``skipped``. ``reason``: what the controller sees, for the user. ``xcoms``: key ->
+    JSON value to store on success, each under its own key (a trigger's run id is ``return_value``). ``recheck_at``: when to look again while ``not_met``.
     """
 
     outcome: Literal["met", "not_met", "failed", "skipped"]
@@ -177,11 +181,9 @@ def _controller_task(dag: DAG, run: engine.DagRun, current: Mapping[str, engine.
     """The end of an in-controller task's try given the controller's verdict (the TI is running); None while it
     keeps waiting."""
     task = dag.tasks[ti.task_id]
-    if check.outcome == "met":
-        import json
-
-        return execution.finish_try(dag, run, current, ti, exit_code=0, reason=None,
-                                    xcom=json.dumps(dict(check.xcoms)) if check.xcoms else None, now=now)
+    if check.outcome == "met":  # the verdict's XComs are stored key by key, as the task pushed them
+        end = execution.finish_try(dag, run, current, ti, exit_code=0, reason=None, xcom=None, now=now)
+        return replace(end, xcoms=dict(check.xcoms)) if end.state == S.SUCCESS else end
     if check.outcome == "skipped":
         return execution.finish_try(dag, run, current, ti, exit_code=execution.SKIP_EXIT_CODE, reason=check.reason,
                                     xcom=None, now=now)
@@ -323,6 +325,9 @@ def run_pass(
                 continue
             end = execution.finish_try(dag, run, current, ti, exit_code=0 if ok else obs.exit_code, reason=obs.reason,
                                        xcom=obs.message if ok else None, now=at)
+            if end.ti.next_retry_at is not None and obs.ended_by is not None and obs.ended_by > at:
+                # the end date stays as reported; the retry is due retryDelay after the try's latest possible end
+                end = replace(end, ti=replace(end.ti, next_retry_at=end.ti.next_retry_at + (obs.ended_by - at)))
             ended(ti, end, at, obs.exit_code, obs.node, name_of(task_id, ti.try_number))
             if seen is not None and obs.started_at is None and not ok:
                 result.kill.append(TryKill(task_id, ti.try_number, obs.reason or "failed"))

@@ -27,6 +27,7 @@ from kubedag.core import naming as names
 from kubedag.core.sensors import external_logical_dates, external_outcome, external_summary
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import TaskInstanceState
+from kubedag.core.xcom import RETURN_KEY
 from kubedag.k8s.client import ApiError, KubeClient
 from kubedag.k8s.informers import DAGRUNS, Cache
 from kubedag.k8s.manifests import ANNOTATION_TRIGGERED_BY, dagrun_manifest
@@ -161,7 +162,7 @@ class InProcessTasks:
                 mine = await client.patch(names.API_VERSION, DAGRUNS, key[0], name, {"spec": {"actions": actions}})
                 self._seen_run("MODIFIED", mine)
         meta, spec, status = mine.get("metadata") or {}, mine.get("spec") or {}, mine.get("status") or {}
-        xcoms = {"trigger_run_id": spec.get("runId"), "trigger_logical_date": spec.get("logicalDate")}
+        xcoms = {RETURN_KEY: spec.get("runId")}  # the triggered run's id, as the local trigger task writes it
         if not trig.wait_for_completion:
             return runpass.ControllerCheck("met", f"triggered DAGRun {meta.get('name')}", xcoms=xcoms)
         resetting = any(a.get("id") == reset_id for a in spec.get("actions") or []) and reset_id not in (status.get("appliedActions") or [])

@@ -337,7 +337,20 @@ class KubeApi:
         return self._call(self._custom.get_namespaced_custom_object, GROUP, VERSION, ns, "backfills", name,
                           what=f"Backfill {name!r} in namespace {ns!r}", kind="backfills")
 
-    # --- pods ----------------------------------------------------------------------------------------------
+    # --- pods, ConfigMaps and Secrets ----------------------------------------------------------------------
+
+    def read_source(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The ``ConfigMap`` or ``Secret`` (``kind``) ``name`` as the API returns it (a dict: a Secret's ``data`` is
+        base64), or None when there is none: the ``get`` of :func:`kubedag.core.secrets.load_sources`. Raises
+        :class:`KubeError` otherwise (e.g. forbidden)."""
+        ns = namespace or self.namespace
+        read = self._core.read_namespaced_config_map if kind == "ConfigMap" else self._core.read_namespaced_secret
+        try:
+            obj = self._call(read, name, ns, what=f"{kind} {name!r} in namespace {ns!r}")
+        except NotFound:
+            return None
+        return self.api_client.sanitize_for_serialization(obj)
+
 
     def read_pod_log(self, name: str, namespace: str | None = None, container: str | None = None) -> str:
         """The log of pod ``name``'s container, exactly as written (not parsed); raises :class:`NotFound`."""

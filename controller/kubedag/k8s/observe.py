@@ -7,7 +7,8 @@ How a pod reads (:func:`observe_pod`), as a kubelet reports it:
   (``InvalidImageName`` at once);
 * ``Running`` -> ``running`` from the container's ``startedAt``;
 * ``Succeeded`` -> success; ``Failed`` -> failed with the reason: ``exit code N``, ``OOMKilled``,
-  ``Evicted``, ``DeadlineExceeded`` (``activeDeadlineSeconds`` from ``executionTimeout``);
+  ``Evicted``, ``DeadlineExceeded`` (``activeDeadlineSeconds`` from ``executionTimeout``); the try ended at the
+  container's ``finishedAt`` (whole seconds), and a retry counts from :func:`ended_by`, its latest possible end;
 * a pod with a ``deletionTimestamp`` that has not finished, or a pod that vanished after it was
   created, fails the try with "pod deleted" (someone else deleted it: kubedag deletes only pods of
   finished tries). Retries then follow the task's policy, as for any failure.
@@ -45,6 +46,18 @@ def parse_time(value: Any) -> datetime | None:
 
 
 
+def ended_by(finished_at: Any, now: datetime) -> datetime | None:
+    """The latest instant a container whose ``finishedAt`` is ``finished_at`` (the API's RFC 3339 string) can
+    have ended, seen at ``now``: Kubernetes writes ``finishedAt`` truncated to whole seconds, so a container
+    that ended at 12:00:00.8 reads 12:00:00; the real end is before ``finishedAt + 1 s`` and not after ``now``
+    (the earlier of the two; never before ``finishedAt``). None when ``finishedAt`` has a fraction of a second
+    (exact) or is missing."""
+    finished = parse_time(finished_at)
+    if finished is None or "." in str(finished_at):
+        return None
+    return max(finished, min(finished + timedelta(seconds=1), now))
+
+
 def _container_status(pod: Mapping[str, Any]) -> Mapping[str, Any]:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return next((c for c in statuses if c.get("name") == "base"), statuses[0] if statuses else {})
@@ -61,9 +74,10 @@ def observe_pod(pod: Mapping[str, Any], now: datetime, image_pull_timeout: timed
     phase = status.get("phase") or "Pending"
     started = parse_time(terminated.get("startedAt") or running.get("startedAt"))
     finished = parse_time(terminated.get("finishedAt"))
+    latest = ended_by(terminated.get("finishedAt"), now)
     if phase == "Succeeded":
         return TryObservation("succeeded", started, finished or now, terminated.get("exitCode", 0), None, node,
-                              terminated.get("message"))
+                              terminated.get("message"), latest)
     if phase == "Failed":
         code = terminated.get("exitCode")
         pod_reason = status.get("reason")
@@ -78,7 +92,7 @@ def observe_pod(pod: Mapping[str, Any], now: datetime, image_pull_timeout: timed
             reason = f"exit code {code}"
         else:
             reason = f"pod failed: {pod_reason or 'unknown reason'}{': ' + status['message'] if status.get('message') else ''}"
-        return TryObservation("failed", started, finished or now, code, reason, node)
+        return TryObservation("failed", started, finished or now, code, reason, node, ended_by=latest)
     if meta.get("deletionTimestamp"):
         return TryObservation("failed", started, now, None, pod_lost(str(meta.get("name"))), node)
     if phase == "Running" and running:

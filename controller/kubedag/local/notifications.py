@@ -4,13 +4,11 @@ run callbacks) for the task instances and the run that changed, as :mod:`kubedag
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from kubedag.core import engine
-from kubedag.core.notify import run_notifications, task_notifications
+from kubedag.core.notify import run_notifications, task_notifications, task_transitions
 from kubedag.core.spec.dag import DAG
-from kubedag.core.states import TaskInstanceState
 from kubedag.core.tries import TryRecord
 
 
@@ -19,18 +17,9 @@ def send_notifications(sender: Any, dag: DAG, before_run: engine.DagRun, run: en
                        tries: list[TryRecord], read_log: Callable[[engine.TaskInstance], str | None]) -> None:
     """Send (``sender.send(notifier, notification)``) what the step from ``before``/``before_run`` to
     ``changed``/``run`` notifies. A try that failed and was retried within the step (failed -> up_for_retry ->
-    queued, with ``retryDelay: 0s``) still notifies ``onRetry``: ``tries`` holds its failed try."""
-    for task_id, ti in changed.items():
-        was = before.get(task_id)
-        retried = [t for t in tries if t.task_id == task_id and t.state == TaskInstanceState.FAILED
-                   and ti.try_number > t.try_number]
-        if retried and was is not None and was.state != TaskInstanceState.UP_FOR_RETRY:
-            end = retried[-1]
-            mid = replace(was, state=TaskInstanceState.UP_FOR_RETRY, try_number=end.try_number, reason=end.reason,
-                          end_date=end.end_date)
-            for notifier, n in task_notifications(dag, run, was, mid, log=lambda mid=mid: read_log(mid)):
-                sender.send(notifier, n)
-            was = mid
+    queued, with ``retryDelay: 0s``) still notifies ``onRetry``: ``tries`` holds its failed try (the rule is
+    :func:`kubedag.core.notify.task_transitions`, shared with the controller)."""
+    for was, ti in task_transitions(before, changed, tries):
         for notifier, n in task_notifications(dag, run, was, ti, log=lambda ti=ti: read_log(ti)):
             sender.send(notifier, n)
     for notifier, n in run_notifications(dag, before_run, run):

@@ -27,6 +27,7 @@ from kubedag.core.notify.callbacks import (
     sla_deadline,
     sla_misses,
     task_notifications,
+    task_transitions,
 )
 from kubedag.core.notify.messages import (
     EVENTS,
@@ -51,5 +52,5 @@ __all__ = [
     "EVENTS", "LOG_TAIL_BYTES", "LOG_TAIL_LINES", "SLACK_HEADER_MAX", "SLACK_TEXT_MAX", "SLA_MET_STATES",
     "SLA_RUN_TYPES", "Event", "Notification", "Resolver", "masked", "next_sla_check", "notifier_kind", "payload",
     "redact_url", "run_notifications", "secret_resolver", "slack_payload", "sla_deadline", "sla_misses",
-    "static_resolver", "tail", "task_notifications",
+    "static_resolver", "tail", "task_notifications", "task_transitions",
 ]

@@ -6,8 +6,9 @@ task ``sla`` and the DAG's ``sla_miss_callback``). Pure: no I/O, no clock ("now"
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from kubedag.core.engine.model import DagRun, TaskInstance
@@ -16,6 +17,7 @@ from kubedag.core.notify.messages import Event, Notification, tail
 from kubedag.core.spec.dag import DAG
 from kubedag.core.spec.models import Notifier
 from kubedag.core.states import DagRunState, RunType, TaskInstanceState
+from kubedag.core.tries import TryRecord
 
 S = TaskInstanceState
 SLA_MET_STATES = frozenset({S.SUCCESS, S.SKIPPED})
@@ -83,6 +85,37 @@ def task_notifications(
         log_tail=log_tail,
     )
     return [(notifier, n) for notifier in notifiers]
+
+
+def task_transitions(
+    before: Mapping[str, TaskInstance],
+    after: Mapping[str, TaskInstance],
+    tries: Iterable[TryRecord],
+) -> list[tuple[TaskInstance | None, TaskInstance]]:
+    """The ``(before, after)`` transitions to give :func:`task_notifications` for one step (a run pass) that took
+    task instances from ``before`` to ``after`` (task_id -> task instance; one that is the same object in both is
+    skipped) and recorded ``tries`` (the pass's try history rows).
+
+    Usually one pair per changed task instance. A try that failed and was retried within the step (failed ->
+    up_for_retry -> queued, with ``retryDelay: 0s``) adds a pair first: into ``up_for_retry`` for that failed try
+    (its number, reason and end date from its try record), so ``onRetry`` fires for every retried try, as Airflow
+    2.10's ``handle_failure`` calls ``on_retry_callback`` for each one. Used by both executors.
+    """
+    out: list[tuple[TaskInstance | None, TaskInstance]] = []
+    records = list(tries)
+    for task_id, ti in after.items():
+        was = before.get(task_id)
+        if was is ti:
+            continue
+        retried = [t for t in records if t.task_id == task_id and t.state == S.FAILED and ti.try_number > t.try_number]
+        if retried and was is not None and was.state != S.UP_FOR_RETRY:
+            end = retried[-1]
+            mid = replace(was, state=S.UP_FOR_RETRY, try_number=end.try_number, reason=end.reason,
+                          end_date=end.end_date)
+            out.append((was, mid))
+            was = mid
+        out.append((was, ti))
+    return out
 
 
 def run_notifications(dag: DAG, before_run: DagRun | None, after_run: DagRun) -> list[tuple[Notifier, Notification]]:
