@@ -3,7 +3,7 @@ time, resumed by a restarted controller."""
 from __future__ import annotations
 
 from kubedag.core import naming as names
-from tests.controller.harness import DAGRUNS, NS, RunningController, dag_manifest, wait_until
+from tests.controller.harness import DAGRUNS, NS, RunningController, dag_manifest, manual_run, wait_phase, wait_until
 
 BACKFILLS = 'kubedag.io/v1alpha1/backfills'
 STAMP = ('echo start $(date +%s.%N) >> "$KUBEDAG_RUN_ID.t"; sleep 0.2; '
@@ -85,3 +85,20 @@ def test_an_existing_run_is_left_alone_and_deleting_the_backfill_deletes_its_run
                    what='the backfill runs deleted with it')
     mine = k8s_api.get(DAGRUNS, 'mine', NS)
     assert mine['spec']['runType'] == 'manual'
+
+
+def test_a_backfill_with_reset_dag_runs_clears_an_existing_run_which_runs_again(k8s_api, fake_kubelet, sqlite_url):
+    k8s_api.create(dag_manifest('d3', [{'name': 'a', 'command': ['sh', '-c', 'echo ran >> "$KUBEDAG_RUN_ID.t"']}],
+                                schedule='@daily', startDate='2030-01-01T00:00:00Z'))
+    k8s_api.create(manual_run('d3', 'mine', runType='manual', runId='mine', logicalDate='2026-01-02T00:00:00Z'))
+    ran = fake_kubelet.workdir / 'mine.t'
+    with RunningController(k8s_api, sqlite_url):
+        assert wait_phase(k8s_api, 'mine')['status']['phase'] == 'success'
+        k8s_api.create(backfill('again', 'd3', '2026-01-01', '2026-01-03', resetDagRuns=True))
+        wait_until(lambda: ran.exists() and ran.read_text().count('ran') == 2, timeout=60, what='mine run again')
+        wait_until(lambda: status(k8s_api, 'again').get('phase') == 'success', timeout=60, what='the backfill done')
+        mine = wait_phase(k8s_api, 'mine')
+    assert mine['status']['phase'] == 'success'
+    assert mine['spec']['runType'] == 'manual'  # cleared in place, not replaced by a backfill run
+    runs = sorted(r['spec']['runId'] for r in k8s_api.list(DAGRUNS, NS))
+    assert runs == ['backfill__2026-01-01T00:00:00+00:00', 'backfill__2026-01-03T00:00:00+00:00', 'mine']

@@ -11,9 +11,7 @@ pytestmark = pytest.mark.controlplane
 
 #: Granted for code paths the controller tests do not reach, each named: the rest must be seen in use.
 NOT_EXERCISED = {
-    ('kubedag.io', 'dagruns', 'patch'): "spec.actions of an existing run: a trigger's resetDagRun, a backfill's resetDagRuns",
     ('kubedag.io', 'backfills', 'get'): "re-reading a Backfill after a 409 on its status write",
-    ('', 'pods', 'get'): "asking for a try's pod missing from the watch cache before calling it deleted",
 }
 
 
