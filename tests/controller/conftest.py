@@ -42,6 +42,8 @@ ON_BOTH_SERVERS = {
     'test_variables_and_connections_from_a_configmap_and_a_secret_are_masked_in_the_archived_log',
     'test_dagrun_timeout_fails_the_run_and_deletes_its_pods',
     'test_empty_tasks_succeed_with_no_pod',
+    'test_a_backfill_with_reset_dag_runs_clears_an_existing_run_which_runs_again',
+    'test_a_pod_deleted_while_the_controller_was_down_fails_its_try_after_the_restart',
 }
 
 

@@ -3,7 +3,8 @@ time, resumed by a restarted controller."""
 from __future__ import annotations
 
 from kubedag.core import naming as names
-from tests.controller.harness import DAGRUNS, NS, RunningController, dag_manifest, wait_until
+from tests.controller.harness import DAGRUNS, NS, RunningController, dag_manifest, manual_run, wait_phase, wait_until
+from tests.k8s.emulator import server as emulator_server
 
 BACKFILLS = 'kubedag.io/v1alpha1/backfills'
 STAMP = ('echo start $(date +%s.%N) >> "$KUBEDAG_RUN_ID.t"; sleep 0.2; '
@@ -85,3 +86,47 @@ def test_an_existing_run_is_left_alone_and_deleting_the_backfill_deletes_its_run
                    what='the backfill runs deleted with it')
     mine = k8s_api.get(DAGRUNS, 'mine', NS)
     assert mine['spec']['runType'] == 'manual'
+
+
+def test_a_backfill_with_reset_dag_runs_clears_an_existing_run_which_runs_again(k8s_api, fake_kubelet, sqlite_url):
+    k8s_api.create(dag_manifest('d3', [{'name': 'a', 'command': ['sh', '-c', 'echo ran >> "$KUBEDAG_RUN_ID.t"']}],
+                                schedule='@daily', startDate='2030-01-01T00:00:00Z'))
+    k8s_api.create(manual_run('d3', 'mine', runType='manual', runId='mine', logicalDate='2026-01-02T00:00:00Z'))
+    ran = fake_kubelet.workdir / 'mine.t'
+    with RunningController(k8s_api, sqlite_url):
+        assert wait_phase(k8s_api, 'mine')['status']['phase'] == 'success'
+        k8s_api.create(backfill('again', 'd3', '2026-01-01', '2026-01-03', resetDagRuns=True))
+        wait_until(lambda: ran.exists() and ran.read_text().count('ran') == 2, timeout=60, what='mine run again')
+        wait_until(lambda: status(k8s_api, 'again').get('phase') == 'success', timeout=60, what='the backfill done')
+        mine = wait_phase(k8s_api, 'mine')
+    assert mine['status']['phase'] == 'success'
+    assert mine['spec']['runType'] == 'manual'  # cleared in place, not replaced by a backfill run
+    runs = sorted(r['spec']['runId'] for r in k8s_api.list(DAGRUNS, NS))
+    assert runs == ['backfill__2026-01-01T00:00:00+00:00', 'backfill__2026-01-03T00:00:00+00:00', 'mine']
+
+
+def test_a_backfill_changed_while_its_status_is_written_gets_its_status_on_the_next_pass(
+        k8s_api, fake_kubelet, sqlite_url, monkeypatch):
+    """Someone labels the Backfill just before each of the controller's first two status writes (409 Conflict):
+    the status is written on a later pass from the watched object, without reading the Backfill again (the
+    chart grants no ``get backfills``)."""
+    original = emulator_server.KubeApiEmulator.op_update
+    left = {'conflicts': 2}
+
+    def op_update(self, rt, namespace, name, body, subresource=None, *args, **kwargs):
+        if getattr(rt, 'plural', None) == 'backfills' and subresource == 'status' and left['conflicts']:
+            left['conflicts'] -= 1
+            self.op_patch(rt, namespace, name, {'metadata': {'labels': {'touched': str(left['conflicts'])}}},
+                          'application/merge-patch+json')
+        return original(self, rt, namespace, name, body, subresource, *args, **kwargs)
+
+    monkeypatch.setattr(emulator_server.KubeApiEmulator, 'op_update', op_update)
+    k8s_api.create(dag_manifest('d4', [{'name': 'a', 'command': ['true']}], schedule='@daily',
+                                startDate='2030-01-01T00:00:00Z'))
+    k8s_api.create(backfill('busy', 'd4', '2026-01-01', '2026-01-02'))
+    with RunningController(k8s_api, sqlite_url):
+        wait_until(lambda: status(k8s_api, 'busy').get('phase') == 'success', timeout=60, what='the backfill done')
+    done = status(k8s_api, 'busy')
+    assert left['conflicts'] == 0
+    assert (done['total'], done['created'], done['succeeded'], done['failed']) == (2, 2, 2, 0)
+    assert not [r for r in k8s_api.handler['get'] if r.url.path.endswith('/backfills/busy')]

@@ -54,6 +54,33 @@ def test_a_controller_killed_mid_run_resumes_without_duplicate_runs_or_pods(k8s_
         ('first', 1, 'success'), ('last', 1, 'success'), ('slow', 1, 'success')]
 
 
+def test_a_pod_deleted_while_the_controller_was_down_fails_its_try_after_the_restart(k8s_api, fake_kubelet, sqlite_url):
+    k8s_api.create(dag_manifest('gone', [
+        {'name': 'sleeper', 'command': ['sleep', '60']},
+        {'name': 'after', 'command': ['true'], 'dependsOn': ['sleeper']},
+    ]))
+    controller = RunningController(k8s_api, sqlite_url).start()
+    try:
+        k8s_api.create(manual_run('gone', 'gone-1'))
+        pod = names.pod_name('gone', 'gone-1', 'sleeper', 1)
+        wait_until(lambda: (k8s_api.get('v1/pods', pod, NS) or {}).get('status', {}).get('phase') == 'Running',
+                   what='sleeper running')
+    finally:
+        controller.stop()
+    k8s_api.delete('v1/pods', pod, NS, gracePeriodSeconds=0)
+    wait_until(lambda: k8s_api.get('v1/pods', pod, NS) is None, what='the pod gone')
+    controller.start()  # its pod is in no watch cache: the controller asks the API server before calling it lost
+    try:
+        run = wait_phase(k8s_api, 'gone-1')
+    finally:
+        controller.stop()
+    assert run['status']['phase'] == 'failed'
+    assert run['status']['tasks']['sleeper']['s'] == 'failed'
+    assert run['status']['tasks']['after']['s'] == 'upstream_failed'
+    assert _rows(sqlite_url, "select reason from task_instance_history where task_id='sleeper'") == [
+        (f'pod {pod} was deleted before it finished',)]
+
+
 def test_finished_pods_are_deleted_after_retention_with_their_logs_kept(k8s_api, fake_kubelet, sqlite_url):
     k8s_api.create(dag_manifest('tidy', [{'name': 'say', 'command': ['echo', 'kept in the database']}]))
     with RunningController(k8s_api, sqlite_url, pod_retention=timedelta(0)):

@@ -9,13 +9,6 @@ from tests.controlplane.rbac import MODES, USED
 
 pytestmark = pytest.mark.controlplane
 
-#: Granted for code paths the controller tests do not reach, each named: the rest must be seen in use.
-NOT_EXERCISED = {
-    ('kubedag.io', 'dagruns', 'patch'): "spec.actions of an existing run: a trigger's resetDagRun, a backfill's resetDagRuns",
-    ('kubedag.io', 'backfills', 'get'): "re-reading a Backfill after a 409 on its status write",
-    ('', 'pods', 'get'): "asking for a try's pod missing from the watch cache before calling it deleted",
-}
-
 
 @pytest.mark.parametrize('mode', sorted(MODES))
 def test_the_chart_grants_no_verb_the_controller_never_used(mode, _chart_identities):
@@ -24,5 +17,5 @@ def test_the_chart_grants_no_verb_the_controller_never_used(mode, _chart_identit
     granted = _chart_identities(mode).granted
     used = USED[mode]
     assert not used - granted  # a forbidden request already failed its controller test
-    unused = sorted(f'{verb} {group}/{resource}' for group, resource, verb in granted - used - set(NOT_EXERCISED))
+    unused = sorted(f'{verb} {group}/{resource}' for group, resource, verb in granted - used)
     assert not unused, f'granted by the chart ({mode}) but never used by the controller: {unused}'

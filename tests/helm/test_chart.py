@@ -145,7 +145,6 @@ WORKLOAD = {
 } | {
     ("kubedag.io", "dagruns", v) for v in ("get", "create", "patch", "delete")
 } | {
-    ("kubedag.io", "backfills", "get"),
     ("kubedag.io", "dags/status", "patch"), ("kubedag.io", "pools/status", "patch"),
     ("kubedag.io", "dagruns/status", "update"), ("kubedag.io", "backfills/status", "update"),
     ("", "configmaps", "get"), ("", "secrets", "get"),

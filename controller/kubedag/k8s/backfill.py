@@ -287,7 +287,8 @@ class BackfillReconciler:
 
     async def reconcile(self, key: Key) -> Result:
         """Plan the Backfill ``key`` and carry the plan out: create DAGRuns (409: exists), append reset actions
-        (with the run's ``resourceVersion``; a conflict re-queues), write the status if it changed."""
+        (with the run's ``resourceVersion``; a conflict re-queues), write the status if it changed (a conflict
+        re-queues)."""
         body = self.cache.backfills.get(key)
         client = self._client()
         if body is None or client is None:
@@ -320,7 +321,8 @@ class BackfillReconciler:
         for run_name, action in plan.reset:
             if not await self._append_action(key, run_name, action):
                 again = True
-        await self._write_status(key, body, plan.status)
+        if not await self._write_status(key, body, plan.status):
+            again = True
         return Result(requeue_after=0.5 if again else None)
 
     async def _append_action(self, key: Key, run_name: str, action: dict[str, Any]) -> bool:
@@ -348,27 +350,26 @@ class BackfillReconciler:
         self._seen_run("MODIFIED", updated)
         return True
 
-    async def _write_status(self, key: Key, body: Mapping[str, Any], status: dict[str, Any]) -> None:
-        """Replace the Backfill's status when it changed (a PUT with the resourceVersion; on 409 the newest
-        object is fetched and the status written on it)."""
+    async def _write_status(self, key: Key, body: Mapping[str, Any], status: dict[str, Any]) -> bool:
+        """Replace the Backfill's status when it changed (a PUT with the cached ``resourceVersion``). False on a
+        409: the Backfill changed meanwhile, and the watch event of that change brings the newest object into
+        the cache and queues the key again (as client-go's controllers do: no GET, so the chart grants none)."""
         client = self._client()
         assert client is not None
         current: Mapping[str, Any] | None = self.cache.backfills.get(key) or body
-        for attempt in range(3):
-            if current is None or (current.get("status") or {}) == status:
-                return
-            try:
-                updated = await client.replace_status(names.API_VERSION, BACKFILLS, {**current, "status": status})
-            except ApiError as exc:
-                if exc.status == 404:
-                    return
-                if exc.status == 409 and attempt < 2:
-                    current = await client.get(names.API_VERSION, BACKFILLS, key[0], key[1])
-                    continue
-                raise
-            self.cache.backfills[key] = dict(updated)  # the watch event of this write re-queues the key
-            return
-
+        if current is None or (current.get("status") or {}) == status:
+            return True
+        try:
+            updated = await client.replace_status(names.API_VERSION, BACKFILLS, {**current, "status": status})
+        except ApiError as exc:
+            if exc.status == 404:
+                return True
+            if exc.status == 409:
+                log.info("backfill %s/%s changed meanwhile: its status is written on the next pass", *key)
+                return False
+            raise
+        self.cache.backfills[key] = dict(updated)  # the watch event of this write re-queues the key
+        return True
 
 __all__ = ["BackfillPlan", "BackfillReconciler", "ExistingRun", "LABEL_BACKFILL", "dagrun_body", "existing_from_object",
            "plan_backfill", "reset_action_id"]

@@ -141,17 +141,15 @@ release's Secret (so upgrades keep it), else a new random one. */}}
 {{- /* Exactly what the controller calls (measured with the API server's audit log in tests/controlplane):
 watches of its four kinds; DAGRuns created, read, deleted (history limit) and patched (spec.actions: a
 trigger's resetDagRun, a backfill's resetDagRuns); status written by PATCH (DAGs, Pools) or PUT (DAGRuns,
-Backfills; a Backfill is re-read on a conflict); pods created, read, deleted and their logs archived;
-ConfigMaps and Secrets read for variables and connections; core Events posted. */}}
+Backfills: on a conflict a DAGRun is read again, a Backfill waits for its watch event); pods created, read
+(a try's pod missing from the watch cache), deleted and their logs archived; ConfigMaps and Secrets read
+for variables and connections; core Events posted. */}}
 - apiGroups: [kubedag.io]
-  resources: [dags, pools]
+  resources: [dags, pools, backfills]
   verbs: [list, watch]
 - apiGroups: [kubedag.io]
   resources: [dagruns]
   verbs: [get, list, watch, create, patch, delete]
-- apiGroups: [kubedag.io]
-  resources: [backfills]
-  verbs: [get, list, watch]
 - apiGroups: [kubedag.io]
   resources: [dags/status, pools/status]
   verbs: [patch]
