@@ -1,5 +1,5 @@
 """Fixtures for the local executor's tests: a KUBEDAG_HOME (SQLite DB, logs) in tmp_path, a DAG folder,
-and helpers that write manifests and run them with :func:`kubedag.local.session.run_dag_locally`."""
+and helpers that write manifests and run them with :func:`kubedag.cli.local.run_dag_locally`."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def write(folder: Path, file: str, text: str) -> Path:
 def run(folder: Path, name: str, logical_date: datetime = LOGICAL, **kwargs):
     """Run DAG ``name`` of ``folder`` to completion, quietly; returns the LocalRunResult."""
     from kubedag.local.bag import DagBag
-    from kubedag.local.session import run_dag_locally
+    from kubedag.cli.local import run_dag_locally
 
     dag = DagBag(folder).dag(name)
     kwargs.setdefault("no_retry_delay", True)

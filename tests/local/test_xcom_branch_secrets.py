@@ -129,7 +129,7 @@ def test_a_run_given_no_webhook_sender_warns_that_its_notifiers_are_not_notified
         - name: load
           command: [sh, -c, 'exit 4']
         """, extra="onFailure: [{webhook: {url: 'http://127.0.0.1:9/alerts'}}]\n"))
-    with caplog.at_level(logging.WARNING, logger="kubedag.local.session"):
+    with caplog.at_level(logging.WARNING, logger="kubedag.local.options"):
         result = run(folder, "unsent", make_sender=None)
     assert result.state == "failed"
     assert "DAG unsent has notifiers, but no webhook sender was given: they are not notified" in caplog.messages

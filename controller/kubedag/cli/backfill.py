@@ -77,7 +77,8 @@ def _backfill_local(file: Path, name: str, start, end, reset: bool, max_active: 
     import threading
 
     from kubedag.app import operations as app_ops
-    from kubedag.local.operations import DbRuns, open_db, run_backfill
+    from kubedag.local.operations import run_backfill
+    from kubedag.store.operations import DbRuns, open_db
 
     dag = local_dag(file, name)
     runs = DbRuns(open_db())
@@ -214,10 +215,10 @@ def _cluster_backfill_preview(api: KubeApi, dag_obj: dict[str, Any], body: dict[
 
 def local_run_options(dag: Any, file: Path) -> Any:
     """The local runner's options for ``dag`` of manifest ``file``, as ``dags test`` builds them
-    (:func:`kubedag.local.session.local_options`: the folder's Pools, variablesFrom/connectionsFrom, notifiers
+    (:func:`kubedag.cli.local.local_options`: the folder's Pools, variablesFrom/connectionsFrom, notifiers
     and the DB URL of trigger and externalTask tasks); exit 1 naming a missing variables source."""
     from kubedag.http import webhook_sender
-    from kubedag.local.session import local_options
+    from kubedag.cli.local import local_options
     from kubedag.store import config
 
     try:

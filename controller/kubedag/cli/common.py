@@ -185,7 +185,7 @@ def local_dags(dags_folder: Path | None, file: Path | None = None) -> DagSource:
         if not dags_folder.is_dir():
             raise fail(f"--dags-folder: {dags_folder} is not a folder", 2)
         return FolderDags(dags_folder)
-    from kubedag.local.operations import open_db
+    from kubedag.store.operations import open_db
     from kubedag.store.dags import StoredDags
 
     return StoredDags(open_db())

@@ -89,12 +89,12 @@ def dags_test(
     Each task runs as a local process in the manifest's folder (its image is not used), the run and
     every try are recorded in the metadata database, and each try's log is kept in the data directory.
     """
-    from kubedag.local.recording import DBWriter
+    from kubedag.store.writer import DBWriter
 
     writer = DBWriter()  # forked now: it opens the DB on another core while the manifest is parsed
     try:
         from kubedag.http import webhook_sender
-        from kubedag.local.session import run_dag_locally
+        from kubedag.cli.local import run_dag_locally
 
         dag = load(file, dag_name)
     except BaseException:
@@ -194,7 +194,7 @@ def dags_trigger(
     if on_cluster(cluster, namespace, kubeconfig, context):
         _trigger_cluster(name, conf_value, when, run_id, namespace, kubeconfig, context, output)
         return
-    from kubedag.local.operations import DbRuns, open_db
+    from kubedag.store.operations import DbRuns, open_db
 
     source = local_dags(dags_folder, file)
     with operation_errors():
@@ -243,7 +243,7 @@ def _set_paused(name: str, paused: bool, dags_folder: Path | None, file: Path | 
     from kubedag.app import operations as ops
 
     if not on_cluster(cluster, namespace, kubeconfig, context):
-        from kubedag.local.operations import DbRuns, open_db
+        from kubedag.store.operations import DbRuns, open_db
 
         with operation_errors():
             dag = local_dags(dags_folder, file).dag(name)

@@ -57,7 +57,7 @@ def local_dag_rows(source: Any, now: datetime | None = None) -> list[dict[str, A
     when paused). Instants ISO 8601 UTC."""
     from kubedag.core import timetable
     from kubedag.core.timetable import DataInterval
-    from kubedag.local.operations import DbRuns, open_db
+    from kubedag.store.operations import DbRuns, open_db
 
     now = now or datetime.now(timezone.utc)
     dags = source.dags()

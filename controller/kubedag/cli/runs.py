@@ -37,7 +37,7 @@ def runs_list(
 
         runs_list_cluster(dag, limit, output, namespace, all_namespaces, kubeconfig, context)
         return
-    from kubedag.local.session import list_runs
+    from kubedag.store.local_runs import list_runs
 
     runs = list_runs(dag_id=dag, limit=limit)
     if output == OutputFormat.json:
@@ -76,7 +76,7 @@ def runs_delete(
     from kubedag.app import operations as ops
 
     if file is not None:
-        from kubedag.local.operations import DbRuns, open_db
+        from kubedag.store.operations import DbRuns, open_db
 
         dag_obj = local_dag(file, dag)
         confirm([], f"Delete run {run} of DAG {dag_obj.dag_id} with its task instances, tries and XComs?", yes)
@@ -124,7 +124,7 @@ def logs(
         logs_cluster(dag, run_id, task, try_number, namespace, kubeconfig, context)
         return
     from kubedag.cli.cluster import db_try, failed_try_note
-    from kubedag.local.session import LogNotFound, read_log
+    from kubedag.store.local_runs import LogNotFound, read_log
     from kubedag.store.db import make_engine
 
     try:

@@ -36,7 +36,7 @@ def tasks_test(
     date when there is one. The task's output goes to this terminal; the exit code is the task's (1 for a
     template error).
     """
-    from kubedag.local.session import test_task
+    from kubedag.cli.local import test_task
 
     if date is not None and logical_date is not None and date != logical_date:
         raise fail(f"the positional date {date!r} and --logical-date {logical_date!r} differ; give one", 2)
@@ -139,7 +139,8 @@ def _clear_local(file: Path, dag_name: str, run_id: str, tasks: list[str], upstr
                  only_failed: bool, yes: bool) -> None:
     from kubedag.app import operations as ops
     from kubedag.cli.backfill import local_run_options
-    from kubedag.local.operations import DbRuns, open_db, resume_run
+    from kubedag.local.operations import resume_run
+    from kubedag.store.operations import DbRuns, open_db
     from kubedag.local.runner import utcnow
 
     dag = local_dag(file, dag_name)
@@ -196,7 +197,7 @@ def tasks_mark(
     from kubedag.local.runner import utcnow
 
     if file is not None:
-        from kubedag.local.operations import DbRuns, open_db
+        from kubedag.store.operations import DbRuns, open_db
 
         dag_obj = local_dag(file, dag)
         try:

@@ -1,6 +1,6 @@
 """A DAG's :class:`~kubedag.local.runner.RunOptions` from its DAG bag: pools, variables, connections, notifiers.
 
-Shared by ``kubedag dags test`` (:func:`kubedag.local.session.local_options`, the manifest's folder) and the
+Shared by ``kubedag dags test`` (:func:`kubedag.cli.local.local_options`, the manifest's folder) and the
 scheduler (:mod:`kubedag.local.scheduler`, its whole ``--dags-folder``).
 """
 

@@ -117,7 +117,7 @@ class LiveView:
 
     def summary(self, result: Any) -> None:
         """Print the final table, the run's outcome and where the logs are (``result``: a
-        :class:`kubedag.local.session.LocalRunResult`)."""
+        :class:`kubedag.cli.local.LocalRunResult`)."""
         if not self.enabled:
             return
         self.run, self.tis = result.run, result.tis

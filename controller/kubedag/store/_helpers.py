@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .models import TaskInstanceState, as_utc
+from .models import Base, TaskInstanceState, as_utc
 
 #: Fields ``upsert_task_instance`` accepts.
 TI_FIELDS = frozenset(
@@ -132,3 +133,34 @@ def upsert_row(
             row.updated_at = updated_at
         session.flush()
     return row
+
+
+def upsert_many(session: Session, model: type[Any], rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` of ``rows`` with one executemany per set of columns.
+
+    Columns a row does not carry keep their stored value. PostgreSQL and SQLite only.
+    """
+    if not rows:
+        return
+    session.flush()
+    conn = session.connection()
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    for columns, group in groups.items():
+        conn.execute(upsert_statement(conn.dialect.name, model.__tablename__, columns, tuple(keys)), group)
+    session.expire_all()
+
+
+@functools.lru_cache(maxsize=64)
+def upsert_statement(dialect: str, table: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    """The upsert statement for one table and set of columns, built once (building ``excluded`` is slow)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(Base.metadata.tables[table])
+    update = {c: stmt.excluded[c] for c in columns if c not in keys}
+    if not update:
+        return stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)

@@ -1,5 +1,5 @@
 """Writing a run pass's rows (:class:`kubedag.app.records.PassRows`) into the metadata DB: one write shared by every
-writer of run history (the local executor's writer process, :mod:`kubedag.local.recording`; the controller's run
+writer of run history (the local executor's writer process, :mod:`kubedag.store.writer`; the controller's run
 store, :mod:`kubedag.store.history`; the local scheduler's store)."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ offer so that :mod:`kubedag.app.operations` can act on its runs.
 
 * :class:`RunsRepository`: create a run, load a run with its task instances, apply a clear or mark
   (:class:`RunChange`), delete a run, and list the DAG's runs by logical date (for backfill).
-  Locally: the metadata DB (``kubedag.local.operations.DbRuns``). In a cluster: DAGRun objects, where a
+  Locally: the metadata DB (``kubedag.store.operations.DbRuns``). In a cluster: DAGRun objects, where a
   clear or mark is appended to ``spec.actions`` so that the controller stays the only writer of a run and
   its pods (``kubedag.k8s.kubeapi.ClusterRuns``).
 * :class:`DagSource`: find a DAG by name, list DAGs (a DAG folder locally, DAG objects in a cluster).

@@ -1,7 +1,8 @@
 """Glue for the CLI's local commands: the metadata DB, the runner and the live view, wired together.
 
-``kubedag dags test`` -> :func:`run_dag_locally`; ``kubedag tasks test`` -> :func:`test_task`;
-``kubedag runs list`` -> :func:`list_runs`; ``kubedag logs`` -> :func:`read_log`.
+``kubedag dags test`` -> :func:`run_dag_locally`; ``kubedag tasks test`` -> :func:`test_task`. The local
+adapter (:mod:`kubedag.local`: runner, processes, view) is composed here with the metadata DB
+(:mod:`kubedag.store`: the writer process, the recorded run of ``tasks test``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from kubedag.core import engine, templating, timetable
-from kubedag.local.options import dag_options, has_notifiers
-from kubedag.local.recording import DBWriter, RunSetup
+from kubedag.local.options import dag_options
 from kubedag.app.operations import manual_run
 from kubedag.core.xcom import XCOM_PATH_ENV
 from kubedag.local.runner import LocalRunner, RunOptions, utcnow
 from kubedag.core.spec.dag import DAG
 from kubedag.store import config
+from kubedag.store.writer import DBWriter, RunSetup
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def run_dag_locally(
 
     As Airflow's ``dag.test``, an earlier run of this DAG at the same logical date is replaced. The DB is
     ``database_url`` or :func:`kubedag.store.config.database_url`; logs go under the data directory.
-    ``writer``: a :class:`~kubedag.local.recording.DBWriter` started earlier (the CLI starts it before
+    ``writer``: a :class:`~kubedag.store.writer.DBWriter` started earlier (the CLI starts it before
     parsing the manifest); one is started here otherwise. It is closed before this returns.
     ``run_id``: the run's id (default ``manual__<logical date>``, as Airflow's). ``make_sender``: the webhook
     sender's class (:func:`local_options`).
@@ -174,39 +175,6 @@ class QuietView:
         return None
 
 
-def _recorded_run(dag: DAG, logical_date: datetime, database_url: str | None) -> tuple[engine.DagRun | None, dict]:
-    """The run of ``dag`` recorded at ``logical_date`` in the metadata DB, if any, with its XComs
-    (``{(task_id, key): value}``, each from the newest try that pushed it)."""
-    import sqlalchemy as sa
-
-    from kubedag.local.operations import _run_from_row
-    from kubedag.store import repository
-    from kubedag.store.db import open_store
-    from kubedag.store.models import DagRunRow
-
-    _, sessionmaker = open_store(database_url)
-    with sessionmaker() as session:
-        row = session.scalars(sa.select(DagRunRow).where(DagRunRow.dag_id == dag.dag_id,
-                                                         DagRunRow.logical_date == logical_date)).first()
-        if row is None:
-            return None, {}
-        return _run_from_row(row), repository.latest_xcoms(session, dag.dag_id, row.run_id)
-
-
-def _keep_xcoms(dag: DAG, run: engine.DagRun, task_id: str, xcoms: Mapping[str, Any], database_url: str | None) -> None:
-    """Store the XComs a tested task pushed into the recorded run it was tested in (as Airflow's ``tasks test``
-    in an existing DAG run), so that a downstream task tested next pulls them."""
-    from kubedag.store import repository
-    from kubedag.store.db import open_store
-
-    _, sessionmaker = open_store(database_url)
-    with sessionmaker.begin() as session:
-        ti = repository.get_task_instance(session, dag.dag_id, run.run_id, task_id)
-        if ti is None:
-            ti = repository.upsert_task_instance(session, dag.dag_id, run.run_id, task_id, state=None)
-        repository.set_xcoms(session, dag.dag_id, run.run_id, task_id, max(ti.try_number, 1), dict(xcoms))
-
-
 def test_task(
     dag: DAG, task_id: str, *, workdir: Path, logical_date: datetime | None = None, conf: Mapping[str, Any] | None = None,
     database_url: str | None = None,
@@ -228,8 +196,10 @@ def test_task(
 
     from kubedag.core.xcom import NO_XCOM, parse_xcom
 
+    from kubedag.store.local_runs import keep_xcoms, recorded_run  # SQLAlchemy: only when the DB is read
+
     logical_date = logical_date or utcnow()
-    recorded, xcoms = _recorded_run(dag, logical_date, database_url)
+    recorded, xcoms = recorded_run(dag.dag_id, logical_date, database_url)
     run = recorded or manual_run(dag, logical_date, conf or {})
     if conf and recorded is not None:
         run = replace(run, conf=dict(conf))
@@ -277,7 +247,7 @@ def test_task(
         if value is not NO_XCOM:
             print(runner.mask(f"kubedag: XCom {key} = {json.dumps(value)}"), file=sys.stderr)
     if pushed and recorded is not None:
-        _keep_xcoms(dag, run, task_id, pushed, database_url)
+        keep_xcoms(dag.dag_id, run.run_id, task_id, pushed, database_url)
     return code
 
 
@@ -310,49 +280,4 @@ class QuietRecorder:
         """Record nothing."""
 
 
-def list_runs(dag_id: str | None = None, limit: int = 50, database_url: str | None = None) -> list[dict[str, Any]]:
-    """DAG runs from the metadata DB, newest logical date first, as JSON-ready dicts."""
-    from kubedag.store import repository
-    from kubedag.store.db import open_store
-
-    _, sessionmaker = open_store(database_url)
-    with sessionmaker() as session:
-        rows = repository.list_dag_runs(session, dag_id, limit)
-        return [
-            {
-                "dag_id": r.dag_id, "run_id": r.run_id, "run_type": r.run_type, "state": r.state,
-                "logical_date": timetable.iso_utc(r.logical_date), "data_interval_start": timetable.iso_utc(r.data_interval_start),
-                "data_interval_end": timetable.iso_utc(r.data_interval_end), "start_date": timetable.iso_utc(r.start_date),
-                "end_date": timetable.iso_utc(r.end_date),
-            }
-            for r in rows
-        ]
-
-
-class LogNotFound(LookupError):
-    """No log for that DAG, run, task and try."""
-
-
-def read_log(dag_id: str, run_id: str, task_id: str, try_number: int | None = None, database_url: str | None = None) -> str:
-    """The log text of one try (the latest when ``try_number`` is None): the archived copy in the DB if
-    there is one, else the file at the try's log location.
-
-    Raises:
-        LogNotFound: naming what is missing (run, task instance, try, or the log file).
-    """
-    from kubedag.store import repository
-    from kubedag.store.db import open_store
-
-    _, sessionmaker = open_store(database_url)
-    with sessionmaker() as session:
-        if repository.get_dag_run(session, dag_id, run_id) is None:
-            raise LogNotFound(f"no DAG run {run_id!r} of DAG {dag_id!r}")
-        row = repository.get_try(session, dag_id, run_id, task_id, try_number)
-        if row is None:
-            which = f"try {try_number}" if try_number else "any try"
-            raise LogNotFound(f"no {which} of task {task_id!r} in run {run_id!r}")
-        if row.log:
-            return row.log
-        if row.log_location and Path(row.log_location).exists():
-            return Path(row.log_location).read_text(encoding="utf-8", errors="replace")
-        raise LogNotFound(f"the log of try {row.try_number} is gone (was at {row.log_location})")
+__all__ = ["LocalRunResult", "QuietRecorder", "QuietView", "local_options", "run_dag_locally", "test_task"]

@@ -1,7 +1,8 @@
 """Recording local runs in the metadata DB without slowing them down.
 
 :class:`DBWriter` is a forked child process that owns the DB connection. It is started first thing
-by ``kubedag dags test``, so it imports SQLAlchemy and checks migrations on another core while the
+by ``kubedag dags test`` (:mod:`kubedag.cli.dags`, which hands it to the local runner as its recorder), so it
+imports SQLAlchemy and checks migrations on another core while the
 parent parses the manifest; afterwards the runner hands it each pass as plain rows and never waits
 for a commit. Passes that queue up while a transaction is being written are written together in the
 next one. :func:`kubedag.store.rows.pass_rows` (pure) turns a runner pass into those rows.
