@@ -25,11 +25,7 @@ from tests.notify.receiver import WebhookReceiver
 
 EXECUTORS = ('local', 'cluster')
 
-DISAGREEMENTS: dict[tuple[str, str], str] = {
-    ('pool-across-dags', 'local'):
-        "two tries of a one-slot pool ran at once (max concurrent 2): locally a pool's slots are counted per run, so "
-        "the run a trigger task starts and its parent each get the whole pool; the controller counts per namespace",
-}
+DISAGREEMENTS: dict[tuple[str, str], str] = {}
 """(scenario id, executor) -> what that executor does differently (expected vs actual), until it is fixed."""
 
 

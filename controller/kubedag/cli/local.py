@@ -20,6 +20,7 @@ from kubedag.core import engine, templating, timetable
 from kubedag.local.options import dag_options
 from kubedag.app.operations import manual_run
 from kubedag.core.xcom import XCOM_PATH_ENV
+from kubedag.local.pool_ledger import ledger_path
 from kubedag.local.runner import LocalRunner, RunOptions, utcnow
 from kubedag.core.spec.dag import DAG
 from kubedag.store import config
@@ -65,12 +66,14 @@ def local_options(dag: DAG, *, workdir: Path, logs_dir: Path, database_url: str 
                   make_sender: Callable[..., Any] | None = None, **kwargs: Any) -> RunOptions:
     """The runner's options for ``dag`` with the DAG bag of ``workdir`` (:func:`kubedag.local.options.dag_options`,
     ``make_sender`` as it takes it); the DB URL is ``database_url`` or :func:`kubedag.store.config.database_url`.
+    Pools are counted with the other local runners of this machine through the pool ledger
+    (:func:`kubedag.local.pool_ledger.ledger_path`: a parent run's, else the one under ``logs_dir``).
 
     Raises:
         ValueError: a source of ``variablesFrom``/``connectionsFrom`` is missing from the folder.
     """
     from kubedag.local.bag import DagBag
-
+    kwargs.setdefault("pool_ledger", ledger_path(logs_dir))
     return dag_options(dag, DagBag(workdir), workdir=workdir, logs_dir=logs_dir,
                        database_url=database_url or config.database_url(), make_sender=make_sender, **kwargs)
 

@@ -26,7 +26,7 @@ import shlex
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,6 +39,7 @@ from kubedag.core.tries import TryRecord, context_env, describe_exit
 from kubedag.core.xcom import NO_XCOM, XCOM_PATH_ENV
 from kubedag.local import launch
 from kubedag.local.launch import exit_path, log_path, pid_path, xcom_path
+from kubedag.local.pool_ledger import LEDGER_ENV, LEDGER_POLL, PoolLedger, blocked_by_others, held_slots
 from kubedag.local.processes import ProcessLauncher, process_start_time, read_exit_file, read_pid_file
 
 __all__ = ["DEFAULT_PARALLELISM", "LocalRunner", "Recorder", "RunOptions", "TryRecord", "context_env", "log_path",
@@ -82,6 +83,8 @@ class RunOptions:
     ``track_files``: under the scheduler: write each try's pid file and exit file next to its log, so that a
     restarted scheduler can adopt a try whose process outlived it (:mod:`kubedag.local.processes`), and let
     ``trigger`` tasks only queue their run (the scheduler runs it); ``kubedag dags test`` does neither.
+    ``pool_ledger``: a :mod:`kubedag.local.pool_ledger` file shared with the other local runners of this machine
+    (a ``trigger`` task's child run among them): pools are counted over all of them (None: over this run only).
     """
 
     workdir: Path
@@ -98,6 +101,7 @@ class RunOptions:
     dag_folder: Path | None = None
     python: str = sys.executable
     track_files: bool = False
+    pool_ledger: Path | None = None
 
 
 class LocalRunner:
@@ -150,6 +154,11 @@ class LocalRunner:
             except ValueError as exc:
                 self._env_error = f"spec.connectionsFrom: {exc}"
         self._mask = launch.masker_of(options.masker, launch.url_secrets(options.database_url))
+        self._ledger = PoolLedger(options.pool_ledger) if options.pool_ledger and options.pools is not None else None
+        self._others: dict[str, int] = {}
+        """Pool name -> slots held by the other runners of the ledger (read in this step)."""
+        if options.pool_ledger is not None:
+            self._base_env[LEDGER_ENV] = str(options.pool_ledger)  # a trigger's child run counts the same pools
         self._resume()
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -263,7 +272,22 @@ class LocalRunner:
         """One pass (or a few: a pass that starts processes is followed at once by the one that sees them
         running), carried out and recorded. ``free_slots``: tries that may start (default: ``parallelism``
         less the launcher's running processes). ``pool_free``: open slots per pool over every run (default:
-        this run's own use of ``options.pools``, see :func:`kubedag.app.pools.pool_free`)."""
+        ``options.pools`` less this run's use and that of the other runners of ``options.pool_ledger``, see
+        :func:`kubedag.app.pools.pool_free`; the ledger stays locked during the step). A try waiting only for
+        slots another runner holds makes the step wake again within :data:`LEDGER_POLL` seconds."""
+        if pool_free is not None or self._ledger is None:
+            return self._step(free_slots, pool_free, may_start)
+        with self._ledger.transaction() as tx:
+            self._others = tx.others
+            result = self._step(free_slots, None, may_start)
+            tx.hold(held_slots(self.dag, self.tis))
+        if blocked_by_others(self.dag, result.waiting, self._others):
+            poll = self.clock() + timedelta(seconds=LEDGER_POLL)
+            self.wake_at = min(self.wake_at or poll, poll)
+        return result
+
+    def _step(self, free_slots: int | None, pool_free: Mapping[str, int] | None, may_start: bool) -> PassResult:
+        """The passes of :meth:`step` with ``pool_free`` given or counted by :meth:`_pool_free`."""
         o = self.options
         before_run, before = self.run_, dict(self.tis)
         changed: dict[str, engine.TaskInstance] = {}
@@ -352,12 +376,14 @@ class LocalRunner:
             self.on_update(self.run_, self.tis)
 
     def _pool_free(self) -> dict[str, int] | None:
-        """Pool -> open slots when this run is the only one (``dags test``): :func:`kubedag.app.pools.pool_free`."""
+        """Pool -> open slots of this run (``dags test``) less the slots the ledger's other runners hold:
+        :func:`kubedag.app.pools.pool_free`."""
         if self.options.pools is None:
             return None
         from kubedag.app.pools import pool_free  # small; kept out of the import path of DAGs without pools
 
-        return pool_free(self.options.pools, [(self.dag, self.tis)])
+        free = pool_free(self.options.pools, [(self.dag, self.tis)])
+        return {name: free.get(name, 0) - self._others.get(name, 0) for name in set(free) | set(self._others)}
 
     def command(self, ti: engine.TaskInstance) -> tuple[list[str], dict[str, str]]:
         """A try's command line and its own environment (rendered ``env``, the context variables, and for a
@@ -468,6 +494,9 @@ class LocalRunner:
         except BaseException:
             self.launcher.kill_all("runner interrupted")
             raise
+        finally:
+            if self._ledger is not None:
+                self._ledger.release()
 
     def _take_exits(self, exits: list[tuple[Any, int]]) -> None:
         for key, code in exits:
