@@ -74,9 +74,9 @@ def local_dag_rows(source: Any, now: datetime | None = None) -> list[dict[str, A
             last_automated_data_interval=interval, restriction=dag.restriction, now=now)
         rows.append({
             "name": dag.dag_id,
-            "description": getattr(dag, "description", None),
-            "tags": list(getattr(dag, "tags", ()) or ()),
-            "owner": getattr(dag, "owner", None),
+            "description": dag.description,
+            "tags": list(dag.tags),
+            "owner": dag.owner,
             "schedule": dag.schedule,
             "schedule_words": schedule_words(dag),
             "cron": getattr(dag.timetable, "summary", None) if dag.schedule else None,
