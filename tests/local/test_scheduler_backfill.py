@@ -33,15 +33,15 @@ def dag_file(folder: Path, events: Path, sleep: float) -> None:
 
 @pytest.fixture
 def env(tmp_path, home):
-    from kubedag.local.folder import LocalDagFolder
-    from kubedag.store.backfills import SqlBackfills
-    from kubedag.store.catalog import SqlCatalog
-    from kubedag.store.db import open_store
+    from kubedag.cli.local_catalog import local_catalog
 
     folder = tmp_path / "dags"
-    engine, sessions = open_store(None)
-    yield folder, SqlBackfills(sessions, LocalDagFolder(folder)), SqlCatalog(sessions, LocalDagFolder(folder))
-    engine.dispose()
+    folder.mkdir()
+    with pytest.raises(ValueError, match="--dags-folder: .* is not a folder"):
+        local_catalog(tmp_path / "nope")
+    local = local_catalog(folder)  # as an entry point composes it: the default DB of $KUBEDAG_HOME
+    yield folder, local.backfills, local.catalog
+    local.close()
 
 
 def most_at_once(events: Path) -> int:
