@@ -57,7 +57,7 @@ def get_task_instances(dag_id: str, dag_run_id: str, limit: int = LIMIT, offset:
         total_entries=len(tis))
 
 
-@endpoint(router, "GET", "/{task_id}", "get_task_instance", errors=(401, 403, 404), response_model=TaskInstanceResponse)
+@endpoint(router, "GET", "/{task_id}", "get_task_instance", errors=(400, 401, 403, 404), response_model=TaskInstanceResponse)
 def get_task_instance(dag_id: str, dag_run_id: str, task_id: str,
                       svc: ApiServices = Depends(services)) -> TaskInstanceResponse:
     """One task instance at its latest try."""
@@ -86,7 +86,7 @@ def patch_task_instance(dag_id: str, dag_run_id: str, task_id: str, body: PatchT
     return TaskInstanceCollectionResponse(task_instances=[convert.ti_response(ti, executor(svc))], total_entries=1)
 
 
-@endpoint(router, "GET", "/{task_id}/tries", "get_task_instance_tries", errors=(401, 403, 404),
+@endpoint(router, "GET", "/{task_id}/tries", "get_task_instance_tries", errors=(400, 401, 403, 404),
           response_model=TaskInstanceHistoryCollectionResponse)
 def get_task_instance_tries(dag_id: str, dag_run_id: str, task_id: str,
                             svc: ApiServices = Depends(services)) -> TaskInstanceHistoryCollectionResponse:
@@ -97,7 +97,7 @@ def get_task_instance_tries(dag_id: str, dag_run_id: str, task_id: str,
 
 
 @endpoint(router, "GET", "/{task_id}/tries/{task_try_number}", "get_task_instance_try_details",
-          errors=(401, 403, 404), response_model=TaskInstanceHistoryResponse)
+          errors=(400, 401, 403, 404), response_model=TaskInstanceHistoryResponse)
 def get_task_instance_try_details(dag_id: str, dag_run_id: str, task_id: str, task_try_number: int,
                                   svc: ApiServices = Depends(services)) -> TaskInstanceHistoryResponse:
     """One try."""
