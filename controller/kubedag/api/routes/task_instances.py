@@ -42,7 +42,8 @@ def task_instance(svc: ApiServices, dag_id: str, run_id: str, task_id: str) -> T
 @endpoint(router, "GET", "", "get_task_instances", errors=(400, 401, 403, 404),
           response_model=TaskInstanceCollectionResponse)
 def get_task_instances(dag_id: str, dag_run_id: str, limit: int = LIMIT, offset: int = OFFSET,
-                       state: list[str] = Query([]), task_id_pattern: str | None = None,
+                       state: list[str] = Query([]), task_display_name_pattern: str | None = None,
+                       task_id: str | None = None,
                        svc: ApiServices = Depends(services)) -> TaskInstanceCollectionResponse:
     """The run's task instances, one per task (a task not started yet has state null), by task id."""
     no_wildcard(dag_id=dag_id, dag_run_id=dag_run_id)
@@ -51,7 +52,7 @@ def get_task_instances(dag_id: str, dag_run_id: str, limit: int = LIMIT, offset:
         return not state or known in state or (known is None and bool({"none", "no_status"} & set(state)))
 
     tis = [ti for ti in svc.catalog.task_instances(dag_id, dag_run_id)
-           if wanted(ti) and matches(ti.task_id, task_id_pattern)]
+           if wanted(ti) and matches(ti.task_id, task_display_name_pattern) and task_id in (None, ti.task_id)]
     return TaskInstanceCollectionResponse(
         task_instances=[convert.ti_response(ti, executor(svc)) for ti in page(tis, limit, offset)],
         total_entries=len(tis))
