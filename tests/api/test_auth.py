@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from kubedag.api import create_app
 from kubedag.api.auth import LocalAuthenticator, check_bind, hash_password, load_users
 from kubedag.api.permissions import PERMISSIONS, PUBLIC
+from kubedag.app.operations.ports import OperationError
 from tests.api.fakes import Deny, make_services
 
 PARAMS = {"dag_id": "etl", "dag_run_id": "r1", "task_id": "extract", "try_number": "1", "task_try_number": "1",
@@ -141,3 +142,14 @@ def test_a_dag_of_another_namespace_is_authorised_there_and_the_catalog_is_scope
     assert seen == ["local", "local"]
     client.get("/api/v2/version")
     assert seen == ["local", "local"]
+
+
+def test_an_authorizer_that_cannot_decide_gives_503_not_a_denial():
+    class Broken:
+        def allowed(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            raise OperationError("SubjectAccessReview failed: connection refused")
+
+    services, _ = make_services(authorizer=Broken())
+    response = TestClient(create_app(services)).get("/api/v2/dags")
+    assert (response.status_code, response.json()) == (
+        503, {"detail": "cannot authorise the request now: SubjectAccessReview failed: connection refused"})

@@ -29,6 +29,7 @@ from fastapi import Depends, HTTPException, Request
 
 from kubedag.api.permissions import PERMISSIONS
 from kubedag.app.catalog import Identity, Unauthenticated
+from kubedag.app.operations.ports import OperationError
 
 LOCAL = Identity("local")
 """The identity of a local caller holding the start-up token (or of anyone on loopback with no auth set up)."""
@@ -177,7 +178,8 @@ def identity(request: Request) -> Identity:
 def authorize(operation_id: str) -> Callable[..., Identity]:
     """A FastAPI dependency for the endpoint ``operation_id``: the caller's identity once every permission of
     :data:`~kubedag.api.permissions.PERMISSIONS` ``[operation_id]`` is allowed. Raises HTTPException 403
-    naming the missing permission, 401 when unauthenticated; KeyError at import for an unknown id.
+    naming the missing permission, 401 when unauthenticated, 503 when the authorizer cannot decide (a
+    SubjectAccessReview that failed); KeyError at import for an unknown id.
     The namespace and DAG name asked about are the DAG's (:meth:`~kubedag.api.services.ApiServices.where`).
     The identity is left in ``request.state.identity`` for :func:`kubedag.api.routes.common.services`."""
     needs = PERMISSIONS[operation_id]
@@ -189,8 +191,12 @@ def authorize(operation_id: str) -> Callable[..., Identity]:
             name = request.path_params.get(need.name_param) if need.name_param else None
             if need.name_param == "dag_id":
                 name = dag_name
-            if not services.authorizer.allowed(who, need.verb, need.resource, namespace, name=name,
-                                               subresource=need.subresource, group=need.group):
+            try:
+                allowed = services.authorizer.allowed(who, need.verb, need.resource, namespace, name=name,
+                                                      subresource=need.subresource, group=need.group)
+            except OperationError as exc:
+                raise HTTPException(503, f"cannot authorise the request now: {exc}") from None
+            if not allowed:
                 where = f" in namespace {namespace}" if namespace else ""
                 raise HTTPException(403, f"{who.username} may not {need.describe()}"
                                          f"{' ' + repr(name) if name else ''}{where}")
