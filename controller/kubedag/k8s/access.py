@@ -99,9 +99,11 @@ def parse_users(text: str, source: str = "the basic-auth Secret") -> dict[str, B
     import yaml
 
     try:
-        entries = yaml.safe_load(text) or []
+        entries = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise OperationError(f"{source}: users.yaml is not YAML: {' '.join(str(exc).split())[:200]}") from None
+    if entries is None:
+        entries = []
     if not isinstance(entries, list):
         raise OperationError(f"{source}: users.yaml must be a list of users")
     users: dict[str, BasicUser] = {}
