@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from kubedag.k8s.kubeapi import connect
-from tests.controller.harness import RunningController
+from tests.controller.harness import RunningController, wait_until
 from tests.k8s.conftest import _no_leaks  # noqa: F401 - every emulator thread and pod process must end
 from tests.k8s.emulator.auth import EmulatedAuth
 from tests.k8s.emulator.fixtures import fake_kubelet, k8s_api, k8s_api_options  # noqa: F401
@@ -51,3 +52,87 @@ def controller(k8s_api: Any, fake_kubelet: Any, kube: Any, tmp_path: pathlib.Pat
 def dag(name: str, tasks: list[dict[str, Any]], namespace: str = 'default', **spec: Any) -> dict[str, Any]:
     return {'apiVersion': KUBEDAG, 'kind': 'DAG', 'metadata': {'name': name, 'namespace': namespace},
             'spec': {'defaults': {'image': 'busybox:1.36'}, 'tasks': tasks, **spec}}
+
+
+@dataclass
+class ClusterApi:
+    """``kubedag api --cluster`` served in-process (uvicorn in a thread) on the emulator: ``url``, the admin's
+    ``token`` (a TokenReview-accepted token with every kubedag verb), the ``auth`` emulation and the ``kube``
+    client of the server."""
+
+    url: str
+    token: str
+    auth: EmulatedAuth
+    kube: Any
+    services: Any
+
+
+class NoFolder:
+    """An empty DAG folder: on a cluster the history catalog reads only the metadata DB."""
+
+    def scan(self) -> Any:
+        from kubedag.app.scheduler_ports import FolderScan
+
+        return FolderScan()
+
+
+def cluster_services(kube: Any, *, history: Any = None, namespaces: tuple[str, ...] = (),
+                     basic_auth_secret: str | None = None) -> Any:
+    """The ApiServices ``kubedag api --cluster`` composes: the cluster's ports (:func:`cluster_api_ports`),
+    each identity's catalog limited to the namespaces it may list, requests authorised in the DAG's namespace."""
+    from kubedag.api.services import ApiServices
+    from kubedag.k8s.api_ports import cluster_api_ports
+
+    ports = cluster_api_ports(kube, namespaces=namespaces, history=history, basic_auth_secret=basic_auth_secret)
+    return ApiServices(catalog=ports.catalog, runs=ports.runs, dags=ports.dags, pauses=ports.pauses,
+                       backfills=ports.backfills, authenticator=ports.authenticator, authorizer=ports.authorizer,
+                       mode='cluster', namespace=ports.namespace,
+                       scope=lambda who: ports.catalog.for_identity(who, ports.authorizer),
+                       locate=ports.catalog.locate)
+
+
+def grant_admin(auth: EmulatedAuth, subject: str) -> None:
+    """Every verb the API asks for, in every namespace (a cluster-admin-like ClusterRoleBinding)."""
+    auth.grant(subject, ['*'], ['*'])
+    auth.grant(subject, ['get'], ['pods/log'], api_groups=[''])
+
+
+@pytest.fixture
+def cluster_api(kube: Any, auth: EmulatedAuth, controller: Any, tmp_path: pathlib.Path) -> Iterator[ClusterApi]:
+    """The API server on the emulator with the controller running and the controller's DB as its history."""
+    import socket
+    import threading
+
+    from kubedag.api import create_app
+    from kubedag.api.app import serve
+    from kubedag.store.catalog import SqlCatalog
+    from kubedag.store.db import open_store
+
+    engine, sessions = open_store(controller.db_url)
+    services = cluster_services(kube, history=SqlCatalog(sessions, NoFolder()), namespaces=(OTHER,))
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    run, stop = serve(create_app(services), '127.0.0.1', port)
+    thread = threading.Thread(target=run, name='kopf-under-test-api', daemon=True)
+    thread.start()
+    token = auth.add_token('admin')
+    grant_admin(auth, 'user:admin')
+    url = f'http://127.0.0.1:{port}'
+    wait_until(lambda: _answers(url), what='the API server to listen')
+    try:
+        yield ClusterApi(url, token, auth, kube, services)
+    finally:
+        stop()
+        thread.join(10)
+        engine.dispose()
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f'{url}/healthz', timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False

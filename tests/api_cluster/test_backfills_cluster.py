@@ -49,6 +49,7 @@ def test_a_backfill_runs_to_completion_and_a_second_one_is_refused_meanwhile(k8s
     assert (done.runs_total, done.runs_done, done.is_paused, done.cancelled) == (3, 3, False, False)
     runs, total = catalog.runs(RunQuery(dag_id='team-b.daily', run_types=['backfill']))
     assert total == 3 and {r.state for r in runs} == {'success'} and {r.conf['source'] for r in runs} == {'api'}
+    assert {r.backfill_id for r in runs} == {created.id}
     assert [b.id for b in catalog.backfills('team-b.daily')] == [created.id]
     with pytest.raises(Conflict, match='has completed'):
         backfills.set_paused(created.id, True)

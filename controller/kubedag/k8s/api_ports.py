@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kubedag.app.catalog import Catalog
@@ -28,30 +28,40 @@ class ClusterDags:
         self.catalog = catalog
 
     def dag(self, name: str) -> Any:
-        """The parsed DAG. Raises NotFound, or OperationError naming the errors of an invalid one."""
+        """The parsed DAG under its API dag_id (``<namespace>.<name>`` outside the home namespace; its
+        ``namespace`` set), so that what the operations return names it as the caller did. Raises NotFound, or
+        OperationError naming the errors of an invalid one."""
         info = self.catalog.dag(name)
         if info.dag is None:
             raise OperationError(f"DAG {name!r} is invalid: {info.error}")
-        return info.dag
+        return replace(info.dag, dag_id=info.dag_id, namespace=info.namespace)
 
     def dags(self) -> list[Any]:
-        """Every valid DAG, ordered by dag_id."""
-        return [d.dag for d in self.catalog.dags() if d.dag is not None]
+        """Every valid DAG, ordered by dag_id (as :meth:`dag` names them)."""
+        return [replace(d.dag, dag_id=d.dag_id, namespace=d.namespace) for d in self.catalog.dags() if d.dag is not None]
 
 
 class RequestRuns:
     """:class:`kubedag.app.operations.ports.RunsRepository` and ``PauseFlags`` for a server of concurrent
-    requests: :class:`ClusterRuns` keeps the run it loaded for the ``apply`` that follows (and what it submitted),
-    so one shared instance would mix two requests' runs. Here each operation gets a fresh one in its thread
-    (``load_run`` starts one, ``apply`` continues it; the other calls stand alone)."""
+    requests over every namespace ``catalog`` serves.
 
-    def __init__(self, api: KubeApi) -> None:
-        self.api = api
+    * Each operation gets its own :class:`ClusterRuns` in its thread (``load_run`` starts one, ``apply``
+      continues it; the other calls stand alone): a ClusterRuns keeps the run it loaded for the ``apply`` that
+      follows, so one shared instance would mix two requests' runs.
+    * The namespace is the DAG's: a parsed DAG's ``namespace``, or the one an API dag_id names
+      (``<namespace>.<name>``); the run's DAG name is the object's name.
+    """
+
+    def __init__(self, catalog: ClusterCatalog) -> None:
+        self.catalog = catalog
         self._local = threading.local()
 
-    def _fresh(self) -> ClusterRuns:
-        self._local.runs = ClusterRuns(self.api)
-        return self._local.runs
+    def _fresh(self, dag: Any) -> tuple[ClusterRuns, Any]:
+        """A new ClusterRuns for ``dag``'s namespace and ``dag`` as it expects it: the object name, or the DAG
+        under its object name (:class:`ClusterDags` names it by its API dag_id)."""
+        namespace, name = self.catalog.locate(dag if isinstance(dag, str) else dag.dag_id)
+        self._local.runs = ClusterRuns(self.catalog.api_for(namespace))
+        return self._local.runs, name if isinstance(dag, str) else replace(dag, dag_id=name)
 
     @property
     def submitted(self) -> list[tuple[str, dict[str, Any]]]:
@@ -60,25 +70,37 @@ class RequestRuns:
         return runs.submitted if runs is not None else []
 
     def create_run(self, dag: Any, run: Any) -> None:
-        self._fresh().create_run(dag, run)
+        runs, dag = self._fresh(dag)
+        name = dag if isinstance(dag, str) else dag.dag_id
+        runs.create_run(dag, run if run.dag_id == name else replace(run, dag_id=name))
 
     def load_run(self, dag: Any, run_id: str) -> Any:
-        return self._fresh().load_run(dag, run_id)
+        runs, dag = self._fresh(dag)
+        return runs.load_run(dag, run_id)
 
     def apply(self, dag: Any, change: Any) -> None:
-        (getattr(self._local, "runs", None) or self._fresh()).apply(dag, change)
+        runs = getattr(self._local, "runs", None)
+        if runs is None:
+            runs, dag = self._fresh(dag)
+        else:
+            dag = self.catalog.locate(dag)[1] if isinstance(dag, str) else replace(dag, dag_id=self.catalog.locate(dag.dag_id)[1])
+        runs.apply(dag, change)
 
     def delete_run(self, dag_id: str, run_id: str) -> None:
-        self._fresh().delete_run(dag_id, run_id)
+        runs, name = self._fresh(dag_id)
+        runs.delete_run(name, run_id)
 
     def runs_by_logical_date(self, dag: Any) -> Any:
-        return self._fresh().runs_by_logical_date(dag)
+        runs, dag = self._fresh(dag)
+        return runs.runs_by_logical_date(dag)
 
     def is_paused(self, dag: Any) -> bool:
-        return self._fresh().is_paused(dag)
+        runs, dag = self._fresh(dag)
+        return runs.is_paused(dag)
 
     def set_paused(self, dag: Any, paused: bool) -> bool:
-        return self._fresh().set_paused(dag, paused)
+        runs, dag = self._fresh(dag)
+        return runs.set_paused(dag, paused)
 
 
 @dataclass(frozen=True)
@@ -103,7 +125,7 @@ def cluster_api_ports(api: KubeApi, *, namespaces: Sequence[str] = (), history: 
     (``kubedag.store``), composed by the entry point. ``basic_auth_secret``: the Secret of basic-auth users in the
     home namespace (None: basic auth off). ``audiences``: the audiences a bearer token must be for."""
     catalog = ClusterCatalog(api, namespaces=namespaces, history=history)
-    runs = RequestRuns(api)
+    runs = RequestRuns(catalog)
     basic = basic_users_from_secret(api, basic_auth_secret) if basic_auth_secret else None
     return ClusterApiPorts(
         catalog=catalog, runs=runs, dags=ClusterDags(catalog), pauses=runs, backfills=ClusterBackfills(catalog),

@@ -23,6 +23,7 @@ from typing import Any
 from kubedag.app.catalog import BackfillInfo, DagInfo, PoolInfo, RunInfo, RunQuery
 from kubedag.core import timetable
 from kubedag.core.spec.dag import DAG, DEFAULT_POOL, DEFAULT_POOL_SLOTS, to_utc
+from kubedag.k8s.backfill import LABEL_BACKFILL
 from kubedag.k8s.observe import parse_time
 
 ANNOTATION_NOTE = "kubedag.io/note"
@@ -125,6 +126,7 @@ def run_info(body: Mapping[str, Any], ns: Namespaces, dag: DAG | None = None) ->
     run_id = spec.get("runId") or (timetable.run_id(run_type, logical) if logical is not None else meta.get("name"))
     annotations = meta.get("annotations") or {}
     namespace = meta.get("namespace") or ns.home
+    backfill = (meta.get("labels") or {}).get(LABEL_BACKFILL)
     return RunInfo(
         dag_id=ns.api_id(namespace, spec.get("dagName") or ""), run_id=str(run_id), run_type=run_type,
         state=status.get("phase") or "queued", logical_date=logical, data_interval_start=start,
@@ -133,6 +135,7 @@ def run_info(body: Mapping[str, Any], ns: Namespaces, dag: DAG | None = None) ->
         conf=dict(spec.get("conf") or {}), note=annotations.get(ANNOTATION_NOTE),
         triggered_by=annotations.get(ANNOTATION_TRIGGERED_BY) and "dag_trigger" or None,
         namespace=namespace, object_name=meta.get("name"),
+        backfill_id=ns.api_id(namespace, backfill) if backfill else None,
     )
 
 
