@@ -92,9 +92,8 @@ def cluster_services(kube: Any, *, history: Any = None, namespaces: tuple[str, .
 
 
 def grant_admin(auth: EmulatedAuth, subject: str) -> None:
-    """Every verb the API asks for, in every namespace (a cluster-admin-like ClusterRoleBinding)."""
-    auth.grant(subject, ['*'], ['*'])
-    auth.grant(subject, ['get'], ['pods/log'], api_groups=[''])
+    """Every verb on every kubedag and core resource, in every namespace (as cluster-admin)."""
+    auth.grant(subject, ['*'], ['*'], api_groups=['kubedag.io', ''])
 
 
 @pytest.fixture
