@@ -86,6 +86,8 @@ def test_a_triggered_run_its_task_instances_tries_and_logs(k8s_api, kube, contro
         catalog.log('pipe', run.run_id, 'flaky', 3)
     with pytest.raises(ops.NotFound):
         catalog.run('pipe', 'manual__nope')
+    with pytest.raises(ops.NotFound, match="DAG 'nope' not found"):
+        catalog.runs(RunQuery(dag_id='nope'))
 
     wait_until(lambda: (k8s_api.get(POOLS, 'warehouse', 'default') or {}).get('status'), what='pool status')
     pools = {p.name: p for p in catalog.pools()}
@@ -128,3 +130,39 @@ def test_a_namespace_the_identity_cannot_list_is_invisible(k8s_api, kube, auth, 
     assert {p.namespace for p in alice.pools()} == {'default'}
     asked = {(r['resourceAttributes']['namespace'], r['user']) for r in auth.reviews}
     assert asked == {('default', 'alice'), (OTHER, 'alice')}
+
+
+def test_runs_logs_and_tries_etcd_no_longer_holds_come_from_the_history(k8s_api, fake_kubelet, kube, tmp_path):
+    """With runHistoryLimit 1 the first run's DAGRun (and its pods) is deleted once a second run finishes: the
+    catalog still lists it, with its task instances, tries and archived log, from the controller's DB."""
+    from datetime import timedelta
+
+    from kubedag.store.catalog import SqlCatalog
+    from kubedag.store.db import open_store
+    from tests.api_cluster.conftest import DAGRUNS, NoFolder
+    from tests.controller.harness import RunningController
+
+    db = f"sqlite:///{tmp_path / 'history.db'}"
+    k8s_api.create(dag('twice', [{'name': 'say', 'command': ['sh', '-c', 'echo "run $KUBEDAG_RUN_ID"']}]))
+    with RunningController(k8s_api, db, run_history_limit=1, pod_retention=timedelta(seconds=0)):
+        ready(k8s_api, 'twice')
+        engine, sessions = open_store(db)
+        catalog = ClusterCatalog(kube, history=SqlCatalog(sessions, NoFolder()))
+        first = ops.trigger(ClusterRuns(kube), 'twice', logical_date=datetime(2026, 11, 1, tzinfo=timezone.utc))
+        wait_until(lambda: catalog.run('twice', first.run_id).state == 'success', timeout=60, what='first run')
+        second = ops.trigger(ClusterRuns(kube), 'twice', logical_date=datetime(2026, 11, 2, tzinfo=timezone.utc))
+        wait_until(lambda: catalog.run('twice', second.run_id).state == 'success', timeout=60, what='second run')
+        wait_until(lambda: len(k8s_api.list(DAGRUNS, 'default')) == 1, timeout=60, what='the first DAGRun deleted')
+
+        listed, total = catalog.runs(RunQuery(dag_id='twice', order_by='logical_date'))
+        assert total == 2 and [r.run_id for r in listed] == [first.run_id, second.run_id]
+        old = catalog.run('twice', first.run_id)
+        assert (old.dag_id, old.state, old.object_name) == ('twice', 'success', None)  # from the history
+        [ti] = catalog.task_instances('twice', first.run_id)
+        assert (ti.dag_id, ti.task_id, ti.state, ti.try_number) == ('twice', 'say', 'success', 1)
+        assert [t.try_number for t in catalog.tries('twice', first.run_id, 'say')] == [1]
+        assert f'run {first.run_id}' in catalog.log('twice', first.run_id, 'say', 1)
+        live = {t.task_id: t for t in catalog.task_instances('twice', second.run_id)}
+        assert live['say'].start_date is not None and live['say'].end_date is not None  # dates from the history
+        assert catalog.health().metadatabase.status == 'healthy'
+        engine.dispose()

@@ -134,9 +134,15 @@ class ClusterCatalog:
             return None
 
     def runs(self, query: RunQuery) -> tuple[list[RunInfo], int]:
+        """DAGRun objects (and the history's runs whose object is gone) matching ``query``. Raises NotFound for a
+        ``dag_id`` with neither a DAG object nor any run, InvalidRequest for an unknown ``order_by``."""
+        exists = True
         if query.dag_id is not None:
             namespace, name = self.locate(query.dag_id)
-            dag = self._dag_or_none(namespace, name)
+            try:
+                dag = self.dag(query.dag_id).dag
+            except NotFound:
+                dag, exists = None, False
             found = [objects.run_info(o, self.ns, dag) for o in self._run_objects(namespace, name)]
             history_query = replace(query, dag_id=history_dag_id(namespace, name), offset=0, limit=HISTORY_LIMIT)
         else:
@@ -149,6 +155,8 @@ class ClusterCatalog:
                 run = objects.from_history(record, self.ns, visible)
                 if run is not None and objects.matches(run, query):
                     runs.setdefault((run.dag_id, run.run_id), run)
+        if not exists and not runs:
+            raise NotFound(f"DAG {query.dag_id!r} not found")
         try:
             return objects.order_and_page(list(runs.values()), query)
         except ValueError as exc:
