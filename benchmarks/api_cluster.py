@@ -108,7 +108,7 @@ def main() -> None:
                 "phase": "success", "startedAt": (logical + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
                 "finishedAt": (logical + timedelta(days=1, minutes=5)).isoformat().replace("+00:00", "Z"),
                 "tasks": {"a": {"s": "success", "t": 1}}}}, NS, subresource="status")
-        print(f"created {args.runs} DAGRuns of DAG {DAG} in {time.perf_counter() - start:.1f} s")
+        print(f"created {args.runs} DAGRuns of DAG {DAG} in {time.perf_counter() - start:.1f} s", flush=True)
 
         kubeconfig = str(api.kubeconfig(Path(tmp) / "kubeconfig"))
         with socket.socket() as s:

@@ -33,12 +33,13 @@ from kubedag.app.catalog import (
     BackfillInfo, Catalog, ComponentHealth, ConnectionInfo, DagInfo, HealthInfo, Identity, PoolInfo, RunInfo, RunQuery,
     TaskInstanceInfo, TryInfo, VariableInfo, XComInfo,
 )
-from kubedag.app.operations.ports import NotFound, OperationError
+from kubedag.app.operations.ports import InvalidRequest, NotFound, OperationError
 from kubedag.core import naming as names
+from kubedag.core.secrets import load_sources
 from kubedag.core.spec.dagrun import TaskEntry
 from kubedag.k8s import catalog_objects as objects
 from kubedag.k8s.catalog_objects import Namespaces, history_dag_id
-from kubedag.k8s.kubeapi import KubeApi, KubeError, is_run_of
+from kubedag.k8s.kubeapi import ClusterRuns, KubeApi, KubeError, is_run_of
 from kubedag.k8s.kubeapi import NotFound as KubeNotFound
 
 HISTORY_LIMIT = 1_000_000
@@ -136,14 +137,17 @@ class ClusterCatalog:
     def runs(self, query: RunQuery) -> tuple[list[RunInfo], int]:
         """DAGRun objects (and the history's runs whose object is gone) matching ``query``. Raises NotFound for a
         ``dag_id`` with neither a DAG object nor any run, InvalidRequest for an unknown ``order_by``."""
-        exists = True
+        exists, dag = True, None
         if query.dag_id is not None:
             namespace, name = self.locate(query.dag_id)
             try:
                 dag = self.dag(query.dag_id).dag
             except NotFound:
                 dag, exists = None, False
-            found = [objects.run_info(o, self.ns, dag) for o in self._run_objects(namespace, name)]
+            # the data interval (a timetable step per run) only where the order needs it, else for the page only
+            eager = dag if query.order_by.lstrip("-") in objects.INTERVAL_ORDERS else None
+            tz = dag.timezone if dag is not None else None
+            found = [objects.run_info(o, self.ns, eager, tz=tz) for o in self._run_objects(namespace, name)]
             history_query = replace(query, dag_id=history_dag_id(namespace, name), offset=0, limit=HISTORY_LIMIT)
         else:
             found = [objects.run_info(o, self.ns) for ns in self.visible_namespaces() for o in self._run_objects(ns, None)]
@@ -158,16 +162,15 @@ class ClusterCatalog:
         if not exists and not runs:
             raise NotFound(f"DAG {query.dag_id!r} not found")
         try:
-            return objects.order_and_page(list(runs.values()), query)
+            page, total = objects.order_and_page(list(runs.values()), query)
         except ValueError as exc:
-            from kubedag.app.operations.ports import InvalidRequest
-
             raise InvalidRequest(str(exc)) from None
+        if query.dag_id is not None and dag is not None:
+            page = [objects.fill_interval(r, dag) for r in page]
+        return page, total
 
     def _run_object(self, dag_id: str, run_id: str) -> tuple[str, str, dict[str, Any] | None]:
         """``(namespace, DAG name, the DAGRun object or None when only the history has the run)``."""
-        from kubedag.k8s.kubeapi import ClusterRuns
-
         namespace, name = self.locate(dag_id)
         with kube_errors():
             try:
@@ -281,8 +284,6 @@ class ClusterCatalog:
     def _mask(self, namespace: str, name: str, text: str) -> str:
         """``text`` with the secrets of the DAG's variables and connections masked (as the controller masks the
         logs it archives). Raises OperationError when they cannot be read (the log is then not served)."""
-        from kubedag.core.secrets import load_sources
-
         dag = self._dag_or_none(namespace, name)
         if dag is None or not (dag.variables_from or dag.connections_from):
             return text

@@ -23,7 +23,9 @@ from typing import Any
 from kubedag.app.catalog import BackfillInfo, DagInfo, PoolInfo, RunInfo, RunQuery
 from kubedag.core import timetable
 from kubedag.core.spec.dag import DAG, DEFAULT_POOL, DEFAULT_POOL_SLOTS, to_utc
+from kubedag.core.spec.models import parse_datetime
 from kubedag.k8s.backfill import LABEL_BACKFILL
+from kubedag.k8s.dags import validate
 from kubedag.k8s.observe import parse_time
 
 ANNOTATION_NOTE = "kubedag.io/note"
@@ -62,8 +64,6 @@ def history_dag_id(namespace: str, name: str) -> str:
 
 
 def _aware(value: Any, tz: str = "UTC") -> datetime | None:
-    from kubedag.core.spec.models import parse_datetime
-
     if value in (None, ""):
         return None
     try:
@@ -78,8 +78,6 @@ def dag_info(body: Mapping[str, Any], ns: Namespaces) -> DagInfo:
     (:func:`kubedag.k8s.dags.validate`), so an invalid DAG has ``dag`` None and ``error`` its field errors;
     ``is_paused`` from ``spec.paused``; ``next_run_after`` from ``status.nextRunAt`` and the next data interval
     the one ending then (as Airflow's ``next_dagrun_data_interval``)."""
-    from kubedag.k8s.dags import validate
-
     meta, status = body.get("metadata") or {}, body.get("status") or {}
     namespace, name = meta.get("namespace") or ns.home, meta.get("name") or ""
     parsed = validate(dict(body))
@@ -104,30 +102,24 @@ def dag_info(body: Mapping[str, Any], ns: Namespaces) -> DagInfo:
 
 
 # ------------------------------------------------------------------------------------------------ runs
-def run_info(body: Mapping[str, Any], ns: Namespaces, dag: DAG | None = None) -> RunInfo:
+def run_info(body: Mapping[str, Any], ns: Namespaces, dag: DAG | None = None, *, tz: str | None = None) -> RunInfo:
     """A DAGRun object as a :class:`RunInfo`. Missing fields are filled as the controller fills them
     (:func:`kubedag.k8s.observe.run_from_object`): run type ``manual``, logical date the creation time, run id
-    ``<type>__<logical date>``; the data interval from the spec, else from ``dag``'s timetable when given (else
-    None). Naive dates are read in the DAG's timezone (UTC without ``dag``). ``queued_at``: the object's creation;
-    ``run_after``: the data interval's end for a scheduled or backfill run, the logical date for a manual one."""
+    ``<type>__<logical date>``; the data interval from the spec, else from ``dag``'s timetable when given
+    (:func:`fill_interval`; else None). Naive dates are read in ``tz`` (default: the DAG's timezone, else UTC).
+    ``queued_at``: the object's creation; ``run_after``: the data interval's end for a scheduled or backfill run,
+    the logical date for a manual one."""
     meta, spec, status = body.get("metadata") or {}, body.get("spec") or {}, body.get("status") or {}
-    tz = dag.timezone if dag is not None else "UTC"
+    tz = tz or (dag.timezone if dag is not None else "UTC")
     created = parse_time(meta.get("creationTimestamp"))
     run_type = spec.get("runType") if spec.get("runType") in timetable.RUN_TYPES else "manual"
     logical = _aware(spec.get("logicalDate"), tz) or created
     start, end = _aware(spec.get("dataIntervalStart"), tz), _aware(spec.get("dataIntervalEnd"), tz)
-    if (start is None or end is None) and dag is not None and logical is not None:
-        try:
-            interval = (dag.timetable.infer_manual_data_interval(run_after=logical) if run_type == "manual"
-                        else timetable.infer_automated_data_interval(dag.timetable, logical))
-            start, end = interval.start, interval.end
-        except (ValueError, OverflowError):
-            start = end = None
     run_id = spec.get("runId") or (timetable.run_id(run_type, logical) if logical is not None else meta.get("name"))
     annotations = meta.get("annotations") or {}
     namespace = meta.get("namespace") or ns.home
     backfill = (meta.get("labels") or {}).get(LABEL_BACKFILL)
-    return RunInfo(
+    run = RunInfo(
         dag_id=ns.api_id(namespace, spec.get("dagName") or ""), run_id=str(run_id), run_type=run_type,
         state=status.get("phase") or "queued", logical_date=logical, data_interval_start=start,
         data_interval_end=end, run_after=logical if run_type == "manual" else (end or logical), queued_at=created,
@@ -137,6 +129,26 @@ def run_info(body: Mapping[str, Any], ns: Namespaces, dag: DAG | None = None) ->
         namespace=namespace, object_name=meta.get("name"),
         backfill_id=ns.api_id(namespace, backfill) if backfill else None,
     )
+    return fill_interval(run, dag) if dag is not None else run
+
+
+def fill_interval(run: RunInfo, dag: DAG) -> RunInfo:
+    """``run`` with the data interval its spec left out inferred from ``dag``'s timetable, as the controller
+    does (a manual run: ``infer_manual_data_interval``; else the interval starting at the logical date), and
+    ``run_after`` following it. Costs a timetable step (cron): a listing does it for its page only."""
+    if (run.data_interval_start is not None and run.data_interval_end is not None) or run.logical_date is None:
+        return run
+    try:
+        interval = (dag.timetable.infer_manual_data_interval(run_after=run.logical_date) if run.run_type == "manual"
+                    else timetable.infer_automated_data_interval(dag.timetable, run.logical_date))
+    except (ValueError, OverflowError):
+        return run
+    return replace(run, data_interval_start=interval.start, data_interval_end=interval.end,
+                   run_after=run.logical_date if run.run_type == "manual" else interval.end)
+
+
+INTERVAL_ORDERS = frozenset({"data_interval_start", "data_interval_end", "run_after"})
+"""``order_by`` fields that need every run's data interval before paging."""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -226,4 +238,4 @@ def backfill_info(body: Mapping[str, Any], ns: Namespaces, tz: str = "UTC") -> B
 
 
 __all__ = ["ANNOTATION_NOTE", "Namespaces", "backfill_info", "dag_info", "default_pool", "from_history",
-           "history_dag_id", "matches", "order_and_page", "pool_info", "reprocess_behavior", "run_info"]
+           "fill_interval", "history_dag_id", "matches", "order_and_page", "pool_info", "reprocess_behavior", "run_info"]
