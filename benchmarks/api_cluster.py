@@ -42,7 +42,7 @@ def serve(kubeconfig: str, port: int) -> None:
     from kubedag.api import create_app
     from kubedag.api.app import serve as uvicorn_serve
     from kubedag.k8s.kubeapi import connect
-    from tests.api_cluster.conftest import cluster_services
+    from kubedag.cli.api_cluster import cluster_services
 
     services = cluster_services(connect(kubeconfig, namespace=NS))
     run, _ = uvicorn_serve(create_app(services), "127.0.0.1", port)

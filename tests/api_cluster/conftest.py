@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kubedag.cli.api_cluster import cluster_history, cluster_services
 from kubedag.k8s.kubeapi import connect
 from tests.controller.harness import RunningController, wait_until
 from tests.k8s.conftest import _no_leaks  # noqa: F401 - every emulator thread and pod process must end
@@ -67,30 +68,6 @@ class ClusterApi:
     services: Any
 
 
-class NoFolder:
-    """An empty DAG folder: on a cluster the history catalog reads only the metadata DB."""
-
-    def scan(self) -> Any:
-        from kubedag.app.scheduler_ports import FolderScan
-
-        return FolderScan()
-
-
-def cluster_services(kube: Any, *, history: Any = None, namespaces: tuple[str, ...] = (),
-                     basic_auth_secret: str | None = None) -> Any:
-    """The ApiServices ``kubedag api --cluster`` composes: the cluster's ports (:func:`cluster_api_ports`),
-    each identity's catalog limited to the namespaces it may list, requests authorised in the DAG's namespace."""
-    from kubedag.api.services import ApiServices
-    from kubedag.k8s.api_ports import cluster_api_ports
-
-    ports = cluster_api_ports(kube, namespaces=namespaces, history=history, basic_auth_secret=basic_auth_secret)
-    return ApiServices(catalog=ports.catalog, runs=ports.runs, dags=ports.dags, pauses=ports.pauses,
-                       backfills=ports.backfills, authenticator=ports.authenticator, authorizer=ports.authorizer,
-                       mode='cluster', namespace=ports.namespace,
-                       scope=lambda who: ports.catalog.for_identity(who, ports.authorizer),
-                       locate=ports.catalog.locate)
-
-
 def grant_admin(auth: EmulatedAuth, subject: str) -> None:
     """Every verb on every kubedag and core resource, in every namespace (as cluster-admin)."""
     auth.grant(subject, ['*'], ['*'], api_groups=['kubedag.io', ''])
@@ -104,11 +81,9 @@ def cluster_api(kube: Any, auth: EmulatedAuth, controller: Any, tmp_path: pathli
 
     from kubedag.api import create_app
     from kubedag.api.app import serve
-    from kubedag.store.catalog import SqlCatalog
-    from kubedag.store.db import open_store
 
-    engine, sessions = open_store(controller.db_url)
-    services = cluster_services(kube, history=SqlCatalog(sessions, NoFolder()), namespaces=(OTHER,))
+    history, close_history = cluster_history(controller.db_url)
+    services = cluster_services(kube, history=history, namespaces=(OTHER,))
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
@@ -124,7 +99,7 @@ def cluster_api(kube: Any, auth: EmulatedAuth, controller: Any, tmp_path: pathli
     finally:
         stop()
         thread.join(10)
-        engine.dispose()
+        close_history()
 
 
 def _answers(url: str) -> bool:

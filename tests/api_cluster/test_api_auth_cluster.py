@@ -17,7 +17,8 @@ from kubedag.api import create_app
 from kubedag.api.permissions import PERMISSIONS, PUBLIC
 from kubedag.k8s.kubeapi import ClusterRuns
 from kubedag.app import operations as ops
-from tests.api_cluster.conftest import DAGRUNS, DAGS, OTHER, cluster_services, dag
+from kubedag.cli.api_cluster import cluster_services
+from tests.api_cluster.conftest import DAGRUNS, DAGS, OTHER, dag
 from tests.controller.harness import wait_until
 
 PARAMS = {"dag_id": "etl", "dag_run_id": "r1", "task_id": "extract", "try_number": "1", "task_try_number": "1",

@@ -137,17 +137,16 @@ def test_runs_logs_and_tries_etcd_no_longer_holds_come_from_the_history(k8s_api,
     catalog still lists it, with its task instances, tries and archived log, from the controller's DB."""
     from datetime import timedelta
 
-    from kubedag.store.catalog import SqlCatalog
-    from kubedag.store.db import open_store
-    from tests.api_cluster.conftest import DAGRUNS, NoFolder
+    from kubedag.cli.api_cluster import cluster_history
+    from tests.api_cluster.conftest import DAGRUNS
     from tests.controller.harness import RunningController
 
     db = f"sqlite:///{tmp_path / 'history.db'}"
     k8s_api.create(dag('twice', [{'name': 'say', 'command': ['sh', '-c', 'echo "run $KUBEDAG_RUN_ID"']}]))
     with RunningController(k8s_api, db, run_history_limit=1, pod_retention=timedelta(seconds=0)):
         ready(k8s_api, 'twice')
-        engine, sessions = open_store(db)
-        catalog = ClusterCatalog(kube, history=SqlCatalog(sessions, NoFolder()))
+        history, close_history = cluster_history(db)
+        catalog = ClusterCatalog(kube, history=history)
         first = ops.trigger(ClusterRuns(kube), 'twice', logical_date=datetime(2026, 11, 1, tzinfo=timezone.utc))
         wait_until(lambda: catalog.run('twice', first.run_id).state == 'success', timeout=60, what='first run')
         second = ops.trigger(ClusterRuns(kube), 'twice', logical_date=datetime(2026, 11, 2, tzinfo=timezone.utc))
@@ -165,4 +164,4 @@ def test_runs_logs_and_tries_etcd_no_longer_holds_come_from_the_history(k8s_api,
         live = {t.task_id: t for t in catalog.task_instances('twice', second.run_id)}
         assert live['say'].start_date is not None and live['say'].end_date is not None  # dates from the history
         assert catalog.health().metadatabase.status == 'healthy'
-        engine.dispose()
+        close_history()

@@ -103,7 +103,7 @@ def test_the_api_serves_a_role_bound_user_with_only_the_charts_rbac(control_plan
 
     from kubedag.api import create_app
     from kubedag.k8s.kubeapi import connect
-    from tests.api_cluster.conftest import cluster_services
+    from kubedag.cli.api_cluster import cluster_services
     from tests.controlplane.rbac import audit_usage
 
     api = _real_with_crds

@@ -9,11 +9,11 @@ One API server serves its home namespace (plain dag_ids) and optionally more (``
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kubedag.app.catalog import Catalog
+from kubedag.app.catalog import Catalog, ComponentHealth
 from kubedag.app.operations.ports import OperationError
 from kubedag.k8s.access import SubjectAccessReviewAuthorizer, TokenReviewAuthenticator, basic_users_from_secret
 from kubedag.k8s.backfills import ClusterBackfills
@@ -120,11 +120,13 @@ class ClusterApiPorts:
 
 
 def cluster_api_ports(api: KubeApi, *, namespaces: Sequence[str] = (), history: Catalog | None = None,
-                      basic_auth_secret: str | None = None, audiences: Sequence[str] = ()) -> ClusterApiPorts:
+                      basic_auth_secret: str | None = None, audiences: Sequence[str] = (),
+                      scheduler: Callable[[], ComponentHealth] | None = None) -> ClusterApiPorts:
     """The ports of an API server on ``api`` (its namespace is home). ``history``: the metadata DB's Catalog
     (``kubedag.store``), composed by the entry point. ``basic_auth_secret``: the Secret of basic-auth users in the
-    home namespace (None: basic auth off). ``audiences``: the audiences a bearer token must be for."""
-    catalog = ClusterCatalog(api, namespaces=namespaces, history=history)
+    home namespace (None: basic auth off). ``audiences``: the audiences a bearer token must be for.
+    ``scheduler``: the controller's health (e.g. from its leader-election Lease; None: the history's)."""
+    catalog = ClusterCatalog(api, namespaces=namespaces, history=history, scheduler=scheduler)
     runs = RequestRuns(catalog)
     basic = basic_users_from_secret(api, basic_auth_secret) if basic_auth_secret else None
     return ClusterApiPorts(
