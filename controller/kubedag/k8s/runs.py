@@ -29,11 +29,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubedag.app import pools
-from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, RunStore, TryKey
+from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, RunIdTakenError, RunObject, RunStore, TryKey
 from kubedag.app.reconcile import (
     FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, open_memory, reconcile_run,
 )
-from kubedag.core import engine, notify, runpass
+from kubedag.core import engine, notify, runpass, timetable
 from kubedag.core import naming as names
 from kubedag.core.spec.dag import DAG, DEFAULT_POOL, DEFAULT_POOL_SLOTS
 from kubedag.core.spec.dagrun import LastRun
@@ -41,7 +41,7 @@ from kubedag.core.states import DagRunState, TaskInstanceState
 from kubedag.k8s import observe, podspec
 from kubedag.k8s.checks import InProcessTasks
 from kubedag.k8s.client import ApiError, KubeClient
-from kubedag.k8s.informers import DAGRUNS, Cache
+from kubedag.k8s.informers import DAGRUNS, Cache, newer
 from kubedag.k8s.retention import PodReaper
 from kubedag.k8s.runstatus import RunStatusWriter
 from kubedag.k8s.sources import SourceCache
@@ -54,6 +54,23 @@ LOG_ATTEMPTS = 5
 """Reads of a finished try's pod log before it is archived as unavailable."""
 LOG_BATCH_DELAY = 1.0
 """Seconds after a log was read before the run's next pass archives it, unless another pass comes first."""
+REFUSED = frozenset({"RunIdTaken", "DuplicateLogicalDate", "InvalidSpec", "DAGDeleted"})
+"""Reasons of a run failed before it ran: it stays failed until its spec changes (a new ``metadata.generation``)."""
+
+
+def refused(body: Mapping[str, Any]) -> bool:
+    """Whether a DAGRun was failed for one of the :data:`REFUSED` reasons at its current generation."""
+    status = body.get("status") or {}
+    generation = (body.get("metadata") or {}).get("generation")
+    return status.get("phase") == "failed" and any(
+        c.get("reason") in REFUSED and c.get("observedGeneration") == generation for c in status.get("conditions") or [])
+
+
+def owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
+    """Whether a pod belongs to the DAGRun of ``uid`` (a pod with no DAGRun owner, or an unknown uid, counts as
+    its): a pod of a deleted DAGRun with the same name is not the new one's."""
+    owners = [o for o in (obj.get("metadata") or {}).get("ownerReferences") or [] if o.get("kind") == "DAGRun"]
+    return not uid or not owners or any(o.get("uid") == uid for o in owners)
 
 
 class RunReconciler:
@@ -84,6 +101,8 @@ class RunReconciler:
         self.reading: set[tuple[Key, TryKey]] = set()
         self.handed: dict[Key, set[str]] = {}
         """Pods of each run handed to the pod reaper (each once)."""
+        self.opened: dict[Key, str] = {}
+        """The uid of the DAGRun object each memory was opened for."""
 
     # -- what other reconcilers read -----------------------------------------------------------------
     def phase_of(self, key: Key) -> DagRunState | None:
@@ -149,11 +168,21 @@ class RunReconciler:
     async def reconcile(self, key: Key) -> Result:
         """One level-triggered pass over a DAGRun (see the module docstring)."""
         body = self.cache.runs.get(key)
-        if body is None:
+        if body is None or self.opened.get(key, "") != ((body.get("metadata") or {}).get("uid") or ""):
+            # deleted, or deleted and created again under the same name: the memory was another object's
             self.memories.pop(key, None)
             self.logs.pop(key, None)
             self.handed.pop(key, None)
+            self.opened.pop(key, None)
+        if body is None:
             return Result()
+        if key not in self.memories and refused(body):
+            return Result()
+        if not body.get("status") and not (body.get("spec") or {}).get("logicalDate"):
+            defaulted = await self._default_logical_date(key, body)
+            if defaulted is None:
+                return Result(requeue_after=0.5)
+            body = defaulted
         dag_name = (body.get("spec") or {}).get("dagName")
         dag = self._dag_of(key[0], dag_name)
         if dag is None:  # being validated: the DAG reconciler queues its runs again
@@ -258,8 +287,23 @@ class RunReconciler:
         except (ValidationError, ValueError) as exc:
             await self.status.fail(key, body, "InvalidSpec", str(exc).replace("\n", " "))
             return None
+        meta = body.get("metadata") or {}
+        owner = RunObject(key[1], meta.get("uid") or "") if meta.get("uid") else None
         try:
-            stored = await self._store_call(self._store.open_run, key[0], dag, run)
+            try:
+                stored = await self._store_call(self._store.open_run, key[0], dag, run, owner)
+            except RunIdTakenError as exc:
+                if await self._exists(key[0], exc.holder):
+                    await self.status.fail(key, body, "RunIdTaken", (
+                        f"run id {run.run_id} of DAG {dag.dag_id} belongs to DAGRun {exc.holder.name}; a run's "
+                        f"identity is (namespace, DAG, run id): this DAGRun runs nothing (give it another spec.runId)"))
+                    return None
+                archived = await self._store_call(self._store.archive_run, key[0], dag.dag_id, run.run_id, exc.holder.uid)
+                if archived is not None:
+                    self._events(body, "Normal", "RunIdReused", (
+                        f"run id {run.run_id} was DAGRun {exc.holder.name}'s, which was deleted: its history is kept "
+                        f"in the metadata DB as run {archived}, and this run starts afresh"))
+                stored = await self._store_call(self._store.open_run, key[0], dag, run, owner)
         except RunConflictError as exc:
             await self.status.fail(key, body, "DuplicateLogicalDate", str(exc))
             return None
@@ -274,15 +318,51 @@ class RunReconciler:
                              launched={t: e["t"] for t, e in entries.items() if e.get("p")}, pokes=pokes,
                              applied=status.get("appliedActions") or [])
         self.memories[key] = memory
+        self.opened[key] = meta.get("uid") or ""
         return memory
+
+    async def _default_logical_date(self, key: Key, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Write ``spec.logicalDate`` = now (UTC, microseconds) on a new DAGRun that has none, as ``airflow dags
+        trigger`` takes ``timezone.utcnow()``: two runs created in the same second get distinct logical dates and run
+        ids (``creationTimestamp`` has whole seconds), and the date stays fixed in the object. A merge patch with the
+        object's ``resourceVersion``; None when it changed meanwhile (looked at again)."""
+        client = self._client()
+        assert client is not None
+        meta = body.get("metadata") or {}
+        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")},
+                 "spec": {"logicalDate": timetable.iso_utc(self._clock())}}
+        try:
+            updated = await client.patch(names.API_VERSION, DAGRUNS, key[0], key[1], patch)
+        except ApiError as exc:
+            if exc.status in (404, 409):
+                return None
+            raise
+        if newer(self.cache.runs.get(key), updated):
+            self.cache.runs[key] = updated
+        return updated
+
+    async def _exists(self, namespace: str, holder: RunObject) -> bool:
+        """Whether the DAGRun ``holder`` (name and uid) still exists: in the cache, else as the API server says."""
+        cached = self.cache.runs.get((namespace, holder.name))
+        if cached is not None and (cached.get("metadata") or {}).get("uid") == holder.uid:
+            return True
+        client = self._client()
+        assert client is not None
+        found = await client.get(names.API_VERSION, DAGRUNS, namespace, holder.name) if holder.name else None
+        return found is not None and (found.get("metadata") or {}).get("uid") == holder.uid
 
     def _run_pods(self, key: Key, memory: RunMemory) -> tuple[dict[TryKey, dict[str, Any]], list[dict[str, Any]]]:
         """The run's pods by ``(task_id, try_number)`` (for a rescheduled sensor's current try: its current poke's
-        pod), and the pods of earlier pokes (to delete)."""
+        pod), and the pods of earlier pokes or of a deleted DAGRun of the same name (to delete)."""
         out: dict[TryKey, dict[str, Any]] = {}
         pokes: dict[TryKey, int] = {}
         stale = []
+        uid = ((self.cache.runs.get(key) or {}).get("metadata") or {}).get("uid")
         for pod in self.cache.pods.get(key, {}).values():
+            if not owned_by(pod, uid):
+                if not (pod.get("metadata") or {}).get("deletionTimestamp"):
+                    stale.append(pod)
+                continue
             labels = (pod.get("metadata") or {}).get("labels") or {}
             try:
                 task_id, try_number = labels[names.LABEL_TASK], int(labels[names.LABEL_TRY])
@@ -347,6 +427,11 @@ class RunReconciler:
             created = await client.create("v1", "pods", key[0], manifest)
         except ApiError as exc:
             if exc.status == 409:
+                existing = await client.get("v1", "pods", key[0], manifest["metadata"]["name"])
+                if existing is not None and not owned_by(existing, manifest["metadata"]["ownerReferences"][0]["uid"]):
+                    # a pod of a deleted DAGRun of the same name: not this try's; launched once it is gone
+                    self._reaper.schedule(key[0], manifest["metadata"]["name"])
+                    return False
                 return True
             if 400 <= exc.status < 500 and exc.status != 429:
                 log.warning("pod for %s try %d of %s/%s rejected: %s", req.task_id, req.try_number, *key, exc.message)
