@@ -121,6 +121,10 @@ class RunStore(Protocol):
         (``<run id>~deleted-<uid[:8]>``, :data:`ARCHIVED_RUN_SEPARATOR`) so the run id can start afresh. Returns the
         new run id; None when the run is not (or no longer) that object's (archived already: nothing to do)."""
 
+    def stored_dag(self, namespace: str, name: str) -> DAG | None:
+        """The DAG ``name`` as last saved (:meth:`save_dag`); None when the store has none that parses (a run whose
+        DAG object was deleted is ended with it)."""
+
     def save_pass(self, namespace: str, dag: DAG, write: PassWrite) -> None:
         """Write one pass (see :class:`PassWrite`) in one transaction: cleared XComs first, then the run's state,
         the task instances, the try rows, the XComs and the archived logs."""

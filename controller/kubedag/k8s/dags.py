@@ -172,8 +172,10 @@ class DagReconciler:
     async def reconcile(self, key: Key) -> Result:
         """Validate a DAG when its generation changed, (re)schedule it, write its status."""
         body = self.cache.dags.get(key)
-        if body is None:  # deleted
+        if body is None:  # deleted: its runs that outlive it (made by hand: no owner reference) end
             self.forget(key)
+            for run_key, _ in self.cache.runs_of(*key):
+                self._run_waits(run_key)
             return Result()
         meta = body.get("metadata") or {}
         old = self.parsed.get(key)

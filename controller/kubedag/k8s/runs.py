@@ -29,11 +29,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubedag.app import pools
+from kubedag.app.orphans import end_orphaned_run
 from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, RunIdTakenError, RunObject, RunStore, TryKey
 from kubedag.app.reconcile import (
     FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, open_memory, reconcile_run,
 )
-from kubedag.core import engine, notify, runpass, timetable
+from kubedag.core import engine, notify, runpass
 from kubedag.core import naming as names
 from kubedag.core.spec.dag import DAG, DEFAULT_POOL, DEFAULT_POOL_SLOTS
 from kubedag.core.spec.dagrun import LastRun
@@ -41,8 +42,9 @@ from kubedag.core.states import DagRunState, TaskInstanceState
 from kubedag.k8s import observe, podspec
 from kubedag.k8s.checks import InProcessTasks
 from kubedag.k8s.client import ApiError, KubeClient
-from kubedag.k8s.informers import DAGRUNS, Cache, newer
+from kubedag.k8s.informers import DAGRUNS, DAGS, Cache
 from kubedag.k8s.retention import PodReaper
+from kubedag.k8s.runguards import dagrun_exists, default_logical_date, owned_by, refused
 from kubedag.k8s.runstatus import RunStatusWriter
 from kubedag.k8s.sources import SourceCache
 from kubedag.k8s.workqueue import Background, Key
@@ -54,25 +56,6 @@ LOG_ATTEMPTS = 5
 """Reads of a finished try's pod log before it is archived as unavailable."""
 LOG_BATCH_DELAY = 1.0
 """Seconds after a log was read before the run's next pass archives it, unless another pass comes first."""
-REFUSED = frozenset({"RunIdTaken", "DuplicateLogicalDate", "InvalidSpec", "DAGDeleted"})
-"""Reasons of a run failed before it ran: it stays failed until its spec changes (a new ``metadata.generation``)."""
-
-
-def refused(body: Mapping[str, Any]) -> bool:
-    """Whether a DAGRun was failed for one of the :data:`REFUSED` reasons at its current generation."""
-    status = body.get("status") or {}
-    generation = (body.get("metadata") or {}).get("generation")
-    return status.get("phase") == "failed" and any(
-        c.get("reason") in REFUSED and c.get("observedGeneration") == generation for c in status.get("conditions") or [])
-
-
-def owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
-    """Whether a pod belongs to the DAGRun of ``uid`` (a pod with no DAGRun owner, or an unknown uid, counts as
-    its): a pod of a deleted DAGRun with the same name is not the new one's."""
-    owners = [o for o in (obj.get("metadata") or {}).get("ownerReferences") or [] if o.get("kind") == "DAGRun"]
-    return not uid or not owners or any(o.get("uid") == uid for o in owners)
-
-
 class RunReconciler:
     """Reconciles DAGRuns (see the module docstring); ``memories`` holds each open run's memory.
 
@@ -179,7 +162,9 @@ class RunReconciler:
         if key not in self.memories and refused(body):
             return Result()
         if not body.get("status") and not (body.get("spec") or {}).get("logicalDate"):
-            defaulted = await self._default_logical_date(key, body)
+            client = self._client()
+            assert client is not None
+            defaulted = await default_logical_date(client, self.cache, key, body, self._clock())
             if defaulted is None:
                 return Result(requeue_after=0.5)
             body = defaulted
@@ -188,9 +173,7 @@ class RunReconciler:
         if dag is None:  # being validated: the DAG reconciler queues its runs again
             return Result()
         if isinstance(dag, str):
-            if (body.get("status") or {}).get("phase") not in ("success", "failed"):
-                await self.status.waiting(key, body, f"DAG {dag_name} {dag}; the run waits for it")
-            return Result()
+            return await self._without_dag(key, body, dag_name, dag)
         memory = self.memories.get(key) or await self._open(key, dag, body)
         if memory is None:
             return Result()
@@ -293,7 +276,9 @@ class RunReconciler:
             try:
                 stored = await self._store_call(self._store.open_run, key[0], dag, run, owner)
             except RunIdTakenError as exc:
-                if await self._exists(key[0], exc.holder):
+                client = self._client()
+                assert client is not None
+                if await dagrun_exists(client, self.cache, key[0], exc.holder):
                     await self.status.fail(key, body, "RunIdTaken", (
                         f"run id {run.run_id} of DAG {dag.dag_id} belongs to DAGRun {exc.holder.name}; a run's "
                         f"identity is (namespace, DAG, run id): this DAGRun runs nothing (give it another spec.runId)"))
@@ -321,35 +306,37 @@ class RunReconciler:
         self.opened[key] = meta.get("uid") or ""
         return memory
 
-    async def _default_logical_date(self, key: Key, body: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Write ``spec.logicalDate`` = now (UTC, microseconds) on a new DAGRun that has none, as ``airflow dags
-        trigger`` takes ``timezone.utcnow()``: two runs created in the same second get distinct logical dates and run
-        ids (``creationTimestamp`` has whole seconds), and the date stays fixed in the object. A merge patch with the
-        object's ``resourceVersion``; None when it changed meanwhile (looked at again)."""
+    async def _without_dag(self, key: Key, body: dict[str, Any], dag_name: str, why: str) -> Result:
+        """A run whose DAG is invalid or not in the cache. A DAG missing from the cache is looked up first (right
+        after a restart the DAGRun informer may list runs before the DAG informer lists their DAGs: issue 13's
+        "DAG ... is invalid" for valid DAGs). A run the controller had accepted (its memory, or a phase it wrote)
+        whose DAG was deleted ends failed (:func:`kubedag.app.orphans.end_orphaned_run`; reason ``DAGDeleted``); any
+        other run waits for its DAG (reason ``DAGNotReady``)."""
+        status = body.get("status") or {}
+        if status.get("phase") in ("success", "failed"):
+            return Result()
         client = self._client()
         assert client is not None
-        meta = body.get("metadata") or {}
-        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")},
-                 "spec": {"logicalDate": timetable.iso_utc(self._clock())}}
-        try:
-            updated = await client.patch(names.API_VERSION, DAGRUNS, key[0], key[1], patch)
-        except ApiError as exc:
-            if exc.status in (404, 409):
-                return None
-            raise
-        if newer(self.cache.runs.get(key), updated):
-            self.cache.runs[key] = updated
-        return updated
-
-    async def _exists(self, namespace: str, holder: RunObject) -> bool:
-        """Whether the DAGRun ``holder`` (name and uid) still exists: in the cache, else as the API server says."""
-        cached = self.cache.runs.get((namespace, holder.name))
-        if cached is not None and (cached.get("metadata") or {}).get("uid") == holder.uid:
-            return True
-        client = self._client()
-        assert client is not None
-        found = await client.get(names.API_VERSION, DAGRUNS, namespace, holder.name) if holder.name else None
-        return found is not None and (found.get("metadata") or {}).get("uid") == holder.uid
+        if why == "does not exist" and await client.get(names.API_VERSION, DAGS, key[0], dag_name) is not None:
+            return Result(requeue_after=1.0)  # not in the cache yet: its reconcile queues this run again
+        waited = any(c.get("reason") == "DAGNotReady" for c in status.get("conditions") or [])
+        if why != "does not exist" or (key not in self.memories and (not status.get("phase") or waited)):
+            await self.status.waiting(key, body, f"DAG {dag_name} {why}; the run waits for it")
+            return Result()
+        dag = await self._store_call(self._store.stored_dag, key[0], dag_name)
+        memory = self.memories.get(key) or (await self._open(key, dag, body) if dag is not None else None)
+        message = f"DAG {dag_name} was deleted: the run failed"
+        if memory is not None and dag is not None:
+            end = end_orphaned_run(dag_name, memory, self._clock())
+            await self._store_call(self._store.save_pass, key[0], dag, end.write)
+            self.memories[key] = end.memory
+            for task_id, try_number, poke in end.stops:
+                self._reaper.schedule(key[0], names.pod_name(dag_name, key[1], task_id, try_number, poke))
+            if end.stops:
+                message += f", and its running tries were stopped ({', '.join(t for t, _, _ in end.stops)})"
+        log.info("DAGRun %s/%s: %s", *key, message)
+        await self.status.fail(key, body, "DAGDeleted", message)
+        return Result()
 
     def _run_pods(self, key: Key, memory: RunMemory) -> tuple[dict[TryKey, dict[str, Any]], list[dict[str, Any]]]:
         """The run's pods by ``(task_id, try_number)`` (for a rescheduled sensor's current try: its current poke's

@@ -20,6 +20,8 @@ from kubedag.app.ports import PassWrite, RecordedRun, RunConflictError, RunObjec
 from kubedag.core import engine
 from kubedag.core.runpass import ti_from_row
 from kubedag.core.spec.dag import DAG
+from kubedag.core.spec.loader import DAGValidationError, parse_dag
+from kubedag.core.spec.models import API_VERSION
 from kubedag.core.timetable import DataInterval, iso_utc
 from kubedag.store import repository
 from kubedag.store.external import external_states
@@ -128,6 +130,19 @@ class SqlRunStore:
             new_id = archived_run_id(run_id, holder_uid)
             rename_run(session, db_id, run_id, new_id)
             return new_id
+
+    def stored_dag(self, namespace: str, name: str) -> DAG | None:
+        """See :meth:`kubedag.app.ports.RunStore.stored_dag`."""
+        with self.sessionmaker() as session:
+            row = repository.get_dag(session, db_dag_id(namespace, name))
+            spec = dict(row.spec) if row is not None else None
+        if spec is None:
+            return None
+        try:
+            return parse_dag({"apiVersion": API_VERSION, "kind": "DAG", "metadata": {"name": name, "namespace": namespace},
+                              "spec": spec})
+        except DAGValidationError:
+            return None
 
     def save_pass(self, namespace: str, dag: DAG, write: PassWrite) -> None:
         """See :meth:`kubedag.app.ports.RunStore.save_pass`."""
