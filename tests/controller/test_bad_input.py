@@ -2,7 +2,7 @@
 with typos or a bad quantity (README, "What kubedag says about bad input")."""
 from __future__ import annotations
 
-from tests.controller.harness import DAGRUNS, NS, RunningController, dag_manifest, manual_run, wait_phase
+from tests.controller.harness import DAGRUNS, NS, RunningController, dag_manifest, manual_run, wait_phase, wait_until
 from tests.controller.test_resilience import _rows
 
 
@@ -27,3 +27,44 @@ def test_a_command_rendered_over_the_cap_fails_its_try_before_any_pod_is_created
     assert reasons['large'] == ('template error in args[1]: rendered to 400000 bytes, over the cap of 262144 bytes '
                                 '(256 KiB) for a templated field')
     assert k8s_api.get(DAGRUNS, 'render-1', NS)['status']['phase'] == 'failed'
+
+
+def _pool(name, slots):
+    return {'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'Pool', 'metadata': {'name': name, 'namespace': NS},
+            'spec': {'slots': slots}}
+
+
+def test_a_task_on_a_missing_or_too_small_pool_says_so_and_runs_once_the_pool_is_there(k8s_api, fake_kubelet,
+                                                                                       sqlite_url):
+    """The run sat ``running`` forever with no reason. As Airflow, the task instance stays scheduled (the pool may
+    come), but now with its reason in the DB, a ``PoolUnavailable`` condition on the run and a Warning event."""
+    k8s_api.create(_pool('small', 3))
+    k8s_api.create(dag_manifest('pooled', [{'name': 'fine', 'command': ['true']},
+                                           {'name': 'gpu', 'command': ['true'], 'pool': 'gpus'},
+                                           {'name': 'wide', 'command': ['true'], 'pool': 'small', 'poolSlots': 5}]))
+    message = ('task gpu: pool gpus does not exist; task wide: needs 5 slots, pool small has 3 '
+               '(it waits until the Pool exists with enough slots)')
+
+    def condition():
+        run = k8s_api.get(DAGRUNS, 'pooled-1', NS)
+        return next((c for c in (run.get('status') or {}).get('conditions') or [] if c['reason'] == 'PoolUnavailable'),
+                    None)
+
+    with RunningController(k8s_api, sqlite_url):
+        k8s_api.create(manual_run('pooled', 'pooled-1'))
+        ready = wait_until(condition, what='a PoolUnavailable condition')
+        assert (ready['type'], ready['status'], ready['message']) == ('Ready', 'False', message)
+        wait_until(lambda: _rows(sqlite_url, "select state from task_instance where task_id = 'fine'") == [('success',)],
+                   what='the task on the default pool done')
+        assert k8s_api.get(DAGRUNS, 'pooled-1', NS)['status']['phase'] == 'running'
+        assert dict(_rows(sqlite_url, "select task_id, reason from task_instance where task_id != 'fine'")) == {
+            'gpu': 'pool gpus does not exist', 'wide': 'needs 5 slots, pool small has 3'}
+        k8s_api.create(_pool('gpus', 1))
+        k8s_api.patch('kubedag.io/v1alpha1/pools', 'small', {'spec': {'slots': 5}}, NS)
+        run = wait_phase(k8s_api, 'pooled-1')
+    assert run['status']['phase'] == 'success' and not run['status'].get('conditions')
+    events = [e['message'] for e in k8s_api.list('v1/events', NS) if e['reason'] == 'PoolUnavailable']
+    # one event when the condition appears, another if it changed (the gpus Pool came before small grew)
+    assert events[0] == message
+    assert set(events) <= {message, 'task wide: needs 5 slots, pool small has 3 (it waits until the Pool exists with '
+                                    'enough slots)'}

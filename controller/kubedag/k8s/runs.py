@@ -45,7 +45,7 @@ from kubedag.k8s.client import ApiError, KubeClient
 from kubedag.k8s.informers import DAGRUNS, DAGS, Cache
 from kubedag.k8s.retention import PodReaper
 from kubedag.k8s.runguards import dagrun_exists, default_logical_date, owned_by, refused
-from kubedag.k8s.runstatus import RunStatusWriter
+from kubedag.k8s.runstatus import RunStatusWriter, pool_problems
 from kubedag.k8s.sources import SourceCache
 from kubedag.k8s.workqueue import Background, Key
 from kubedag.core.secrets import Masker
@@ -104,8 +104,8 @@ class RunReconciler:
         return memory.run.logical_date, LastRun.model_validate(
             {"runId": memory.run.run_id, "phase": memory.run.state, "logicalDate": memory.run.logical_date})
 
-    def pool_usage(self, namespace: str) -> dict[str, pools.PoolUsage]:
-        """Every pool's slots and usage over the open runs of ``namespace`` (:func:`kubedag.app.pools.pool_usage`)."""
+    def pool_slots(self, namespace: str) -> dict[str, int]:
+        """The slots of every Pool of ``namespace``, the default pool's included."""
         slots: dict[str, int] = {DEFAULT_POOL: DEFAULT_POOL_SLOTS}
         for (ns, name), body in self.cache.pools.items():
             if ns == namespace:
@@ -113,6 +113,11 @@ class RunReconciler:
                     slots[name] = int((body.get("spec") or {}).get("slots", 0))
                 except (TypeError, ValueError):
                     continue
+        return slots
+
+    def pool_usage(self, namespace: str) -> dict[str, pools.PoolUsage]:
+        """Every pool's slots and usage over the open runs of ``namespace`` (:func:`kubedag.app.pools.pool_usage`)."""
+        slots = self.pool_slots(namespace)
         runs = []
         for (ns, _), memory in self.memories.items():
             dag = self._dag_of(ns, memory.run.dag_id) if ns == namespace else None
@@ -191,6 +196,7 @@ class RunReconciler:
             actions=(body.get("spec") or {}).get("actions") or (), may_start=self._may_start(key, dag, memory),
             free_slots=self._free_slots(key, dag), pool_free=pool_free, inputs=inputs, checks=checks, logs=logs,
             lost=observe.pod_lost, mask=self._masker.mask if len(self._masker) else None,
+            pool_slots=self.pool_slots(key[0]),
         )
         # other runs count this run's slots (pools, maxActiveTasks, maxActiveRuns) as decided, from now on
         self.memories[key] = plan.memory
@@ -205,7 +211,7 @@ class RunReconciler:
         after = after_launches(plan.memory, created, rejected)
         saved, wrote = await asyncio.gather(
             self._store_call(self._store.save_pass, key[0], dag, plan.write) if plan.write is not None else asyncio.sleep(0),
-            self.status.write_memory(key, body, after), return_exceptions=True)
+            self.status.write_memory(key, body, after, pool_problems(after)), return_exceptions=True)
         if isinstance(saved, BaseException):  # the memory stays as it was: the retry computes the same transitions
             self.memories[key] = memory
             self.logs[key] = {**logs, **self.logs.get(key, {})}  # archived by the retry
