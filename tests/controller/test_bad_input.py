@@ -68,3 +68,55 @@ def test_a_task_on_a_missing_or_too_small_pool_says_so_and_runs_once_the_pool_is
     assert events[0] == message
     assert set(events) <= {message, 'task wide: needs 5 slots, pool small has 3 (it waits until the Pool exists with '
                                     'enough slots)'}
+
+
+def _applied(obj):
+    """``obj`` as ``kubectl apply --validate=false`` stores it: the manifest as written in the last-applied
+    annotation (the API server prunes the fields its schema does not declare from the object itself)."""
+    import json
+
+    meta = obj['metadata']
+    meta['annotations'] = {'kubectl.kubernetes.io/last-applied-configuration': json.dumps(obj, sort_keys=True)}
+    return obj
+
+
+def _dag_ready(api, name):
+    from tests.controller.harness import DAGS
+
+    dag = api.get(DAGS, name, NS)
+    return next((c for c in (dag.get('status') or {}).get('conditions') or [] if c['type'] == 'Ready'), None)
+
+
+def test_typos_the_api_server_dropped_and_a_bad_quantity_make_the_dag_invalid_naming_the_fields(
+        k8s_api, fake_kubelet, sqlite_url):
+    """``schedul`` and ``dependson`` were pruned silently (a DAG that never ran, a task that did not wait), where a
+    strict API server refuses them; ``cpu: lots`` was not checked."""
+    typos = dag_manifest('typos', [{'name': 'a', 'command': ['true']},
+                                   {'name': 'b', 'command': ['true'], 'dependson': ['a']}], schedul='@daily')
+    k8s_api.create(_applied(typos))
+    stored = k8s_api.get('kubedag.io/v1alpha1/dags', 'typos', NS)
+    assert 'schedul' not in stored['spec'] and 'dependson' not in stored['spec']['tasks'][1]  # pruned
+    k8s_api.create(dag_manifest('greedy', [{'name': 'a', 'command': ['true'], 'resources': {'requests': {'cpu': 'lots'}}}]))
+    k8s_api.create(_applied(dag_manifest('fine', [{'name': 'a', 'command': ['true']}])))
+    with RunningController(k8s_api, sqlite_url):
+        typo, greedy, fine = (wait_until(lambda n=n: _dag_ready(k8s_api, n), what=f'{n} validated')
+                              for n in ('typos', 'greedy', 'fine'))
+        k8s_api.create(_applied(manual_run('fine', 'fine-1', runid='mine')))
+        run = wait_phase(k8s_api, 'fine-1')
+    assert (typo['status'], typo['reason']) == ('False', 'Invalid')
+    assert typo['message'] == (
+        "spec.tasks[1].dependson: unknown field (did you mean 'dependsOn'?); dropped by the API server, which does "
+        "not know it; spec.schedul: unknown field (did you mean 'schedule'?); dropped by the API server, which does "
+        "not know it")
+    assert (greedy['status'], greedy['reason'], greedy['message']) == (
+        'False', 'Invalid',
+        "spec.tasks[0].resources.requests.cpu: 'lots' is not a Kubernetes quantity (e.g. 500m, 2, 1.5, 512Mi, 1Gi)")
+    assert (fine['status'], fine['reason']) == ('True', 'Scheduled')
+    events = {e['involvedObject']['name']: e['message'] for e in k8s_api.list('v1/events', NS) if e['reason'] == 'Invalid'}
+    assert "spec.schedul: unknown field (did you mean 'schedule'?)" in events['typos']
+    assert events['greedy'].startswith("invalid DAG: spec.tasks[0].resources.requests.cpu: 'lots'")
+    assert run['status']['phase'] == 'failed' and not k8s_api.list('v1/pods', NS)
+    condition = next(c for c in run['status']['conditions'] if c['type'] == 'Ready')
+    assert (condition['reason'], condition['message']) == (
+        'InvalidSpec', "spec.runid: unknown field (did you mean 'runId'?); dropped by the API server, which does not "
+                       "know it")

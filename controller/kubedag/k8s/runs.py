@@ -40,6 +40,7 @@ from kubedag.core.spec.dag import DAG, DEFAULT_POOL, DEFAULT_POOL_SLOTS
 from kubedag.core.spec.dagrun import LastRun
 from kubedag.core.states import DagRunState, TaskInstanceState
 from kubedag.k8s import observe, podspec
+from kubedag.k8s.applied import dagrun_problems, unknown_fields
 from kubedag.k8s.checks import InProcessTasks
 from kubedag.k8s.client import ApiError, KubeClient
 from kubedag.k8s.informers import DAGRUNS, DAGS, Cache
@@ -271,10 +272,14 @@ class RunReconciler:
     async def _open(self, key: Key, dag: DAG, body: Mapping[str, Any]) -> RunMemory | None:
         """A run's memory rebuilt from the run store (else its status); None if the run cannot be opened (its
         status then says why)."""
+        dropped = unknown_fields(body, dagrun_problems)
         try:
             run = observe.run_from_object(dag, body)
         except (ValidationError, ValueError) as exc:
-            await self.status.fail(key, body, "InvalidSpec", str(exc).replace("\n", " "))
+            await self.status.fail(key, body, "InvalidSpec", "; ".join([*dropped, str(exc).replace("\n", " ")]))
+            return None
+        if dropped:
+            await self.status.fail(key, body, "InvalidSpec", "; ".join(dropped))
             return None
         meta = body.get("metadata") or {}
         owner = RunObject(key[1], meta.get("uid") or "") if meta.get("uid") else None
