@@ -2,6 +2,9 @@
 
 One pass per key, by the one worker that holds the key (the run's only writer):
 
+0. identity (:mod:`kubedag.k8s.runguards`): a new DAGRun without a date gets ``spec.logicalDate`` = now (microseconds);
+   a run id another DAGRun holds fails the run (``RunIdTaken``), one whose DAGRun was deleted starts afresh with the
+   old history archived; a run whose DAG was deleted ends (``DAGDeleted``, :mod:`kubedag.app.orphans`);
 1. gather: the run's memory (:class:`kubedag.app.reconcile.RunMemory`, opened from the run store, else from the
    status, after a restart), its pods from the informer cache read as observed tries
    (:func:`kubedag.k8s.observe.observe_pods`), variables and connections, verdicts on in-process tasks, pool
