@@ -120,3 +120,17 @@ def test_typos_the_api_server_dropped_and_a_bad_quantity_make_the_dag_invalid_na
     assert (condition['reason'], condition['message']) == (
         'InvalidSpec', "spec.runid: unknown field (did you mean 'runId'?); dropped by the API server, which does not "
                        "know it")
+
+
+def test_a_dagrun_spec_the_models_refuse_fails_with_the_field_and_the_rule(k8s_api, fake_kubelet, sqlite_url):
+    """The message was pydantic's text (``1 validation error for DAGRunSpec ... [type=value_error, ...]``, a URL)."""
+    k8s_api.create(dag_manifest('spans', [{'name': 'a', 'command': ['true']}]))
+    with RunningController(k8s_api, sqlite_url):
+        k8s_api.create(manual_run('spans', 'spans-1', dataIntervalStart='2026-11-02T00:00:00Z',
+                                  dataIntervalEnd='2026-11-01T00:00:00Z'))
+        run = wait_phase(k8s_api, 'spans-1')
+    condition = next(c for c in run['status']['conditions'] if c['type'] == 'Ready')
+    assert (run['status']['phase'], condition['reason'], condition['message']) == (
+        'failed', 'InvalidSpec',
+        'spec: dataIntervalEnd 2026-11-01T00:00:00+00:00 is before dataIntervalStart 2026-11-02T00:00:00+00:00')
+    assert not k8s_api.list('v1/pods', NS)

@@ -15,9 +15,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from kubedag.app.ports import RunObject
 from kubedag.core import naming as names
 from kubedag.core import timetable
+from kubedag.core.spec.loader import format_loc
 from kubedag.k8s.client import ApiError, KubeClient
 from kubedag.k8s.informers import DAGRUNS, Cache, newer
 from kubedag.k8s.workqueue import Key
@@ -73,4 +76,17 @@ async def dagrun_exists(client: KubeClient, cache: Cache, namespace: str, holder
     return found is not None and (found.get("metadata") or {}).get("uid") == holder.uid
 
 
-__all__ = ["REFUSED", "dagrun_exists", "default_logical_date", "owned_by", "refused"]
+def invalid_spec_message(exc: ValueError) -> str:
+    """The message of a DAGRun the models refuse: ``spec.<field>: <rule>`` per problem (``status.`` for a status
+    the controller cannot read), as ``kubedag dags validate`` words a DAG's; another error's text on one line."""
+    if not isinstance(exc, ValidationError):
+        return " ".join(str(exc).split())
+    root = "status" if exc.title == "DAGRunStatus" else "spec"
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = format_loc((root, *err["loc"]))
+        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+__all__ = ["REFUSED", "dagrun_exists", "default_logical_date", "invalid_spec_message", "owned_by", "refused"]

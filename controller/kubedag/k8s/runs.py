@@ -48,7 +48,7 @@ from kubedag.k8s.checks import InProcessTasks
 from kubedag.k8s.client import ApiError, KubeClient
 from kubedag.k8s.informers import DAGRUNS, DAGS, Cache
 from kubedag.k8s.retention import PodReaper
-from kubedag.k8s.runguards import dagrun_exists, default_logical_date, owned_by, refused
+from kubedag.k8s.runguards import dagrun_exists, default_logical_date, invalid_spec_message, owned_by, refused
 from kubedag.k8s.runstatus import RunStatusWriter, pool_problems
 from kubedag.k8s.sources import SourceCache
 from kubedag.k8s.workqueue import Background, Key
@@ -279,7 +279,7 @@ class RunReconciler:
         try:
             run = observe.run_from_object(dag, body)
         except (ValidationError, ValueError) as exc:
-            await self.status.fail(key, body, "InvalidSpec", "; ".join([*dropped, str(exc).replace("\n", " ")]))
+            await self.status.fail(key, body, "InvalidSpec", "; ".join([*dropped, invalid_spec_message(exc)]))
             return None
         if dropped:
             await self.status.fail(key, body, "InvalidSpec", "; ".join(dropped))
