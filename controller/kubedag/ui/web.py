@@ -1,0 +1,116 @@
+"""The UI's HTTP plumbing: who is asking (the API's authenticator, from the ``Authorization`` header or the
+login cookie), whether they may (the API's authorizer, in Kubernetes verbs), template rendering, and one route
+class that turns the application's errors into pages (401 -> the login page, 403, 404, 400/409 with the
+message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from kubedag.app.catalog import Identity, Unauthenticated
+from kubedag.app.operations import AlreadyExists, InvalidRequest, NotFound, OperationError
+from kubedag.ui import views
+from kubedag.ui.services import UiServices
+
+COOKIE = "kubedag_ui_auth"
+"""The login cookie: the ``Authorization`` header value the user logged in with (HttpOnly, SameSite=Strict, so
+another site can neither read it nor send it with a form post)."""
+
+class Forbidden(Exception):
+    """The identity may not do this (HTTP 403); the message names the Kubernetes verb and resource."""
+
+
+@dataclass(frozen=True)
+class Ui:
+    """What every UI route shares: the services, the URL prefix (``""`` or ``/ui``) and the templates."""
+
+    services: UiServices
+    prefix: str
+    env: Environment
+
+    def identity(self, request: Request) -> Identity:
+        """Who is asking. Raises Unauthenticated (no or bad credentials)."""
+        header = request.headers.get("authorization") or request.cookies.get(COOKIE)
+        return self.services.authenticator.authenticate(header)
+
+    def require(self, request: Request, verb: str, resource: str, namespace: str | None = None, *,
+                subresource: str | None = None, name: str | None = None, group: str = "kubedag.io") -> Identity:
+        """The identity, if it may ``verb`` ``resource`` (a SubjectAccessReview on a cluster). Raises
+        Unauthenticated or :class:`Forbidden`."""
+        identity = self.identity(request)
+        namespace = namespace or self.services.namespace
+        if not self.services.authorizer.allowed(identity, verb, resource, namespace, name=name,
+                                                subresource=subresource, group=group):
+            what = f"{resource}/{subresource}" if subresource else resource
+            raise Forbidden(f"{identity.username} may not {verb} {what}"
+                            + (f" in namespace {namespace}" if namespace else ""))
+        return identity
+
+    def page(self, template: str, request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
+        """Render ``template`` with ``context`` plus ``base`` (the prefix), ``request`` and ``partial`` (True
+        for an htmx request, which wants only the fragment)."""
+        html = self.env.get_template(template).render(
+            base=self.prefix, request=request, partial=bool(request.headers.get("hx-request")), **context)
+        return HTMLResponse(html, status_code=status_code)
+
+
+def environment() -> Environment:
+    """The Jinja2 environment of the UI's templates (autoescaped) with its filters: ``when`` (UTC instant),
+    ``duration`` (seconds -> H:MM:SS), ``color`` (a state's Airflow color), ``state`` (``None`` -> ``none``)."""
+    env = Environment(loader=PackageLoader("kubedag.ui", "templates"), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(when=views.when, duration=views.duration_text, state=views.state_name,
+                       color=lambda s: views.STATE_COLORS.get(views.state_name(s), "white"))
+    env.globals.update(STATE_COLORS=views.STATE_COLORS, STATE_CODES=views.STATE_CODES)
+    return env
+
+
+def route_class(ui: Ui) -> type[APIRoute]:
+    """An APIRoute class whose handler renders the application's errors as pages (the UI router cannot
+    register app-wide exception handlers: it is mounted into the API's app)."""
+
+    class UiRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def handle(request: Request) -> Response:
+                response = await errors(request)
+                if response.status_code >= 400 and request.headers.get("hx-request"):
+                    # htmx shows an error in the dialog, whatever element asked (see static/ui.js)
+                    response.headers.update({"HX-Retarget": "#modal-body", "HX-Reswap": "innerHTML"})
+                return response
+
+            async def errors(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except Unauthenticated as exc:
+                    if request.headers.get("hx-request"):
+                        return Response(status_code=401, headers={"HX-Redirect": f"{ui.prefix}/login"})
+                    return ui.page("login.html", request, 401, error=str(exc), identity=None)
+                except Forbidden as exc:
+                    return ui.page("error.html", request, 403, title="Forbidden", message=str(exc), identity=None)
+                except NotFound as exc:
+                    return ui.page("error.html", request, 404, title="Not found", message=str(exc), identity=None)
+                except (InvalidRequest, AlreadyExists, OperationError) as exc:
+                    code = 400 if isinstance(exc, InvalidRequest) else 409
+                    return ui.page("error.html", request, code, title="Cannot do that", message=str(exc),
+                                   identity=None)
+
+            return handle
+
+    return UiRoute
+
+
+def redirect(url: str, request: Request) -> Response:
+    """Send the browser to ``url``: ``HX-Redirect`` for an htmx request, a 303 otherwise."""
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)

@@ -1,0 +1,153 @@
+"""The UI's pages rendered from an in-memory catalog, through the HTTP routes a browser calls."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from kubedag.ui import ui_router, views
+from tests.ui.memory import MemoryCatalog, Rbac, Services, TokenAuth, chain_dag
+
+ALICE = {"Authorization": "Bearer alice-token"}
+
+
+@pytest.fixture()
+def world():
+    catalog = MemoryCatalog()
+    dag = chain_dag("etl", 3, description="Load the shop's sales", tags=["sales", "daily"])
+    catalog.add_dag(dag)
+    catalog.add_run(dag, 0, {"t000": "success", "t001": "success", "t002": "success"})
+    catalog.add_run(dag, 1, {"t000": "success", "t001": "failed", "t002": "upstream_failed"}, state="failed")
+    catalog.add_run(dag, 2, {"t000": "running"}, run_type="manual", state="running",
+                    reasons={"t001": "waiting: 0 of 1 upstream done, rule all_success"})
+    catalog.add_dag(chain_dag("quiet", 2, schedule="30 6 * * 1-5", tags=["ops"]), paused=True)
+    catalog.add_dag(None, dag_id="broken", error="spec.tasks[0].name: field required")
+    rbac = Rbac({("alice", "*", "*"), ("bob", "list", "dags")})
+    services = Services(catalog, TokenAuth({"alice-token": "alice", "bob-token": "bob"}), rbac)
+    app = FastAPI()
+    app.include_router(ui_router(services))
+    return TestClient(app), catalog, rbac
+
+
+def test_dag_list_shows_each_dag_with_schedule_state_dots_and_the_invalid_badge(world):
+    client, _, _ = world
+    page = client.get("/ui/", headers=ALICE)
+    assert page.status_code == 200
+    html = page.text
+    assert "Load the shop&#39;s sales" in html and ">sales<" in html
+    assert "<code>0 0 * * *</code>" in html and "At 00:00" in html          # @daily, cron and words
+    assert "At 06:30, Monday through Friday" in html
+    assert html.count('class="dot"') == 3                                   # etl's three runs
+    assert 'title="scheduled__2026-11-02T00:00:00+00:00: failed"' in html
+    assert 'class="badge invalid"' in html and "spec.tasks[0].name: field required" in html
+    assert 'aria-label="Unpause quiet"' in html and 'aria-label="Pause etl"' in html
+
+
+@pytest.mark.parametrize(("query", "shown", "hidden"), [
+    ("search=shop", ["etl"], ["quiet", "broken"]),
+    ("paused=paused", ["quiet"], ["etl"]),
+    ("failed=true", ["etl"], ["quiet"]),
+    ("tag=ops", ["quiet"], ["etl"]),
+])
+def test_dag_list_search_and_filters(world, query, shown, hidden):
+    client, _, _ = world
+    rows = client.get(f"/ui/?{query}", headers={**ALICE, "HX-Request": "true", "HX-Target": "dag-rows"}).text
+    assert rows.startswith("<tbody")                                      # the fragment only
+    for dag_id in shown:
+        assert f'data-dag="{dag_id}"' in rows
+    for dag_id in hidden:
+        assert f'data-dag="{dag_id}"' not in rows
+
+
+def test_grid_has_runs_as_columns_tasks_as_rows_and_outlines_scheduled_runs(world):
+    client, _, _ = world
+    html = client.get("/ui/dags/etl/grid", headers=ALICE).text
+    heads = re.findall(r'<th scope="col" class="run run-(\w+)" data-run="([^"]+)"', html)
+    assert [h[0] for h in heads] == ["scheduled", "scheduled", "manual"]  # oldest first
+    rows = re.findall(r'<tr data-task="(t\d+)">.*?</tr>', html, re.S)
+    assert rows == ["t000", "t001", "t002"]
+    codes = views.STATE_CODES
+    t001 = re.search(r'<tr data-task="t001">(.*?)</tr>', html, re.S).group(1)
+    assert re.findall(r"<td class=(\w)>", t001) == [codes["success"], codes["failed"], codes["none"]]
+    assert "no status" in html and "upstream_failed" in html               # the legend
+
+
+def test_grid_poll_answers_204_while_nothing_changed_and_the_new_grid_after(world):
+    client, catalog, _ = world
+    headers = {**ALICE, "HX-Request": "true", "HX-Target": "grid"}
+    first = client.get("/ui/dags/etl/grid", headers=headers)
+    version = re.search(r"&(?:amp;)?v=(\w+)", first.text).group(1)
+    assert client.get(f"/ui/dags/etl/grid?v={version}", headers=headers).status_code == 204
+    dag = catalog.infos["etl"].dag
+    catalog.add_run(dag, 3, {"t000": "queued"}, run_type="manual", state="queued")
+    again = client.get(f"/ui/dags/etl/grid?v={version}", headers=headers)
+    assert again.status_code == 200 and again.text.count('class="run run-') == 4
+
+
+def test_task_instance_panel_shows_the_why_first_then_tries_and_log(world):
+    client, _, _ = world
+    run = "manual__2026-11-03T00:00:00+00:00"
+    html = client.get(f"/ui/dags/etl/runs/{run}/tasks/t001", headers={**ALICE, "HX-Request": "true"}).text
+    assert html.index("Why:") < html.index("<h3>Tries</h3>")
+    assert "waiting: 0 of 1 upstream done, rule all_success" in html
+    failed = client.get("/ui/dags/etl/runs/scheduled__2026-11-02T00:00:00+00:00/tasks/t001", headers=ALICE).text
+    assert "<td>1</td>" in failed and "host-1" in failed                   # exit code, host
+    log = client.get("/ui/dags/etl/runs/scheduled__2026-11-02T00:00:00+00:00/tasks/t001/log?try_number=1",
+                     headers=ALICE).text
+    assert "log of t001 try 1" in log
+
+
+def test_graph_page_carries_kinds_states_and_non_default_trigger_rules(world):
+    client, catalog, _ = world
+    dag = chain_dag("shapes", tasks=[
+        {"name": "wait", "command": ["true"], "sensor": {"pokeInterval": "5s"}},
+        {"name": "pick", "dependsOn": ["wait"], "command": ["true"], "branch": True},
+        {"name": "done", "dependsOn": ["pick"], "kind": "empty", "triggerRule": "none_failed"},
+    ])
+    catalog.add_dag(dag)
+    catalog.add_run(dag, 0, {"wait": "success", "pick": "running"}, state="running")
+    html = client.get("/ui/dags/shapes/graph", headers=ALICE).text
+    data = re.search(r'<script type="application/json" id="graph-data">(.*?)</script>', html, re.S).group(1)
+    import json
+    graph = json.loads(data)
+    assert {n["id"]: (n["kind"], n["state"]) for n in graph["nodes"]} == {
+        "wait": ("sensor", "success"), "pick": ("branch", "running"), "done": ("empty", "none")}
+    assert {(e["source"], e["target"], e["rule"]) for e in graph["edges"]} == {
+        ("wait", "pick", None), ("pick", "done", "none_failed")}
+    assert "/static/vendor/dagre.min.js" in html
+    assert client.get("/ui/static/vendor/dagre.min.js").headers["content-type"].startswith("text/javascript")
+
+
+def test_no_credentials_gives_the_login_page_and_a_missing_verb_a_403(world):
+    client, _, rbac = world
+    assert client.get("/ui/").status_code == 401 and "Log in" in client.get("/ui/").text
+    assert client.get("/ui/", headers={"Authorization": "Bearer bob-token"}).status_code == 200
+    refused = client.get("/ui/dags/etl/grid", headers={"Authorization": "Bearer bob-token"})
+    assert refused.status_code == 403 and "bob may not list dagruns" in refused.text
+    assert ("bob", "list", "dagruns", None) in rbac.asked
+
+
+def test_login_sets_an_httponly_cookie_that_later_requests_use(world):
+    client, _, _ = world
+    bad = client.post("/ui/login", data={"token": "nope"}, follow_redirects=False)
+    assert bad.status_code == 401 and "invalid bearer token" in bad.text
+    good = client.post("/ui/login", data={"token": "alice-token"}, follow_redirects=False)
+    assert good.status_code == 303 and "httponly" in good.headers["set-cookie"].lower()
+    assert "samesite=strict" in good.headers["set-cookie"].lower()
+    assert client.get("/ui/dags/etl/grid").status_code == 200
+
+
+def test_static_files_refuse_paths_outside_the_static_dir(world):
+    client, _, _ = world
+    assert client.get("/ui/static/../pages.py").status_code == 404
+    assert client.get("/ui/static/vendor/..%2F..%2Fpages.py").status_code == 404
+    assert client.get("/ui/static/ui.css").status_code == 200
+
+
+def test_schedule_words():
+    assert views.schedule_words(None) == "Never, external triggers only"
+    assert views.schedule_words("@hourly") == "Every hour"
+    assert views.schedule_words("1 day, 0:00:00") == "Every 1 day, 0:00:00"
