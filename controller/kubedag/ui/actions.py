@@ -140,11 +140,11 @@ def add_actions(router: APIRouter, ui: Ui) -> None:
     # -------------------------------------------------------------------------------------- mark
     @router.get("/dags/{dag_id}/runs/{run_id}/mark", include_in_schema=False)
     def mark_dialog(request: Request, dag_id: str, run_id: str, task_ids: str, state: str) -> Response:
-        info, _ = clear_args(request, dag_id)
+        info, dag = clear_args(request, dag_id)
         if state not in MARK_STATES:
             raise InvalidRequest(f"state: {state!r} is not one of {', '.join(MARK_STATES)}")
-        current = {ti.task_id: ti for ti in catalog.task_instances(dag_id, run_id)}
-        rows = [(t, views.state_name(current[t].state) if t in current else "none") for t in _tasks(task_ids)]
+        current = services.runs.load_run(dag, run_id).tis  # what the mark itself will start from
+        rows = [(t, views.state_name(str(current[t].state)) if t in current else "none") for t in _tasks(task_ids)]
         return dialog(request, "mark_dialog.html", info=info, run_id=run_id, task_ids=task_ids, state=state,
                       rows=rows)
 
@@ -162,7 +162,7 @@ def add_actions(router: APIRouter, ui: Ui) -> None:
         ui.require(request, "delete", "dagruns", info.namespace)
         run = catalog.run(dag_id, run_id)
         return dialog(request, "delete_dialog.html", info=info, run=run,
-                      count=len(catalog.task_instances(dag_id, run_id)))
+                      count=sum(ti.state is not None for ti in catalog.task_instances(dag_id, run_id)))
 
     @router.post("/dags/{dag_id}/runs/{run_id}/delete", include_in_schema=False)
     def delete(request: Request, dag_id: str, run_id: str) -> Response:
