@@ -65,6 +65,11 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
         response.delete_cookie(COOKIE, path=ui.prefix or "/")
         return response
 
+    if ui.prefix:
+        @router.get("", include_in_schema=False)
+        def bare() -> Response:
+            return RedirectResponse(f"{ui.prefix}/", status_code=307)
+
     @router.get("/", include_in_schema=False)
     def dag_list(request: Request, search: str = "", paused: str = "", failed: bool = False,
                  tag: str = "") -> Response:
