@@ -151,3 +151,16 @@ def test_schedule_words():
     assert views.schedule_words(None) == "Never, external triggers only"
     assert views.schedule_words("@hourly") == "Every hour"
     assert views.schedule_words("1 day, 0:00:00") == "Every 1 day, 0:00:00"
+
+
+def test_backfill_progress_of_the_dag(world):
+    from datetime import UTC, datetime
+
+    from kubedag.app.catalog import BackfillInfo
+    client, catalog, _ = world
+    catalog.backfills = lambda dag_id=None: [BackfillInfo(  # type: ignore[method-assign]
+        "etl-bf-1", "etl", datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 30, tzinfo=UTC),
+        runs_total=30, runs_done=12)]
+    html = client.get("/ui/dags/etl/backfills", headers={**ALICE, "HX-Request": "true"}).text
+    assert '<progress max="30" value="12">' in html and "12 of 30 runs done" in html
+    assert 'hx-get="/ui/dags/etl/backfills"' in client.get("/ui/dags/etl/grid", headers=ALICE).text

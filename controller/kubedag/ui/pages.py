@@ -96,6 +96,12 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
         return ui.page("grid.html", request, grid=model, runs=runs, info=info, identity=identity,
                        choices=GRID_RUNS, tab="grid", schedule_words=views.schedule_words)
 
+    @router.get("/dags/{dag_id}/backfills", include_in_schema=False)
+    def backfills(request: Request, dag_id: str) -> Response:
+        info = catalog.dag(dag_id)
+        ui.require(request, "list", "backfills", info.namespace)
+        return ui.page("backfills.html", request, info=info, backfills=catalog.backfills(dag_id)[:5])
+
     @router.get("/dags/{dag_id}/graph", include_in_schema=False)
     def graph(request: Request, dag_id: str, run_id: str = "") -> Response:
         info = catalog.dag(dag_id)
