@@ -125,3 +125,19 @@ def test_loopback_without_auth_is_local_and_anything_else_needs_auth(tmp_path):
     users.write_text("ops:plain\n")
     with pytest.raises(ValueError, match="users:1: expected 'username:<bcrypt hash>'"):
         load_users(users)
+
+
+def test_a_dag_of_another_namespace_is_authorised_there_and_the_catalog_is_scoped_to_the_identity():
+    deny = Deny()
+    services, _ = make_services(authorizer=deny, namespace="home")
+    services.locate = lambda dag_id: tuple(dag_id.split(".", 1)) if "." in dag_id else ("home", dag_id)
+    seen = []
+    catalog = services.catalog
+    services.scope = lambda who: seen.append(who.username) or catalog
+    client = TestClient(create_app(services))
+    client.get("/api/v2/dags/team-b.etl")
+    client.get("/api/v2/dags")
+    assert deny.asked == [("local", "get", "dags", "team-b", "etl"), ("local", "list", "dags", "home", None)]
+    assert seen == ["local", "local"]
+    client.get("/api/v2/version")
+    assert seen == ["local", "local"]

@@ -177,18 +177,24 @@ def identity(request: Request) -> Identity:
 def authorize(operation_id: str) -> Callable[..., Identity]:
     """A FastAPI dependency for the endpoint ``operation_id``: the caller's identity once every permission of
     :data:`~kubedag.api.permissions.PERMISSIONS` ``[operation_id]`` is allowed. Raises HTTPException 403
-    naming the missing permission, 401 when unauthenticated; KeyError at import for an unknown id."""
+    naming the missing permission, 401 when unauthenticated; KeyError at import for an unknown id.
+    The namespace and DAG name asked about are the DAG's (:meth:`~kubedag.api.services.ApiServices.where`). The identity is left in
+    ``request.state.identity`` for :func:`kubedag.api.routes.common.services`."""
     needs = PERMISSIONS[operation_id]
 
     def dependency(request: Request, who: Identity = Depends(identity)) -> Identity:
         services: Any = request.app.state.services
+        namespace, dag_name = services.where(request.path_params.get("dag_id"))
         for need in needs:
             name = request.path_params.get(need.name_param) if need.name_param else None
-            if not services.authorizer.allowed(who, need.verb, need.resource, services.namespace, name=name,
+            if need.name_param == "dag_id":
+                name = dag_name
+            if not services.authorizer.allowed(who, need.verb, need.resource, namespace, name=name,
                                                subresource=need.subresource, group=need.group):
-                where = f" in namespace {services.namespace}" if services.namespace else ""
+                where = f" in namespace {namespace}" if namespace else ""
                 raise HTTPException(403, f"{who.username} may not {need.describe()}"
                                          f"{' ' + repr(name) if name else ''}{where}")
+        request.state.identity = who
         return who
 
     dependency.__name__ = f"authorize_{operation_id}"

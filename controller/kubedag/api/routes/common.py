@@ -15,8 +15,11 @@ T = TypeVar("T")
 
 
 def services(request: Request) -> ApiServices:
-    """FastAPI dependency: the server's :class:`~kubedag.api.services.ApiServices`."""
-    return request.app.state.services
+    """FastAPI dependency: the server's :class:`~kubedag.api.services.ApiServices` as the caller sees them (its
+    catalog scoped to the identity :func:`kubedag.api.auth.authorize` found; public endpoints: unscoped)."""
+    svc: ApiServices = request.app.state.services
+    who = getattr(request.state, "identity", None)
+    return svc.for_identity(who) if who is not None else svc
 
 
 LIMIT = Query(50, ge=0, description="Entries per page (Airflow's default 50).")
