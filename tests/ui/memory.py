@@ -169,6 +169,8 @@ class Services:
     pauses: Any = None
     backfills: Any = None
     namespace: str | None = None
+    scope: Any = None
+    locate: Any = None
     clock: Any = field(default=lambda: T0 + timedelta(days=40))
 
 

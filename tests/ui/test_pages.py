@@ -164,3 +164,35 @@ def test_backfill_progress_of_the_dag(world):
     html = client.get("/ui/dags/etl/backfills", headers={**ALICE, "HX-Request": "true"}).text
     assert '<progress max="30" value="12">' in html and "12 of 30 runs done" in html
     assert 'hx-get="/ui/dags/etl/backfills"' in client.get("/ui/dags/etl/grid", headers=ALICE).text
+
+
+def test_the_services_scope_and_locate_decide_what_an_identity_sees_and_where_it_is_authorised(world):
+    from kubedag.app.operations import NotFound
+    client, catalog, rbac = world
+
+    class OnlyQuiet:
+        """bob's view: only the DAG 'quiet' (as a cluster's scope hides the namespaces bob may not list)."""
+
+        def __getattr__(self, name):
+            return getattr(catalog, name)
+
+        def dags(self):
+            return [d for d in catalog.dags() if d.dag_id == "quiet"]
+
+        def dag(self, dag_id):
+            if dag_id != "quiet":
+                raise NotFound(f"no DAG {dag_id!r}")
+            return catalog.dag(dag_id)
+
+    app = FastAPI()
+    scoped = Services(catalog, TokenAuth({"bob-token": "bob"}), rbac,
+                      scope=lambda who: OnlyQuiet() if who.username == "bob" else catalog,
+                      locate=lambda dag_id: ("team-a", dag_id))
+    rbac.grants.add(("bob", "list", "dagruns"))
+    app.include_router(ui_router(scoped))
+    bob = TestClient(app, headers={"Authorization": "Bearer bob-token"})
+    listing = bob.get("/ui/").text
+    assert 'data-dag="quiet"' in listing and 'data-dag="etl"' not in listing
+    assert bob.get("/ui/dags/etl/grid").status_code == 404
+    assert bob.get("/ui/dags/quiet/grid").status_code == 200
+    assert ("bob", "list", "dagruns", "team-a") in rbac.asked

@@ -65,7 +65,6 @@ def _tasks(text: str) -> tuple[str, ...]:
 def add_actions(router: APIRouter, ui: Ui) -> None:
     """Add the actions' dialogs (GET) and the actions (POST) to ``router``."""
     services = ui.services
-    catalog = services.catalog
 
     def dialog(request: Request, template: str, **context: Any) -> Response:
         return ui.page(template, request, **context)
@@ -78,22 +77,19 @@ def add_actions(router: APIRouter, ui: Ui) -> None:
     # -------------------------------------------------------------------------------------- pause
     @router.get("/dags/{dag_id}/pause", include_in_schema=False)
     def pause_dialog(request: Request, dag_id: str, paused: bool) -> Response:
-        info = catalog.dag(dag_id)
-        ui.require(request, "patch", "dags", info.namespace, name=dag_id)
+        catalog, info, _ = ui.dag_access(request, dag_id, "patch", "dags")
         return dialog(request, "pause_dialog.html", info=info, paused=paused)
 
     @router.post("/dags/{dag_id}/pause", include_in_schema=False)
     def pause(request: Request, dag_id: str, paused: bool = Form(...)) -> Response:
-        info = catalog.dag(dag_id)
-        ui.require(request, "patch", "dags", info.namespace, name=dag_id)
+        catalog, info, _ = ui.dag_access(request, dag_id, "patch", "dags")
         stored = operations.set_paused(services.pauses, info.dag or dag_id, paused)
         return done(request, f"DAG {dag_id} is now {'paused' if stored else 'active'}.")
 
     # -------------------------------------------------------------------------------------- trigger
     @router.get("/dags/{dag_id}/trigger", include_in_schema=False)
     def trigger_dialog(request: Request, dag_id: str) -> Response:
-        info = catalog.dag(dag_id)
-        ui.require(request, "create", "dagruns", info.namespace)
+        catalog, info, _ = ui.dag_access(request, dag_id, "create", "dagruns")
         dag = _valid(info)
         return dialog(request, "trigger_dialog.html", info=info, conf=json.dumps(dict(dag.params), indent=2),
                       error=None, run_id="", logical_date="")
@@ -101,8 +97,7 @@ def add_actions(router: APIRouter, ui: Ui) -> None:
     @router.post("/dags/{dag_id}/trigger", include_in_schema=False)
     def trigger(request: Request, dag_id: str, conf: str = Form("{}"), run_id: str = Form(""),
                 logical_date: str = Form("")) -> Response:
-        info = catalog.dag(dag_id)
-        ui.require(request, "create", "dagruns", info.namespace)
+        catalog, info, _ = ui.dag_access(request, dag_id, "create", "dagruns")
         dag = _valid(info)
         try:
             when = _date(logical_date, "logical_date") if logical_date.strip() else services.clock()
@@ -115,8 +110,7 @@ def add_actions(router: APIRouter, ui: Ui) -> None:
 
     # -------------------------------------------------------------------------------------- clear
     def clear_args(request: Request, dag_id: str) -> tuple[DagInfo, DAG]:
-        info = catalog.dag(dag_id)
-        ui.require(request, "patch", "dagruns", info.namespace)
+        catalog, info, _ = ui.dag_access(request, dag_id, "patch", "dagruns")
         return info, _valid(info)
 
     @router.get("/dags/{dag_id}/runs/{run_id}/clear", include_in_schema=False)
@@ -158,16 +152,14 @@ def add_actions(router: APIRouter, ui: Ui) -> None:
     # -------------------------------------------------------------------------------------- delete run
     @router.get("/dags/{dag_id}/runs/{run_id}/delete", include_in_schema=False)
     def delete_dialog(request: Request, dag_id: str, run_id: str) -> Response:
-        info = catalog.dag(dag_id)
-        ui.require(request, "delete", "dagruns", info.namespace)
+        catalog, info, _ = ui.dag_access(request, dag_id, "delete", "dagruns")
         run = catalog.run(dag_id, run_id)
         return dialog(request, "delete_dialog.html", info=info, run=run,
                       count=sum(ti.state is not None for ti in catalog.task_instances(dag_id, run_id)))
 
     @router.post("/dags/{dag_id}/runs/{run_id}/delete", include_in_schema=False)
     def delete(request: Request, dag_id: str, run_id: str) -> Response:
-        info = catalog.dag(dag_id)
-        ui.require(request, "delete", "dagruns", info.namespace)
+        catalog, info, _ = ui.dag_access(request, dag_id, "delete", "dagruns")
         operations.delete(services.runs, dag_id, run_id)
         return done(request, f"Deleted run {run_id} of {dag_id}.")
 
@@ -175,8 +167,7 @@ def add_actions(router: APIRouter, ui: Ui) -> None:
     @router.get("/dags/{dag_id}/backfill", include_in_schema=False)
     def backfill_dialog(request: Request, dag_id: str, from_date: str = "", to_date: str = "",
                         reprocess_behavior: str = "none") -> Response:
-        info = catalog.dag(dag_id)
-        ui.require(request, "create", "backfills", info.namespace)
+        catalog, info, _ = ui.dag_access(request, dag_id, "create", "backfills")
         dag = _valid(info)
         planned = []
         if from_date and to_date:
@@ -191,8 +182,7 @@ def add_actions(router: APIRouter, ui: Ui) -> None:
     @router.post("/dags/{dag_id}/backfill", include_in_schema=False)
     def backfill(request: Request, dag_id: str, from_date: str = Form(...), to_date: str = Form(...),
                  reprocess_behavior: str = Form("none"), max_active_runs: str = Form("")) -> Response:
-        info = catalog.dag(dag_id)
-        ui.require(request, "create", "backfills", info.namespace)
+        catalog, info, _ = ui.dag_access(request, dag_id, "create", "backfills")
         if services.backfills is None:
             raise OperationError("backfills are not available from this server")
         created = services.backfills.create(BackfillRequest(

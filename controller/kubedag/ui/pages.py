@@ -25,7 +25,6 @@ GRID_RUNS = (10, 25, 50, 100)
 
 def add_pages(router: APIRouter, ui: Ui) -> None:
     """Add the read-only pages to ``router`` (paths relative to the UI's prefix)."""
-    catalog = ui.services.catalog
 
     @router.get("/static/{path:path}", include_in_schema=False)
     def static(path: str) -> Response:
@@ -75,7 +74,7 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
                  tag: str = "") -> Response:
         identity = ui.require(request, "list", "dags")
         chosen = views.DagFilter(search, paused, failed, tag)
-        rows, tags = views.dag_rows(catalog, chosen)
+        rows, tags = views.dag_rows(ui.catalog_for(identity), chosen)
         template = "dag_rows.html" if request.headers.get("hx-target") == "dag-rows" else "dags.html"
         return ui.page(template, request, rows=rows, tags=tags, chosen=chosen, identity=identity,
                        schedule_words=views.schedule_words)
@@ -86,8 +85,7 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
 
     @router.get("/dags/{dag_id}/grid", include_in_schema=False)
     def grid(request: Request, dag_id: str, runs: int = Query(25, ge=1, le=1000), v: str = "") -> Response:
-        info = catalog.dag(dag_id)
-        identity = ui.require(request, "list", "dagruns", info.namespace)
+        catalog, info, identity = ui.dag_access(request, dag_id, "list", "dagruns")
         model = views.grid(catalog, dag_id, limit=runs)
         if request.headers.get("hx-target") == "grid":
             if v and v == model.version:
@@ -98,14 +96,12 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
 
     @router.get("/dags/{dag_id}/backfills", include_in_schema=False)
     def backfills(request: Request, dag_id: str) -> Response:
-        info = catalog.dag(dag_id)
-        ui.require(request, "list", "backfills", info.namespace)
+        catalog, info, _ = ui.dag_access(request, dag_id, "list", "backfills")
         return ui.page("backfills.html", request, info=info, backfills=catalog.backfills(dag_id)[:5])
 
     @router.get("/dags/{dag_id}/graph", include_in_schema=False)
     def graph(request: Request, dag_id: str, run_id: str = "") -> Response:
-        info = catalog.dag(dag_id)
-        identity = ui.require(request, "get", "dags", info.namespace, name=dag_id)
+        catalog, info, identity = ui.dag_access(request, dag_id, "get", "dags")
         if info.dag is None:
             return ui.page("error.html", request, 409, title="Invalid DAG", message=info.error, identity=identity)
         recent, _ = catalog.runs(views.RunQuery(dag_id=dag_id, order_by="-logical_date", limit=25))
@@ -121,8 +117,7 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
 
     @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", include_in_schema=False)
     def task_instance(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int = 0) -> Response:
-        info = catalog.dag(dag_id)
-        identity = ui.require(request, "get", "dagruns", info.namespace)
+        catalog, info, identity = ui.dag_access(request, dag_id, "get", "dagruns")
         run = catalog.run(dag_id, run_id)
         ti = next((t for t in catalog.task_instances(dag_id, run_id) if t.task_id == task_id), None)
         if ti is None:
@@ -138,8 +133,7 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
 
     @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/log", include_in_schema=False)
     def log(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> Response:
-        info = catalog.dag(dag_id)
-        ui.require(request, "get", "pods", info.namespace, subresource="log", group="")
+        catalog, info, _ = ui.dag_access(request, dag_id, "get", "pods", subresource="log", group="")
         tries = catalog.tries(dag_id, run_id, task_id)
         current = next((t for t in tries if t.try_number == try_number), None)
         try:

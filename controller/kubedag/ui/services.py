@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from kubedag.app.catalog import Authenticator, Authorizer, Backfills, Catalog
+from kubedag.app.catalog import Authenticator, Authorizer, Backfills, Catalog, Identity
 from kubedag.app.operations import DagSource, PauseFlags, RunsRepository
 
 
@@ -21,7 +21,8 @@ class UiServices(Protocol):
 
     The REST API's ``kubedag.api.services.ApiServices`` is one. ``backfills`` ``None``: backfills are not
     offered. ``clock``: the current time, UTC-aware. ``namespace``: the namespace served (``None`` locally),
-    used in an authorisation when the DAG names none.
+    used in an authorisation when the DAG names none. ``scope``: the catalog one identity sees (``None``: the
+    one catalog); ``locate``: ``(namespace, object name)`` of a DAG by its id (``None``: ``(namespace, dag_id)``).
     """
 
     catalog: Catalog
@@ -33,5 +34,7 @@ class UiServices(Protocol):
     authorizer: Authorizer
     clock: Callable[[], datetime]
     namespace: str | None
+    scope: Callable[[Identity], Catalog] | None
+    locate: Callable[[str], tuple[str | None, str]] | None
 
 

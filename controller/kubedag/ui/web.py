@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from kubedag.app.catalog import Identity, Unauthenticated
+from kubedag.app.catalog import Catalog, DagInfo, Identity, Unauthenticated
 from kubedag.app.operations import AlreadyExists, InvalidRequest, NotFound, OperationError
 from kubedag.ui import views
 from kubedag.ui.services import UiServices
@@ -53,6 +53,24 @@ class Ui:
             raise Forbidden(f"{identity.username} may not {verb} {what}"
                             + (f" in namespace {namespace}" if namespace else ""))
         return identity
+
+    def catalog_for(self, identity: Identity) -> Catalog:
+        """The catalog as ``identity`` sees it (the services' ``scope``: on a cluster only the namespaces where it
+        may list DAGs), or the one catalog when there is no scope."""
+        scope = self.services.scope
+        return self.services.catalog if scope is None else scope(identity)
+
+    def dag_access(self, request: Request, dag_id: str, verb: str, resource: str, *,
+                   subresource: str | None = None, group: str = "kubedag.io") -> tuple[Catalog, DagInfo, Identity]:
+        """Authorise ``verb`` ``resource`` in the namespace of DAG ``dag_id`` (the services' ``locate``; with the
+        DAG's name for ``dags``, resourceName-level RBAC as the REST API), then read the DAG from the identity's
+        catalog. Returns ``(catalog, DAG, identity)``. Raises Unauthenticated, :class:`Forbidden`, NotFound."""
+        locate = self.services.locate
+        namespace, name = locate(dag_id) if locate is not None else (self.services.namespace, dag_id)
+        identity = self.require(request, verb, resource, namespace, subresource=subresource, group=group,
+                                name=name if resource == "dags" else None)
+        catalog = self.catalog_for(identity)
+        return catalog, catalog.dag(dag_id), identity
 
     def page(self, template: str, request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
         """Render ``template`` with ``context`` plus ``base`` (the prefix), ``request`` and ``partial`` (True
