@@ -11,7 +11,9 @@ from kubedag.app.catalog import (
     BackfillInfo, ComponentHealth, DagInfo, HealthInfo, Identity, PoolInfo, RunInfo, RunQuery, TaskInstanceInfo,
     TryInfo, Unauthenticated, XComInfo,
 )
-from kubedag.app.operations import NotFound
+from kubedag.app.operations import LoadedRun, NotFound
+from kubedag.core import engine
+from kubedag.core.states import DagRunState, RunType, TaskInstanceState
 from kubedag.core.spec.dag import DAG
 from kubedag.core.spec.loader import parse_dag
 
@@ -127,6 +129,22 @@ class MemoryCatalog:
         return HealthInfo(ComponentHealth("healthy"), ComponentHealth("healthy"))
 
 
+@dataclass
+class MemoryRuns:
+    """``load_run`` of the operations' RunsRepository, read from a :class:`MemoryCatalog` (the task panel's
+    "why" plans one engine pass on it); writes are not supported here."""
+
+    catalog: MemoryCatalog
+
+    def load_run(self, dag: DAG, run_id: str) -> LoadedRun:
+        info = self.catalog.run(dag.dag_id, run_id)
+        run = engine.DagRun(dag.dag_id, run_id, RunType(info.run_type), info.logical_date, info.logical_date,
+                            info.logical_date, DagRunState(info.state), info.start_date, info.end_date)
+        tis = {ti.task_id: engine.TaskInstance(ti.task_id, TaskInstanceState(ti.state), ti.try_number)
+               for ti in self.catalog.task_instances(dag.dag_id, run_id) if ti.state}
+        return LoadedRun(run, tis)
+
+
 class TokenAuth:
     """``Bearer <token>`` -> an identity named after the token's user part (``alice-token`` -> ``alice``)."""
 
@@ -158,13 +176,16 @@ class Rbac:
 
 @dataclass
 class Services:
-    """A :class:`kubedag.ui.UiServices` on a :class:`MemoryCatalog` (no operations: writes are not tested
-    with it)."""
+    """A :class:`kubedag.ui.UiServices` on a :class:`MemoryCatalog` (``runs`` a :class:`MemoryRuns` unless
+    given: writes are tested with the metadata DB's)."""
 
     catalog: MemoryCatalog
     authenticator: Any
     authorizer: Any
     runs: Any = None
+
+    def __post_init__(self) -> None:
+        self.runs = self.runs or MemoryRuns(self.catalog)
     dags: Any = None
     pauses: Any = None
     backfills: Any = None

@@ -196,3 +196,11 @@ def test_the_services_scope_and_locate_decide_what_an_identity_sees_and_where_it
     assert bob.get("/ui/dags/etl/grid").status_code == 404
     assert bob.get("/ui/dags/quiet/grid").status_code == 200
     assert ("bob", "list", "dagruns", "team-a") in rbac.asked
+
+
+def test_the_why_of_a_task_without_a_reason_comes_from_the_engine(world):
+    client, _, _ = world
+    run = "manual__2026-11-03T00:00:00+00:00"                # t000 running, t001 has a reason, t002 none
+    html = client.get(f"/ui/dags/etl/runs/{run}/tasks/t002", headers={**ALICE, "HX-Request": "true"}).text
+    assert ("trigger rule all_success requires all upstream tasks to have succeeded, but found 1 not yet "
+            "succeeded (upstream: 0 done of 1)") in html

@@ -126,9 +126,13 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
         shown = try_number or (tries[-1].try_number if tries else 0)
         xcoms = catalog.xcoms(dag_id, run_id, task_id)
         task = info.dag.tasks.get(task_id) if info.dag else None
+        why = ti.reason
+        if not why and task is not None and views.state_name(ti.state) in views.WAITING_STATES:
+            why = views.why_waiting(info.dag, ui.services.runs.load_run(info.dag, run_id), task_id,
+                                    ui.services.clock())
         env = views.masked_env(dict(ti.rendered_fields.get("env", {}) or (task.env if task else {})))
         return ui.page("task_instance.html", request, info=info, run=run, ti=ti, tries=tries, shown=shown,
-                       xcoms=xcoms, task=task, env=env, identity=identity,
+                       xcoms=xcoms, task=task, env=env, identity=identity, why=why,
                        kind=views.task_kind(task) if task else ti.operator)
 
     @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/log", include_in_schema=False)

@@ -16,8 +16,8 @@ from typing import Any
 from cron_descriptor import ExpressionDescriptor
 
 from kubedag.app.catalog import Catalog, DagInfo, RunInfo, RunQuery, TaskInstanceInfo
-from kubedag.app.operations import OperationError
-from kubedag.core import timetable
+from kubedag.app.operations import LoadedRun, OperationError
+from kubedag.core import engine, timetable
 from kubedag.core.secrets import is_sensitive
 from kubedag.core.spec.dag import DAG, Task, topological_order
 
@@ -201,6 +201,30 @@ def grid(catalog: Catalog, dag_id: str, *, limit: int = 25) -> Grid:
                 digest.update(f"{ti.task_id}:{ti.state}:{ti.try_number};".encode())
     return Grid(dag, runs, task_ids, cells, total, digest.hexdigest(),
                 {t: task_kind(dag.tasks[t]) for t in task_ids})
+
+
+# ------------------------------------------------------------------------------------------------ why
+WAITING_STATES = frozenset({"none", "scheduled", "up_for_retry", "up_for_reschedule"})
+
+
+def why_waiting(dag: DAG, loaded: LoadedRun, task_id: str, now: datetime) -> str | None:
+    """Why task ``task_id`` of the run has not started, from the engine's own planning (one pass of
+    :func:`kubedag.core.engine.plan` that changes nothing): the trigger rule's reason ("trigger rule all_success
+    requires ..., upstream: 1 done of 3"), a retry or reschedule not yet due, or that it is ready and starts at
+    the scheduler's next pass. ``None`` when the engine has nothing to say (a finished run)."""
+    run = loaded.run
+    if str(run.state) in FINISHED_RUN_STATES:
+        return None
+    if str(run.state) == "queued":
+        return ("the run is queued: the scheduler starts it when the DAG's max_active_runs "
+                f"({dag.max_active_runs}) allows")
+    tis = {t: loaded.tis.get(t) or engine.TaskInstance(t) for t in dag.tasks}
+    plan = engine.plan(dag, run, tis, now)
+    if task_id in plan.waiting:
+        return "; ".join(plan.waiting[task_id])
+    if any(start.task_id == task_id for start in plan.starts):
+        return "ready: its upstream tasks allow it; the scheduler starts it at its next pass, when a slot is free"
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ graph
