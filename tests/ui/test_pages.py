@@ -204,3 +204,9 @@ def test_the_why_of_a_task_without_a_reason_comes_from_the_engine(world):
     html = client.get(f"/ui/dags/etl/runs/{run}/tasks/t002", headers={**ALICE, "HX-Request": "true"}).text
     assert ("trigger rule all_success requires all upstream tasks to have succeeded, but found 1 not yet "
             "succeeded (upstream: 0 done of 1)") in html
+
+
+def test_a_bad_query_field_is_named_in_a_400_page(world):
+    client, _, _ = world
+    bad = client.get("/ui/dags/etl/grid?runs=many", headers=ALICE)
+    assert bad.status_code == 400 and "runs: " in bad.text

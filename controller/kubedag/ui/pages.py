@@ -70,10 +70,10 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
             return RedirectResponse(f"{ui.prefix}/", status_code=307)
 
     @router.get("/", include_in_schema=False)
-    def dag_list(request: Request, search: str = "", paused: str = "", failed: bool = False,
+    def dag_list(request: Request, search: str = "", paused: str = "", failed: str = "",
                  tag: str = "") -> Response:
         identity = ui.require(request, "list", "dags")
-        chosen = views.DagFilter(search, paused, failed, tag)
+        chosen = views.DagFilter(search, paused, failed == "true", tag)  # an unchecked box sends "" or nothing
         rows, tags = views.dag_rows(ui.catalog_for(identity), chosen)
         template = "dag_rows.html" if request.headers.get("hx-target") == "dag-rows" else "dags.html"
         return ui.page(template, request, rows=rows, tags=tags, chosen=chosen, identity=identity,

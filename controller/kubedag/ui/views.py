@@ -70,6 +70,11 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
+def short_when(value: datetime | None) -> str:
+    """A UTC instant as ``MM-DD HH:MM:SS`` (``""`` for ``None``), for narrow tables."""
+    return value.strftime("%m-%d %H:%M:%S") if value else ""
+
+
 def task_kind(task: Task) -> str:
     """The task's kind as the UI shows it: ``sensor``, ``branch``, ``trigger``, ``empty`` or ``command``."""
     if task.sensor is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -81,11 +82,11 @@ class Ui:
 
 
 def environment() -> Environment:
-    """The Jinja2 environment of the UI's templates (autoescaped) with its filters: ``when`` (UTC instant),
+    """The Jinja2 environment of the UI's templates (autoescaped) with its filters: ``when`` (UTC instant), ``short`` (the same without year),
     ``duration`` (seconds -> H:MM:SS), ``color`` (a state's Airflow color), ``state`` (``None`` -> ``none``)."""
     env = Environment(loader=PackageLoader("kubedag.ui", "templates"), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=views.when, duration=views.duration_text, state=views.state_name,
+    env.filters.update(when=views.when, short=views.short_when, duration=views.duration_text, state=views.state_name,
                        color=lambda s: views.STATE_COLORS.get(views.state_name(s), "white"))
     env.globals.update(STATE_COLORS=views.STATE_COLORS, STATE_CODES=views.STATE_CODES)
     return env
@@ -109,6 +110,9 @@ def route_class(ui: Ui) -> type[APIRoute]:
             async def errors(request: Request) -> Response:
                 try:
                     return await handler(request)
+                except RequestValidationError as exc:  # a bad query or form field: name it
+                    fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
+                    return ui.page("error.html", request, 400, title="Cannot do that", message=fields, identity=None)
                 except Unauthenticated as exc:
                     if request.headers.get("hx-request"):
                         return Response(status_code=401, headers={"HX-Redirect": f"{ui.prefix}/login"})

@@ -10,9 +10,6 @@
     removed: "lightgrey", scheduled: "tan", deferred: "mediumpurple", none: "white"};
 
   document.addEventListener("DOMContentLoaded", function () {
-    // Errors (4xx/5xx) are swapped too: the server retargets them into the dialog.
-    htmx.config.responseHandling = [{code: "204", swap: false}, {code: "[23]..", swap: true},
-      {code: "[45]..", swap: true, error: true}];
     var modal = document.getElementById("modal");
     document.body.addEventListener("htmx:afterSwap", function (e) {
       if (e.detail.target && e.detail.target.id === "modal-body" && !modal.open) modal.showModal();
