@@ -37,15 +37,17 @@ def world() -> MemoryCatalog:
 
 
 def serve():
-    services = Services(world(), TokenAuth({"t": "alice"}), Rbac({("alice", "*", "*")}))
+    readers = {("bob", verb, resource) for verb, resource in (("list", "dags"), ("get", "dags"),
+                                                                ("list", "dagruns"), ("get", "dagruns"))}
+    services = Services(world(), TokenAuth({"t": "alice", "bob-token": "bob"}), Rbac({("alice", "*", "*"), *readers}))
     app = FastAPI()
     app.include_router(ui_router(services))
     return Server(app)
 
 
-def login(page, url: str) -> None:
+def login(page, url: str, token: str = "t") -> None:
     page.goto(f"{url}/ui/login")
-    page.fill("input[name=token]", "t")
+    page.fill("input[name=token]", token)
     page.click("button[type=submit]")
     page.wait_for_url(f"{url}/ui/")
 
@@ -81,3 +83,19 @@ def test_pages_in_chromium_with_keyboard_and_screenshots(page):
         page.keyboard.press("Enter")
         page.wait_for_selector("#panel .ti")
         page.screenshot(path=shots / "memory-graph-1920.png")
+
+
+def test_log_in_and_be_refused_an_action_the_identity_rbac_does_not_allow(page):
+    with serve() as server:
+        login(page, server.url, "bob-token")
+        page.goto(f"{server.url}/ui/dags/etl/grid")              # bob may read
+        page.click("button:has-text('Trigger')")
+        page.wait_for_selector("#modal h2:has-text('Forbidden')")
+        assert "bob may not create dagruns" in page.inner_text("#modal")
+        page.screenshot(path=artifacts_dir() / "memory-refused-trigger.png")
+        page.keyboard.press("Escape")
+        page.click('table.grid tr[data-task="load"] td >> nth=7')  # the failed load
+        page.wait_for_selector("#panel #log:has-text('bob may not get pods/log')")  # the rest of the panel shows
+        page.click("#panel button:has-text('Clear…')")
+        page.wait_for_selector("#modal h2:has-text('Forbidden')")
+        assert "bob may not patch dagruns" in page.inner_text("#modal")

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from kubedag.app.catalog import Unauthenticated
 from kubedag.app.operations import NotFound, OperationError
 from kubedag.ui import views
-from kubedag.ui.web import COOKIE, Ui
+from kubedag.ui.web import COOKIE, Forbidden, Ui
 
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".json": "application/json",
                 ".LICENSE": "text/plain"}
@@ -137,7 +137,11 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
 
     @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/log", include_in_schema=False)
     def log(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> Response:
-        catalog, info, _ = ui.dag_access(request, dag_id, "get", "pods", subresource="log", group="")
+        try:
+            catalog, info, _ = ui.dag_access(request, dag_id, "get", "pods", subresource="log", group="")
+        except Forbidden as exc:  # the panel shows the rest; the log's place says why it is missing
+            return ui.page("log.html", request, text="", error=str(exc), live=False, dag_id=dag_id,
+                           run_id=run_id, task_id=task_id, try_number=try_number)
         tries = catalog.tries(dag_id, run_id, task_id)
         current = next((t for t in tries if t.try_number == try_number), None)
         try:

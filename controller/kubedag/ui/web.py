@@ -25,6 +25,11 @@ COOKIE = "kubedag_ui_auth"
 """The login cookie: the ``Authorization`` header value the user logged in with (HttpOnly, SameSite=Strict, so
 another site can neither read it nor send it with a form post)."""
 
+BACKGROUND = "kd-background"
+"""The header of the UI's own fragment requests (polls, lazy loads: ``hx-headers`` in the templates): an error of
+one does not open the error dialog; the fragment keeps what it shows."""
+
+
 class Forbidden(Exception):
     """The identity may not do this (HTTP 403); the message names the Kubernetes verb and resource."""
 
@@ -102,6 +107,8 @@ def route_class(ui: Ui) -> type[APIRoute]:
 
             async def handle(request: Request) -> Response:
                 response = await errors(request)
+                if request.headers.get(BACKGROUND) and response.status_code in (400, 403, 404, 409):
+                    return Response(status_code=204)  # a poll or lazy load keeps what it shows; no dialog pops up
                 if response.status_code >= 400 and request.headers.get("hx-request"):
                     # htmx shows an error in the dialog, whatever element asked (see static/ui.js)
                     response.headers.update({"HX-Retarget": "#modal-body", "HX-Reswap": "innerHTML"})
