@@ -210,3 +210,23 @@ def test_a_bad_query_field_is_named_in_a_400_page(world):
     client, _, _ = world
     bad = client.get("/ui/dags/etl/grid?runs=many", headers=ALICE)
     assert bad.status_code == 400 and "runs: " in bad.text
+
+
+def test_schedule_tab_lists_what_unpausing_creates_and_the_next_runs(world):
+    client, catalog, _ = world
+    html = client.get("/ui/dags/quiet/schedule", headers=ALICE).text     # paused, no run, catchup on, weekdays
+    # clock: 2026-12-11; start 2026-11-01: every weekday 06:30 since, whose interval has ended, is due
+    assert "Unpausing the DAG creates these at once" in html
+    due = re.search(r'aria-label="Due runs">(.*?)</table>', html, re.S).group(1)
+    assert due.count("<tr>") - 1 == 28       # logical dates: the weekdays Nov 2 - Dec 9 (the last interval ends Dec 10)
+    assert "scheduled__2026-11-03T06:30:00+00:00" in due
+    upcoming = re.search(r'aria-label="Upcoming runs">(.*?)</table>', html, re.S).group(1)
+    assert upcoming.count("<tr>") - 1 == 10
+
+
+def test_pools_and_health_pages(world):
+    client, _, _ = world
+    pools = client.get("/ui/pools", headers=ALICE).text
+    assert '<tr data-pool="default_pool"><td>default_pool</td><td>128</td>' in pools
+    health = client.get("/ui/health", headers=ALICE).text
+    assert "Metadata DB" in health and "healthy" in health

@@ -99,6 +99,27 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
         catalog, info, _ = ui.dag_access(request, dag_id, "list", "backfills")
         return ui.page("backfills.html", request, info=info, backfills=catalog.backfills(dag_id)[:5])
 
+    @router.get("/dags/{dag_id}/schedule", include_in_schema=False)
+    def dag_schedule(request: Request, dag_id: str) -> Response:
+        catalog, info, identity = ui.dag_access(request, dag_id, "get", "dags")
+        if info.dag is None:
+            return ui.page("error.html", request, 409, title="Invalid DAG", message=info.error, identity=identity)
+        last, _ = catalog.runs(views.RunQuery(dag_id=dag_id, run_types=("scheduled",), order_by="-logical_date",
+                                              limit=1))
+        plan = views.schedule(info.dag, last[0] if last else None, ui.services.clock())
+        return ui.page("schedule.html", request, info=info, identity=identity, tab="schedule", plan=plan,
+                       last=last[0] if last else None, schedule_words=views.schedule_words)
+
+    @router.get("/pools", include_in_schema=False)
+    def pools(request: Request) -> Response:
+        identity = ui.require(request, "list", "pools")
+        return ui.page("pools.html", request, identity=identity, pools=ui.catalog_for(identity).pools())
+
+    @router.get("/health", include_in_schema=False)
+    def health(request: Request) -> Response:
+        identity = ui.identity(request)
+        return ui.page("health.html", request, identity=identity, health=ui.catalog_for(identity).health())
+
     @router.get("/dags/{dag_id}/graph", include_in_schema=False)
     def graph(request: Request, dag_id: str, run_id: str = "") -> Response:
         catalog, info, identity = ui.dag_access(request, dag_id, "get", "dags")

@@ -208,6 +208,34 @@ def grid(catalog: Catalog, dag_id: str, *, limit: int = 25) -> Grid:
                 {t: task_kind(dag.tasks[t]) for t in task_ids})
 
 
+# ------------------------------------------------------------------------------------------------ schedule
+SCHEDULE_SCAN = 500
+"""At most this many due runs are listed (the count says when there are more)."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A DAG's next runs from its timetable: ``due``: the runs whose time has come after the latest scheduled run
+    (what the scheduler creates at once: catchup's backlog, or the runs unpausing creates), ``upcoming``: the
+    next ones after those, ``more_due``: whether more than :data:`SCHEDULE_SCAN` are due."""
+
+    due: list[timetable.DagRunInfo]
+    upcoming: list[timetable.DagRunInfo]
+    more_due: bool = False
+
+
+def schedule(dag: DAG, last: RunInfo | None, now: datetime, count: int = 10) -> Schedule:
+    """The :class:`Schedule` of ``dag`` after its latest scheduled run ``last`` (``None``: none yet), at ``now``
+    (UTC), as Airflow's scheduler iterates ``next_dagrun_info`` (:func:`kubedag.core.timetable.upcoming_runs`)."""
+    after = None
+    if last is not None and last.data_interval_start and last.data_interval_end:
+        after = timetable.DataInterval(last.data_interval_start, last.data_interval_end)
+    runs = timetable.upcoming_runs(dag.timetable, dag.restriction, now, after, SCHEDULE_SCAN + count)
+    due = [r for r in runs if r.run_after <= now]
+    later = [r for r in runs if r.run_after > now][:count]
+    return Schedule(due[:SCHEDULE_SCAN], later, len(due) > SCHEDULE_SCAN)
+
+
 # ------------------------------------------------------------------------------------------------ why
 WAITING_STATES = frozenset({"none", "scheduled", "up_for_retry", "up_for_reschedule"})
 
