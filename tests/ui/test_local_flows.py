@@ -21,6 +21,7 @@ from tests.ui.conftest import artifacts_dir, free_port
 KUBEDAG = str(Path(sys.executable).with_name("kubedag"))
 WAIT = 90_000  # milliseconds any one thing may take to show on a loaded machine (not a timing assertion)
 TOKEN = "ui-test-token"
+CATCHUP_DAYS = 30
 
 
 def dag(name: str, tasks: list[dict], **spec: object) -> dict:
@@ -37,13 +38,14 @@ def local(tmp_path, monkeypatch, browser):
     folder = tmp_path / "dags"
     folder.mkdir()
     marker = tmp_path / "fixed"
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z")
+    month_ago = (datetime.now(UTC) - timedelta(days=CATCHUP_DAYS)).strftime("%Y-%m-%dT00:00:00Z")
     docs = [
         dag("example", [
             {"name": "extract", "command": ["sh", "-c", "echo extracting"]},
             {"name": "load", "dependsOn": ["extract"], "command": ["sh", "-c", "echo loading"]},
-        ], schedule="@daily", startDate=yesterday, catchup=False, paused=True, description="The example",
+        ], schedule="@daily", startDate=month_ago, catchup=True, paused=True, description="The example",
             tags=["example"]),
+        dag("daily", [{"name": "work", "command": ["true"]}], schedule="@daily", startDate="2030-01-01T00:00:00Z"),
         dag("flaky", [
             {"name": "check", "command": ["sh", "-c", f"echo checking for {marker}; test -f {marker}"]},
             {"name": "report", "dependsOn": ["check"], "command": ["sh", "-c", "echo reporting"]},
@@ -134,10 +136,38 @@ def test_unpause_the_example_and_watch_its_run_turn_green(page, local):
     page.wait_for_selector("#modal h2:has-text('Unpause example?')")
     page.screenshot(path=shots / "local-unpause-dialog.png")
     confirm(page)
-    page.goto(f"{url}/ui/dags/example/grid")
+    page.goto(f"{url}/ui/dags/example/grid?runs=50")
     page.wait_for_selector('table.grid th.run-scheduled[data-state="success"]', timeout=WAIT)
     wait_state(page, "load", CODES["success"])
     page.screenshot(path=shots / "local-grid-example-green.png", full_page=True)
+    # the catchup: one scheduled run per day of the last 30, each turning green
+    page.wait_for_function(
+        """(days) => { const runs = [...document.querySelectorAll('table.grid th.run')];
+           return runs.length >= days - 1 && runs.every(th => th.dataset.state === 'success'); }""",
+        arg=CATCHUP_DAYS, timeout=3 * WAIT)
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.screenshot(path=shots / "local-grid-example-30-day-catchup-1920.png")
+    page.goto(f"{url}/ui/dags/example/graph")
+    page.wait_for_selector("#graph .node")
+    page.screenshot(path=shots / "local-graph-example-1920.png")
+
+
+def test_start_a_backfill_and_watch_its_progress(page, local):
+    url, _, _ = local
+    login(page, url)
+    page.goto(f"{url}/ui/dags/daily/grid")
+    page.click("button:has-text('Backfill')")
+    page.fill("#modal input[name=from_date]", "2026-01-01")
+    page.fill("#modal input[name=to_date]", "2026-01-03")
+    page.click("#modal button:has-text('Preview')")
+    page.wait_for_selector("#modal :text('3 runs to create, 0 existing:')")
+    page.screenshot(path=artifacts_dir() / "local-backfill-dialog.png")
+    confirm(page)
+    page.wait_for_selector("#backfills :text('3 of 3 runs done')", timeout=WAIT)
+    page.wait_for_function("document.querySelectorAll('table.grid th.run[data-state=success]').length === 3",
+                           timeout=WAIT)
+    assert page.locator("table.grid th.run").count() == 3
+    page.screenshot(path=artifacts_dir() / "local-backfill-progress.png", full_page=True)
 
 
 def test_failed_task_log_then_clear_with_downstream_reruns_it(page, local):
