@@ -99,3 +99,19 @@ def test_log_in_and_be_refused_an_action_the_identity_rbac_does_not_allow(page):
         page.click("#panel button:has-text('Clear…')")
         page.wait_for_selector("#modal h2:has-text('Forbidden')")
         assert "bob may not patch dagruns" in page.inner_text("#modal")
+
+
+def test_gantt_and_duration_charts_are_drawn(page):
+    import json as _json
+    with serve() as server:
+        login(page, server.url)
+        page.goto(f"{server.url}/ui/dags/etl/gantt")
+        data = _json.loads(page.inner_text("#chart-data") or "null")
+        assert {b["task"] for b in data["bars"]} == {"extract", "wait_for_file"}  # the newest run's tries
+        page.wait_for_function("Chart.getChart(document.getElementById('chart')) !== undefined")
+        page.screenshot(path=artifacts_dir() / "memory-gantt-1280.png", full_page=True)
+        page.goto(f"{server.url}/ui/dags/etl/durations")
+        page.wait_for_function("Chart.getChart(document.getElementById('chart')) !== undefined")
+        bars = page.evaluate("Chart.getChart(document.getElementById('chart')).data.datasets[0].data.length")
+        assert bars == 13
+        page.screenshot(path=artifacts_dir() / "memory-durations-1280.png", full_page=True)

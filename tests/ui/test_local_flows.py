@@ -150,6 +150,10 @@ def test_unpause_the_example_and_watch_its_run_turn_green(page, local):
     page.goto(f"{url}/ui/dags/example/graph")
     page.wait_for_selector("#graph .node")
     page.screenshot(path=shots / "local-graph-example-1920.png")
+    for chart in ("gantt", "durations"):
+        page.goto(f"{url}/ui/dags/example/{chart}")
+        page.wait_for_function("Chart.getChart(document.getElementById('chart')) !== undefined")
+        page.screenshot(path=shots / f"local-{chart}-example-1920.png")
 
 
 def test_start_a_backfill_and_watch_its_progress(page, local):

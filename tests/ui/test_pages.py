@@ -230,3 +230,20 @@ def test_pools_and_health_pages(world):
     assert '<tr data-pool="default_pool"><td>default_pool</td><td>128</td>' in pools
     health = client.get("/ui/health", headers=ALICE).text
     assert "Metadata DB" in health and "healthy" in health
+
+
+def test_gantt_and_durations_data_in_seconds():
+    from datetime import UTC, datetime, timedelta
+
+    from kubedag.app.catalog import RunInfo, TryInfo
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    run = RunInfo("d", "r", "manual", "running", t0, start_date=t0, queued_at=t0 - timedelta(seconds=3))
+    tries = {"a": [TryInfo("d", "r", "a", 1, "failed", t0 + timedelta(seconds=1), t0 + timedelta(seconds=4),
+                           queued_at=t0 + timedelta(seconds=0.5)),
+                   TryInfo("d", "r", "a", 2, "running", t0 + timedelta(seconds=10))], "b": []}
+    data = views.gantt_data(run, ["a", "b"], tries, now=t0 + timedelta(seconds=12))
+    assert data["tasks"] == ["a", "b"]
+    assert [(b["try"], b["queued"], b["start"], b["end"], b["color"]) for b in data["bars"]] == [
+        (1, 0.5, 1.0, 4.0, "red"), (2, None, 10.0, 12.0, "lime")]
+    bars = views.durations_data([run], now=t0 + timedelta(seconds=12))["runs"]
+    assert [(b["duration"], b["queued"], b["color"]) for b in bars] == [(12.0, 3.0, "lime")]

@@ -110,6 +110,32 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
         return ui.page("schedule.html", request, info=info, identity=identity, tab="schedule", plan=plan,
                        last=last[0] if last else None, schedule_words=views.schedule_words)
 
+    @router.get("/dags/{dag_id}/gantt", include_in_schema=False)
+    def gantt(request: Request, dag_id: str, run_id: str = "") -> Response:
+        catalog, info, identity = ui.dag_access(request, dag_id, "get", "dagruns")
+        recent, _ = catalog.runs(views.RunQuery(dag_id=dag_id, order_by="-logical_date", limit=25))
+        run = catalog.run(dag_id, run_id) if run_id else (recent[0] if recent else None)
+        data = None
+        if run is not None:
+            task_ids = [ti.task_id for ti in catalog.task_instances(dag_id, run.run_id)]
+            if info.dag is not None:
+                order = {t: i for i, t in enumerate(views.topological_order(
+                    {t: task.upstream for t, task in info.dag.tasks.items()}))}
+                task_ids.sort(key=lambda t: order.get(t, len(order)))
+            tries = {t: catalog.tries(dag_id, run.run_id, t) for t in task_ids}
+            data = views.gantt_data(run, task_ids, tries, ui.services.clock())
+        return ui.page("chart.html", request, info=info, identity=identity, tab="gantt", runs=recent, run=run,
+                       data=views.script_json(data), kind="gantt", schedule_words=views.schedule_words)
+
+    @router.get("/dags/{dag_id}/durations", include_in_schema=False)
+    def durations(request: Request, dag_id: str, runs: int = Query(25, ge=1, le=1000)) -> Response:
+        catalog, info, identity = ui.dag_access(request, dag_id, "list", "dagruns")
+        recent, _ = catalog.runs(views.RunQuery(dag_id=dag_id, order_by="-logical_date", limit=runs))
+        data = views.durations_data(list(reversed(recent)), ui.services.clock())
+        return ui.page("chart.html", request, info=info, identity=identity, tab="durations", runs=None, run=None,
+                       count=runs, choices=GRID_RUNS, data=views.script_json(data), kind="durations",
+                       schedule_words=views.schedule_words)
+
     @router.get("/pools", include_in_schema=False)
     def pools(request: Request) -> Response:
         identity = ui.require(request, "list", "pools")
@@ -134,7 +160,7 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
         if request.headers.get("hx-target") == "graph-states":
             return Response(json.dumps(data), media_type="application/json")
         return ui.page("graph.html", request, info=info, identity=identity, runs=recent, run=run, tab="graph",
-                       data=json.dumps(data).replace("<", "\\u003c"), schedule_words=views.schedule_words)
+                       data=views.script_json(data), schedule_words=views.schedule_words)
 
     @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", include_in_schema=False)
     def task_instance(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int = 0) -> Response:

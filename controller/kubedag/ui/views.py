@@ -8,6 +8,7 @@ no state is Airflow's "no status".
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 
 from cron_descriptor import ExpressionDescriptor
 
-from kubedag.app.catalog import Catalog, DagInfo, RunInfo, RunQuery, TaskInstanceInfo
+from kubedag.app.catalog import Catalog, DagInfo, RunInfo, RunQuery, TaskInstanceInfo, TryInfo
 from kubedag.app.operations import LoadedRun, OperationError
 from kubedag.core import engine, timetable
 from kubedag.core.secrets import is_sensitive
@@ -208,6 +209,40 @@ def grid(catalog: Catalog, dag_id: str, *, limit: int = 25) -> Grid:
                 {t: task_kind(dag.tasks[t]) for t in task_ids})
 
 
+# ------------------------------------------------------------------------------------------------ charts
+def gantt_data(run: RunInfo, task_ids: list[str], tries: Mapping[str, list[TryInfo]], now: datetime) -> dict[str, Any]:
+    """The Gantt chart of a run for the browser (Chart.js): ``tasks`` (rows, in order) and ``bars``
+    ``[{task, try, state, color, queued, start, end}]`` with times in seconds from ``origin`` (the run's start,
+    else its earliest try), ``end`` ``now`` for a try still running, ``queued`` ``None`` where unknown.
+    ``origin``: ISO 8601 UTC."""
+    starts = [t.queued_at or t.start_date for ts in tries.values() for t in ts if t.queued_at or t.start_date]
+    origin = run.start_date or (min(starts) if starts else now)
+    bars = []
+    for task_id in task_ids:
+        for t in tries.get(task_id, []):
+            if t.start_date is None:
+                continue
+            end = t.end_date or now
+            bars.append({"task": task_id, "try": t.try_number, "state": state_name(t.state),
+                         "color": STATE_COLORS.get(state_name(t.state), "white"),
+                         "queued": (t.queued_at - origin).total_seconds() if t.queued_at else None,
+                         "start": (t.start_date - origin).total_seconds(), "end": (end - origin).total_seconds()})
+    return {"origin": origin.isoformat(), "tasks": task_ids, "bars": bars}
+
+
+def durations_data(runs: list[RunInfo], now: datetime) -> dict[str, Any]:
+    """The run duration chart: one bar per run, oldest first: ``runs`` ``[{run_id, label, state, color,
+    duration, queued}]`` (seconds; ``duration`` up to now for a running run, ``queued``: queued to start)."""
+    out = []
+    for r in runs:
+        duration = ((r.end_date or now) - r.start_date).total_seconds() if r.start_date else None
+        queued = (r.start_date - r.queued_at).total_seconds() if r.start_date and r.queued_at else None
+        out.append({"run_id": r.run_id, "label": when(r.logical_date)[:16], "state": r.state,
+                    "color": STATE_COLORS.get(r.state, "white"), "duration": duration, "queued": queued,
+                    "run_type": r.run_type})
+    return {"runs": out}
+
+
 # ------------------------------------------------------------------------------------------------ schedule
 SCHEDULE_SCAN = 500
 """At most this many due runs are listed (the count says when there are more)."""
@@ -273,6 +308,11 @@ def graph_data(dag: DAG, tis: Iterable[TaskInstanceInfo] = ()) -> dict[str, Any]
         nodes.append({"id": task_id, "kind": task_kind(task), "state": states.get(task_id, "none"), "rule": shown})
         edges.extend({"source": up, "target": task_id, "rule": shown} for up in task.upstream)
     return {"nodes": nodes, "edges": edges}
+
+
+def script_json(value: Any) -> str:
+    """``value`` as JSON safe inside a ``<script type="application/json">`` element (``<`` escaped)."""
+    return json.dumps(value).replace("<", "\\u003c")
 
 
 def masked_env(env: Mapping[str, Any]) -> dict[str, Any]:
