@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from kubedag.api.auth import hash_password
 from tests.local.test_scheduler import KUBEDAG, wait_for
 
 TOKEN = "e2e-token"
@@ -101,8 +102,6 @@ def _ready(url: str) -> bool:
 def standalone(tmp_path_factory):
     """``kubedag standalone`` with its REST API on a free port, bearer token :data:`TOKEN` and a basic-auth user
     ``seed``/``seed-pw``."""
-    from kubedag.api.auth import hash_password
-
     root = tmp_path_factory.mktemp("standalone")
     folder, marker = root / "dags", root / "marker"
     folder.mkdir()

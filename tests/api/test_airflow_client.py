@@ -6,6 +6,7 @@ downstream and see it rerun, mark a task, create a backfill and watch it finish,
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import airflow_client.client as ac
 import pytest
@@ -119,3 +120,21 @@ def test_import_errors_and_no_secret_in_variables(client, standalone):
     assert [e.filename.endswith("broken.yaml") for e in errors.import_errors] == [True]
     variables = VariableApi(client).get_variables()
     assert "sup3r-s3cret-value" not in json.dumps([v.to_dict() for v in variables.variables])
+
+
+def test_no_response_holds_the_secret(client, standalone):
+    """Every read endpoint of a DAG whose variable is a Secret, after a run that printed it: no answer holds it."""
+    run = DagRunApi(client).trigger_dag_run("greet", TriggerDAGRunPostBody(conf={"who": "x"}, logical_date=None))
+    wait_for(lambda: finished(client, "greet", run.dag_run_id), "the run to finish")
+    base = f"/api/v2/dags/greet/dagRuns/{run.dag_run_id}"
+    paths = ["/api/v2/dags", "/api/v2/dags/greet", "/api/v2/dags/greet/details", "/api/v2/dags/greet/tasks",
+             "/api/v2/dags/greet/dagRuns", base, f"{base}/taskInstances", f"{base}/taskInstances/hello",
+             f"{base}/taskInstances/hello/tries", f"{base}/taskInstances/hello/logs/1",
+             f"{base}/taskInstances/~/xcomEntries", "/api/v2/variables", "/api/v2/variables/api_token",
+             "/api/v2/connections", "/api/v2/pools", "/api/v2/importErrors", "/api/v1/dags/greet/dagRuns",
+             "/api/v2/monitor/health", "/health"]
+    for path in paths:
+        request = urllib.request.Request(standalone.url + path, headers={"Authorization": f"Bearer {standalone.token}"})
+        with urllib.request.urlopen(request) as response:
+            body = response.read().decode()
+        assert "sup3r-s3cret-value" not in body, path

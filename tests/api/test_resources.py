@@ -89,3 +89,21 @@ def test_readyz_reports_why_it_is_not_ready():
     services.ready = lambda: "metadata DB unreachable"
     response = TestClient(create_app(services)).get("/readyz")
     assert (response.status_code, response.json()) == (503, {"detail": "metadata DB unreachable"})
+
+
+def test_extra_asgi_apps_are_mounted_for_metrics():
+    async def metrics(scope, receive, send):  # noqa: ANN001, ANN202 - a minimal ASGI app
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"kubedag_up 1\n"})
+
+    services, _ = make_services()
+    client = TestClient(create_app(services, mounts=[("/metrics", metrics)]))
+    assert client.get("/metrics").text == "kubedag_up 1\n"
+
+
+def test_failing_a_run_with_nothing_running_fails_its_unfinished_tasks(api):
+    api.post("/api/v2/dags/etl/dagRuns", json={"dag_run_id": "q", "logical_date": "2026-01-02T00:00:00Z"})
+    assert api.patch("/api/v2/dags/etl/dagRuns/q", json={"state": "failed"}).json()["state"] == "failed"
+    tis = {t["task_id"]: t["state"] for t in api.get("/api/v2/dags/etl/dagRuns/q/taskInstances").json()["task_instances"]}
+    assert tis == {"extract": "failed", "load": "failed", "report": "failed"}
+    assert api.patch("/api/v2/dags/etl/dagRuns/q", json={"state": "failed"}).json()["state"] == "failed"

@@ -33,15 +33,15 @@ def dag_file(folder: Path, events: Path, sleep: float) -> None:
 
 @pytest.fixture
 def env(tmp_path, home):
-    from kubedag.local.folder import LocalDagFolder
-    from kubedag.store.backfills import SqlBackfills
-    from kubedag.store.catalog import SqlCatalog
-    from kubedag.store.db import open_store
+    from kubedag.cli.local_catalog import local_catalog
 
     folder = tmp_path / "dags"
-    engine, sessions = open_store(None)
-    yield folder, SqlBackfills(sessions, LocalDagFolder(folder)), SqlCatalog(sessions, LocalDagFolder(folder))
-    engine.dispose()
+    folder.mkdir()
+    with pytest.raises(ValueError, match="--dags-folder: .* is not a folder"):
+        local_catalog(tmp_path / "nope")
+    local = local_catalog(folder)  # as an entry point composes it: the default DB of $KUBEDAG_HOME
+    yield folder, local.backfills, local.catalog
+    local.close()
 
 
 def most_at_once(events: Path) -> int:
@@ -95,15 +95,20 @@ def test_pause_cancel_and_reprocess_behaviours(env, tmp_path):
     folder, backfills, catalog = env
     events = tmp_path / "events.txt"
     dag_file(folder, events, 2)
-    paused = backfills.create(BackfillRequest("bf", T0, T0 + DAY, max_active_runs=2))
-    backfills.set_paused(paused.id, True)
+    paused = backfills.create(BackfillRequest("bf", T0, T0 + 2 * DAY, max_active_runs=1))
     proc = start_scheduler(folder)
     try:
+        wait_for(lambda: db_rows("SELECT state FROM dag_run WHERE dag_id = 'bf'") == [("running",)],
+                 "the first run of the backfill to run")
+        assert backfills.set_paused(paused.id, True).is_paused
+        wait_for(lambda: db_rows("SELECT state FROM dag_run WHERE dag_id = 'bf'") == [("success",)],
+                 "the running run to finish")
         scans_pass(folder)
-        assert db_rows("SELECT count(*) FROM dag_run WHERE dag_id = 'bf'") == [(0,)]  # paused: nothing started
+        assert db_rows("SELECT count(*) FROM dag_run WHERE dag_id = 'bf'") == [(1,)]  # paused: nothing new
+        assert catalog.backfill(paused.id).completed_at is None
         backfills.set_paused(paused.id, False)
         wait_for(lambda: catalog.backfill(paused.id).completed_at is not None, "the unpaused backfill to complete")
-        assert db_rows("SELECT count(*), min(state) FROM dag_run WHERE dag_id = 'bf'") == [(2, "success")]
+        assert db_rows("SELECT count(*), min(state) FROM dag_run WHERE dag_id = 'bf'") == [(3, "success")]
 
         cancelled = backfills.create(BackfillRequest("bf", T0 + 10 * DAY, T0 + 12 * DAY, max_active_runs=1))
         wait_for(lambda: db_rows(f"SELECT state FROM dag_run WHERE backfill_id = {cancelled.id}") == [("running",)],
@@ -122,9 +127,12 @@ def test_pause_cancel_and_reprocess_behaviours(env, tmp_path):
         wait_for(lambda: catalog.backfill(rerun.id).completed_at is not None, "the re-run to complete")
     finally:
         stop(proc)
-    assert db_rows(f"SELECT run_id, state, backfill_id FROM dag_run WHERE logical_date < '2026-01-03' "
+    assert db_rows("SELECT run_id, state, backfill_id FROM dag_run WHERE logical_date < '2026-01-03' "
                    "ORDER BY logical_date") == [
         ("backfill__2026-01-01T00:00:00+00:00", "success", int(rerun.id)),
         ("backfill__2026-01-02T00:00:00+00:00", "success", int(rerun.id))]
-    assert db_rows("SELECT DISTINCT try_number FROM task_instance WHERE run_id LIKE 'backfill__2026-01-0%'") == [(2,)]
+    assert db_rows("SELECT run_id, try_number FROM task_instance WHERE run_id LIKE 'backfill__2026-01-0%' "
+                   "ORDER BY run_id") == [("backfill__2026-01-01T00:00:00+00:00", 2),  # re-run: its second try
+                                          ("backfill__2026-01-02T00:00:00+00:00", 2),
+                                          ("backfill__2026-01-03T00:00:00+00:00", 1)]  # outside the re-run's range
     assert catalog.backfill(rerun.id).runs_total == 2

@@ -182,6 +182,7 @@ def test_task_instances_one_per_task_with_reason_and_tries(catalog, Session, tmp
     assert (extract.reason, extract.max_tries, extract.pool, extract.pool_slots, extract.operator) == (
         "exit code 3", 2, "small", 2, "command")
     assert (tis[1].pool, tis[2].operator) == ("default_pool", "empty")
+    assert [t.priority_weight for t in tis] == [3, 2, 1]  # Airflow's downstream weight rule
     tries = catalog.tries("etl", "r1", "extract")
     assert [(t.try_number, t.state, t.exit_code, t.duration, t.hostname) for t in tries] == [
         (1, "failed", 3, 4.0, "laptop")]

@@ -22,6 +22,23 @@ the probes needs a bearer token (`POST /auth/token`, the start-up token locally,
 or basic auth; each is authorised with the Kubernetes verb on the kubedag.io resource it touches."""
 
 
+class CurlJson:
+    """ASGI middleware: a body sent as ``application/x-www-form-urlencoded`` (what ``curl -d '{"conf": {}}'``
+    sends without ``-H 'Content-Type: application/json'``) is read as JSON, so the seeds' curl calls work as
+    written; no endpoint takes form data."""
+
+    FORM = b"application/x-www-form-urlencoded"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PATCH", "PUT"):
+            scope = {**scope, "headers": [(k, b"application/json" if k == b"content-type" and v == self.FORM else v)
+                                          for k, v in scope["headers"]]}
+        await self.app(scope, receive, send)
+
+
 def create_app(services: ApiServices, *, extra_routes: Iterable[APIRouter] = (),
                mounts: Iterable[tuple[str, Any]] = (), tokens: IssuedTokens | None = None) -> FastAPI:
     """The FastAPI app on ``services``.
@@ -36,6 +53,7 @@ def create_app(services: ApiServices, *, extra_routes: Iterable[APIRouter] = (),
     app.state.services = services
     app.state.tokens = tokens or IssuedTokens()
     install_error_handlers(app)
+    app.add_middleware(CurlJson)
     for router in (*ROUTERS, *extra_routes):
         app.include_router(router)
     mounted = dict(mounts)

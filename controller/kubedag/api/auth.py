@@ -178,8 +178,8 @@ def authorize(operation_id: str) -> Callable[..., Identity]:
     """A FastAPI dependency for the endpoint ``operation_id``: the caller's identity once every permission of
     :data:`~kubedag.api.permissions.PERMISSIONS` ``[operation_id]`` is allowed. Raises HTTPException 403
     naming the missing permission, 401 when unauthenticated; KeyError at import for an unknown id.
-    The namespace and DAG name asked about are the DAG's (:meth:`~kubedag.api.services.ApiServices.where`). The identity is left in
-    ``request.state.identity`` for :func:`kubedag.api.routes.common.services`."""
+    The namespace and DAG name asked about are the DAG's (:meth:`~kubedag.api.services.ApiServices.where`).
+    The identity is left in ``request.state.identity`` for :func:`kubedag.api.routes.common.services`."""
     needs = PERMISSIONS[operation_id]
 
     def dependency(request: Request, who: Identity = Depends(identity)) -> Identity:

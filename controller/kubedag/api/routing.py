@@ -24,7 +24,7 @@ ERRORS = {code: {"model": None, "description": text} for code, text in (
 
 
 def endpoint(router: APIRouter, method: str, path: str, operation_id: str, *,
-             errors: tuple[int, ...] = (401, 403), **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+             errors: tuple[int, ...] = (400, 401, 403), **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare ``method path`` as ``operation_id`` on ``router``, authorised by its permissions
     (:data:`~kubedag.api.permissions.PERMISSIONS`), or public when in :data:`~kubedag.api.permissions.PUBLIC`.
     ``errors``: the error codes it documents (Airflow's ``HTTPExceptionResponse``). Raises KeyError for an
@@ -35,7 +35,7 @@ def endpoint(router: APIRouter, method: str, path: str, operation_id: str, *,
         dependencies = [Depends(authorize(operation_id))]
         PERMISSIONS[operation_id]  # noqa: B018 - fail early for a missing entry
     responses = {code: {"model": HTTPExceptionResponse, "description": ERRORS[code]["description"]}
-                 for code in errors if operation_id not in PUBLIC or code not in (401, 403)}
+                 for code in errors}
     return router.api_route(path, methods=[method], operation_id=operation_id, dependencies=dependencies,
                             responses={**responses, **kwargs.pop("responses", {})}, **kwargs)
 

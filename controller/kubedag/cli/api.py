@@ -82,28 +82,21 @@ def local_services(dags_folder: Path, database_url: str | None, auth: LocalAuth)
     from kubedag import __version__
     from kubedag.api import ApiServices
     from kubedag.api.auth import AllowAll, LocalAuthenticator, load_users
-    from kubedag.local.folder import LocalDagFolder
-    from kubedag.store import config
-    from kubedag.store.backfills import SqlBackfills
-    from kubedag.store.catalog import SqlCatalog
-    from kubedag.store.db import open_store
+    from kubedag.cli.local_catalog import local_catalog
     from kubedag.store.operations import DbRuns
 
-    if not dags_folder.is_dir():
-        raise fail(f"--dags-folder: {dags_folder} is not a folder", 2)
     try:
         users = load_users(auth.users) if auth.users else {}
     except (OSError, ValueError) as exc:
         raise fail(f"--users: {exc}", 2) from None
-    url = config.normalize_database_url(database_url) if database_url else config.database_url()
-    _, sessions = open_store(url)
-    folder = LocalDagFolder(dags_folder.resolve())
-    catalog = SqlCatalog(sessions, folder)
-    runs = DbRuns(sessions)
-    return ApiServices(catalog=catalog, runs=runs, dags=ScanDags(folder), pauses=runs,
-                       backfills=SqlBackfills(sessions, folder),
-                       authenticator=LocalAuthenticator(auth.token, users), authorizer=AllowAll(),
-                       version=__version__, mode="local", ready=_ready(catalog))
+    try:
+        local = local_catalog(dags_folder, database_url)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    runs = DbRuns(local.catalog.sessions)
+    return ApiServices(catalog=local.catalog, runs=runs, dags=ScanDags(local.folder), pauses=runs,
+                       backfills=local.backfills, authenticator=LocalAuthenticator(auth.token, users),
+                       authorizer=AllowAll(), version=__version__, mode="local", ready=_ready(local.catalog))
 
 
 def cluster_services(kubeconfig: str | None, context: str | None, namespace: str | None, namespaces: list[str],
@@ -121,15 +114,10 @@ def cluster_services(kubeconfig: str | None, context: str | None, namespace: str
     history = SqlCatalog(open_store(database_url)[1], EmptyFolder()) if database_url else None
     ports = cluster_api_ports(api, namespaces=namespaces, history=history, basic_auth_secret=basic_auth_secret)
     catalog = ports.catalog
-
-    def locate(dag_id: str) -> tuple[str | None, str]:
-        found = catalog.ns.locate(dag_id)
-        return (found[0], found[1]) if found else (ports.namespace, dag_id)
-
     return ApiServices(catalog=catalog, runs=ports.runs, dags=ports.dags, pauses=ports.pauses,
                        backfills=ports.backfills, authenticator=ports.authenticator, authorizer=ports.authorizer,
                        version=__version__, mode="cluster", namespace=ports.namespace,
-                       scope=lambda who: catalog.for_identity(who, ports.authorizer), locate=locate,
+                       scope=lambda who: catalog.for_identity(who, ports.authorizer), locate=catalog.locate,
                        ready=_ready(catalog))
 
 

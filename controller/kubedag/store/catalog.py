@@ -16,7 +16,7 @@
   ``backfill`` table (:mod:`kubedag.store.backfills`); **health** from a ``SELECT 1`` and the scheduler's ``job``
   row heartbeat.
 
-What it cannot know locally: ``RunInfo.note``/``triggered_by``, ``TaskInstanceInfo.queued_at``/``rendered_fields``,
+What it cannot know locally: ``RunInfo.note`` (and ``triggered_by`` of a manual run), ``TaskInstanceInfo.queued_at``/``rendered_fields``,
 ``TryInfo.queued_at``/``pid`` stay None/empty; ``namespace`` and ``pod_name`` are None. ``run_after`` is the data
 interval's end for scheduled and backfill runs, the logical date for the others (Airflow 3's ``run_after``).
 The default pool is shown as Airflow's ``default_pool``.
@@ -52,6 +52,8 @@ STALE_AFTER = 30.0
 """Seconds without a heartbeat after which the scheduler is unhealthy (Airflow's
 ``scheduler_health_check_threshold``)."""
 
+_TRIGGERED_BY = {str(RunType.SCHEDULED): "timetable", str(RunType.BACKFILL): "backfill"}
+"""Airflow 3's ``DagRunTriggeredByType`` where the run type tells it (a manual run's trigger is not recorded)."""
 _INTERVAL_END_TYPES = (str(RunType.SCHEDULED), str(RunType.BACKFILL))
 _RUN_AFTER = sa.case((DagRunRow.run_type.in_(_INTERVAL_END_TYPES), DagRunRow.data_interval_end),
                      else_=DagRunRow.logical_date)
@@ -76,7 +78,8 @@ def run_info(row: DagRunRow) -> RunInfo:
         dag_id=row.dag_id, run_id=row.run_id, run_type=row.run_type, state=row.state, logical_date=row.logical_date,
         data_interval_start=row.data_interval_start, data_interval_end=row.data_interval_end,
         run_after=after or row.logical_date, queued_at=row.queued_at, start_date=row.start_date,
-        end_date=row.end_date, conf=dict(row.conf or {}), backfill_id=None if row.backfill_id is None else str(row.backfill_id),
+        end_date=row.end_date, conf=dict(row.conf or {}), triggered_by=_TRIGGERED_BY.get(row.run_type),
+        backfill_id=None if row.backfill_id is None else str(row.backfill_id),
     )
 
 
@@ -241,8 +244,9 @@ class SqlCatalog:
             rows = {r.task_id: r for r in repository.get_task_instances(session, dag_id, run_id)}
             dag = self._dag_of(session, dag_id)
         tasks = dict(dag.tasks) if dag is not None else {}
+        weights = dag.priority_weights if dag is not None else {}
         after = run_info(run).run_after
-        return [self._ti_info(run, task_id, rows.get(task_id), tasks.get(task_id), after)
+        return [self._ti_info(run, task_id, rows.get(task_id), tasks.get(task_id), weights.get(task_id, 1), after)
                 for task_id in sorted(set(tasks) | set(rows))]
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> TaskInstanceInfo:
@@ -254,15 +258,13 @@ class SqlCatalog:
         raise NotFound(f"no task {task_id!r} in run {run_id!r} of DAG {dag_id!r}")
 
     @staticmethod
-    def _ti_info(run: DagRunRow, task_id: str, row: TaskInstanceRow | None, task: Task | None,
+    def _ti_info(run: DagRunRow, task_id: str, row: TaskInstanceRow | None, task: Task | None, weight: int,
                  run_after: datetime | None) -> TaskInstanceInfo:
-        weights = 1
-        if task is not None:
-            weights = task.priority_weight
+        """``weight``: the task's effective priority weight (Airflow's ``priority_weight_total``)."""
         common: dict[str, Any] = dict(
             dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, logical_date=run.logical_date, run_after=run_after,
             pool=sources.pool_name(task.pool) if task else sources.AIRFLOW_DEFAULT_POOL,
-            pool_slots=task.pool_slots if task else 1, priority_weight=weights,
+            pool_slots=task.pool_slots if task else 1, priority_weight=weight,
             operator=operator_of(task) if task else None)
         if row is None:
             return TaskInstanceInfo(state=None, try_number=0, max_tries=task.retries if task else 0, **common)

@@ -73,7 +73,7 @@ def v1_get_health(svc: ApiServices = Depends(services)) -> HealthInfoResponse:
     return health(svc)
 
 
-@endpoint(router, "POST", "/auth/token", "create_token", errors=(401,), status_code=201,
+@endpoint(router, "POST", "/auth/token", "create_token", errors=(400, 401), status_code=201,
           response_model=TokenResponse, tags=["Login"])
 def create_token(body: TokenBody, request: Request, svc: ApiServices = Depends(services)) -> TokenResponse:
     """Airflow 3's ``POST /auth/token``: username and password (checked as basic auth) -> a bearer token this

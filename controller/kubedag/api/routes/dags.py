@@ -140,7 +140,7 @@ def get_import_errors(limit: int = LIMIT, offset: int = OFFSET, filename_pattern
     return ImportErrorCollectionResponse(import_errors=page(found, limit, offset), total_entries=len(found))
 
 
-@endpoint(router, "GET", "/importErrors/{import_error_id}", "get_import_error", errors=(401, 403, 404),
+@endpoint(router, "GET", "/importErrors/{import_error_id}", "get_import_error", errors=(400, 401, 403, 404),
           response_model=ImportErrorResponse, tags=["Import Error"])
 def get_import_error(import_error_id: int, svc: ApiServices = Depends(services)) -> ImportErrorResponse:
     """One import error."""

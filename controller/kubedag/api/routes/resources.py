@@ -19,15 +19,21 @@ from kubedag.app.operations.ports import NotFound
 
 router = APIRouter(prefix="/api/v2")
 
+MAX_ROW_ID = 2**31 - 1
+"""The largest backfill id a metadata DB row can have (a 32-bit integer column): a larger number can only be the
+CRC-32 of a backfill's name."""
+
 
 def backfill_by_number(svc: ApiServices, number: int) -> BackfillInfo:
     """The backfill whose Airflow id is ``number`` (:func:`kubedag.api.convert.backfill_number`). Raises NotFound."""
-    try:
-        return svc.catalog.backfill(str(number))
-    except NotFound:
-        for b in svc.catalog.backfills():
-            if convert.backfill_number(b.id) == number:
-                return b
+    if number <= MAX_ROW_ID:
+        try:
+            return svc.catalog.backfill(str(number))
+        except NotFound:
+            pass
+    for b in svc.catalog.backfills():
+        if convert.backfill_number(b.id) == number:
+            return b
     raise NotFound(f"Could not find backfill with id {number}")
 
 
@@ -52,7 +58,7 @@ def create_backfill(body: BackfillPostBody, svc: ApiServices = Depends(services)
     return convert.backfill_response(svc.backfills.create(request))
 
 
-@endpoint(router, "GET", "/backfills/{backfill_id}", "get_backfill", errors=(401, 403, 404),
+@endpoint(router, "GET", "/backfills/{backfill_id}", "get_backfill", errors=(400, 401, 403, 404),
           response_model=BackfillResponse, tags=["Backfill"])
 def get_backfill(backfill_id: int, svc: ApiServices = Depends(services)) -> BackfillResponse:
     """One backfill."""
@@ -60,7 +66,7 @@ def get_backfill(backfill_id: int, svc: ApiServices = Depends(services)) -> Back
 
 
 def _steer(name: str, operation_id: str, act: str) -> None:
-    @endpoint(router, "PUT", f"/backfills/{{backfill_id}}/{name}", operation_id, errors=(401, 403, 404, 409),
+    @endpoint(router, "PUT", f"/backfills/{{backfill_id}}/{name}", operation_id, errors=(400, 401, 403, 404, 409),
               response_model=BackfillResponse, tags=["Backfill"])
     def steer(backfill_id: int, svc: ApiServices = Depends(services)) -> BackfillResponse:
         b = backfill_by_number(svc, backfill_id)
@@ -90,7 +96,7 @@ def get_pools(limit: int = LIMIT, offset: int = OFFSET, pool_name_pattern: str |
     return PoolCollectionResponse(pools=page(found, limit, offset), total_entries=len(found))
 
 
-@endpoint(router, "GET", "/pools/{pool_name}", "get_pool", errors=(401, 403, 404), response_model=PoolResponse,
+@endpoint(router, "GET", "/pools/{pool_name}", "get_pool", errors=(400, 401, 403, 404), response_model=PoolResponse,
           tags=["Pool"])
 def get_pool(pool_name: str, svc: ApiServices = Depends(services)) -> PoolResponse:
     """One pool."""
@@ -112,7 +118,7 @@ def get_variables(limit: int = LIMIT, offset: int = OFFSET, variable_key_pattern
     return VariableCollectionResponse(variables=page(found, limit, offset), total_entries=len(found))
 
 
-@endpoint(router, "GET", "/variables/{variable_key}", "get_variable", errors=(401, 403, 404),
+@endpoint(router, "GET", "/variables/{variable_key}", "get_variable", errors=(400, 401, 403, 404),
           response_model=VariableResponse, tags=["Variable"])
 def get_variable(variable_key: str, svc: ApiServices = Depends(services)) -> VariableResponse:
     """One variable, masked when sensitive."""
@@ -137,7 +143,7 @@ def get_connections(limit: int = LIMIT, offset: int = OFFSET, connection_id_patt
     return ConnectionCollectionResponse(connections=page(found, limit, offset), total_entries=len(found))
 
 
-@endpoint(router, "GET", "/connections/{connection_id}", "get_connection", errors=(401, 403, 404),
+@endpoint(router, "GET", "/connections/{connection_id}", "get_connection", errors=(400, 401, 403, 404),
           response_model=ConnectionResponse, tags=["Connection"])
 def get_connection(connection_id: str, svc: ApiServices = Depends(services)) -> ConnectionResponse:
     """One connection, masked."""

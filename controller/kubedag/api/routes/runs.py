@@ -69,7 +69,7 @@ def get_dag_runs(dag_id: str, limit: int = LIMIT, offset: int = OFFSET, state: l
     return DAGRunCollectionResponse(dag_runs=[convert.run_response(r) for r in runs], total_entries=total)
 
 
-@endpoint(router, "GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", "get_dag_run", errors=(401, 403, 404),
+@endpoint(router, "GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", "get_dag_run", errors=(400, 401, 403, 404),
           response_model=DAGRunResponse)
 def get_dag_run(dag_id: str, dag_run_id: str, svc: ApiServices = Depends(services)) -> DAGRunResponse:
     """One run."""

@@ -42,7 +42,8 @@ def task_instance(svc: ApiServices, dag_id: str, run_id: str, task_id: str) -> T
 @endpoint(router, "GET", "", "get_task_instances", errors=(400, 401, 403, 404),
           response_model=TaskInstanceCollectionResponse)
 def get_task_instances(dag_id: str, dag_run_id: str, limit: int = LIMIT, offset: int = OFFSET,
-                       state: list[str] = Query([]), task_id_pattern: str | None = None,
+                       state: list[str] = Query([]), task_display_name_pattern: str | None = None,
+                       task_id: str | None = None,
                        svc: ApiServices = Depends(services)) -> TaskInstanceCollectionResponse:
     """The run's task instances, one per task (a task not started yet has state null), by task id."""
     no_wildcard(dag_id=dag_id, dag_run_id=dag_run_id)
@@ -51,13 +52,13 @@ def get_task_instances(dag_id: str, dag_run_id: str, limit: int = LIMIT, offset:
         return not state or known in state or (known is None and bool({"none", "no_status"} & set(state)))
 
     tis = [ti for ti in svc.catalog.task_instances(dag_id, dag_run_id)
-           if wanted(ti) and matches(ti.task_id, task_id_pattern)]
+           if wanted(ti) and matches(ti.task_id, task_display_name_pattern) and task_id in (None, ti.task_id)]
     return TaskInstanceCollectionResponse(
         task_instances=[convert.ti_response(ti, executor(svc)) for ti in page(tis, limit, offset)],
         total_entries=len(tis))
 
 
-@endpoint(router, "GET", "/{task_id}", "get_task_instance", errors=(401, 403, 404), response_model=TaskInstanceResponse)
+@endpoint(router, "GET", "/{task_id}", "get_task_instance", errors=(400, 401, 403, 404), response_model=TaskInstanceResponse)
 def get_task_instance(dag_id: str, dag_run_id: str, task_id: str,
                       svc: ApiServices = Depends(services)) -> TaskInstanceResponse:
     """One task instance at its latest try."""
@@ -86,7 +87,7 @@ def patch_task_instance(dag_id: str, dag_run_id: str, task_id: str, body: PatchT
     return TaskInstanceCollectionResponse(task_instances=[convert.ti_response(ti, executor(svc))], total_entries=1)
 
 
-@endpoint(router, "GET", "/{task_id}/tries", "get_task_instance_tries", errors=(401, 403, 404),
+@endpoint(router, "GET", "/{task_id}/tries", "get_task_instance_tries", errors=(400, 401, 403, 404),
           response_model=TaskInstanceHistoryCollectionResponse)
 def get_task_instance_tries(dag_id: str, dag_run_id: str, task_id: str,
                             svc: ApiServices = Depends(services)) -> TaskInstanceHistoryCollectionResponse:
@@ -97,7 +98,7 @@ def get_task_instance_tries(dag_id: str, dag_run_id: str, task_id: str,
 
 
 @endpoint(router, "GET", "/{task_id}/tries/{task_try_number}", "get_task_instance_try_details",
-          errors=(401, 403, 404), response_model=TaskInstanceHistoryResponse)
+          errors=(400, 401, 403, 404), response_model=TaskInstanceHistoryResponse)
 def get_task_instance_try_details(dag_id: str, dag_run_id: str, task_id: str, task_try_number: int,
                                   svc: ApiServices = Depends(services)) -> TaskInstanceHistoryResponse:
     """One try."""

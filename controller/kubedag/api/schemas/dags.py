@@ -85,6 +85,9 @@ class DAGDetailsResponse(DAGResponse):
     is_favorite: bool = False
     active_runs_count: int = 0
     concurrency: int
+    asset_expression: dict[str, Any] | None = None
+    latest_dag_version: dict[str, Any] | None = None
+    rerun_with_latest_version: bool | None = None
 
 
 class DAGCollectionResponse(BaseModel):

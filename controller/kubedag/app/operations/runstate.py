@@ -26,7 +26,8 @@ def set_run_state(dag: DAG, runs: RunsRepository, run_id: str, state: str, *, no
 
     * ``success`` (Airflow's ``set_dag_run_state_to_success``): every task instance that is not ``success``
       is marked ``success``, so the run succeeds.
-    * ``failed`` (``set_dag_run_state_to_failed``): the running task instances (running, up for reschedule) are marked ``failed`` (their tries stopped; tasks downstream become ``upstream_failed``),
+    * ``failed`` (``set_dag_run_state_to_failed``): the running task instances (running, up for reschedule)
+      are marked ``failed`` (their tries stopped; tasks downstream become ``upstream_failed``),
       then the other unfinished ones ``skipped``. Where nothing is running, the unfinished task instances are
       marked ``failed`` instead of ``skipped``: kubedag's run state follows from its task instances (Airflow
       writes the run's state directly), and a run of only skipped tasks would succeed.
