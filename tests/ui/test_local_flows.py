@@ -89,6 +89,7 @@ def wait_until_serving(url: str, process: subprocess.Popen) -> None:
 
 
 def login(page, url: str) -> None:
+    page.set_default_timeout(WAIT)  # real processes on a shared machine: patience, not a timing assertion
     page.goto(f"{url}/ui/")
     page.fill("input[name=token]", TOKEN)
     page.click("button[type=submit]")

@@ -36,3 +36,9 @@ def test_the_start_up_token_logs_into_the_ui_of_the_api_process(client):
 def test_the_ui_adds_nothing_to_the_rest_api_openapi_document(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert paths and not [p for p in paths if p.startswith("/ui")]
+
+
+def test_the_ui_posts_forms_while_the_api_reads_the_seeds_curl_forms_as_json(client):
+    client.post("/ui/login", data={"token": "s3cret"})
+    paused = client.post("/ui/dags/etl/pause", data={"paused": "true"}, headers={"HX-Request": "true"})
+    assert paused.status_code == 200 and "DAG etl is now paused." in paused.text
