@@ -247,3 +247,36 @@ def test_gantt_and_durations_data_in_seconds():
         (1, 0.5, 1.0, 4.0, "red"), (2, None, 10.0, 12.0, "lime")]
     bars = views.durations_data([run], now=t0 + timedelta(seconds=12))["runs"]
     assert [(b["duration"], b["queued"], b["color"]) for b in bars] == [(12.0, 3.0, "lime")]
+
+
+def test_backfill_pause_and_cancel_dialogs_call_the_backfills_port(world):
+    from datetime import UTC, datetime
+
+    from kubedag.app.catalog import BackfillInfo
+    client, catalog, _ = world
+    info = BackfillInfo("7", "etl", datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 30, tzinfo=UTC),
+                        runs_total=30, runs_done=12)
+    catalog.backfill = lambda backfill_id: info  # type: ignore[method-assign]
+    catalog.backfills = lambda dag_id=None: [info]  # type: ignore[method-assign]
+    calls = []
+
+    class Backfills:
+        def set_paused(self, backfill_id, paused):
+            calls.append(("paused", backfill_id, paused))
+
+        def cancel(self, backfill_id):
+            calls.append(("cancel", backfill_id))
+
+    services = Services(catalog, TokenAuth({"alice-token": "alice"}), Rbac({("alice", "*", "*")}),
+                        backfills=Backfills())
+    app = FastAPI()
+    app.include_router(ui_router(services))
+    alice = TestClient(app, headers={**ALICE, "HX-Request": "true"})
+    section = alice.get("/ui/dags/etl/backfills").text
+    assert "/ui/dags/etl/backfills/7/pause" in section and "/ui/dags/etl/backfills/7/cancel" in section
+    dialog = alice.get("/ui/dags/etl/backfills/7/cancel").text
+    assert "Cancel backfill 7?" in dialog and "12 of 30 runs done" in dialog and "queued runs are removed" in dialog
+    assert "Backfill 7:" in alice.post("/ui/dags/etl/backfills/7/cancel").text
+    alice.post("/ui/dags/etl/backfills/7/pause")
+    assert calls == [("cancel", "7"), ("paused", "7", True)]
+    assert alice.post("/ui/dags/etl/backfills/7/explode").status_code == 400

@@ -1,8 +1,8 @@
 """The UI's actions, each a confirmation dialog that previews the change (as Airflow's clear does) and then
 calls the one implementation of it in :mod:`kubedag.app.operations`: trigger, clear, mark, delete a run,
-pause/unpause, backfill. ``GET`` renders the dialog with its preview; ``POST`` does it. The authorizer is asked
+pause/unpause, backfill (and its pause, unpause, cancel). ``GET`` renders the dialog with its preview; ``POST`` does it. The authorizer is asked
 with the REST API's verbs: ``create dagruns`` (trigger), ``patch dagruns`` (clear, mark), ``delete dagruns``,
-``patch dags`` (pause), ``create backfills``.
+``patch dags`` (pause), ``create backfills``, ``patch backfills``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,12 @@ from kubedag.ui import views
 from kubedag.ui.web import Ui
 
 MARK_STATES = ("success", "failed", "skipped")
+BACKFILL_CHANGES = {
+    "pause": "no new run of it starts; its running runs finish.",
+    "unpause": "its runs start again, up to its max active runs.",
+    "cancel": "no new run of it starts, its queued runs are removed, its running runs finish.",
+}
+"""Airflow 3's backfill pause, unpause and cancel (``patch backfills``), with what each does."""
 
 
 def _valid(info: DagInfo) -> DAG:
@@ -189,3 +195,24 @@ def add_actions(router: APIRouter, ui: Ui) -> None:
             dag_id, _date(from_date, "from_date"), _date(to_date, "to_date"), reprocess_behavior,
             _count(max_active_runs, "max_active_runs")))
         return done(request, f"Backfill {created.id} of {dag_id} created: {created.runs_total} runs.")
+
+    @router.get("/dags/{dag_id}/backfills/{backfill_id}/{change}", include_in_schema=False)
+    def backfill_change_dialog(request: Request, dag_id: str, backfill_id: str, change: str) -> Response:
+        catalog, info, _ = ui.dag_access(request, dag_id, "patch", "backfills")
+        if change not in BACKFILL_CHANGES:
+            raise InvalidRequest(f"change: {change!r} is not one of {', '.join(BACKFILL_CHANGES)}")
+        return dialog(request, "backfill_change.html", info=info, backfill=catalog.backfill(backfill_id),
+                      change=change, effect=BACKFILL_CHANGES[change])
+
+    @router.post("/dags/{dag_id}/backfills/{backfill_id}/{change}", include_in_schema=False)
+    def backfill_change(request: Request, dag_id: str, backfill_id: str, change: str) -> Response:
+        ui.dag_access(request, dag_id, "patch", "backfills")
+        if services.backfills is None:
+            raise OperationError("backfills are not available from this server")
+        if change == "cancel":
+            services.backfills.cancel(backfill_id)
+        elif change in ("pause", "unpause"):
+            services.backfills.set_paused(backfill_id, change == "pause")
+        else:
+            raise InvalidRequest(f"change: {change!r} is not one of {', '.join(BACKFILL_CHANGES)}")
+        return done(request, f"Backfill {backfill_id}: {BACKFILL_CHANGES[change]}")
