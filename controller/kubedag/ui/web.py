@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -137,9 +137,3 @@ def route_class(ui: Ui) -> type[APIRoute]:
 
     return UiRoute
 
-
-def redirect(url: str, request: Request) -> Response:
-    """Send the browser to ``url``: ``HX-Redirect`` for an htmx request, a 303 otherwise."""
-    if request.headers.get("hx-request"):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
