@@ -2,7 +2,8 @@
 
 A DAG of ``--tasks`` tasks with ``--runs`` finished runs (every cell a task instance, states mixed) is held in
 the in-memory catalog of ``tests/ui/memory.py``, so the figures are the UI's own cost (building the grid
-model, rendering the templates, the browser laying the page out), not a metadata DB's. Prints:
+model, rendering the templates, the browser laying the page out), not a metadata DB's; with ``--catalog sqlite``
+the runs are in a SQLite metadata DB read through the local catalog as ``kubedag api`` serves it. Prints:
 
 * the grid page's size (HTML bytes, and gzipped, as a reverse proxy or browser would transfer it);
 * the server's time to build and render the page (TestClient GET, p50 / max of ``--repeat``);
@@ -21,6 +22,7 @@ import re
 import statistics
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,6 +46,35 @@ def world(runs: int, tasks: int) -> FastAPI:
     app = FastAPI()
     app.include_router(ui_router(Services(catalog, TokenAuth({"t": "bench"}), Rbac({("bench", "*", "*")}))))
     return app
+
+
+def sqlite_world(runs: int, tasks: int, home: Path) -> FastAPI:
+    """The same DAG in a DAG folder and ``runs`` finished runs in a SQLite metadata DB, read through the local
+    catalog (``kubedag api``'s composition, :func:`kubedag.cli.api.local_services`)."""
+    import yaml
+
+    from kubedag.api import create_app
+    from kubedag.app import operations
+    from kubedag.cli.api import LocalAuth, local_services
+    from tests.ui.memory import T0
+    folder = home / "dags"
+    folder.mkdir(parents=True)
+    dag = chain_dag("big", tasks)
+    (folder / "big.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kubedag.io/v1alpha1", "kind": "DAG", "metadata": {"name": "big"},
+        "spec": {"schedule": "@daily", "startDate": "2026-11-01T00:00:00Z", "paused": True,
+                 "tasks": [{"name": t, "command": ["true"], **({"dependsOn": list(task.upstream)}
+                                                              if task.upstream else {})}
+                           for t, task in dag.tasks.items()]}}))
+    services = local_services(folder, f"sqlite:///{home / 'kubedag.db'}", LocalAuth(token="t"))
+    ids = list(dag.tasks)
+    for i in range(runs):
+        run = operations.trigger(services.runs, dag, logical_date=T0 + timedelta(days=i))
+        for j, state in enumerate(("success", "failed", "skipped")):  # a third of the tasks in each state
+            chosen = [t for k, t in enumerate(ids) if (i + k) % 3 == j]
+            operations.mark(dag, services.runs, run.run_id, chosen, state, now=T0 + timedelta(days=i, minutes=1))
+    from kubedag.ui import ui_router
+    return create_app(services, extra_routes=[ui_router(services)])
 
 
 def browser_times(app: FastAPI, runs: int, repeat: int, shot: Path | None) -> tuple[float, float] | None:
@@ -82,8 +113,16 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--screenshot", type=Path, help="save the browser's view of the grid here (PNG)")
+    parser.add_argument("--catalog", choices=("memory", "sqlite"), default="memory",
+                        help="memory: the UI's own cost; sqlite: read through the local catalog (kubedag api's)")
     args = parser.parse_args()
-    app = world(args.runs, args.tasks)
+    if args.catalog == "sqlite":
+        import tempfile
+        start = time.perf_counter()
+        app = sqlite_world(args.runs, args.tasks, Path(tempfile.mkdtemp(prefix="kubedag-ui-bench-")))
+        print(f"metadata DB filled in {time.perf_counter() - start:.0f} s")
+    else:
+        app = world(args.runs, args.tasks)
     client = TestClient(app, headers={"Authorization": "Bearer t"})
     url = f"/ui/dags/big/grid?runs={args.runs}"
     times = []
