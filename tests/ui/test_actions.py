@@ -120,3 +120,15 @@ def test_a_refused_verb_changes_nothing(env):
     assert client.post("/ui/dags/etl/pause", headers=bob, data={"paused": "false"}).status_code == 403
     assert states(runs, dag)[1]["t001"][0] == "failed"
     assert client.post("/ui/dags/etl/runs/r1/clear", headers=bob, data={"task_ids": "t001"}).status_code == 200
+
+
+def test_mark_run_success_previews_every_task_that_changes_then_the_run_succeeds(env):
+    client, dag, runs = env
+    preview = client.get("/ui/dags/etl/runs/r1/state?state=success", headers=HX).text
+    assert "Mark run r1 success?" in preview
+    assert "<td>t001</td>" in preview and "<td>t002</td>" in preview and "<td>t000</td>" not in preview
+    done = client.post("/ui/dags/etl/runs/r1/state", headers=HX, data={"state": "success"})
+    assert "Run r1 is now success." in done.text
+    run_state, tis = states(runs, dag)
+    assert run_state == "success" and {s for s, _ in tis.values()} == {"success"}
+    assert client.get("/ui/dags/etl/runs/r1/state?state=queued", headers=HX).status_code == 400

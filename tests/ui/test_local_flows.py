@@ -217,7 +217,7 @@ def test_trigger_with_conf_mark_a_task_and_read_the_why_of_a_waiting_one(page, l
     cell(page, "after").click()
     page.wait_for_selector("#panel .why:has-text('trigger rule all_success requires')", timeout=WAIT)
     page.screenshot(path=shots / "local-why-waiting.png", full_page=True)
-    page.click("#panel button:has-text('success…')")
+    page.click("#panel button[data-mark=success]")
     page.wait_for_selector("#modal h2:has-text('Mark success')")
     confirm(page)
     wait_state(page, "after", CODES["success"])

@@ -1,7 +1,7 @@
 """The UI's actions, each a confirmation dialog that previews the change (as Airflow's clear does) and then
 calls the one implementation of it in :mod:`kubedag.app.operations`: trigger, clear, mark, delete a run,
 pause/unpause, backfill (and its pause, unpause, cancel). ``GET`` renders the dialog with its preview; ``POST`` does it. The authorizer is asked
-with the REST API's verbs: ``create dagruns`` (trigger), ``patch dagruns`` (clear, mark), ``delete dagruns``,
+with the REST API's verbs: ``create dagruns`` (trigger), ``patch dagruns`` (clear, mark a task or a run), ``delete dagruns``,
 ``patch dags`` (pause), ``create backfills``, ``patch backfills``.
 """
 
@@ -21,6 +21,8 @@ from kubedag.ui import views
 from kubedag.ui.web import Ui
 
 MARK_STATES = ("success", "failed", "skipped")
+RUN_STATES = ("success", "failed")
+"""Airflow's "mark run as success/failed" (``operations.set_run_state``)."""
 BACKFILL_CHANGES = {
     "pause": "no new run of it starts; its running runs finish.",
     "unpause": "its runs start again, up to its max active runs.",
@@ -154,6 +156,25 @@ def add_actions(router: APIRouter, ui: Ui) -> None:
         _, dag = clear_args(request, dag_id)
         run, changed = operations.mark(dag, services.runs, run_id, _tasks(task_ids), state, now=services.clock())
         return done(request, f"Marked {', '.join(changed) or 'nothing'} {state}; run {run_id} is {run.state}.")
+
+    # -------------------------------------------------------------------------------------- mark run
+    @router.get("/dags/{dag_id}/runs/{run_id}/state", include_in_schema=False)
+    def run_state_dialog(request: Request, dag_id: str, run_id: str, state: str) -> Response:
+        info, dag = clear_args(request, dag_id)
+        if state not in RUN_STATES:
+            raise InvalidRequest(f"state: {state!r} is not one of {', '.join(RUN_STATES)}")
+        loaded = services.runs.load_run(dag, run_id)
+        now_states = {t: views.state_name(str(ti.state)) for t, ti in loaded.tis.items()}
+        changing = [(t, now_states.get(t, "none")) for t in dag.tasks
+                    if (state == "success" and now_states.get(t) != "success")
+                    or (state == "failed" and now_states.get(t, "none") not in views.FINISHED_TI_STATES)]
+        return dialog(request, "run_state_dialog.html", info=info, run=loaded.run, state=state, rows=changing)
+
+    @router.post("/dags/{dag_id}/runs/{run_id}/state", include_in_schema=False)
+    def run_state(request: Request, dag_id: str, run_id: str, state: str = Form(...)) -> Response:
+        _, dag = clear_args(request, dag_id)
+        run = operations.set_run_state(dag, services.runs, run_id, state, now=services.clock())
+        return done(request, f"Run {run_id} is now {run.state}.")
 
     # -------------------------------------------------------------------------------------- delete run
     @router.get("/dags/{dag_id}/runs/{run_id}/delete", include_in_schema=False)

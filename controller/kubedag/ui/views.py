@@ -33,6 +33,7 @@ STATE_CODES: dict[str, str] = {state: chr(97 + i) for i, state in enumerate(STAT
 """One letter per state, for the compact grid (``a`` queued, ``b`` running, ...)."""
 
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
+FINISHED_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 RECENT_RUNS = 10
 """How many recent runs the DAG list shows as state dots (Airflow's home shows the last runs' states)."""
 
