@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,10 +42,13 @@ class CappedBackoff:
 
 
 def apply_bounds(settings: Any) -> None:
-    """Set kopf's ``OperatorSettings`` to retry every API request and watch forever (:class:`CappedBackoff`) and
-    to end the process at most :data:`SHUTDOWN_GRACE` seconds after a termination signal."""
+    """Set kopf's ``OperatorSettings`` to retry every API request and watch forever (:class:`CappedBackoff`) and,
+    when the operator runs in the main thread (``kubedag controller``; kopf handles signals only there), to end
+    the process at most :data:`SHUTDOWN_GRACE` seconds after a termination signal. kopf's last resort SIGKILLs
+    the process, so an operator embedded in a thread (tests, benchmarks) keeps kopf's default."""
     settings.networking.error_backoffs = CappedBackoff()
-    settings.process.ultimate_exiting_timeout = SHUTDOWN_GRACE
+    if threading.current_thread() is threading.main_thread():
+        settings.process.ultimate_exiting_timeout = SHUTDOWN_GRACE
 
 
 __all__ = ["CappedBackoff", "SHUTDOWN_GRACE", "WATCH_BACKOFF_BASE", "WATCH_BACKOFF_MAX", "apply_bounds"]
