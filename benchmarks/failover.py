@@ -7,6 +7,7 @@ leader has created a pod for every active run since it took over, stop it (``--s
 is left to expire; ``TERM``: SIGTERM, the Lease is released) and start a fresh replica in its place (as the
 Deployment would), and time, from the signal, on the API server:
 
+* ``ended``: the old leader's process has exited (SIGTERM: its graceful stop, bounded by 10 s);
 * ``takeover``: the Lease naming the new holder;
 * ``first pod``: the first pod created after the kill;
 * ``every run``: every active run has had a pod created after the kill (its first reconcile by the new leader
@@ -74,7 +75,8 @@ def chain(length: int, seconds: str) -> dict[str, Any]:
     tasks = [{"name": f"t{i:03d}", "command": ["sleep", seconds], **({"dependsOn": [f"t{i - 1:03d}"]} if i else {})}
              for i in range(length)]
     return {"apiVersion": "kubedag.io/v1alpha1", "kind": "DAG", "metadata": {"name": "chain", "namespace": NS},
-            "spec": {"defaults": {"image": "busybox:1.36"}, "maxActiveRuns": 1000, "tasks": tasks}}
+            "spec": {"defaults": {"image": "busybox:1.36"}, "maxActiveRuns": 1000, "maxActiveTasks": 1000,
+                     "tasks": tasks}}
 
 
 def main() -> None:
@@ -83,20 +85,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="DAGRuns active at once")
     parser.add_argument("--signal", choices=("KILL", "TERM"), default="KILL")
     parser.add_argument("--timing", default="15s,10s,2s", help="lease duration, renew deadline, retry period")
+    parser.add_argument("--tasks", type=int, default=400, help="tasks of the chain each run goes through")
     parser.add_argument("--task-seconds", default="0.5", help="how long each task's pod runs")
+    parser.add_argument("--workdir", type=Path, help="keep the controllers' logs and the DB here (default: a temporary directory)")
     args = parser.parse_args()
     timing = tuple(args.timing.split(","))
     sig = signal.SIGKILL if args.signal == "KILL" else signal.SIGTERM
     crds = sorted((ROOT / "crds").glob("*.yaml"))
     clock = PodClock()
     clock.install()
-    takeovers, firsts, everys = [], [], []
-    with tempfile.TemporaryDirectory() as tmp, EmulatedApiServer(crd_files=crds, journal_limit=200) as api, \
-            FakeKubelet(api.url, workdir=Path(tmp)):
-        work = Path(tmp)
+    takeovers, firsts, everys, exits = [], [], [], []
+    with tempfile.TemporaryDirectory() as scratch, EmulatedApiServer(crd_files=crds, journal_limit=200) as api, \
+            FakeKubelet(api.url, workdir=Path(scratch)):
+        work = args.workdir or Path(scratch)
+        work.mkdir(parents=True, exist_ok=True)
         db_url = f"sqlite:///{work / 'kubedag.db'}"
         kubeconfig = api.kubeconfig(work / "kubeconfig")
-        api.create(chain(40 * args.kills, args.task_seconds))
+        api.create(chain(args.tasks, args.task_seconds))
         replicas = {name: ControllerProcess(kubeconfig, db_url, name, work, timing) for name in ("r0",)}
         wait_until(lambda: holder(api) == "r0", 60, "r0 leads")
         replicas["r1"] = ControllerProcess(kubeconfig, db_url, "r1", work, timing)
@@ -115,6 +120,7 @@ def main() -> None:
                 t0 = time.monotonic()
                 replicas[leader].proc.send_signal(sig)
                 replicas[leader].wait(30)
+                exits.append(time.monotonic() - t0)
                 del replicas[leader]
                 name = f"r{serial}"
                 serial += 1
@@ -142,7 +148,7 @@ def main() -> None:
             tries = conn.execute(sa.text("select count(*) from task_instance")).scalar()
         engine.dispose()
     print(f"\n{args.kills} x SIG{args.signal} of the leader, {args.runs} active runs, lease timing {args.timing}:")
-    for label, values in (("takeover (Lease has a new holder)", takeovers), ("first pod created", firsts),
+    for label, values in (("old leader's process ended", exits), ("takeover (Lease has a new holder)", takeovers), ("first pod created", firsts),
                           ("every active run got a pod", everys)):
         print(f"  {label:36s} median {statistics.median(values):6.2f}s  max {max(values):6.2f}s")
     print(f"  tries started more than once: {twice} (of {tries} task instances)")

@@ -2,10 +2,14 @@
 over when the leader cannot renew its Lease, and finishes the run with no try run twice."""
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from kubedag.core import naming as names
 from kubedag.k8s.leader import LeaderElectionLost
+from kubedag.k8s.manager import Manager
 from tests.controller.harness import NS, dag_manifest, manual_run, wait_phase, wait_until
 from tests.controller.test_resilience import _rows
 from tests.ha.replicas import LEASE, Replica, holder, writes
@@ -80,3 +84,27 @@ def test_a_stopping_leader_releases_its_lease_and_the_follower_finishes_the_run(
     assert _rows(sqlite_url, "select distinct try_number from task_instance") == [(1,)]
     spec = k8s_api.get(LEASE, 'kubedag-controller', NS)['spec']
     assert not spec.get('holderIdentity') and spec['leaseTransitions'] == 1
+
+
+def test_a_leader_whose_event_loop_is_busy_for_longer_than_its_lease_keeps_leading(k8s_api, fake_kubelet, sqlite_url,
+                                                                                  monkeypatch):
+    """Renewals run in a thread of their own (as client-go's goroutine): a pass that holds the controller's loop
+    for 4 s (lease 3 s, renew deadline 2 s) neither loses the Lease nor lets a follower in."""
+    loops = []
+    original = Manager.start
+
+    async def start(self):
+        loops.append(asyncio.get_running_loop())
+        await original(self)
+
+    monkeypatch.setattr(Manager, 'start', start)
+    k8s_api.create(_chain('chain', 2, '0'))
+    with Replica(k8s_api, sqlite_url, 'a') as a, Replica(k8s_api, sqlite_url, 'b'):
+        wait_until(lambda: holder(k8s_api) == 'a', what='a leads')
+        loops[0].call_soon_threadsafe(time.sleep, 4)  # a's loop is blocked
+        time.sleep(5)
+        assert a.thread.is_alive() and holder(k8s_api) == 'a'
+        k8s_api.create(manual_run('chain', 'chain-1'))
+        assert wait_phase(k8s_api, 'chain-1')['status']['phase'] == 'success'
+    assert k8s_api.get(LEASE, 'kubedag-controller', NS)['spec']['leaseTransitions'] == 0
+    assert {token for _, token, _, _ in writes(k8s_api)} == {'a'}

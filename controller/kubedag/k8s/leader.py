@@ -32,6 +32,7 @@ import math
 import os
 import random
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -91,13 +92,13 @@ class LeaderElection:
             if not getattr(self, setting):
                 raise ValueError(f"leader election: {setting} must not be empty")
         if self.retry_period <= 0:
-            raise ValueError(f"--leader-elect-retry-period must be positive, not {self.retry_period}s")
+            raise ValueError(f"--leader-elect-retry-period must be positive, not {self.retry_period:g}s")
         if self.renew_deadline <= JITTER_FACTOR * self.retry_period:
-            raise ValueError(f"--leader-elect-renew-deadline ({self.renew_deadline}s) must be greater than "
-                             f"{JITTER_FACTOR} x --leader-elect-retry-period ({self.retry_period}s)")
+            raise ValueError(f"--leader-elect-renew-deadline ({self.renew_deadline:g}s) must be greater than "
+                             f"{JITTER_FACTOR} x --leader-elect-retry-period ({self.retry_period:g}s)")
         if self.lease_duration <= self.renew_deadline:
-            raise ValueError(f"--leader-elect-lease-duration ({self.lease_duration}s) must be greater than "
-                             f"--leader-elect-renew-deadline ({self.renew_deadline}s)")
+            raise ValueError(f"--leader-elect-lease-duration ({self.lease_duration:g}s) must be greater than "
+                             f"--leader-elect-renew-deadline ({self.renew_deadline:g}s)")
 
     @property
     def lease_duration_seconds(self) -> int:
@@ -217,62 +218,91 @@ class LeaderElector:
 
 
 class Leadership:
-    """Runs a :class:`LeaderElector` for the controller manager: ``on_started`` is called once this replica
-    leads (start the reconciles), ``on_stopped`` as soon as it lost the Lease (stop them: the fence also refuses
-    writes from then on); :attr:`lost` is set after that, and the controller exits
-    (:class:`LeaderElectionLost`). ``may_write`` is the fence the API client checks before each write."""
+    """Runs a :class:`LeaderElector` for the controller manager in a thread of its own, with its own event loop
+    and API session (as client-go runs it in its own goroutine): a controller loop busy for seconds with large
+    passes never delays a renewal, so it never loses its Lease for being busy.
+
+    ``on_started`` is called (on the manager's loop) once this replica leads: start the reconciles.
+    ``on_stopped`` as soon as it lost the Lease: stop them (the fence, :meth:`may_write`, which the API client
+    checks before each write, refuses writes from the deadline on whatever the manager's loop is doing);
+    :attr:`lost` is set after that, and the controller exits (:class:`LeaderElectionLost`).
+    """
 
     def __init__(self, connection: Connection, config: LeaderElection, *, on_started: Callable[[], None],
                  on_stopped: Callable[[], None]) -> None:
         self.connection, self.config = connection, config
         self.on_started, self.on_stopped = on_started, on_stopped
         self.lost = asyncio.Event()
-        self.client: KubeClient | None = None
         self.elector: LeaderElector | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the manager's
+        self._own_loop: asyncio.AbstractEventLoop | None = None  # the election thread's
+        self._stopping: asyncio.Event | None = None  # on the election thread's loop
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
 
     def may_write(self) -> bool:
-        """The fence: True while this replica leads (see :meth:`LeaderElector.is_leader`)."""
+        """The fence: True while this replica leads (see :meth:`LeaderElector.is_leader`); thread-safe."""
         return self.elector is not None and self.elector.is_leader()
 
-    def leading(self) -> bool:
-        """Whether this replica currently leads (for status and metrics)."""
-        return self.may_write()
-
     async def start(self) -> None:
-        """Open the Lease's own API session and start campaigning (returns at once)."""
-        self.client = KubeClient(self.connection, qps=0, burst=1, timeout=max(1.0, self.config.retry_period * 2))
-        await self.client.__aenter__()
-        self.elector = LeaderElector(self.client, self.config)
-        self._task = asyncio.create_task(self._campaign(), name="kubedag-leader-election")
+        """Start campaigning in the election thread (returns once it runs)."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="kubedag-leader-election",
+                                        daemon=True)
+        self._thread.start()
+        await asyncio.to_thread(self._ready.wait)
 
-    async def _campaign(self) -> None:
-        assert self.elector is not None
-        log.info("leader election: %s is a follower; campaigning for Lease %s/%s", self.config.identity,
-                 self.config.namespace, self.config.name)
-        await self.elector.acquire()
-        log.info("leader election: %s became the leader", self.config.identity)
-        self.on_started()
-        await self.elector.keep()
-        log.error("leader election: %s could not renew Lease %s/%s within %ss; stopped writing, exiting",
-                  self.config.identity, self.config.namespace, self.config.name, self.config.renew_deadline)
-        self.on_stopped()
-        self.lost.set()
-
-    async def stop(self) -> None:
-        """Stop campaigning; release the Lease if held (call after the reconciles stopped); close the session."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        if self.elector is not None:
+    async def _main(self) -> None:
+        """The election thread: campaign until :meth:`stop`, then release the Lease if held."""
+        self._own_loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
+        client = KubeClient(self.connection, qps=0, burst=1, timeout=self.config.renew_deadline)
+        try:
+            await client.__aenter__()
+            self.elector = LeaderElector(client, self.config)
+        finally:
+            self._ready.set()
+        campaign = asyncio.create_task(self._campaign(), name="kubedag-campaign")
+        try:
+            await self._stopping.wait()
+            campaign.cancel()
+            await asyncio.gather(campaign, return_exceptions=True)
             try:
                 await asyncio.wait_for(self.elector.release(), RELEASE_TIMEOUT)
             except TimeoutError:
                 log.warning("leader election: releasing the Lease took over %ss; it will expire", RELEASE_TIMEOUT)
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
+        finally:
+            await client.close()
+
+    async def _campaign(self) -> None:
+        try:
+            await self._lead()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug here must not leave a silent follower, nor a leader without renewals
+            log.exception("leader election failed")
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.on_stopped)
+        self._loop.call_soon_threadsafe(self.lost.set)
+
+    async def _lead(self) -> None:
+        assert self.elector is not None and self._loop is not None
+        log.info("leader election: %s is a follower; campaigning for Lease %s/%s", self.config.identity,
+                 self.config.namespace, self.config.name)
+        await self.elector.acquire()
+        log.info("leader election: %s became the leader", self.config.identity)
+        self._loop.call_soon_threadsafe(self.on_started)
+        await self.elector.keep()
+        log.error("leader election: %s could not renew Lease %s/%s within %ss; stopped writing, exiting",
+                  self.config.identity, self.config.namespace, self.config.name, self.config.renew_deadline)
+
+    async def stop(self) -> None:
+        """Stop campaigning; release the Lease if held (call after the reconciles stopped); end the thread."""
+        if self._thread is None:
+            return
+        if self._own_loop is not None and self._stopping is not None:
+            self._own_loop.call_soon_threadsafe(self._stopping.set)
+        await asyncio.to_thread(self._thread.join, RELEASE_TIMEOUT + 2)
+        self._thread = None
 
 
 __all__ = ["JITTER_FACTOR", "LeaderElection", "LeaderElectionLost", "LeaderElector", "Leadership", "default_identity"]

@@ -4,7 +4,8 @@ The leading controller replica holds a ``coordination.k8s.io/v1`` Lease (:mod:`k
 :data:`LEASE_LABEL`, and renews its ``spec.renewTime`` every retry period (2 s by default). That renewal is the
 controller's heartbeat: a reader such as ``kubedag dags list --cluster`` or the REST API's health document
 calls :func:`find_leaders` (or :func:`read_leader` when it knows the Lease's namespace and name) and shows
-``holder`` and ``renew_time``; :attr:`LeaderInfo.healthy` says whether the heartbeat is fresh (as Airflow's
+``holder`` and ``renew_time`` (:func:`fetch_leader` is the same read with the controller's asynchronous client);
+:meth:`LeaderInfo.healthy` says whether the heartbeat is fresh (as Airflow's
 ``/health`` reports the scheduler's ``latest_scheduler_heartbeat`` and ``healthy``).
 """
 
@@ -101,6 +102,17 @@ def read_leader(api_client: Any, namespace: str, name: str = DEFAULT_LEASE_NAME)
     return parse_lease(_plain(api_client, lease))
 
 
+async def fetch_leader(client: Any, namespace: str, name: str = DEFAULT_LEASE_NAME) -> LeaderInfo | None:
+    """:func:`read_leader` with the controller's asynchronous client (:class:`kubedag.k8s.client.KubeClient`):
+    None when the Lease does not exist.
+
+    Raises:
+        kubedag.k8s.client.ApiError: any other error answer.
+    """
+    lease = await client.get(API_VERSION, PLURAL, namespace, name)
+    return None if lease is None else parse_lease(lease)
+
+
 def find_leaders(api_client: Any, namespace: str | None = None) -> list[LeaderInfo]:
     """Every controller Lease (labelled :data:`LEASE_LABEL`) in ``namespace`` (None: all namespaces), sorted by
     namespace and name; ``[]`` when the caller may not list leases or the server cannot be read (a reader's
@@ -124,5 +136,5 @@ def find_leaders(api_client: Any, namespace: str | None = None) -> list[LeaderIn
     return sorted(leases, key=lambda lease: (lease.namespace, lease.name))
 
 
-__all__ = ["API_VERSION", "DEFAULT_LEASE_NAME", "LEASE_LABEL", "LeaderInfo", "PLURAL", "find_leaders",
+__all__ = ["API_VERSION", "DEFAULT_LEASE_NAME", "LEASE_LABEL", "LeaderInfo", "PLURAL", "fetch_leader", "find_leaders",
            "format_micro_time", "parse_lease", "parse_micro_time", "read_leader"]

@@ -116,6 +116,7 @@ class Manager:
                                             parsed=self.dags.parsed.get, seen_run=self.on_run_event)
         self.tasks: list[asyncio.Task[Any]] = []
         self.leadership: Leadership | None = None
+        self.stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -132,6 +133,8 @@ class Manager:
         await self.leadership.start()
 
     def _start_reconciles(self) -> None:
+        if self.stopping:  # the Lease was won while stopping: it is released by stop()
+            return
         for key in list(self.cache.runs):  # a new leader looks at every run its informers filled in
             self.run_queue.add(key)
         for queue, objects in ((self.dag_queue, self.cache.dags), (self.pool_queue, self.cache.pools),
@@ -156,6 +159,7 @@ class Manager:
     async def stop(self) -> None:
         """Stop workers, loops and background tasks (each given at most :data:`STOP_TIMEOUT` seconds), release
         the Lease if held, close the API sessions."""
+        self.stopping = True
         for task in self.tasks:
             task.cancel()
         if self.tasks:
