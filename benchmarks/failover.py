@@ -131,7 +131,7 @@ def main() -> None:
                 firsts.append(first - t0)
                 every = _every_run(clock, t0, runs)
                 everys.append(every - t0)
-                print(f"kill {kill + 1:2d} ({args.signal} {leader} -> {new}): takeover {takeovers[-1]:5.2f}s, "
+                print(f"kill {kill + 1:2d} ({args.signal} {leader} -> {new}): ended {exits[-1]:5.2f}s, takeover {takeovers[-1]:5.2f}s, "
                       f"first pod {firsts[-1]:5.2f}s, every run {everys[-1]:5.2f}s", flush=True)
                 started = t0
         finally:
@@ -163,7 +163,7 @@ def _every_run(clock: PodClock, t0: float, runs: set[str], timeout: float = 120)
             firsts.setdefault(run, when)
         if runs <= set(firsts):
             return max(firsts[run] for run in runs)
-        time.sleep(0.05)
+        time.sleep(0.2)
     raise TimeoutError(f"not every run got a pod within {timeout}s")
 
 

@@ -151,6 +151,8 @@ class LeaderElector:
         try:
             return await asyncio.wait_for(self.try_acquire_or_renew(), timeout=left)
         except TimeoutError:
+            log.warning("leader election: renewing Lease %s/%s took over %.1fs", self.config.namespace,
+                        self.config.name, left)
             return False
 
     async def try_acquire_or_renew(self) -> bool:
@@ -172,6 +174,9 @@ class LeaderElector:
             holder = spec.get("holderIdentity") or ""
             duration = spec.get("leaseDurationSeconds") or self.config.lease_duration_seconds
             if holder and holder != self.config.identity and self._observed_at + duration > sent:
+                if self._renewed_at is not None:
+                    log.warning("leader election: Lease %s/%s was taken by %s", self.config.namespace,
+                                self.config.name, holder)
                 return False  # held by another replica, not expired on our clock
             ours = holder == self.config.identity
             transitions = int(spec.get("leaseTransitions") or 0) + (0 if ours else 1)
@@ -179,7 +184,7 @@ class LeaderElector:
                                          transitions)
             updated = await self.client.request("PUT", self.path, body=lease)
         except ApiError as exc:
-            if exc.status != 409:
+            if exc.status != 409 or self._renewed_at is not None:  # a follower losing a race is no news
                 log.warning("leader election: Lease %s/%s: %s", self.config.namespace, self.config.name, exc)
             return False
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:

@@ -317,10 +317,11 @@ async def run(manager: Manager, *, stop_flag: Any = None, ready_flag: Any = None
 
 
 async def _stop_when(stop: asyncio.Future[Any], stop_flag: Any, manager: Manager) -> None:
-    """Resolve ``stop`` once ``stop_flag`` (an asyncio/threading Event or Future, or None) is set or the manager
-    lost its Lease (polled every 0.1 s: no thread is left blocked on a flag that is never set)."""
+    """Resolve ``stop`` once ``stop_flag`` (an asyncio/threading Event or Future, or None) is set, the manager
+    lost its Lease, or it is stopping anyway (a signal: kopf would otherwise wait 5 s for its own waiter of
+    ``stop`` as a hung task). Polled every 0.1 s: no thread is left blocked on a flag that is never set."""
     is_set = getattr(stop_flag, "is_set", None) or getattr(stop_flag, "done", None)
-    while not ((is_set is not None and is_set()) or manager.leader_lost()):
+    while not ((is_set is not None and is_set()) or manager.leader_lost() or manager.stopping):
         await asyncio.sleep(0.1)
     if not stop.done():
         stop.set_result(None)
