@@ -49,7 +49,7 @@ log = logging.getLogger("kubedag.controller")
 
 JITTER_FACTOR = 1.2
 """A follower's retry waits ``retry_period`` times a random factor in [1, 1.2) (client-go's ``JitterFactor``)."""
-RELEASE_TIMEOUT = 2.0
+RELEASE_TIMEOUT = 4.0
 """Seconds a stopping leader spends at most on releasing its Lease."""
 
 
@@ -118,6 +118,7 @@ class LeaderElector:
         self._observed: dict[str, Any] | None = None  # the Lease spec last seen
         self._observed_at = 0.0  # monotonic time it was first seen
         self._renewed_at: float | None = None  # monotonic time the last successful acquire/renew was sent
+        self._lease: dict[str, Any] | None = None  # the Lease as our last successful write left it
 
     def is_leader(self) -> bool:
         """True while this replica may write: less than ``renew_deadline`` since its last successful renewal
@@ -197,6 +198,7 @@ class LeaderElector:
                 "acquireTime": acquire, "renewTime": renew, "leaseTransitions": transitions}
 
     def _won(self, lease: dict[str, Any], sent: float) -> bool:
+        self._lease = lease
         self._observed, self._observed_at = dict(lease.get("spec") or {}), sent
         self._renewed_at = sent
         return True
@@ -208,10 +210,8 @@ class LeaderElector:
             return False
         self._renewed_at = None  # no write of ours may follow the release
         now = format_micro_time(self.wall())
-        try:
-            lease = await self.client.get(API_VERSION, PLURAL, self.config.namespace, self.config.name)
-            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.config.identity:
-                return False
+        lease = dict(self._lease or {})
+        try:  # one PUT of the Lease as we last wrote it (client-go's release): a 409 means it is not ours anymore
             lease["spec"] = {"holderIdentity": None, "leaseDurationSeconds": 1, "acquireTime": now, "renewTime": now,
                              "leaseTransitions": int((lease.get("spec") or {}).get("leaseTransitions") or 0)}
             await self.client.request("PUT", self.path, body=lease)
