@@ -143,9 +143,8 @@ def k8s_api(k8s_server: str, request: pytest.FixtureRequest, k8s_crd_files: list
         identity = request.getfixturevalue('_chart_identities')(k8s_server.removeprefix('rbac-'))
         api.connection = lambda: identity.connection(api)  # type: ignore[method-assign]
         # as the chart runs it: leader election on a Lease in the release namespace (its verbs are granted there)
-        api.controller_config = {'leader_election': LeaderElection(
-            namespace=CHART_NAMESPACE, name=f'kubedag-{identity.mode}', lease_duration=4, renew_deadline=3,
-            retry_period=1)}
+        api.controller_config = {'leader_election': LeaderElection(  # the chart's timing (15 s / 10 s / 2 s)
+            namespace=CHART_NAMESPACE, name=f'kubedag-{identity.mode}')}
         if identity.mode == 'cluster':
             api.controller_config['namespaces'] = []  # as the chart runs it: the whole cluster
     try:
