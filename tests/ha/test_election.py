@@ -115,3 +115,15 @@ def test_inconsistent_leader_election_timing_is_refused_naming_the_option(flags,
     result = CliRunner().invoke(app, ['controller', '--leader-elect', '--leader-elect-lease-namespace', 'x', *flags])
     assert result.exit_code == 2
     assert message in ' '.join(re.sub('[│╭╮╰╯─]', ' ', result.output).split())
+
+
+def test_a_release_after_a_renewal_whose_answer_was_lost_still_frees_the_lease(k8s_api):
+    """A stop can cut a renewal short after the server applied it: the release's PUT of the Lease as last seen
+    then conflicts (409); it reads the Lease again and, still the holder, releases it."""
+    async def body(make):
+        a, _ = await make('a')
+        assert await a.try_acquire_or_renew()
+        k8s_api.patch(LEASE, 'kubedag-controller', {'spec': {'renewTime': '2026-12-02T15:00:00.000000Z'}}, 'default')
+        return await a.release()
+    assert elect(k8s_api, body) is True
+    assert not k8s_api.get(LEASE, 'kubedag-controller', 'default')['spec'].get('holderIdentity')

@@ -203,6 +203,24 @@ class LeaderElector:
         self._renewed_at = sent
         return True
 
+    async def _put_released(self, lease: dict[str, Any], now: str) -> bool:
+        """PUT ``lease`` with no holder (one request, as client-go's release). On 409 (a renewal cut short by the
+        stop may have landed after all) read it again and retry once if it is still ours. False: not ours."""
+        for attempt in range(2):
+            lease["spec"] = {"holderIdentity": None, "leaseDurationSeconds": 1, "acquireTime": now, "renewTime": now,
+                             "leaseTransitions": int((lease.get("spec") or {}).get("leaseTransitions") or 0)}
+            try:
+                await self.client.request("PUT", self.path, body=lease)
+                return True
+            except ApiError as exc:
+                if exc.status != 409 or attempt:
+                    raise
+            fresh = await self.client.get(API_VERSION, PLURAL, self.config.namespace, self.config.name)
+            if fresh is None or (fresh.get("spec") or {}).get("holderIdentity") != self.config.identity:
+                return False
+            lease = fresh
+        return False
+
     async def release(self) -> bool:
         """Give the Lease up if this replica still holds it (no holder, ``leaseDurationSeconds: 1``, as client-go's
         ``release``); call only after every writer has stopped. True when released; errors are logged."""
@@ -210,11 +228,9 @@ class LeaderElector:
             return False
         self._renewed_at = None  # no write of ours may follow the release
         now = format_micro_time(self.wall())
-        lease = dict(self._lease or {})
-        try:  # one PUT of the Lease as we last wrote it (client-go's release): a 409 means it is not ours anymore
-            lease["spec"] = {"holderIdentity": None, "leaseDurationSeconds": 1, "acquireTime": now, "renewTime": now,
-                             "leaseTransitions": int((lease.get("spec") or {}).get("leaseTransitions") or 0)}
-            await self.client.request("PUT", self.path, body=lease)
+        try:
+            if not await self._put_released(dict(self._lease or {}), now):
+                return False
         except Exception as exc:  # noqa: BLE001 - best effort: the Lease expires anyway
             log.warning("leader election: could not release Lease %s/%s: %r", self.config.namespace, self.config.name, exc)
             return False
