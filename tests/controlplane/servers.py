@@ -22,7 +22,8 @@ import yaml
 
 from tests.controlplane.cluster import ROOT, ControlPlane, RealApiServer
 from tests.controlplane.fixtures import start_kubelet, wait
-from tests.controlplane.rbac import MODES, USED, ChartIdentity, audit_usage, chart_identity
+from kubedag.k8s.leader import LeaderElection
+from tests.controlplane.rbac import CHART_NAMESPACE, MODES, USED, ChartIdentity, audit_usage, chart_identity
 from tests.k8s.emulator import EmulatedApiServer
 from tests.k8s.emulator.errors import StatusError
 from tests.k8s.emulator.kubelet import FakeKubelet
@@ -141,8 +142,11 @@ def k8s_api(k8s_server: str, request: pytest.FixtureRequest, k8s_crd_files: list
     if k8s_server.startswith('rbac-'):
         identity = request.getfixturevalue('_chart_identities')(k8s_server.removeprefix('rbac-'))
         api.connection = lambda: identity.connection(api)  # type: ignore[method-assign]
+        # as the chart runs it: leader election on a Lease in the release namespace (its verbs are granted there)
+        api.controller_config = {'leader_election': LeaderElection(  # the chart's timing (15 s / 10 s / 2 s)
+            namespace=CHART_NAMESPACE, name=f'kubedag-{identity.mode}')}
         if identity.mode == 'cluster':
-            api.controller_config = {'namespaces': []}  # as the chart runs it: the whole cluster
+            api.controller_config['namespaces'] = []  # as the chart runs it: the whole cluster
     try:
         yield api
     finally:

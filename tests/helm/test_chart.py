@@ -40,7 +40,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "watchNamespaces": ["etl"],
         "controller": {
             "apiQps": 20, "apiBurst": 40, "workers": 3, "podRetention": "1h", "runHistoryLimit": 7,
-            "imagePullTimeout": "90s", "logLevel": "DEBUG", "livenessPort": 9090,
+            "imagePullTimeout": "90s", "logLevel": "DEBUG", "livenessPort": 9090, "replicas": 3,
+            "leaderElection": {"leaseDuration": "30s", "renewDeadline": "20s", "retryPeriod": "4s"},
             "extraEnv": [{"name": "TZ", "value": "UTC"}], "extraArgs": ["--standalone"],
         },
         "serviceAccount": {"name": "kubedag-controller", "annotations": {"example.com/role": "x"}},
@@ -156,6 +157,8 @@ WORKLOAD = {
     ("", "pods/log", "get"),
     ("", "events", "create"),
 }
+# Leader election's Lease, in the release namespace only (kubedag.k8s.leader: read, created once, renewed by PUT).
+LEADER_ELECTION = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
 CLUSTER_READ = {
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
@@ -190,8 +193,9 @@ def bound_roles(rendered: Rendered, sa: str) -> dict[tuple[str, str | None, str]
 
 def test_cluster_wide_rbac_is_exactly_the_contract():
     rendered = _rendered("cluster-wide")
-    assert rendered.of_kind("Role") == [] and rendered.of_kind("RoleBinding") == []
+    assert [r["metadata"]["name"] for r in rendered.of_kind("Role")] == ["kubedag-leader-election"]
     roles = bound_roles(rendered, "kubedag")
+    assert roles.pop(("Role", NAMESPACE, "kubedag-leader-election")) == LEADER_ELECTION
     assert sorted(roles.values(), key=len) == [CLUSTER_READ, WORKLOAD]
     assert all(kind == "ClusterRole" for kind, _, _ in roles)
     assert len(rendered.of_kind("ClusterRole")) == 2  # nothing unbound
@@ -200,13 +204,14 @@ def test_cluster_wide_rbac_is_exactly_the_contract():
 def test_namespaced_rbac_has_a_role_per_namespace_and_no_cluster_wide_pod_rights():
     rendered = _rendered("namespaced")
     roles = bound_roles(rendered, "kubedag")
+    assert roles.pop(("Role", NAMESPACE, "kubedag-leader-election")) == LEADER_ELECTION
     namespaced = {ns: g for (kind, ns, _), g in roles.items() if kind == "Role"}
     assert namespaced == {"team-a": WORKLOAD, "team-b": WORKLOAD}
     cluster = [g for (kind, _, _), g in roles.items() if kind == "ClusterRole"]
     assert cluster == [NAMESPACED_CLUSTER_READ]
     for role in rendered.of_kind("ClusterRole"):
         assert not {r for _, r, _ in grants(role)} & {"pods", "pods/log", "dags", "dagruns", "events", "secrets"}
-    assert len(rendered.of_kind("Role")) == 2 and len(rendered.of_kind("ClusterRole")) == 1
+    assert len(rendered.of_kind("Role")) == 3 and len(rendered.of_kind("ClusterRole")) == 1
 
 
 def test_no_role_lists_secrets_or_grants_escalation(config):
@@ -247,6 +252,11 @@ DEFAULT_ENV = {
     "KUBEDAG_IMAGE_PULL_TIMEOUT": "5m",
     "KUBEDAG_LOG_LEVEL": "INFO",
     "KUBEDAG_LIVENESS_PORT": "8080",
+    "KUBEDAG_LEADER_ELECT": "true",
+    "KUBEDAG_LEADER_ELECT_LEASE_DURATION": "15s",
+    "KUBEDAG_LEADER_ELECT_RENEW_DEADLINE": "10s",
+    "KUBEDAG_LEADER_ELECT_RETRY_PERIOD": "2s",
+    "KUBEDAG_LEADER_ELECT_LEASE_NAMESPACE": NAMESPACE,
 }
 
 
@@ -263,7 +273,12 @@ def test_controller_env_from_values():
         "KUBEDAG_API_QPS": "20", "KUBEDAG_API_BURST": "40", "KUBEDAG_WORKERS": "3",
         "KUBEDAG_POD_RETENTION": "1h", "KUBEDAG_RUN_HISTORY_LIMIT": "7", "KUBEDAG_IMAGE_PULL_TIMEOUT": "90s",
         "KUBEDAG_LOG_LEVEL": "DEBUG", "KUBEDAG_LIVENESS_PORT": "9090",
+        "KUBEDAG_LEADER_ELECT": "true", "KUBEDAG_LEADER_ELECT_LEASE_DURATION": "30s",
+        "KUBEDAG_LEADER_ELECT_RENEW_DEADLINE": "20s", "KUBEDAG_LEADER_ELECT_RETRY_PERIOD": "4s",
+        "KUBEDAG_LEADER_ELECT_LEASE_NAMESPACE": NAMESPACE,
     }
+    assert env["KUBEDAG_LEADER_ELECT_LEASE_NAME"]["value"] == rendered.deployment["metadata"]["name"]
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["TZ"] == {"name": "TZ", "value": "UTC"}
     assert env["KUBEDAG_NAMESPACES"]["value"] == "etl"
     assert rendered.controller["args"] == ["--standalone"]
@@ -274,10 +289,14 @@ def test_namespaced_mode_passes_the_namespaces_sorted_and_unique():
     assert _rendered("namespaced").env["KUBEDAG_NAMESPACES"]["value"] == "team-a,team-b"
 
 
-def test_controller_is_one_non_root_read_only_pod(config):
+def test_controller_is_a_leader_and_a_standby_of_non_root_read_only_pods(config):
     name, rendered = config
     spec = rendered.deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == (3 if name == "everything" else 2)
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert rendered.env["KUBEDAG_LEADER_ELECT"]["value"] == "true"
+    pdb = rendered.one("PodDisruptionBudget")
+    assert pdb["spec"] == {"minAvailable": 1, "selector": spec["selector"]}
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001
@@ -294,6 +313,14 @@ def test_controller_is_one_non_root_read_only_pod(config):
     selector = spec["selector"]["matchLabels"]
     assert selector.items() <= spec["template"]["metadata"]["labels"].items()
     assert selector["app.kubernetes.io/component"] == "controller"
+
+
+def test_one_controller_without_leader_election_is_recreated_and_has_no_budget():
+    rendered = render({**CONFIGS["cluster-wide"], "controller": {"replicas": 1, "leaderElection": {"enabled": False}}})
+    spec = rendered.deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    assert "PodDisruptionBudget" not in rendered.kinds() and "KUBEDAG_LEADER_ELECT" not in rendered.env
+    assert not [r for r in rendered.of_kind("Role") if r["metadata"]["name"].endswith("leader-election")]
 
 
 def test_liveness_probe_is_healthz_on_the_liveness_port(config):
@@ -441,6 +468,8 @@ def test_database_settings_restart_the_controller():
         ({"database": {"existingSecret": "s", "existingSecretKey": ""}}, "existingSecretKey must name"),
         ({"database": {"url": URL}, "watchNamespaces": ["Team_A"]}, 'watchNamespaces: "Team_A" is not a namespace'),
         ({"postgresql": {"enabled": True, "username": "a-b"}}, "postgresql.username must be"),
+        ({"database": {"url": URL}, "controller": {"leaderElection": {"enabled": False}}},
+         "controller.replicas > 1 needs controller.leaderElection.enabled=true"),
     ],
 )
 def test_invalid_values_fail_with_a_message(values, message):

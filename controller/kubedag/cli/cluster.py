@@ -5,6 +5,7 @@ an action applied). Every call goes through :mod:`kubedag.k8s.kubeapi`."""
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -25,7 +26,6 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
 
 
 def parse_k8s_time(value: Any):  # noqa: ANN202
-    from datetime import datetime, timezone
 
     if not isinstance(value, str) or not value:
         return None
@@ -138,8 +138,11 @@ def dags_list_cluster(namespace: str | None, all_namespaces: bool, kubeconfig: s
                       output: OutputFormat) -> None:
     """`dags list` on the cluster: the DAG objects with owner, tags, schedule, paused, Ready, last and next run (and
     the description with -o json)."""
+    from kubedag.k8s.leases import find_leaders
+
     with connect_cluster(kubeconfig, context, namespace) as api:
         dags = api.list_dags(None if all_namespaces else api.namespace)
+        leaders = find_leaders(api.api_client) if output != OutputFormat.json else []
     rows = sorted((dag_row(d) for d in dags), key=lambda r: (r["namespace"] or "", r["name"] or ""))
     if output == OutputFormat.json:
         print_json(rows)
@@ -171,6 +174,27 @@ def dags_list_cluster(namespace: str | None, all_namespaces: bool, kubeconfig: s
                       escape(", ".join(r["tags"])), escape(r["schedule"] or "None"),
                       str(r["paused"]).lower(), ready, last_text, r["next_run_at"] or "")
     console().print(table)
+    for line in leader_lines(leaders):
+        typer.echo(line)
+
+
+def leader_lines(leaders: list[Any], now: datetime | None = None) -> list[str]:
+    """One line per controller Lease (:func:`kubedag.k8s.leases.find_leaders`): which replica leads and how long
+    ago it renewed (its heartbeat), or that none does."""
+    now = now or datetime.now(timezone.utc)
+    lines = []
+    for lease in leaders:
+        where = f"Lease {lease.namespace}/{lease.name}"
+        if not lease.holder or lease.renew_time is None:
+            lines.append(f"Controller: no leader ({where} released)")
+            continue
+        ago = max(0.0, (now - lease.renew_time).total_seconds())
+        if lease.healthy(now):
+            lines.append(f"Controller: {lease.pod_name()} leads ({where}, renewed {ago:.0f}s ago)")
+        else:
+            lines.append(f"Controller: no leader: {lease.pod_name()} last renewed {where} {ago:.0f}s ago "
+                         f"(lease duration {lease.lease_duration}s)")
+    return lines
 
 
 def runs_list_cluster(dag: str | None, limit: int, output: OutputFormat, namespace: str | None,

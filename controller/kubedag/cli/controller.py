@@ -16,6 +16,7 @@ from typing import Any
 
 from kubedag.http import webhook_sender
 from kubedag.k8s.client import Connection, load_connection
+from kubedag.k8s.leader import LeaderElectionLost
 from kubedag.k8s.manager import ControllerConfig, Manager, run, utcnow
 from kubedag.store.history import SqlRunStore
 
@@ -48,12 +49,17 @@ async def serve(config: ControllerConfig, *, connection: Connection | None = Non
 
 
 def main(config: ControllerConfig, log_level: str = "INFO", make_sender: Callable[..., Any] | None = webhook_sender) -> None:
-    """``kubedag controller``: log to stderr and serve until SIGINT/SIGTERM (``make_sender``: see :func:`serve`)."""
+    """``kubedag controller``: log to stderr and serve until SIGINT/SIGTERM (``make_sender``: see :func:`serve`).
+    A replica that lost its leader Lease exits with status 1 (as kube-controller-manager)."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kopf").setLevel(max(logging.INFO, logging.getLogger().level))
     log.info("kubedag controller %s starting; namespaces: %s", os.environ.get("HOSTNAME", ""), config.namespaces or "all")
-    asyncio.run(serve(config, make_sender=make_sender))
+    try:
+        asyncio.run(serve(config, make_sender=make_sender))
+    except LeaderElectionLost as exc:
+        log.error("%s: exiting so that this replica restarts as a follower", exc)
+        raise SystemExit(1) from None
 
 
 __all__ = ["main", "serve"]

@@ -74,6 +74,23 @@ def controller(
         None, envvar="KUBEDAG_SENSOR_IMAGE",
         help="Image of built-in file/http sensor pods (default: kubedag/controller:<version>)."),
     log_level: str = typer.Option("INFO", envvar="KUBEDAG_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR."),
+    leader_elect: bool = typer.Option(
+        False, "--leader-elect", envvar="KUBEDAG_LEADER_ELECT",
+        help="Run as one of several replicas: only the holder of a coordination.k8s.io Lease reconciles; the others "
+             "keep their caches warm and take over when it stops renewing."),
+    leader_elect_lease_duration: str = typer.Option(
+        "15s", envvar="KUBEDAG_LEADER_ELECT_LEASE_DURATION",
+        help="How long followers wait after the leader's last renewal before taking over."),
+    leader_elect_renew_deadline: str = typer.Option(
+        "10s", envvar="KUBEDAG_LEADER_ELECT_RENEW_DEADLINE",
+        help="How long the leader retries a failing renewal before it stops writing and exits."),
+    leader_elect_retry_period: str = typer.Option(
+        "2s", envvar="KUBEDAG_LEADER_ELECT_RETRY_PERIOD", help="Time between renewals and between followers' tries."),
+    leader_elect_lease_name: str = typer.Option(
+        "kubedag-controller", envvar="KUBEDAG_LEADER_ELECT_LEASE_NAME", help="Name of the Lease."),
+    leader_elect_lease_namespace: Optional[str] = typer.Option(
+        None, envvar="KUBEDAG_LEADER_ELECT_LEASE_NAMESPACE",
+        help="Namespace of the Lease (default: POD_NAMESPACE, else the kubeconfig's namespace, else default)."),
 ) -> None:
     """Run the Kubernetes controller: schedule DAG custom resources and run each task instance as a pod."""
     from kubedag.cli.controller import main as run_controller
@@ -88,6 +105,9 @@ def controller(
         image_pull_timeout=_duration_option(image_pull_timeout, "--image-pull-timeout"),
         liveness_port=liveness_port or None, kubeconfig=kubeconfig, context=context,
         **({"sensor_image": sensor_image} if sensor_image else {}),
+        leader_election=_leader_election(leader_elect, leader_elect_lease_duration, leader_elect_renew_deadline,
+                                         leader_elect_retry_period, leader_elect_lease_name, leader_elect_lease_namespace,
+                                         kubeconfig, context),
     )
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise typer.BadParameter(f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level")
@@ -97,6 +117,33 @@ def controller(
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         pass
+
+
+def _leader_election(enabled: bool, duration: str, deadline: str, period: str, name: str, namespace: str | None,
+                     kubeconfig: str | None, context: str | None):  # noqa: ANN202 - LeaderElection, loaded lazily
+    """The ``--leader-elect*`` options as a :class:`kubedag.k8s.leader.LeaderElection` (None when disabled)."""
+    if not enabled:
+        return None
+    import os
+
+    from kubedag.k8s.leader import LeaderElection
+
+    seconds = {option: _duration_option(value, option).total_seconds() for option, value in (
+        ("--leader-elect-lease-duration", duration), ("--leader-elect-renew-deadline", deadline),
+        ("--leader-elect-retry-period", period))}
+    if not namespace:
+        namespace = os.environ.get("POD_NAMESPACE")
+    if not namespace:
+        from kubedag.k8s.kubeapi import load_configuration
+
+        namespace = load_configuration(kubeconfig, context)[1] or "default"
+    try:
+        return LeaderElection(namespace=namespace, name=name,
+                              lease_duration=seconds["--leader-elect-lease-duration"],
+                              renew_deadline=seconds["--leader-elect-renew-deadline"],
+                              retry_period=seconds["--leader-elect-retry-period"])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--leader-elect") from None
 
 
 

@@ -16,6 +16,7 @@ import asyncio
 import json
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ JSON_MERGE = "application/merge-patch+json"
 USER_AGENT = "kubedag-controller"
 """The ``User-Agent`` of the controller's own requests (kopf's watches send kopf's)."""
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+
+
+class NotLeader(Exception):
+    """A write refused before it was sent: this controller replica no longer holds the leader Lease (the fence of
+    :mod:`kubedag.k8s.leader`)."""
 
 
 class ApiError(Exception):
@@ -161,6 +167,8 @@ class KubeClient:
         self.limiter = RateLimiter(qps, burst)
         self.timeout = timeout
         self.requests = 0
+        self.write_gate: Callable[[], bool] | None = None
+        """The fence: when set, every request but a GET is refused (:class:`NotLeader`) while it returns False."""
         self._session: Any = None
 
     async def __aenter__(self) -> KubeClient:
@@ -190,6 +198,8 @@ class KubeClient:
         if self._session is None:
             raise RuntimeError("KubeClient used outside 'async with'")
         await self.limiter.acquire()
+        if method != "GET" and self.write_gate is not None and not self.write_gate():
+            raise NotLeader(f"{method} {path} not sent: this controller replica does not hold the leader Lease")
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         token = self.connection.bearer()
         if token:

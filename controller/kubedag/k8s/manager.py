@@ -28,11 +28,12 @@ from typing import Any
 from kubedag import __version__
 from kubedag.app.ports import RunStore
 from kubedag.core.states import DagRunState
-from kubedag.k8s import checks, informers
+from kubedag.k8s import checks, informers, recovery
 from kubedag.k8s.backfill import BackfillReconciler
 from kubedag.k8s.client import Connection, KubeClient
 from kubedag.k8s.dags import DagReconciler
 from kubedag.k8s.events import EventPoster, WebhookNotifications
+from kubedag.k8s.leader import LeaderElection, LeaderElectionLost, Leadership
 from kubedag.k8s.pools import PoolReconciler
 from kubedag.k8s.retention import PodReaper
 from kubedag.k8s.runs import RunReconciler
@@ -41,6 +42,9 @@ from kubedag.k8s.workqueue import Background, Key, WorkQueue, run_worker
 from kubedag.core.secrets import Masker
 
 log = logging.getLogger("kubedag.controller")
+
+STOP_TIMEOUT = 3.0
+"""Seconds :meth:`Manager.stop` waits for the workers, then for background tasks, after cancelling them."""
 
 
 def utcnow() -> datetime:
@@ -59,7 +63,8 @@ class ControllerConfig:
     objects kept per DAG (0 = keep all). ``image_pull_timeout``: how long a pod may wait on an image
     error before its try fails. ``liveness_port``: kopf's ``/healthz`` (None: off). ``sensor_image``: the image
     of built-in ``file``/``http`` sensor pods (kubedag's own; ``KUBEDAG_SENSOR_IMAGE``). ``sources_ttl``: how
-    long ConfigMaps/Secrets read for ``variablesFrom``/``connectionsFrom`` are cached.
+    long ConfigMaps/Secrets read for ``variablesFrom``/``connectionsFrom`` are cached. ``leader_election``: see
+    :mod:`kubedag.k8s.leader` (informers always run; reconciles only on the leader).
     """
 
     namespaces: list[str] = field(default_factory=list)
@@ -75,6 +80,8 @@ class ControllerConfig:
     context: str | None = None
     sensor_image: str = f"kubedag/controller:{__version__}"
     sources_ttl: timedelta = timedelta(seconds=10)
+    leader_election: LeaderElection | None = None
+    """None: this replica reconciles at once (one replica); else a hot standby until it holds the Lease."""
 
 
 class Manager:
@@ -108,25 +115,62 @@ class Manager:
         self.backfills = BackfillReconciler(self.cache, get_client, store, self._db, clock,
                                             parsed=self.dags.parsed.get, seen_run=self.on_run_event)
         self.tasks: list[asyncio.Task[Any]] = []
+        self.leadership: Leadership | None = None
+        self.stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Open the API session; start the workers, the scheduling loop and the pod reaper."""
+        """Open the API session; start the workers, the scheduling loop and the pod reaper at once, or, with
+        leader election, once this replica holds the Lease (:mod:`kubedag.k8s.leader`)."""
         self.client = KubeClient(self.connection, qps=self.config.api_qps, burst=self.config.api_burst)
         await self.client.__aenter__()
+        if self.config.leader_election is None:
+            self._start_reconciles()
+            return
+        self.leadership = Leadership(self.connection, self.config.leader_election,
+                                     on_started=self._start_reconciles, on_stopped=self._fence)
+        self.client.write_gate = self.leadership.may_write
+        await self.leadership.start()
+
+    def _start_reconciles(self) -> None:
+        if self.stopping:  # the Lease was won while stopping: it is released by stop()
+            return
+        for key in list(self.cache.runs):  # a new leader looks at every run its informers filled in
+            self.run_queue.add(key)
+        for queue, objects in ((self.dag_queue, self.cache.dags), (self.pool_queue, self.cache.pools),
+                               (self.backfill_queue, self.cache.backfills)):
+            for key in list(objects):
+                queue.add(key)
         loops = [run_worker(self.run_queue, self.runs.reconcile, "DAGRun") for _ in range(max(1, self.config.workers))]
         loops += [run_worker(self.dag_queue, self.dags.reconcile, "DAG"), run_worker(self.pool_queue, self.pools.reconcile, "Pool"),
                   run_worker(self.backfill_queue, self.backfills.reconcile, "Backfill"), self.dags.scheduler.run(),
                   self.reaper.run()]
         self.tasks = [asyncio.create_task(loop, name=f"kubedag-{i}") for i, loop in enumerate(loops)]
 
+    def _fence(self) -> None:
+        """Leadership lost: cancel every reconcile and background write now (the client refuses writes already)."""
+        for task in [*self.tasks, *self.background.tasks]:
+            task.cancel()
+
+    def leader_lost(self) -> bool:
+        """True once this replica lost its Lease (the controller then exits: :class:`LeaderElectionLost`)."""
+        return self.leadership is not None and self.leadership.lost.is_set()
+
     async def stop(self) -> None:
-        """Stop workers, loops and background tasks; close the API session."""
+        """Stop workers, loops and background tasks (each given at most :data:`STOP_TIMEOUT` seconds), release
+        the Lease if held, close the API sessions."""
+        self.stopping = True
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=STOP_TIMEOUT)
         self.tasks.clear()
-        await self.background.close()
+        if self.leadership is not None:
+            await self.leadership.stop()
+        try:
+            await asyncio.wait_for(self.background.close(), STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("background tasks did not stop within %ss", STOP_TIMEOUT)
         for queue in (self.run_queue, self.dag_queue, self.pool_queue, self.backfill_queue):
             queue.close()
         if self.client is not None:
@@ -249,14 +293,38 @@ def operator_kwargs(config: ControllerConfig) -> dict[str, Any]:
 
 
 async def run(manager: Manager, *, stop_flag: Any = None, ready_flag: Any = None) -> Manager:
-    """Run ``manager`` under kopf until ``stop_flag`` is set (or forever); returns it."""
+    """Run ``manager`` under kopf until ``stop_flag`` is set (or forever); returns it. API and watch failures are
+    retried forever and a signal ends the process within :data:`kubedag.k8s.recovery.SHUTDOWN_GRACE`.
+
+    Raises:
+        LeaderElectionLost: the replica lost its Lease (it stopped writing at once; the process should exit 1).
+    """
     import kopf  # the controller's entry point only
 
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False
-    await kopf.operator(registry=make_registry(manager), settings=settings, stop_flag=stop_flag,
-                        ready_flag=ready_flag, **operator_kwargs(manager.config))
+    recovery.apply_bounds(settings)
+    stop = asyncio.get_running_loop().create_future()
+    watcher = asyncio.create_task(_stop_when(stop, stop_flag, manager), name="kubedag-stop")
+    try:
+        await kopf.operator(registry=make_registry(manager), settings=settings, stop_flag=stop,
+                            ready_flag=ready_flag, **operator_kwargs(manager.config))
+    finally:
+        watcher.cancel()
+    if manager.leader_lost():
+        raise LeaderElectionLost("this replica could not renew its leader Lease in time")
     return manager
+
+
+async def _stop_when(stop: asyncio.Future[Any], stop_flag: Any, manager: Manager) -> None:
+    """Resolve ``stop`` once ``stop_flag`` (an asyncio/threading Event or Future, or None) is set, the manager
+    lost its Lease, or it is stopping anyway (a signal: kopf would otherwise wait 5 s for its own waiter of
+    ``stop`` as a hung task). Polled every 0.1 s: no thread is left blocked on a flag that is never set."""
+    is_set = getattr(stop_flag, "is_set", None) or getattr(stop_flag, "done", None)
+    while not ((is_set is not None and is_set()) or manager.leader_lost() or manager.stopping):
+        await asyncio.sleep(0.1)
+    if not stop.done():
+        stop.set_result(None)
 
 
 __all__ = ["ControllerConfig", "Manager", "make_registry", "operator_kwargs", "run", "utcnow"]

@@ -88,6 +88,12 @@ depends on it, so `helm template` and `helm install` stop before anything is cre
 {{- if and .Values.database.existingSecret (not .Values.database.existingSecretKey) }}
 {{- fail "kubedag: database.existingSecretKey must name the key of the URL in database.existingSecret" }}
 {{- end }}
+{{- if and (gt (int .Values.controller.replicas) 1) (not .Values.controller.leaderElection.enabled) }}
+{{- fail "kubedag: controller.replicas > 1 needs controller.leaderElection.enabled=true (replicas would all act at once)" }}
+{{- end }}
+{{- if lt (int .Values.controller.replicas) 1 }}
+{{- fail "kubedag: controller.replicas must be at least 1" }}
+{{- end }}
 {{- range .Values.watchNamespaces }}
 {{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" (toString .)) }}
 {{- fail (printf "kubedag: watchNamespaces: %q is not a namespace name" (toString .)) }}
@@ -195,6 +201,13 @@ for variables and connections; core Events posted; a DAG read when a run's DAG i
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- end }}
+
+{{/* Leader election (kubedag.k8s.leader): the Lease is read, created once, and renewed/released by PUT. */}}
+{{- define "kubedag.rbac.leaderElectionRules" -}}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, create, update]
 {{- end }}
 
 {{/* Cluster-scoped reads kopf needs: it watches CRDs in both modes, and namespaces only when given a list of
