@@ -42,6 +42,9 @@ from kubedag.k8s.catalog_objects import Namespaces, history_dag_id
 from kubedag.k8s.kubeapi import ClusterRuns, KubeApi, KubeError, is_run_of
 from kubedag.k8s.kubeapi import NotFound as KubeNotFound
 
+LIST_PAGE = 5000
+"""DAGRuns per list request: a whole DAG's runs in few requests (every page costs the API server a walk of its
+objects; 500 a page made a 10,000-run listing 5x slower on the emulator)."""
 HISTORY_LIMIT = 1_000_000
 """The most runs asked of the history at once (its filters apply; the merged list is paged here)."""
 
@@ -125,7 +128,7 @@ class ClusterCatalog:
     def _run_objects(self, namespace: str, name: str | None) -> list[dict[str, Any]]:
         selector = f"{names.LABEL_DAG}={name}" if name else None
         with kube_errors():
-            listed = self.api.list_dagruns(namespace, label_selector=selector)
+            listed = self.api.list_dagruns(namespace, label_selector=selector, page_size=LIST_PAGE)
         return [o for o in listed if name is None or is_run_of(o, name)]
 
     def _dag_or_none(self, namespace: str, name: str) -> Any:

@@ -241,13 +241,15 @@ class KubeApi:
 
     # --- kubedag custom resources --------------------------------------------------------------------------
 
-    def _list(self, plural: str, namespace: str | None, label_selector: str | None) -> list[dict[str, Any]]:
-        """Every object of ``plural`` in ``namespace`` (None: all namespaces), following ``continue`` tokens."""
+    def _list(self, plural: str, namespace: str | None, label_selector: str | None,
+              page_size: int = 500) -> list[dict[str, Any]]:
+        """Every object of ``plural`` in ``namespace`` (None: all namespaces), following ``continue`` tokens,
+        ``page_size`` objects a request."""
         items: list[dict[str, Any]] = []
         token: str | None = None
         where = f"namespace {namespace}" if namespace else "any namespace"
         while True:
-            extra: dict[str, Any] = {"limit": 500}
+            extra: dict[str, Any] = {"limit": page_size}
             if token:
                 extra["_continue"] = token
             if label_selector:
@@ -280,9 +282,10 @@ class KubeApi:
                           what=f"DAG {name!r} in namespace {ns!r}", kind="dags",
                           _content_type="application/merge-patch+json")
 
-    def list_dagruns(self, namespace: str | None = "", label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list_dagruns(self, namespace: str | None = "", label_selector: str | None = None,
+                     page_size: int = 500) -> list[dict[str, Any]]:
         """DAGRun objects in ``namespace`` (default: :attr:`namespace`; None: all namespaces)."""
-        return self._list("dagruns", self.namespace if namespace == "" else namespace, label_selector)
+        return self._list("dagruns", self.namespace if namespace == "" else namespace, label_selector, page_size)
 
     def get_dagrun(self, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """The DAGRun ``name``, or None if there is none."""
