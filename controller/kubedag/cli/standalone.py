@@ -70,6 +70,29 @@ def _scheduler(dags_folder: Path, database_url: str | None, parallelism: int, da
     return scheduler, url, logs
 
 
+def probes(scheduler: Any, host: str, port: int) -> Any:
+    """A started :class:`kubedag.http.probes.ProbeServer` on ``host:port`` for ``scheduler``: ready once it has
+    read its DAG folder and while the metadata DB answers; None when ``port`` is 0 (off).
+
+    Raises:
+        typer.Exit: the address cannot be bound (the message names it).
+    """
+    if not port:
+        return None
+    from kubedag.cli.output import fail
+    from kubedag.http.probes import ProbeServer  # only with --metrics-port: start-up time
+    from kubedag.store.health import db_unreachable
+
+    try:
+        server = ProbeServer(host, port)
+    except OSError as exc:
+        raise fail(f"--metrics-port: cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from None
+    server.set_checks(ready=[lambda: None if scheduler.folder.bag is not None else "the DAG folder is not read yet",
+                             lambda: db_unreachable(scheduler.store.sessions)])
+    typer.echo(f"metrics and probes on {server.url} (/metrics, /healthz, /readyz)", err=True)
+    return server.start()
+
+
 def serve(items: list[Service]) -> None:
     """Run ``items`` until Ctrl-C or SIGTERM: the first in this thread, the others in threads; then stop them
     all (each stops gracefully: the scheduler kills its tries and records them)."""
@@ -91,6 +114,8 @@ def serve(items: list[Service]) -> None:
             signal.signal(sig, handler)
 
 
+METRICS_PORT_HELP = "Port of GET /metrics, /healthz and /readyz (Prometheus metrics and probes); 0: off."
+METRICS_HOST_HELP = "Address the metrics port binds (default: this machine only)."
 FOLDER_HELP = "The DAGs folder: every *.yaml/*.yml under it (DAG manifests, their ConfigMaps, Secrets and Pools)."
 
 
@@ -103,20 +128,30 @@ def scheduler_command(
                                        help="On Ctrl-C/SIGTERM: seconds between SIGTERM and SIGKILL of running tries."),
     database_url: Optional[str] = typer.Option(None, envvar="KUBEDAG_DATABASE_URL",
                                                help="Metadata DB URL (postgresql://...); default: local SQLite."),
+    metrics_port: int = typer.Option(0, envvar="KUBEDAG_METRICS_PORT", min=0, max=65535, help=METRICS_PORT_HELP),
+    metrics_host: str = typer.Option("127.0.0.1", envvar="KUBEDAG_METRICS_HOST", help=METRICS_HOST_HELP),
 ) -> None:
     """Schedule the DAGs of a folder and run their task instances as local processes (Airflow's scheduler)."""
     scheduler, url, logs = _scheduler(dags_folder, database_url, parallelism, dag_dir_list_interval, grace_period)
     typer.echo(f"scheduler on {dags_folder} (DB {_masked_url(url)}, logs {logs})", err=True)
-    serve([Service("scheduler", scheduler.run, scheduler.stop)])
+    server = probes(scheduler, metrics_host, metrics_port)
+    try:
+        serve([Service("scheduler", scheduler.run, scheduler.stop)])
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def standalone_command(
     dags_folder: Path = typer.Option(EXAMPLE_FOLDER, "--dags-folder", envvar="KUBEDAG_DAGS_FOLDER", help=FOLDER_HELP),
     parallelism: int = typer.Option(32, envvar="KUBEDAG_PARALLELISM", min=1, help="Tries running at once."),
     grace_period: float = typer.Option(10.0, min=0.0, help="On Ctrl-C: seconds before running tries are SIGKILLed."),
+    metrics_port: int = typer.Option(0, envvar="KUBEDAG_METRICS_PORT", min=0, max=65535, help=METRICS_PORT_HELP),
+    metrics_host: str = typer.Option("127.0.0.1", envvar="KUBEDAG_METRICS_HOST", help=METRICS_HOST_HELP),
 ) -> None:
     """Run kubedag on this machine: the scheduler on a DAGs folder (default: the supermarket example)."""
     scheduler, url, logs = _scheduler(dags_folder, None, parallelism, 2.0, grace_period)
+    server = probes(scheduler, metrics_host, metrics_port)
     typer.echo("\n".join([
         f"kubedag standalone: DAGs folder {dags_folder}",
         f"  metadata DB: {_masked_url(url)}",
@@ -125,7 +160,11 @@ def standalone_command(
         "  runs:           kubedag runs list;  logs: kubedag logs DAG RUN TASK",
         "  stop:           Ctrl-C (running tries are killed and recorded; the next start resumes)",
     ]), err=True)
-    serve(services(scheduler))
+    try:
+        serve(services(scheduler))
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def services(scheduler: Any) -> list[Service]:

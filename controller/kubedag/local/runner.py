@@ -30,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from kubedag.app import metrics
 from kubedag.app.records import HOSTNAME
 from kubedag.core import engine, templating
 from kubedag.core.runpass import PassResult, RenderInputs, TryObservation, render_request, run_pass
@@ -337,6 +338,10 @@ class LocalRunner:
             for request in result.create:
                 started = self._launch(request, now)
                 ti = self.tis[request.task_id]
+                if started is not None:
+                    metrics.try_started(self.dag.dag_id, self.dag, (self.run_.dag_id, self.run_.run_id), self.tis,
+                                        request.task_id, request.try_number, now, started,
+                                        first_poke=not request.new_poke)
                 if started is None:
                     failed_to_start = True
                 elif ti.state == TaskInstanceState.QUEUED:  # as the next pass would, seeing it running
@@ -367,6 +372,7 @@ class LocalRunner:
             self.recorder.save(self.run_, list(changed.values()), tries, xcoms=rows)  # type: ignore[call-arg]
         elif changed or tries or before_run.state != self.run_.state:
             self.recorder.save(self.run_, list(changed.values()), tries)
+        metrics.record_pass(self.dag.dag_id, (self.run_.dag_id, self.run_.run_id), before_run, self.run_, before, changed, tries)
         if self.options.sender is not None:
             from kubedag.local.notifications import send_notifications  # only DAGs with notifiers
 

@@ -45,7 +45,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kubedag.app.pools import pool_free
+from kubedag.app import metrics
+from kubedag.app.pools import pool_free, pool_usage
 from kubedag.app.scheduler_ports import SchedulerJob, SchedulerStore, StoredRun
 from kubedag.app.scheduling import decide
 from kubedag.core import engine, timetable
@@ -310,6 +311,7 @@ class Scheduler:
             if runner.run_.finished:
                 self.say(f"{key[0]} {key[1]} {runner.run_.state}")
                 del self.runners[key]
+        metrics.set_pools(pool_usage(pools, [(r.dag, r.tis) for r in self.runners.values()]))
 
     # -- waiting ----------------------------------------------------------------------------------
     def _dispatch(self, block: bool, timeout: float | None = None) -> None:

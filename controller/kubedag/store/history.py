@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from kubedag.app import metrics
 from kubedag.app.ports import PassWrite, RecordedRun, RunConflictError, StoredRun
 from kubedag.core import engine
 from kubedag.core.runpass import ti_from_row
@@ -88,14 +89,14 @@ class SqlRunStore:
 
     def save_dag(self, namespace: str, dag: DAG) -> None:
         """See :meth:`kubedag.app.ports.RunStore.save_dag`."""
-        with self.sessionmaker.begin() as session:
+        with metrics.db_write("save_dag"), self.sessionmaker.begin() as session:
             save_dag(session, namespace, dag)
 
     def open_run(self, namespace: str, dag: DAG, run: engine.DagRun) -> StoredRun:
         """See :meth:`kubedag.app.ports.RunStore.open_run`."""
         dag_id = db_dag_id(namespace, dag.dag_id)
         try:
-            with self.sessionmaker.begin() as session:
+            with metrics.db_write("open_run"), self.sessionmaker.begin() as session:
                 if repository.get_dag(session, dag_id) is None:
                     save_dag(session, namespace, dag)
                 repository.create_dag_run(
@@ -111,8 +112,8 @@ class SqlRunStore:
             raise RunConflictError(f"DAG {dag.dag_id} has another run at logical date {iso_utc(run.logical_date)}") from None
 
     def save_pass(self, namespace: str, dag: DAG, write: PassWrite) -> None:
-        """See :meth:`kubedag.app.ports.RunStore.save_pass`."""
-        with self.sessionmaker.begin() as session:
+        """See :meth:`kubedag.app.ports.RunStore.save_pass` (timed; the run counts as pending until it lands)."""
+        with metrics.db_write("save_pass", (namespace, dag.dag_id, write.run.run_id)), self.sessionmaker.begin() as session:
             save_pass(session, namespace, dag, write)
 
     def latest_scheduled_interval(self, namespace: str, dag_id: str) -> DataInterval | None:

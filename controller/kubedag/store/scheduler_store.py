@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from kubedag.app import metrics
 from kubedag.app.records import pass_rows
 from kubedag.app.scheduler_ports import SchedulerJob, SchedulerLocked, StoredRun
 from kubedag.core import engine
@@ -118,7 +119,7 @@ class SqlSchedulerStore:
 
     def create_run(self, run: engine.DagRun, queued_at: datetime) -> bool:
         """See :meth:`kubedag.app.scheduler_ports.SchedulerStore.create_run`."""
-        with self.sessions.begin() as session:
+        with metrics.db_write("create_run"), self.sessions.begin() as session:
             clash = session.scalars(sa.select(DagRunRow.id).where(
                 DagRunRow.dag_id == run.dag_id,
                 sa.or_(DagRunRow.run_id == run.run_id, DagRunRow.logical_date == run.logical_date))).first()
@@ -146,7 +147,7 @@ class SqlSchedulerStore:
              xcoms: list[tuple[str, int, dict[str, Any]]] | None = None) -> None:
         """See :meth:`kubedag.app.scheduler_ports.SchedulerStore.save`."""
         rows = pass_rows(dag, run, tis, tries, xcoms)
-        with self.sessions.begin() as session:
+        with metrics.db_write("save_pass", (rows.dag_id, rows.run_id)), self.sessions.begin() as session:
             repository.set_dag_run_state(session, rows.dag_id, rows.run_id, rows.run_state,
                                          start_date=rows.run_start, end_date=rows.run_end)
             repository.record_pass(session, rows.dag_id, rows.run_id, task_instances=rows.task_instances,
