@@ -30,7 +30,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from kubedag.app import metrics
 from kubedag.app.records import HOSTNAME
 from kubedag.core import engine, templating
 from kubedag.core.runpass import PassResult, RenderInputs, TryObservation, render_request, run_pass
@@ -38,7 +37,7 @@ from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState, TaskInstanceState
 from kubedag.core.tries import TryRecord, context_env, describe_exit
 from kubedag.core.xcom import NO_XCOM, XCOM_PATH_ENV
-from kubedag.local import launch
+from kubedag.local import launch, metering
 from kubedag.local.launch import exit_path, log_path, pid_path, xcom_path
 from kubedag.local.pool_ledger import LEDGER_ENV, LEDGER_POLL, PoolLedger, blocked_by_others, held_slots
 from kubedag.local.processes import ProcessLauncher, process_start_time, read_exit_file, read_pid_file
@@ -86,6 +85,8 @@ class RunOptions:
     ``trigger`` tasks only queue their run (the scheduler runs it); ``kubedag dags test`` does neither.
     ``pool_ledger``: a :mod:`kubedag.local.pool_ledger` file shared with the other local runners of this machine
     (a ``trigger`` task's child run among them): pools are counted over all of them (None: over this run only).
+    ``metrics``: record Prometheus metrics (:mod:`kubedag.app.metrics`); the scheduler does and serves them,
+    ``kubedag dags test`` does not (nothing would serve them, and their import slows its start).
     """
 
     workdir: Path
@@ -103,6 +104,7 @@ class RunOptions:
     python: str = sys.executable
     track_files: bool = False
     pool_ledger: Path | None = None
+    metrics: bool = False
 
 
 class LocalRunner:
@@ -338,10 +340,7 @@ class LocalRunner:
             for request in result.create:
                 started = self._launch(request, now)
                 ti = self.tis[request.task_id]
-                if started is not None:
-                    metrics.try_started(self.dag.dag_id, self.dag, (self.run_.dag_id, self.run_.run_id), self.tis,
-                                        request.task_id, request.try_number, now, started,
-                                        first_poke=not request.new_poke)
+                metering.launched(self, request, now, started)
                 if started is None:
                     failed_to_start = True
                 elif ti.state == TaskInstanceState.QUEUED:  # as the next pass would, seeing it running
@@ -372,7 +371,7 @@ class LocalRunner:
             self.recorder.save(self.run_, list(changed.values()), tries, xcoms=rows)  # type: ignore[call-arg]
         elif changed or tries or before_run.state != self.run_.state:
             self.recorder.save(self.run_, list(changed.values()), tries)
-        metrics.record_pass(self.dag.dag_id, (self.run_.dag_id, self.run_.run_id), before_run, self.run_, before, changed, tries)
+        metering.stepped(self, before_run, before, changed, tries)
         if self.options.sender is not None:
             from kubedag.local.notifications import send_notifications  # only DAGs with notifiers
 

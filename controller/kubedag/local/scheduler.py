@@ -275,11 +275,13 @@ class Scheduler:
         assert self.folder.bag is not None
         try:
             options = dag_options(entry.dag, self.folder.bag, workdir=entry.fileloc.parent, logs_dir=o.logs_dir,
-                                  database_url=o.database_url, parallelism=o.parallelism, track_files=True)
+                                  database_url=o.database_url, parallelism=o.parallelism, track_files=True,
+                                  metrics=True)
         except ValueError as exc:  # a missing variablesFrom/connectionsFrom source: templates using it fail
             self.say(f"DAG {entry.dag.dag_id}: {exc}")
             options = RunOptions(workdir=entry.fileloc.parent, logs_dir=o.logs_dir, parallelism=o.parallelism,
-                                 pools=self.folder.bag.pools, database_url=o.database_url, track_files=True)
+                                 pools=self.folder.bag.pools, database_url=o.database_url, track_files=True,
+                                 metrics=True)
         dag = entry.dag
         recorder = _StoreRecorder(self.store, dag)
         return LocalRunner(dag, stored.run, recorder, options, tis=stored.tis, clock=self.clock,
