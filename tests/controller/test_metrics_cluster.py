@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -132,3 +138,31 @@ def test_readyz_fails_and_writes_pend_while_the_db_is_unreachable(k8s_api, fake_
         moved = scrape(url) - before
     assert moved.value('kubedag_db_write_errors_total', operation='save_pass') >= 1
     assert moved.value('kubedag_dag_run_finished_total', dag_id='default/outage', state='success') == 1
+
+
+def test_kubedag_controller_serves_its_probes_on_the_metrics_port(k8s_api, tmp_path, monkeypatch):
+    monkeypatch.setenv('KUBEDAG_HOME', str(tmp_path / 'home'))
+    monkeypatch.delenv('KUBEDAG_DATABASE_URL', raising=False)
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    kubeconfig = k8s_api.kubeconfig(tmp_path / 'kubeconfig')
+    proc = subprocess.Popen([str(Path(sys.executable).with_name('kubedag')), 'controller', '--kubeconfig', str(kubeconfig),
+                             '-n', NS, '--liveness-port', '0', '--metrics-port', str(port), '--metrics-host', '127.0.0.1'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    url = f'http://127.0.0.1:{port}'
+    try:
+        wait_until(lambda: _answers(url) == (200, 'ok\n'), 60, 'the controller ready')
+        assert probe(url, '/healthz') == (200, 'ok\n')
+        assert scrape(url).has('kubedag_workqueue_depth', name='DAGRun')
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+
+
+def _answers(url: str) -> tuple[int, str] | None:
+    try:
+        return probe(url, '/readyz')
+    except OSError:  # not listening yet
+        return None

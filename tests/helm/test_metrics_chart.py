@@ -44,6 +44,7 @@ def test_the_service_monitor_scrapes_the_metrics_service():
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s",
                                              "scrapeTimeout": "10s"}]
+    assert "port-forward svc/kubedag-metrics 9090" in rendered.notes and "ServiceMonitor kubedag" in rendered.notes
 
 
 def test_the_dashboard_configmap_carries_the_chart_dashboard_for_grafanas_sidecar():

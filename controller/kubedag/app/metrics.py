@@ -104,7 +104,8 @@ DB_WRITES_PENDING = Gauge("kubedag_db_writes_pending",
 class PendingWrites:
     """The runs whose pass is not yet in the DB: :meth:`begin` before a write, :meth:`landed` once it committed.
     A write that failed stays pending until a later write of the same run lands (issue 13: writes are retried
-    until they land). Thread-safe; exported as ``kubedag_db_writes_pending``."""
+    until they land); a run deleted while its write fails stays counted until the process restarts.
+    Thread-safe; exported as ``kubedag_db_writes_pending``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -214,12 +215,11 @@ def record_pass(dag_id: str, run: Any, before_run: engine.DagRun, after_run: eng
 
 def record_plan(dag_id: str, run: Any, before: RunMemory, after: RunMemory, plan: RunPlan) -> None:
     """A controller pass (:func:`kubedag.app.reconcile.reconcile_run`) landed, taking the run's memory from
-    ``before`` to ``after``: :func:`record_pass`, and the SLA misses among its events (reason ``SlaMiss``, whose
-    message starts with the task id)."""
+    ``before`` to ``after``: :func:`record_pass`, and the SLA misses it reported (tasks added to the memory's
+    ``sla_reported``: each task once per run, as Airflow records one ``sla_miss`` row per task and run)."""
     record_pass(dag_id, run, before.run, after.run, before.tis, after.tis, plan.write.tries if plan.write else ())
-    for event in plan.events:
-        if event.reason == "SlaMiss":
-            SLA_MISSED.labels(dag_id, event.message.split(" ", 1)[0]).inc()
+    for task_id in sorted(after.sla_reported - before.sla_reported):
+        SLA_MISSED.labels(dag_id, task_id).inc()
 
 
 def set_pools(usage: Mapping[str, PoolUsage], prefix: str = "") -> None:

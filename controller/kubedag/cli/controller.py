@@ -65,15 +65,18 @@ async def serve(config: ControllerConfig, *, connection: Connection | None = Non
 def main(config: ControllerConfig, log_level: str = "INFO", make_sender: Callable[..., Any] | None = webhook_sender,
          metrics_address: tuple[str, int] | None = None) -> None:
     """``kubedag controller``: log to stderr and serve until SIGINT/SIGTERM (``make_sender``: see :func:`serve`);
-    ``metrics_address``: ``(host, port)`` of ``/metrics``, ``/healthz`` and ``/readyz`` (None: not served)."""
+    ``metrics_address``: ``(host, port)`` of ``/metrics``, ``/healthz`` and ``/readyz`` (None: not served; a port
+    that cannot be bound is logged as an error and the controller runs without them, its readiness probe failing)."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kopf").setLevel(max(logging.INFO, logging.getLogger().level))
     log.info("kubedag controller %s starting; namespaces: %s", os.environ.get("HOSTNAME", ""), config.namespaces or "all")
     try:
         probes = ProbeServer(*metrics_address).start() if metrics_address else None
-    except OSError as exc:
-        raise SystemExit(f"kubedag controller: --metrics-port: cannot listen on {metrics_address}: {exc.strerror or exc}")
+    except OSError as exc:  # on by default: a busy port (two controllers on one machine) must not stop the controller
+        log.error("metrics and probes are not served: cannot listen on %s:%s (%s); see --metrics-port",
+                  *metrics_address, exc.strerror or exc)
+        probes = None
     try:
         asyncio.run(serve(config, make_sender=make_sender, probes=probes))
     finally:
