@@ -179,11 +179,11 @@ def try_started(dag_id: str, dag: DAG, run: Any, tis: Mapping[str, engine.TaskIn
 
 
 def record_pass(dag_id: str, run: Any, before_run: engine.DagRun, after_run: engine.DagRun,
-                before_tis: Mapping[str, engine.TaskInstance], after_tis: Mapping[str, engine.TaskInstance],
+                before_tis: Mapping[str, engine.TaskInstance], changed: Mapping[str, engine.TaskInstance],
                 tries: Iterable[TryRecord] = ()) -> None:
-    """A run's pass landed, taking the run from ``before_run`` to ``after_run`` and its task instances from
-    ``before_tis`` to ``after_tis`` (task_id -> task instance; unchanged ones may be the same objects) with the try
-    rows ``tries``. Counts a run that started (left ``queued``, or re-ran after a clear) or finished (with its
+    """A run's pass landed, taking the run from ``before_run`` to ``after_run`` and changing the task instances
+    ``changed`` (task_id -> task instance; ``before_tis``: all of them before the pass) with the try rows
+    ``tries``; the cost is in the changes, not the run's size. Counts a run that started (left ``queued``, or re-ran after a clear) or finished (with its
     duration), each try that ended (:data:`TI_FINISHED_STATES`, a try failed and retried within the pass
     included, as :func:`kubedag.core.notify.task_transitions`), and the queued -> running latency of tries
     :func:`try_started` saw created."""
@@ -197,11 +197,12 @@ def record_pass(dag_id: str, run: Any, before_run: engine.DagRun, after_run: eng
             if after_run.start_date is not None and after_run.end_date is not None:
                 seconds = max(0.0, (after_run.end_date - after_run.start_date).total_seconds())
                 DAG_RUN_DURATION.labels(dag_id, run_type, state).observe(seconds)
-    for was, ti in task_transitions(before_tis, after_tis, tries):
+    tries = list(tries)
+    for was, ti in task_transitions(before_tis, changed, tries):
         if ti.state in TI_FINISHED_STATES and (was is None or was.state != ti.state or was.try_number != ti.try_number):
             TI_FINISHED.labels(dag_id, str(ti.state)).inc()
     started = [(t.task_id, t.try_number, t.start_date) for t in tries]
-    started += [(ti.task_id, ti.try_number, ti.start_date) for ti in after_tis.values()
+    started += [(ti.task_id, ti.try_number, ti.start_date) for ti in changed.values()
                 if ti.state not in (S.NONE, S.SCHEDULED, S.QUEUED, S.UP_FOR_RESCHEDULE)]
     with _queued_lock:
         for task_id, try_number, start in started:
@@ -217,7 +218,9 @@ def record_plan(dag_id: str, run: Any, before: RunMemory, after: RunMemory, plan
     """A controller pass (:func:`kubedag.app.reconcile.reconcile_run`) landed, taking the run's memory from
     ``before`` to ``after``: :func:`record_pass`, and the SLA misses it reported (tasks added to the memory's
     ``sla_reported``: each task once per run, as Airflow records one ``sla_miss`` row per task and run)."""
-    record_pass(dag_id, run, before.run, after.run, before.tis, after.tis, plan.write.tries if plan.write else ())
+    write = plan.write
+    changed = {ti.task_id: after.tis.get(ti.task_id, ti) for ti in write.tis} if write is not None else {}
+    record_pass(dag_id, run, before.run, after.run, before.tis, changed, write.tries if write is not None else ())
     for task_id in sorted(after.sla_reported - before.sla_reported):
         SLA_MISSED.labels(dag_id, task_id).inc()
 
