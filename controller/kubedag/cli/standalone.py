@@ -42,8 +42,9 @@ def _masked_url(url: str) -> str:
 
 
 def _scheduler(dags_folder: Path, database_url: str | None, parallelism: int, dag_dir_list_interval: float,
-               grace_period: float) -> tuple[Any, str, Path]:
+               grace_period: float, metrics: bool = False) -> tuple[Any, str, Path]:
     """The scheduler on ``dags_folder`` with the metadata DB, its lock taken; also the DB URL and logs folder.
+    ``metrics``: record Prometheus metrics (for ``--metrics-port``).
 
     Raises:
         typer.Exit: the folder does not exist, or another scheduler holds the DB (the message names it).
@@ -61,7 +62,8 @@ def _scheduler(dags_folder: Path, database_url: str | None, parallelism: int, da
     _, sessions = open_store(url)
     logs = config.logs_dir()
     options = SchedulerOptions(folder=dags_folder.resolve(), logs_dir=logs, database_url=url, parallelism=parallelism,
-                               dag_dir_list_interval=dag_dir_list_interval, grace_period=grace_period)
+                               dag_dir_list_interval=dag_dir_list_interval, grace_period=grace_period,
+                               metrics=metrics)
     scheduler = Scheduler(SqlSchedulerStore(sessions), options, say=lambda line: typer.echo(line, err=True))
     try:
         scheduler.start()
@@ -132,7 +134,8 @@ def scheduler_command(
     metrics_host: str = typer.Option("127.0.0.1", envvar="KUBEDAG_METRICS_HOST", help=METRICS_HOST_HELP),
 ) -> None:
     """Schedule the DAGs of a folder and run their task instances as local processes (Airflow's scheduler)."""
-    scheduler, url, logs = _scheduler(dags_folder, database_url, parallelism, dag_dir_list_interval, grace_period)
+    scheduler, url, logs = _scheduler(dags_folder, database_url, parallelism, dag_dir_list_interval, grace_period,
+                                      metrics=bool(metrics_port))
     typer.echo(f"scheduler on {dags_folder} (DB {_masked_url(url)}, logs {logs})", err=True)
     server = probes(scheduler, metrics_host, metrics_port)
     try:
@@ -150,7 +153,7 @@ def standalone_command(
     metrics_host: str = typer.Option("127.0.0.1", envvar="KUBEDAG_METRICS_HOST", help=METRICS_HOST_HELP),
 ) -> None:
     """Run kubedag on this machine: the scheduler on a DAGs folder (default: the supermarket example)."""
-    scheduler, url, logs = _scheduler(dags_folder, None, parallelism, 2.0, grace_period)
+    scheduler, url, logs = _scheduler(dags_folder, None, parallelism, 2.0, grace_period, metrics=bool(metrics_port))
     server = probes(scheduler, metrics_host, metrics_port)
     typer.echo("\n".join([
         f"kubedag standalone: DAGs folder {dags_folder}",

@@ -1,10 +1,11 @@
-"""The local runner's Prometheus metrics (:mod:`kubedag.app.metrics`), recorded only when its
-:class:`~kubedag.local.runner.RunOptions` ``metrics`` is on (the scheduler, which serves them): the module
-``prometheus_client`` is imported on first use, so ``kubedag dags test`` starts without it."""
+"""The local executor's Prometheus metrics (:mod:`kubedag.app.metrics`), recorded only when its options'
+``metrics`` is on (``kubedag scheduler --metrics-port``, which serves them): the module ``prometheus_client`` is
+imported on first use, so ``kubedag dags test`` and a scheduler without metrics start without it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -35,4 +36,24 @@ def stepped(runner: Any, before_run: engine.DagRun, before: Mapping[str, engine.
                         changed, tries)
 
 
-__all__ = ["launched", "stepped"]
+def pools(usage: Mapping[str, Any]) -> None:
+    """Set the pool gauges from ``usage`` (pool -> :class:`kubedag.app.pools.PoolUsage`):
+    :func:`kubedag.app.metrics.set_pools`."""
+    from kubedag.app import metrics  # on first use: prometheus_client's import is slow
+
+    metrics.set_pools(usage)
+
+
+@contextmanager
+def db_write(on: bool, operation: str, run: Any = None) -> Iterator[None]:
+    """Time a metadata DB write when ``on`` (:func:`kubedag.app.metrics.db_write`), else nothing."""
+    if not on:
+        yield
+        return
+    from kubedag.app import metrics  # on first use: prometheus_client's import is slow
+
+    with metrics.db_write(operation, run):
+        yield
+
+
+__all__ = ["db_write", "launched", "pools", "stepped"]

@@ -118,9 +118,7 @@ class SqlSchedulerStore:
 
     def create_run(self, run: engine.DagRun, queued_at: datetime) -> bool:
         """See :meth:`kubedag.app.scheduler_ports.SchedulerStore.create_run`."""
-        from kubedag.app import metrics  # the scheduler's only: CLI commands import this module, not prometheus_client
-
-        with metrics.db_write("create_run"), self.sessions.begin() as session:
+        with self.sessions.begin() as session:
             clash = session.scalars(sa.select(DagRunRow.id).where(
                 DagRunRow.dag_id == run.dag_id,
                 sa.or_(DagRunRow.run_id == run.run_id, DagRunRow.logical_date == run.logical_date))).first()
@@ -147,10 +145,8 @@ class SqlSchedulerStore:
     def save(self, dag: DAG, run: engine.DagRun, tis: list[engine.TaskInstance], tries: list[TryRecord],
              xcoms: list[tuple[str, int, dict[str, Any]]] | None = None) -> None:
         """See :meth:`kubedag.app.scheduler_ports.SchedulerStore.save`."""
-        from kubedag.app import metrics  # the scheduler's only: CLI commands import this module, not prometheus_client
-
         rows = pass_rows(dag, run, tis, tries, xcoms)
-        with metrics.db_write("save_pass", (rows.dag_id, rows.run_id)), self.sessions.begin() as session:
+        with self.sessions.begin() as session:
             repository.set_dag_run_state(session, rows.dag_id, rows.run_id, rows.run_state,
                                          start_date=rows.run_start, end_date=rows.run_end)
             repository.record_pass(session, rows.dag_id, rows.run_id, task_instances=rows.task_instances,
