@@ -13,7 +13,7 @@ from sqlalchemy.dialects import sqlite
 from kubedag.store import make_engine, migrate, open_store
 from kubedag.store.models import Base, UtcDateTime
 
-TABLES = {"dag", "dag_run", "task_instance", "task_instance_history", "xcom", "job"}
+TABLES = {"dag", "dag_run", "task_instance", "task_instance_history", "xcom", "job", "backfill"}
 
 
 def _diffs(engine: sa.Engine) -> list:
@@ -38,7 +38,7 @@ def test_upgrade_is_idempotent_and_reports_revision(db_url):
         assert migrate.current_revision(engine) is None
         migrate.upgrade(engine)
         migrate.upgrade(engine)  # at head already: no-op
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0004"
+        assert migrate.current_revision(engine) == migrate.head_revision() == "0005"
     finally:
         engine.dispose()
 

@@ -68,6 +68,8 @@ class RunInfo:
     triggered_by: str | None = None
     namespace: str | None = None
     object_name: str | None = None
+    backfill_id: str | None = None
+    """The backfill that created or re-ran the run (Airflow 3's ``dag_run.backfill_id``), None for others."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ class BackfillInfo:
     runs_total: int = 0
     runs_done: int = 0
     namespace: str | None = None
+    run_backwards: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,11 @@ One loop, level-triggered like the controller's reconciles:
 * **Scheduled runs** are created with :func:`kubedag.app.scheduling.decide` (catchup, ``endDate``,
   ``maxActiveRuns``). **Queued runs created by others** -- ``kubedag dags trigger`` inserts a ``manual`` run in
   state ``queued`` with its conf -- are picked up from the DB like the scheduler's own.
+* **Backfills** (Airflow 3's, rows of the ``backfill`` table that ``POST /api/v2/backfills`` creates) are carried
+  out from the DB (:func:`kubedag.local.backfills.backfill_todo`): up to the backfill's ``max_active_runs`` of its
+  runs are unfinished at once (independently of the DAG's ``maxActiveRuns``, as Airflow 3); a paused backfill
+  starts no new run (its queued runs wait), a cancelled one none at all (its queued runs were failed by the
+  cancel; running ones finish); once every run of it has ended its ``completed_at`` is set.
 * **Each active run** has a :class:`~kubedag.local.runner.LocalRunner` stepping the shared run pass; they share
   one :class:`~kubedag.local.processes.ProcessLauncher` so that ``parallelism`` (Airflow's ``[core]
   parallelism``) bounds the tries running on this machine, pools are counted over every active run
@@ -45,15 +50,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kubedag.app.operations.ports import OperationError
 from kubedag.app.pools import pool_free, pool_usage
-from kubedag.app.scheduler_ports import SchedulerJob, SchedulerStore, StoredRun
+from kubedag.app.scheduler_ports import OpenBackfill, SchedulerJob, SchedulerStore, StoredRun
 from kubedag.app.scheduling import decide
 from kubedag.core import engine, timetable
 from kubedag.core.runpass import active_count
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState, RunType
 from kubedag.local import metering
+from kubedag.local.backfills import backfill_todo
 from kubedag.local.bag import DagBag
+from kubedag.local.folder import folder_stamps
 from kubedag.local.options import dag_options
 from kubedag.local.processes import ProcessLauncher, process_start_time
 from kubedag.local.runner import DEFAULT_PARALLELISM, HOSTNAME, LocalRunner, RunOptions, utcnow
@@ -107,22 +115,6 @@ class FolderState:
     bag: DagBag | None = None
 
 
-def folder_stamps(folder: Path) -> dict[Path, tuple[int, int]]:
-    """``(mtime_ns, size)`` of every ``*.yaml``/``*.yml`` file under ``folder`` (recursively)."""
-    out: dict[Path, tuple[int, int]] = {}
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            if name.endswith((".yaml", ".yml")):
-                path = Path(root, name)
-                try:
-                    st = path.stat()
-                except OSError:
-                    continue
-                out[path] = (st.st_mtime_ns, st.st_size)
-    return out
-
-
 class Scheduler:
     """The local scheduler (see the module docstring): ``Scheduler(store, options).run()`` until :meth:`stop`.
 
@@ -144,6 +136,9 @@ class Scheduler:
         self._next_scan = self._next_beat = 0.0
         self._owned: set[tuple[str, str]] = set()
         self._resumed = False  # after the first look at the DB, only queued runs (and our own) are taken
+        self.backfills: dict[int, OpenBackfill] = {}  # the open backfills, as last read
+        self._backfill_of: dict[tuple[str, str], int] = {}  # runs of a backfill -> its id
+        self._backfill_due = True  # a run ended since the backfills were last looked at
 
     # -- lifecycle --------------------------------------------------------------------------------
     def _stale(self, job: SchedulerJob) -> bool:
@@ -206,7 +201,11 @@ class Scheduler:
             self._next_beat = mono + self.options.heartbeat_interval
             self.store.heartbeat(self.job_id, self.clock())
         self._dispatch(block=False)
-        if self.schedule() or scanned:
+        started = 0
+        if scanned or self._backfill_due:
+            self._backfill_due = False
+            started = self.backfill()
+        if self.schedule() + started or scanned:
             self.adopt_runs()  # the DB's active runs: new ones, and queued ones `kubedag dags trigger` created
         self.step_runs()
 
@@ -234,8 +233,9 @@ class Scheduler:
         """Create the scheduled runs that are due (:func:`kubedag.app.scheduling.decide`); returns how many."""
         now, created = self.clock(), 0
         active: dict[str, int] = {}
-        for (dag_id, _), runner in self.runners.items():
-            active[dag_id] = active.get(dag_id, 0) + (not runner.run_.finished)
+        for key, runner in self.runners.items():
+            if key not in self._backfill_of:  # a backfill's runs count against its own max_active_runs only
+                active[key[0]] = active.get(key[0], 0) + (not runner.run_.finished)
         for dag_id, entry in self.folder.dags.items():
             if entry.paused or entry.dag.schedule is None:
                 continue
@@ -256,6 +256,34 @@ class Scheduler:
                 self._next_scan = min(self._next_scan, time.monotonic() + max(0.0, delay))
         return created
 
+    def backfill(self) -> int:
+        """Carry the open backfills on (see the module docstring): start their next runs (created ``queued``, or
+        existing ones cleared to run again), complete those whose runs have all ended. Returns how many runs
+        started. A backfill whose DAG is not in the folder waits."""
+        now, started = self.clock(), 0
+        self.backfills = {b.id: b for b in self.store.open_backfills()}
+        for b in self.backfills.values():
+            entry = self.folder.dags.get(b.dag_id)
+            if entry is None:
+                continue
+            try:
+                todo, active = backfill_todo(b, entry.dag, self.store.runs_at_dates(b.dag_id, b.from_date, b.to_date))
+            except OperationError as exc:
+                self.say(f"backfill {b.id} of {b.dag_id}: {exc}")
+                continue
+            if not todo and active == 0:
+                self.store.complete_backfill(b.id, now)
+                self.say(f"backfill {b.id} of {b.dag_id} completed")
+                continue
+            if b.is_paused:
+                continue
+            for planned in todo[:max(0, b.max_active_runs - active)]:
+                if self.store.start_backfill_run(b.id, entry.dag, planned, now):
+                    started += 1
+                    self.say(f"backfill {b.id}: {'created' if planned.action == 'create' else 're-running'} "
+                             f"{b.dag_id} {planned.run_id}")
+        return started
+
     def adopt_runs(self) -> None:
         """Give a runner to every queued run in the DB (the scheduler's own, those ``kubedag dags trigger``
         created), to every run found queued or running at start-up (a restart resumes them), and to the
@@ -272,6 +300,8 @@ class Scheduler:
                 continue  # its DAG is not (or no longer) in the folder: left as it is, as Airflow does
             self.runners[key] = self._runner(entry, stored)
             self._owned.add(key)
+            if stored.backfill_id is not None:
+                self._backfill_of[key] = stored.backfill_id
         self._resumed = True
 
     def _runner(self, entry: _Dag, stored: StoredRun) -> LocalRunner:
@@ -295,12 +325,21 @@ class Scheduler:
         """Step every run (oldest first), with slots and pools counted over all of them; drop finished runs."""
         pools = self.folder.bag.pools if self.folder.bag is not None else {}
         running_runs: dict[str, int] = {}
-        for (dag_id, _), runner in self.runners.items():
-            running_runs[dag_id] = running_runs.get(dag_id, 0) + (runner.run_.state == DagRunState.RUNNING)
+        if any(self.runners[k].run_.state == DagRunState.QUEUED for k in self._backfill_of if k in self.runners):
+            self.backfills = {b.id: b for b in self.store.open_backfills()}  # a pause or cancel since the last look
+        for key, runner in self.runners.items():
+            if key not in self._backfill_of:  # a backfill's runs count against its own max_active_runs only
+                running_runs[key[0]] = running_runs.get(key[0], 0) + (runner.run_.state == DagRunState.RUNNING)
         for key, runner in list(self.runners.items()):
             dag = runner.dag
             others = sum(active_count(r.tis) for k, r in self.runners.items() if k[0] == key[0] and k != key)
             may_start = runner.run_.state != DagRunState.QUEUED or running_runs.get(key[0], 0) < dag.max_active_runs
+            if key in self._backfill_of and runner.run_.state == DagRunState.QUEUED:
+                backfill = self.backfills.get(self._backfill_of[key])
+                if backfill is None:  # cancelled while queued: the cancel failed it in the DB; it never starts
+                    self._drop(key)
+                    continue
+                may_start = not backfill.is_paused
             entry = self.folder.dags.get(key[0])
             paused = entry is not None and entry.paused  # as Airflow: tries in flight end, nothing new starts
             was = runner.run_.state
@@ -312,13 +351,19 @@ class Scheduler:
                 self.say(f"{key[0]} {key[1]}: {type(exc).__name__}: {exc}; resuming it from the DB")
                 del self.runners[key]  # re-created from the DB by the next scan; its live tries are kept
                 continue
-            if was == DagRunState.QUEUED and runner.run_.state == DagRunState.RUNNING:
+            if was == DagRunState.QUEUED and runner.run_.state == DagRunState.RUNNING and key not in self._backfill_of:
                 running_runs[key[0]] = running_runs.get(key[0], 0) + 1
             if runner.run_.finished:
                 self.say(f"{key[0]} {key[1]} {runner.run_.state}")
-                del self.runners[key]
+                self._drop(key)
         if self.options.metrics:
             metering.pools(pool_usage(pools, [(r.dag, r.tis) for r in self.runners.values()]))
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        """Forget a run's runner (it finished, or was cancelled before it started)."""
+        del self.runners[key]
+        if self._backfill_of.pop(key, None) is not None:
+            self._backfill_due = True
 
     # -- waiting ----------------------------------------------------------------------------------
     def _dispatch(self, block: bool, timeout: float | None = None) -> None:

@@ -44,6 +44,7 @@ __all__ = [
     "TaskInstanceHistoryRow",
     "XComRow",
     "JobRow",
+    "BackfillRow",
     "ID_LEN",
     "XCOM_KEY_LEN",
 ]
@@ -155,6 +156,8 @@ class DagRunRow(Base):
         sa.UniqueConstraint("dag_id", "run_id"),
         sa.UniqueConstraint("dag_id", "logical_date"),
         sa.Index(None, "dag_id", "state"),
+        sa.Index(None, "dag_id", "start_date"),
+        sa.Index(None, "backfill_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -171,6 +174,9 @@ class DagRunRow(Base):
     queued_at: Mapped[dt.datetime | None]
     start_date: Mapped[dt.datetime | None]
     end_date: Mapped[dt.datetime | None]
+    backfill_id: Mapped[int | None]
+    """The backfill that created (or re-ran) this run, as Airflow 3's ``dag_run.backfill_id`` (no foreign key:
+    see migration 0005)."""
 
     def __repr__(self) -> str:
         return f"<DagRunRow {self.dag_id!r} {self.run_id!r} {self.state}>"
@@ -317,3 +323,35 @@ class JobRow(Base):
 
     def __repr__(self) -> str:
         return f"<JobRow {self.id} {self.job_type} {self.state} pid={self.pid}>"
+
+
+class BackfillRow(Base):
+    """One backfill of a DAG (Airflow 3's ``backfill`` table), carried out by the local scheduler.
+
+    ``from_date``/``to_date``: the logical dates covered, inclusive (UTC); ``reprocess_behavior``: ``none``,
+    ``failed`` or ``completed`` (Airflow 3's ``ReprocessBehavior``); ``max_active_runs``: its unfinished runs at
+    once; ``is_paused``: no new run starts; ``is_cancelled``: cancelled by a user (then ``completed_at`` is set
+    too; kubedag's addition: Airflow 3 only sets ``completed_at``); ``run_backwards``: newest logical date
+    first; ``completed_at``: when every run of it ended, or it was cancelled. Its runs carry
+    ``dag_run.backfill_id``.
+    """
+
+    __tablename__ = "backfill"
+    __table_args__ = (sa.Index(None, "dag_id", "completed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(sa.String(ID_LEN), sa.ForeignKey("dag.dag_id", ondelete="CASCADE"))
+    from_date: Mapped[dt.datetime]
+    to_date: Mapped[dt.datetime]
+    dag_run_conf: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    is_paused: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    is_cancelled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    reprocess_behavior: Mapped[str] = mapped_column(sa.String(250), default="none")
+    max_active_runs: Mapped[int] = mapped_column(default=10)
+    run_backwards: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<BackfillRow {self.id} {self.dag_id!r} paused={self.is_paused} completed={self.completed_at}>"

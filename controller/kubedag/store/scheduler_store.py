@@ -24,28 +24,20 @@ from kubedag.core.states import DagRunState, RunType
 from kubedag.core.timetable import DataInterval
 from kubedag.core.tries import TryRecord
 from kubedag.store import repository
+from kubedag.store.backfills import BackfillRunsMixin
 from kubedag.store.models import DagRow, DagRunRow, JobRow
+from kubedag.store.rows import run_from_row
 
 SCHEDULER_JOB = "SchedulerJob"
 """``job.job_type`` of a scheduler, as Airflow's."""
 _ADVISORY_LOCK_KEY = 0x6B756265  # "kube": one PostgreSQL advisory lock id for "a scheduler is starting"
 
 
-def run_from_row(row: DagRunRow) -> engine.DagRun:
-    """An engine :class:`~kubedag.core.engine.DagRun` from its ``dag_run`` row."""
-    return engine.DagRun(
-        dag_id=row.dag_id, run_id=row.run_id, run_type=RunType(row.run_type), logical_date=row.logical_date,
-        data_interval_start=row.data_interval_start or row.logical_date,
-        data_interval_end=row.data_interval_end or row.logical_date,
-        state=DagRunState(row.state), start_date=row.start_date, end_date=row.end_date, conf=dict(row.conf or {}),
-    )
-
-
 def _job(row: JobRow) -> SchedulerJob:
     return SchedulerJob(row.id, row.hostname, row.pid, row.state, row.start_date, row.latest_heartbeat)
 
 
-class SqlSchedulerStore:
+class SqlSchedulerStore(BackfillRunsMixin):
     """:class:`~kubedag.app.scheduler_ports.SchedulerStore` on a SQLAlchemy ``sessionmaker`` (see
     :func:`kubedag.store.db.open_store`)."""
 
@@ -139,7 +131,8 @@ class SqlSchedulerStore:
             out = []
             for row in rows:
                 tis = {r.task_id: ti_from_row(r) for r in repository.get_task_instances(session, row.dag_id, row.run_id)}
-                out.append(StoredRun(run_from_row(row), tis, repository.latest_xcoms(session, row.dag_id, row.run_id)))
+                out.append(StoredRun(run_from_row(row), tis, repository.latest_xcoms(session, row.dag_id, row.run_id),
+                                     row.backfill_id))
             return out
 
     def save(self, dag: DAG, run: engine.DagRun, tis: list[engine.TaskInstance], tries: list[TryRecord],
