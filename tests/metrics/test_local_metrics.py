@@ -139,17 +139,23 @@ def test_each_metric_moves_as_the_scheduler_runs_dags(tmp_path, home):
     assert after.value("kubedag_db_writes_pending") == 0
 
 
-def test_the_metrics_port_is_off_unless_asked_for_and_a_busy_port_is_a_clear_error(tmp_path, home):
+def test_a_busy_metrics_port_is_a_clear_error_and_leaves_no_scheduler_lock_behind(tmp_path, home):
     folder = tmp_path / "dags"
     folder.mkdir()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        done = subprocess.run([KUBEDAG, "scheduler", "--dags-folder", str(folder), "--metrics-port", str(port)],
-                              capture_output=True, text=True, env=os.environ.copy(), timeout=WAIT)
-    assert done.returncode == 1
-    assert f"error: --metrics-port: cannot listen on 127.0.0.1:{port}" in done.stderr
+        runs = [subprocess.run([KUBEDAG, "scheduler", "--dags-folder", str(folder), "--metrics-port", str(port)],
+                               capture_output=True, text=True, env=os.environ.copy(), timeout=WAIT) for _ in range(2)]
+    for done in runs:  # the second is refused for the port too, not for a lock the first left behind
+        assert done.returncode == 1
+        assert f"error: --metrics-port: cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
+    engine = sa.create_engine(f"sqlite:///{home / 'kubedag.db'}")
+    with engine.connect() as conn:  # each released its lock: no scheduler job is left "running"
+        states = [row.state for row in conn.execute(sa.text("SELECT state FROM job ORDER BY id"))]
+    engine.dispose()
+    assert states == ["success", "success"]
 
 
 @pytest.mark.postgres

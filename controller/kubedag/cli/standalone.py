@@ -77,7 +77,7 @@ def probes(scheduler: Any, host: str, port: int) -> Any:
     read its DAG folder and while the metadata DB answers; None when ``port`` is 0 (off).
 
     Raises:
-        typer.Exit: the address cannot be bound (the message names it).
+        typer.Exit: the address cannot be bound (the message names it; the scheduler is shut down first).
     """
     if not port:
         return None
@@ -88,6 +88,7 @@ def probes(scheduler: Any, host: str, port: int) -> Any:
     try:
         server = ProbeServer(host, port)
     except OSError as exc:
+        scheduler.shutdown()  # releases the single-scheduler lock it took
         raise fail(f"--metrics-port: cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from None
     server.set_checks(ready=[lambda: None if scheduler.folder.bag is not None else "the DAG folder is not read yet",
                              lambda: db_unreachable(scheduler.store.sessions)])
