@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from kubedag.app.operations.ports import OperationError
 from kubedag.core.spec.dag import DAG
 
 
@@ -306,6 +307,18 @@ class BackfillRequest:
     max_active_runs: int | None = None
     dag_run_conf: Mapping[str, Any] = field(default_factory=dict)
     run_backwards: bool = False
+
+
+class Conflict(OperationError):
+    """The object's state forbids the change (HTTP 409), e.g. pausing or cancelling a backfill that has completed."""
+
+
+class IdentityScoped(Protocol):
+    """A catalog that can narrow itself to what one identity may see (the cluster's: the namespaces where the
+    Authorizer lets it ``list dags``; the others are then invisible). Optional: the API uses it when present."""
+
+    def for_identity(self, identity: Identity, authorizer: Authorizer) -> Catalog:
+        """The catalog as ``identity`` sees it."""
 
 
 class Backfills(Protocol):

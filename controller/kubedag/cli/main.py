@@ -108,6 +108,7 @@ app.command("logs")(logs)
 
 
 __import__("kubedag.cli.standalone", fromlist=["register_commands"]).register_commands(app)  # scheduler, standalone
+__import__("kubedag.cli.api", fromlist=["register_commands"]).register_commands(app)  # api (the REST API)
 
 
 def main() -> None:

@@ -2,8 +2,9 @@
 local scheduler (:mod:`kubedag.local.scheduler`) with the metadata DB (:mod:`kubedag.store`).
 
 ``kubedag standalone`` is Airflow's ``airflow standalone``: every server kubedag needs on a laptop, in one
-process, on a DAG folder (default: the repository's ``examples/supermarket``). Today that is the scheduler;
-a server added later (a REST API, a web UI) is one more :class:`Service` in :func:`services`.
+process, on a DAG folder (default: the repository's ``examples/supermarket``): the scheduler and the REST API
+(:mod:`kubedag.cli.api`, on 127.0.0.1:8080 by default); a server added later (a web UI) is one more
+:class:`Service` in :func:`services`.
 """
 
 from __future__ import annotations
@@ -150,12 +151,25 @@ def standalone_command(
     dags_folder: Path = typer.Option(EXAMPLE_FOLDER, "--dags-folder", envvar="KUBEDAG_DAGS_FOLDER", help=FOLDER_HELP),
     parallelism: int = typer.Option(32, envvar="KUBEDAG_PARALLELISM", min=1, help="Tries running at once."),
     grace_period: float = typer.Option(10.0, min=0.0, help="On Ctrl-C: seconds before running tries are SIGKILLed."),
+    api_host: str = typer.Option("127.0.0.1", envvar="KUBEDAG_API_HOST",
+                                 help="REST API address (beyond loopback only with --api-token/--api-users)."),
+    api_port: int = typer.Option(8080, envvar="KUBEDAG_API_PORT", min=0, help="REST API port (0: no API)."),
+    api_token: Optional[str] = typer.Option(None, envvar="KUBEDAG_API_TOKEN", help="REST API bearer token."),
+    api_users: Optional[Path] = typer.Option(None, envvar="KUBEDAG_API_USERS",
+                                             help="REST API basic-auth users file (username:bcrypt-hash lines)."),
     metrics_port: int = typer.Option(0, envvar="KUBEDAG_METRICS_PORT", min=0, max=65535, help=METRICS_PORT_HELP),
     metrics_host: str = typer.Option("127.0.0.1", envvar="KUBEDAG_METRICS_HOST", help=METRICS_HOST_HELP),
 ) -> None:
-    """Run kubedag on this machine: the scheduler on a DAGs folder (default: the supermarket example)."""
+    """Run kubedag on this machine: the scheduler on a DAGs folder (default: the supermarket example) and the
+    REST API (Airflow 3's /api/v2)."""
+    from kubedag.cli import api as api_cli  # start-up time: the API's imports only for this command
+
+    auth = api_cli.local_auth(api_host, api_token, False, api_users) if api_port else None
     scheduler, url, logs = _scheduler(dags_folder, None, parallelism, 2.0, grace_period, metrics=bool(metrics_port))
     server = probes(scheduler, metrics_host, metrics_port)
+    api = None
+    if auth is not None:
+        api = api_cli.api_server(api_cli.local_services(dags_folder, url, auth), api_host, api_port)
     typer.echo("\n".join([
         f"kubedag standalone: DAGs folder {dags_folder}",
         f"  metadata DB: {_masked_url(url)}",
@@ -163,17 +177,20 @@ def standalone_command(
         f"  trigger a run:  kubedag dags trigger DAG --dags-folder {dags_folder}",
         "  runs:           kubedag runs list;  logs: kubedag logs DAG RUN TASK",
         "  stop:           Ctrl-C (running tries are killed and recorded; the next start resumes)",
+        *([f"  REST API:       http://{api_host}:{api_port}/api/v2 (Airflow 3's; docs at /docs)"] if api else []),
     ]), err=True)
     try:
-        serve(services(scheduler))
+        serve(services(scheduler, api))
     finally:
         if server is not None:
             server.stop()
 
 
-def services(scheduler: Any) -> list[Service]:
-    """The servers of ``kubedag standalone``, the scheduler first (later: the REST API, the web UI)."""
-    return [Service("scheduler", scheduler.run, scheduler.stop)]
+def services(scheduler: Any, api: tuple[Callable[[], None], Callable[[], None]] | None = None) -> list[Service]:
+    """The servers of ``kubedag standalone``: the scheduler first, then the REST API (``api``: its ``(run,
+    stop)``, :func:`kubedag.cli.api.api_server`) when it is served (later: the web UI)."""
+    return [Service("scheduler", scheduler.run, scheduler.stop),
+            *([Service("api", api[0], api[1])] if api else [])]
 
 
 def register_commands(app: typer.Typer) -> None:

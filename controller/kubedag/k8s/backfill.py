@@ -44,7 +44,7 @@ from kubedag.k8s.workqueue import Key
 log = logging.getLogger("kubedag.controller.backfill")
 
 LABEL_BACKFILL = "kubedag.io/backfill"
-FINISHED = ("success", "failed")
+FINISHED = ("success", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,12 @@ class ExistingRun:
 @dataclass
 class BackfillPlan:
     """What :func:`plan_backfill` decided: DAGRun bodies to create, ``(DAGRun name, RunAction dict)`` to
-    append, and the Backfill's new ``status`` (camelCase JSON, as written)."""
+    append, names of the backfill's queued DAGRuns to delete (once cancelled), and the Backfill's new ``status``
+    (camelCase JSON, as written)."""
 
     create: list[dict[str, Any]] = field(default_factory=list)
     reset: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
 
 
@@ -188,21 +190,25 @@ def plan_backfill(
     action_id = reset_action_id(namespace, name, uid)
     counts = {"queued": 0, "running": 0, "success": 0, "failed": 0}
     waiting: list[tuple[timetable.DagRunInfo, ExistingRun | None]] = []
+    plan = BackfillPlan()
     for info in infos:
         run = by_date.get(info.logical_date)
         if run is None:
             waiting.append((info, None))
-        elif spec.reset_dag_runs and run.backfill != name and action_id not in run.actions:
+        elif spec.cancelled and run.backfill == name and run.name and _bucket(run.phase) == "queued":
+            plan.delete.append(run.name)  # cancelled: its runs that have not started go
+            waiting.append((info, None))
+        elif run.backfill != name and action_id not in run.actions and spec.reprocess(run.phase):
             if run.name is None:  # only in the DB: nothing to clear; left as it is
                 counts[_bucket(run.phase)] += 1
             else:
                 waiting.append((info, run))
-        elif spec.reset_dag_runs and action_id in run.actions and action_id not in run.applied:
+        elif action_id in run.actions and action_id not in run.applied:
             counts["queued"] += 1
         else:
             counts[_bucket(run.phase)] += 1
-    plan = BackfillPlan()
-    slots = max(0, max_active - counts["queued"] - counts["running"])
+    holding = spec.cancelled or spec.paused
+    slots = 0 if holding else max(0, max_active - counts["queued"] - counts["running"])
     for info, run in waiting[:slots]:
         if run is None:
             plan.create.append(dagrun_body(namespace, name, uid, dag, info, spec.conf))
@@ -213,10 +219,19 @@ def plan_backfill(
     created = total - len(waiting) + min(slots, len(waiting))
     done = created == total and counts["queued"] == counts["running"] == 0
     phase = ("failed" if counts["failed"] else "success") if done else "running"
+    if spec.cancelled:
+        done, phase = True, "cancelled"
     started = old.get("startedAt") or timetable.iso_utc(now)
     finished = (old.get("finishedAt") if old.get("phase") in FINISHED else None) or timetable.iso_utc(now) if done else None
-    if done:
+    reason = "Completed" if done else "Running"
+    if spec.cancelled:
+        message = (f"cancelled: {created} of {total} run(s) of DAG {dag.dag_id} were started, "
+                   f"{counts['running']} still running; no new run starts")
+    elif done:
         message = f"{total} run(s) of DAG {dag.dag_id} finished: {counts['success']} succeeded, {counts['failed']} failed"
+    elif spec.paused:
+        reason = "Paused"
+        message = f"paused: {created} of {total} run(s) of DAG {dag.dag_id} started; no new run starts until unpaused"
     else:
         message = (f"{total} run(s) of DAG {dag.dag_id} for logical dates {timetable.iso_utc(start)} to "
                    f"{timetable.iso_utc(end)}, at most {max_active} active at once")
@@ -224,7 +239,7 @@ def plan_backfill(
         "phase": phase, "total": total, "created": created, "queued": counts["queued"], "running": counts["running"],
         "succeeded": counts["success"], "failed": counts["failed"], "startedAt": started, "finishedAt": finished,
         "observedGeneration": generation,
-        "conditions": [_condition(old, "True", "Completed" if done else "Running", message, now, generation)],
+        "conditions": [_condition(old, "True", reason, message, now, generation)],
     }
     plan.status = {k: v for k, v in status.items() if v is not None}
     return plan
@@ -317,6 +332,9 @@ class BackfillReconciler:
                 continue
             log.info("backfill %s/%s created DAGRun %s (%s)", *key, run["metadata"]["name"], run["spec"]["runId"])
             self._seen_run("ADDED", created)
+        for run_name in plan.delete:
+            if await client.delete(names.API_VERSION, DAGRUNS, key[0], run_name):
+                    log.info("backfill %s/%s is cancelled: deleted its queued DAGRun %s", *key, run_name)
         again = False
         for run_name, action in plan.reset:
             if not await self._append_action(key, run_name, action):

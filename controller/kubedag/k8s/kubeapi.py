@@ -324,6 +324,17 @@ class KubeApi:
                    what=f"DAGRun {name!r} in namespace {ns!r}", kind="dagruns",
                    body=client.V1DeleteOptions(propagation_policy="Background"))
 
+    def list_objects(self, plural: str, namespace: str | None = "", label_selector: str | None = None) -> list[dict[str, Any]]:
+        """kubedag objects of ``plural`` (``pools``, ``backfills``...) in ``namespace`` (default: :attr:`namespace`)."""
+        return self._list(plural, self.namespace if namespace == "" else namespace, label_selector)
+
+    def patch_backfill(self, name: str, patch: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        """Apply a JSON merge patch to the Backfill ``name``; raises :class:`NotFound`."""
+        ns = namespace or self.namespace
+        return self._call(self._custom.patch_namespaced_custom_object, GROUP, VERSION, ns, "backfills", name, patch,
+                          what=f"Backfill {name!r} in namespace {ns!r}", kind="backfills",
+                          _content_type="application/merge-patch+json")
+
     def create_backfill(self, body: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
         """Create a Backfill; raises :class:`AlreadyExists` (409) when its name is taken."""
         ns = namespace or self.namespace

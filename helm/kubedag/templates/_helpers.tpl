@@ -125,6 +125,29 @@ depends on it, so `helm template` and `helm install` stop before anything is cre
 {{- end }}
 {{- end }}
 
+{{/* KUBEDAG_DATABASE_URL (and PGPASSWORD with the bundled PostgreSQL): the env entries of every process that
+reads the metadata database (the controller, the API server). */}}
+{{- define "kubedag.databaseEnv" -}}
+{{- $pg := include "kubedag.postgresql.fullname" . }}
+{{- if .Values.postgresql.enabled }}
+# The bundled PostgreSQL: the password comes from its Secret through libpq's PGPASSWORD, so the
+# URL holds none (and needs no escaping).
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $pg }}
+      key: password
+- name: KUBEDAG_DATABASE_URL
+  value: {{ printf "postgresql://%s@%s.%s.svc:5432/%s" .Values.postgresql.username $pg .Release.Namespace .Values.postgresql.database | quote }}
+{{- else }}
+- name: KUBEDAG_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "kubedag.database.secretName" . }}
+      key: {{ include "kubedag.database.secretKey" . }}
+{{- end }}
+{{- end }}
+
 {{/* The bundled PostgreSQL's password: postgresql.password if given, else the one already stored in the
 release's Secret (so upgrades keep it), else a new random one. */}}
 {{- define "kubedag.postgresql.password" -}}
@@ -186,5 +209,64 @@ them (cluster-wide it watches every object directly; measured in tests/controlpl
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [list, watch]
+{{- end }}
+{{- end }}
+
+{{/* The REST API ----------------------------------------------------------------------------------- */}}
+
+{{- define "kubedag.api.fullname" -}}
+{{- printf "%s-api" (include "kubedag.fullname" .) }}
+{{- end }}
+
+{{- define "kubedag.api.serviceAccountName" -}}
+{{- if .Values.api.serviceAccount.create }}
+{{- default (include "kubedag.api.fullname" .) .Values.api.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.api.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The API's home namespace: api.namespace, else the first watched namespace, else the release's. */}}
+{{- define "kubedag.api.namespace" -}}
+{{- if .Values.api.namespace }}
+{{- .Values.api.namespace }}
+{{- else if .Values.watchNamespaces }}
+{{- first (.Values.watchNamespaces | uniq | sortAlpha) }}
+{{- else }}
+{{- .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/* Every namespace the API serves (home first), as a list. */}}
+{{- define "kubedag.api.namespaces" -}}
+{{- $home := include "kubedag.api.namespace" . }}
+{{- $others := without (.Values.api.extraNamespaces | uniq | sortAlpha) $home }}
+{{- prepend $others $home | toJson }}
+{{- end }}
+
+{{/* What the API server calls in a namespace it serves, no more: reads of the four kinds, the operations'
+writes (trigger = create dagruns; clear, mark and a run's state = patch dagruns; delete dagruns; pause = patch
+dags; backfills created and patched for pause/cancel), try logs, and (readDagSources) the DAGs' ConfigMaps and
+Secrets to mask live logs. */}}
+{{- define "kubedag.rbac.apiRules" -}}
+- apiGroups: [kubedag.io]
+  resources: [dags]
+  verbs: [get, list, patch]
+- apiGroups: [kubedag.io]
+  resources: [dagruns]
+  verbs: [get, list, create, patch, delete]
+- apiGroups: [kubedag.io]
+  resources: [backfills]
+  verbs: [get, list, create, patch]
+- apiGroups: [kubedag.io]
+  resources: [pools]
+  verbs: [get, list]
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
+{{- if .Values.api.readDagSources }}
+- apiGroups: [""]
+  resources: [configmaps, secrets]
+  verbs: [get]
 {{- end }}
 {{- end }}

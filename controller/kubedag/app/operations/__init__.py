@@ -14,9 +14,10 @@ from kubedag.app.operations.ports import (
 from kubedag.app.operations.runs import (
     ClearPreview, check_run_id, clear, delete, manual_run, mark, preview_clear, set_paused, trigger,
 )
+from kubedag.app.operations.runstate import set_run_state
 
 __all__ = [
     "AlreadyExists", "ClearPreview", "DagSource", "InvalidRequest", "LoadedRun", "NotFound", "OperationError",
     "PauseFlags", "PlannedRun", "RunChange", "RunsRepository", "backfill_intervals", "check_run_id", "clear",
-    "delete", "manual_run", "mark", "plan_backfill", "preview_clear", "set_paused", "trigger",
+    "delete", "manual_run", "mark", "plan_backfill", "preview_clear", "set_paused", "set_run_state", "trigger",
 ]

@@ -35,20 +35,27 @@ def check_run_id(run_id: str) -> None:
 
 
 def manual_run(dag: DAG | str, logical_date: datetime, conf: Mapping[str, Any] | None = None,
-               run_id: str | None = None) -> engine.DagRun:
+               run_id: str | None = None,
+               data_interval: tuple[datetime, datetime] | None = None) -> engine.DagRun:
     """A manual run (queued) at ``logical_date`` (UTC-aware), as ``airflow dags trigger`` and ``dag.test`` make
     it (Airflow 2.10): run id ``manual__<logical date ISO 8601>`` unless given, data interval from the DAG's
-    timetable (``infer_manual_data_interval(run_after=logical_date)``).
+    timetable (``infer_manual_data_interval(run_after=logical_date)``) unless ``data_interval`` (start, end;
+    UTC-aware) is given, as the REST API's ``data_interval_start``/``data_interval_end``.
 
     ``dag`` may be only a DAG's name (a cluster's DAG the controller validates): the data interval is then
     left empty at the logical date, and the controller infers it from the DAG it has.
 
     Raises:
-        InvalidRequest: an invalid ``run_id``.
+        InvalidRequest: an invalid ``run_id``, or a ``data_interval`` ending before it starts.
     """
     if run_id is not None:
         check_run_id(run_id)
-    if isinstance(dag, DAG):
+    if data_interval is not None:
+        if data_interval[1] < data_interval[0]:
+            raise InvalidRequest("data_interval_end is before data_interval_start")
+        dag_id = dag.dag_id if isinstance(dag, DAG) else dag
+        start, end = data_interval
+    elif isinstance(dag, DAG):
         interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
         dag_id, start, end = dag.dag_id, interval.start, interval.end
     else:
@@ -60,18 +67,19 @@ def manual_run(dag: DAG | str, logical_date: datetime, conf: Mapping[str, Any] |
 
 
 def trigger(runs: RunsRepository, dag: DAG | str, *, logical_date: datetime, conf: Mapping[str, Any] | None = None,
-            run_id: str | None = None) -> engine.DagRun:
+            run_id: str | None = None, data_interval: tuple[datetime, datetime] | None = None) -> engine.DagRun:
     """Create a queued manual run of ``dag`` (:func:`manual_run`), as ``airflow dags trigger``: a scheduler
     (locally ``kubedag scheduler``; in a cluster the controller) picks it up and runs it. Returns the run.
 
     ``logical_date``: UTC-aware; Airflow's default is now (the caller's clock, at microsecond precision).
+    ``data_interval``: see :func:`manual_run`.
 
     Raises:
-        InvalidRequest: an invalid run id.
+        InvalidRequest: an invalid run id or data interval.
         AlreadyExists: a run with that run id, or at that logical date, exists (as Airflow's
             ``DagRunAlreadyExists``).
     """
-    run = manual_run(dag, logical_date, conf, run_id)
+    run = manual_run(dag, logical_date, conf, run_id, data_interval)
     runs.create_run(dag, run)
     return run
 

@@ -54,18 +54,41 @@ class PoolManifest(StrictModel):
     status: PoolStatus | None = None
 
 
+REPROCESS_BEHAVIORS = ("none", "failed", "completed")
+"""Airflow 3's ``ReprocessBehavior``: which existing runs in range a backfill runs again."""
+
+
 class BackfillSpec(StrictModel):
     """What to backfill: runs of ``dagName`` for every schedule interval whose start (the logical date) is within
     ``[startDate, endDate]`` (Airflow 2.10's ``dags backfill`` range). A run that exists at a logical date is left
-    alone unless ``resetDagRuns``, which clears it to run again. ``maxActiveRuns`` caps the backfill's running runs
-    (default: the DAG's ``maxActiveRuns``)."""
+    alone unless ``resetDagRuns`` (Airflow 2's ``--reset-dagruns``: cleared whatever its state) or
+    ``reprocessBehavior`` (Airflow 3's: ``failed`` clears the existing failed runs, ``completed`` the failed and
+    successful ones; ``none``, the default, none). ``maxActiveRuns`` caps the backfill's running runs (default: the
+    DAG's ``maxActiveRuns``). ``paused`` (Airflow 3's pause): no new run is started or cleared until it is false
+    again. ``cancelled`` (Airflow 3's cancel, for good): no new run; the backfill's runs still queued are deleted,
+    running ones finish; the status phase becomes ``cancelled``."""
 
     dag_name: DAGName
     start_date: DateTimeField
     end_date: DateTimeField
     reset_dag_runs: StrictBool = False
+    reprocess_behavior: Literal["none", "failed", "completed"] | None = Field(
+        None, description="Airflow 3's reprocess_behavior: existing runs in range run again when `failed` "
+        "(failed ones) or `completed` (failed and successful ones); `none` (default) leaves them alone.")
     max_active_runs: Annotated[StrictInt, Field(ge=1)] | None = None
     conf: dict[str, Any] = Field(default_factory=dict)
+    paused: StrictBool = Field(False, description="No new run starts while true (Airflow 3's paused backfill).")
+    cancelled: StrictBool = Field(False, description="Cancelled for good: no new run; its queued runs are deleted.")
+
+    def reprocess(self, phase: str | None) -> bool:
+        """Whether an existing run (not this backfill's) in ``phase`` is cleared to run again: any phase with
+        ``resetDagRuns``, else by ``reprocessBehavior`` (a queued or running run is never reprocessed, as
+        Airflow 3 skips runs in flight)."""
+        if self.reset_dag_runs:
+            return True
+        if self.reprocess_behavior == "completed":
+            return phase in ("success", "failed")
+        return self.reprocess_behavior == "failed" and phase == "failed"
 
     @model_validator(mode="after")
     def _order(self) -> BackfillSpec:
@@ -76,9 +99,9 @@ class BackfillSpec(StrictModel):
 
 class BackfillStatus(StatusModel):
     """A backfill's progress, written by the controller. ``phase``: running until every run is finished, then
-    ``success`` (all runs succeeded) or ``failed`` (some failed)."""
+    ``success`` (all runs succeeded) or ``failed`` (some failed); ``cancelled`` once ``spec.cancelled``."""
 
-    phase: Literal["pending", "running", "success", "failed"] | None = None
+    phase: Literal["pending", "running", "success", "failed", "cancelled"] | None = None
     total: int = Field(0, ge=0, description="Runs the backfill covers.")
     created: int = Field(0, ge=0, description="Runs created (or found, or reset) so far.")
     queued: int = Field(0, ge=0)
