@@ -297,6 +297,20 @@ def test_runs_list_cluster_table(three_runs, kubedag):
     assert any("other" in line and "scheduled__2026-11-03" in line for line in lines)
 
 
+def test_runs_list_cluster_shows_why_a_run_cannot_go_on(three_runs, kubedag):
+    """Issue 13: the reason of a run that cannot go on (a pool missing, a run id taken) is in the CLI too."""
+    name = names.run_name("etl", "manual__2026-11-02T08:00:00+00:00")
+    message = "task gpu: pool gpus does not exist (it waits until the Pool exists with enough slots)"
+    set_status(three_runs, DAGRUNS, name, {"phase": "running", "conditions": [{
+        "type": "Ready", "status": "False", "reason": "PoolUnavailable", "message": message,
+        "lastTransitionTime": "2026-11-02T08:00:01Z"}]})
+    runs = {r["name"]: r for r in json.loads(kubedag("runs", "list", "--dag", "etl", "-o", "json").out)}
+    assert (runs[name]["ready_reason"], runs[name]["ready_message"]) == ("PoolUnavailable", message)
+    assert runs[names.run_name("etl", "scheduled__2026-11-01T16:00:00+00:00")]["ready_reason"] is None
+    line = next(line for line in kubedag("runs", "list").out.splitlines() if "manual__2026-11-02" in line)
+    assert "running (PoolUnavailable)" in line
+
+
 def test_runs_list_namespaces_and_local_mode_unchanged(three_runs, kubedag, kubeconfig, monkeypatch):
     create_namespace(three_runs, "team-a")
     three_runs.create(dagrun("etl", "scheduled__2026-11-04T16:00:00+00:00", "2026-11-04T16:00:00+00:00",

@@ -44,6 +44,7 @@ ON_BOTH_SERVERS = {
     'test_empty_tasks_succeed_with_no_pod',
     'test_a_backfill_with_reset_dag_runs_clears_an_existing_run_which_runs_again',
     'test_a_pod_deleted_while_the_controller_was_down_fails_its_try_after_the_restart',
+    'test_deleting_a_dag_fails_its_hand_made_runs_and_stops_their_pods',
 }
 
 

@@ -147,6 +147,8 @@ WORKLOAD = {
 } | {
     ("kubedag.io", "dagruns", v) for v in ("get", "create", "patch", "delete")
 } | {
+    ("kubedag.io", "dags", "get"),  # a run's DAG missing from the watch cache: not listed yet, or deleted
+} | {
     ("kubedag.io", "dags/status", "patch"), ("kubedag.io", "pools/status", "patch"),
     ("kubedag.io", "dagruns/status", "update"), ("kubedag.io", "backfills/status", "update"),
     ("", "configmaps", "get"), ("", "secrets", "get"),

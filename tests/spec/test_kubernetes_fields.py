@@ -86,6 +86,19 @@ BAD = [
      "spec.tasks[1].podTemplate.spec: Input should be a valid dictionary"),
     ("podTemplate in defaults", manifest({"podTemplate": {"spec": {}}}),
      "spec.defaults.podTemplate: unknown field (the pod template of every task is spec.podTemplate)"),
+    # issue 13: "cpu: lots" was not checked (Kubernetes' quantity grammar now is)
+    ("cpu that is not a quantity", manifest(task={"resources": {"requests": {"cpu": "lots"}}}),
+     "spec.tasks[1].resources.requests.cpu: 'lots' is not a Kubernetes quantity (e.g. 500m, 2, 1.5, 512Mi, 1Gi)"),
+    ("memory with a unit Kubernetes does not know", manifest({"resources": {"limits": {"memory": "1GB"}}}),
+     "spec.defaults.resources.limits.memory: '1GB' is not a Kubernetes quantity"),
+    ("a negative quantity", manifest(task={"resources": {"limits": {"cpu": -1}}}),
+     "spec.tasks[1].resources.limits.cpu: -1 is negative; a resource quantity must be 0 or more"),
+    ("a boolean quantity", manifest(task={"resources": {"limits": {"cpu": True}}}),
+     "spec.tasks[1].resources.limits.cpu: True is not a Kubernetes quantity"),
+    ("a typo in a field name", manifest(schedul="@daily"),
+     "spec.schedul: unknown field (did you mean 'schedule'?)"),
+    ("a typo in dependsOn", manifest(task={"dependson": ["extract"]}),
+     "spec.tasks[1].dependson: unknown field (did you mean 'dependsOn'?)"),
     ("snake_case field", manifest(task={"node_selector": {"disk": "ssd"}}),
      "spec.tasks[1].node_selector: unknown field (fields are camelCase: did you mean 'nodeSelector'?)"),
 ]
@@ -95,6 +108,12 @@ BAD = [
 def test_bad_kubernetes_field_is_rejected_naming_the_field(case, obj, expected):
     errors = errors_of(obj)
     assert any(e.startswith(expected) for e in errors), errors
+
+
+@pytest.mark.parametrize("quantity", ["500m", "2", 2, 1.5, "0.5", "512Mi", "1Gi", "1e3", "100k", "1.5Ti", 0])
+def test_kubernetes_quantities_are_accepted(quantity):
+    dag = parse_dag(manifest(task={"resources": {"requests": {"cpu": quantity, "memory": quantity}}}))
+    assert dag.tasks["load"].resources.requests["cpu"] == quantity
 
 
 def test_defaults_apply_and_a_tasks_own_value_replaces_them():

@@ -25,7 +25,8 @@ or basic auth; each is authorised with the Kubernetes verb on the kubedag.io res
 class CurlJson:
     """ASGI middleware: a body sent as ``application/x-www-form-urlencoded`` (what ``curl -d '{"conf": {}}'``
     sends without ``-H 'Content-Type: application/json'``) is read as JSON, so the seeds' curl calls work as
-    written; no endpoint takes form data."""
+    written; no endpoint takes form data. Only the API's own paths (``/api/``, ``/auth/``): the web UI mounted
+    beside it (``/ui/``) posts real forms."""
 
     FORM = b"application/x-www-form-urlencoded"
 
@@ -33,7 +34,8 @@ class CurlJson:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "PATCH", "PUT"):
+        if scope["type"] == "http" and scope["method"] in ("POST", "PATCH", "PUT") and \
+                scope["path"].startswith(("/api/", "/auth/")):
             scope = {**scope, "headers": [(k, b"application/json" if k == b"content-type" and v == self.FORM else v)
                                           for k, v in scope["headers"]]}
         await self.app(scope, receive, send)

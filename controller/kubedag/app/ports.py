@@ -29,6 +29,28 @@ class RunConflictError(ValueError):
 
 
 @dataclass(frozen=True)
+class RunObject:
+    """The object a run belongs to (a DAGRun on a cluster): its ``metadata.name`` and ``metadata.uid``."""
+
+    name: str
+    uid: str
+
+
+class RunIdTakenError(RunConflictError):
+    """A run cannot be opened: its run id belongs to another object (``holder``), which may still exist or may
+    have been deleted (the caller tells: :meth:`RunStore.archive_run` then frees the run id)."""
+
+    def __init__(self, message: str, holder: RunObject) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+ARCHIVED_RUN_SEPARATOR = "~deleted-"
+"""A run id used again after its DAGRun was deleted: the old history is kept as ``<run id>~deleted-<8 characters of
+the old object's uid>`` (``~`` is allowed in run ids, and appears in none the controller makes)."""
+
+
+@dataclass(frozen=True)
 class StoredRun:
     """What the run store holds of one DAG run when it is (re)opened.
 
@@ -85,12 +107,23 @@ class RunStore(Protocol):
     def save_dag(self, namespace: str, dag: DAG) -> None:
         """Upsert the DAG's row (its spec, paused flag)."""
 
-    def open_run(self, namespace: str, dag: DAG, run: engine.DagRun) -> StoredRun:
-        """Make sure the DAG and the run have rows; return what is stored of the run.
+    def open_run(self, namespace: str, dag: DAG, run: engine.DagRun, owner: RunObject | None = None) -> StoredRun:
+        """Make sure the DAG and the run have rows; return what is stored of the run. ``owner``: the object the run
+        belongs to (None: not checked); a run recorded with no owner is claimed by the first that opens it.
 
         Raises:
-            RunConflictError: another run of the DAG has the same logical date.
+            RunIdTakenError: the run id belongs to another object (the run's identity is (namespace, DAG, run id)).
+            RunConflictError: another run of the DAG has the same logical date (the message names its run id).
         """
+
+    def archive_run(self, namespace: str, dag_id: str, run_id: str, holder_uid: str) -> str | None:
+        """Keep the history of run ``run_id``, whose object ``holder_uid`` was deleted, under a new run id
+        (``<run id>~deleted-<uid[:8]>``, :data:`ARCHIVED_RUN_SEPARATOR`) so the run id can start afresh. Returns the
+        new run id; None when the run is not (or no longer) that object's (archived already: nothing to do)."""
+
+    def stored_dag(self, namespace: str, name: str) -> DAG | None:
+        """The DAG ``name`` as last saved (:meth:`save_dag`); None when the store has none that parses (a run whose
+        DAG object was deleted is ended with it)."""
 
     def save_pass(self, namespace: str, dag: DAG, write: PassWrite) -> None:
         """Write one pass (see :class:`PassWrite`) in one transaction: cleared XComs first, then the run's state,
@@ -144,6 +177,6 @@ Clock = Callable[[], datetime]
 
 
 __all__ = [
-    "Clock", "EventSink", "NotificationSink", "PassWrite", "RecordedRun", "RunConflictError",
-    "RunStore", "SourceReader", "StoredRun", "TryKey",
+    "ARCHIVED_RUN_SEPARATOR", "Clock", "EventSink", "NotificationSink", "PassWrite", "RecordedRun",
+    "RunConflictError", "RunIdTakenError", "RunObject", "RunStore", "SourceReader", "StoredRun", "TryKey",
 ]

@@ -95,6 +95,7 @@ def reconcile_run(
     may_start: bool = True,
     free_slots: int | None = None,
     pool_free: Mapping[str, int] | None = None,
+    pool_slots: Mapping[str, int] | None = None,
     inputs: runpass.RenderInputs | None = None,
     checks: Mapping[str, runpass.ControllerCheck] | None = None,
     logs: Mapping[TryKey, str | None] | None = None,
@@ -105,7 +106,7 @@ def reconcile_run(
 
     ``pod_name(task_id, try_number, poke)`` names a try's pod or process. ``actions``: the run's ``spec.actions``
     (clear/mark, applied once each by id, as :func:`kubedag.app.actions.apply_actions`). ``may_start``,
-    ``free_slots``, ``pool_free``, ``inputs``, ``checks``: as :func:`kubedag.core.runpass.run_pass` takes them.
+    ``free_slots``, ``pool_free``, ``inputs``, ``checks``, ``pool_slots``: as :func:`kubedag.core.runpass.run_pass` takes them.
     ``logs``: fetched logs of finished tries to archive in this pass's write (None as a value: the log is gone,
     the try counts as archived); a try that failed with no pod (a template error, a pod the API server refused)
     gets a one-line log saying why (``[<now, ISO 8601>] kubedag: ERROR <reason>``), as its local log would. ``lost(pod_name)``: the reason of a launched try that vanished. ``mask``: hides
@@ -125,7 +126,7 @@ def reconcile_run(
     result = runpass.run_pass(
         dag, memory.run, memory.tis, seen, memory.launched, now, may_start=may_start, free_slots=free_slots,
         name_of=name_of, lost=(lambda t, n: lost(name_of(t, n))) if lost is not None else None,
-        pool_free=pool_free, inputs=inputs, checks=checks,
+        pool_free=pool_free, inputs=inputs, checks=checks, pool_slots=pool_slots,
     )
     pokes, launched = dict(memory.pokes), dict(memory.launched)
     archived, rejected = set(memory.archived), dict(memory.rejected)

@@ -136,10 +136,12 @@ def local_auth(host: str, token: str | None, generate_token: bool, users: Path |
 
 
 def api_server(services: Any, host: str, port: int, log_level: str = "warning") -> tuple[Any, Any]:
-    """``(run, stop)`` of the API server on ``services`` (for ``kubedag standalone``'s services too)."""
+    """``(run, stop)`` of the API server on ``services`` (for ``kubedag standalone``'s services too), with the web
+    UI (:func:`kubedag.ui.ui_router`) at ``/ui/`` on the same services."""
     from kubedag.api import create_app, serve
+    from kubedag.ui import ui_router
 
-    return serve(create_app(services), host, port, log_level=log_level)
+    return serve(create_app(services, extra_routes=[ui_router(services)]), host, port, log_level=log_level)
 
 
 def api_command(
@@ -173,7 +175,7 @@ def api_command(
         auth = local_auth(host, token, generate_token, users)
         services = local_services(dags_folder, database_url, auth)
     run, _ = api_server(services, host, port, log_level)
-    typer.echo(f"kubedag api ({services.mode}) on http://{host}:{port}/api/v2 (docs: /docs)", err=True)
+    typer.echo(f"kubedag api ({services.mode}) on http://{host}:{port}/api/v2 (docs: /docs; web UI: /ui/)", err=True)
     run()
 
 

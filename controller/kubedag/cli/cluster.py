@@ -90,7 +90,8 @@ def dag_about(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_row(obj: dict[str, Any], now) -> dict[str, Any]:  # noqa: ANN001
-    """What `runs list` shows of a DAGRun object (keys as the local `runs list -o json`, plus the object's)."""
+    """What `runs list` shows of a DAGRun object (keys as the local `runs list -o json`, plus the object's, and its
+    ``Ready`` condition's ``ready_reason``/``ready_message`` when the run cannot go on)."""
     from kubedag.core.naming import LABEL_DAG
     from kubedag.core.timetable import iso_utc
 
@@ -100,6 +101,7 @@ def run_row(obj: dict[str, Any], now) -> dict[str, Any]:  # noqa: ANN001
     if started is not None:
         duration = max(0.0, ((finished or now) - started).total_seconds())
     counts = {k: v for k, v in (status.get("counts") or {}).items() if isinstance(v, int) and v}
+    ready = condition(obj, "Ready")  # set when the run cannot go on (RunIdTaken, PoolUnavailable, DAGDeleted ...)
     return {
         "name": meta.get("name"),
         "namespace": meta.get("namespace"),
@@ -115,6 +117,8 @@ def run_row(obj: dict[str, Any], now) -> dict[str, Any]:  # noqa: ANN001
         "duration": duration,
         "counts": counts,
         "conf": spec.get("conf") or {},
+        "ready_reason": ready.get("reason") if ready else None,
+        "ready_message": (ready.get("message") or None) if ready else None,
     }
 
 
@@ -199,7 +203,8 @@ def runs_list_cluster(dag: str | None, limit: int, output: OutputFormat, namespa
     for r in rows:
         tasks = ", ".join(f"{styled_state(state)} {n}" for state, n in r["counts"].items())
         cells = [escape(r["name"] or ""), escape(r["dag_id"] or ""), escape(r["run_id"] or ""), r["run_type"] or "",
-                 r["logical_date"] or "", styled_state(r["state"]) if r["state"] else "", r["start_date"] or "",
+                 r["logical_date"] or "", (styled_state(r["state"]) if r["state"] else "") + (
+                     f" ({escape(r['ready_reason'])})" if r["ready_reason"] else ""), r["start_date"] or "",
                  human_duration(r["duration"]), tasks]
         if all_namespaces:
             cells.insert(1, r["namespace"] or "")

@@ -177,7 +177,8 @@ def standalone_command(
         f"  trigger a run:  kubedag dags trigger DAG --dags-folder {dags_folder}",
         "  runs:           kubedag runs list;  logs: kubedag logs DAG RUN TASK",
         "  stop:           Ctrl-C (running tries are killed and recorded; the next start resumes)",
-        *([f"  REST API:       http://{api_host}:{api_port}/api/v2 (Airflow 3's; docs at /docs)"] if api else []),
+        *([f"  REST API:       http://{api_host}:{api_port}/api/v2 (Airflow 3's; docs at /docs)",
+           f"  web UI:         http://{api_host}:{api_port}/ui/"] if api else []),
     ]), err=True)
     try:
         serve(services(scheduler, api))

@@ -21,13 +21,14 @@ hands the verdicts in as ``checks`` (:class:`ControllerCheck`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
 from kubedag.core import engine, execution, templating
-from kubedag.core.spec.dag import DAG
+from kubedag.core.spec.dag import DAG, Task
 from kubedag.core.states import DagRunState, TaskInstanceState
 from kubedag.core.tries import TryRecord, context_env, try_context
 from kubedag.core.xcom import NO_XCOM
@@ -235,6 +236,7 @@ def run_pass(
     pool_free: Mapping[str, int] | None = None,
     inputs: RenderInputs | None = None,
     checks: Mapping[str, ControllerCheck] | None = None,
+    pool_slots: Mapping[str, int] | None = None,
 ) -> PassResult:
     """Reconcile one DAG run at ``now``.
 
@@ -248,7 +250,9 @@ def run_pass(
     runs). ``name_of(task_id, try_number)`` names a try's pod or process in records. ``pool_free``: pool -> open slots across
     every run (the engine's ``plan(pool_free=)``; None: pools not enforced). ``inputs``: what templates read
     (:class:`RenderInputs`). ``checks``: task_id -> the controller's verdict on an in-controller task that is
-    queued or running (none yet: the pass asks to be called again at once).
+    queued or running (none yet: the pass asks to be called again at once). ``pool_slots``: every existing pool's
+    slots (None: not checked); a task waiting on a pool that does not exist, or is smaller than its ``poolSlots``,
+    gets that as its reason (:func:`pool_problem`) and stays waiting, as in Airflow, until the pool is there.
     """
     name_of = name_of or (lambda task_id, try_number: f"{task_id} try {try_number}")
     lost = lost or (lambda task_id, try_number: f"{name_of(task_id, try_number)} vanished before it finished")
@@ -339,6 +343,11 @@ def run_pass(
     result.waiting = plan.waiting
     for task_id, ti in plan.updates.items():
         put(ti)
+    for task_id, ti in list(current.items()) if pool_slots is not None else ():
+        waits = plan.waiting.get(task_id) or ("",)
+        problem = pool_problem(dag.tasks[task_id], pool_slots) if waits[0].startswith("pool ") else None
+        if ti.state in (S.NONE, S.SCHEDULED) and problem != ti.reason and (problem or is_pool_problem(ti.reason)):
+            put(replace(ti, reason=problem))
     for kill in plan.kills:
         result.kill.append(TryKill(kill.task_id, kill.try_number, kill.reason))
         result.tries.append(TryRecord(kill.task_id, kill.try_number, S.FAILED, before[kill.task_id].start_date,
@@ -373,6 +382,26 @@ def run_pass(
     times = [t for t in (plan.wake_at, *recheck) if t is not None]
     result.wake_at = now if rerun else min(times, default=None)
     return result
+
+
+_POOL_PROBLEM = re.compile(r"^(pool \S+ does not exist|needs \d+ slots, pool \S+ has \d+)$")
+
+
+def pool_problem(task: Task, pool_slots: Mapping[str, int]) -> str | None:
+    """Why ``task`` can never get its pool slots as the pools stand (``pool_slots``: pool -> slots): ``pool X does
+    not exist``, or ``needs N slots, pool X has M``; None when it can once slots are free. Airflow 2.10's scheduler
+    logs the same ("Tasks using non-existent pool ... will not be scheduled", "Requested pool slots (N) are greater
+    than total pool slots") and leaves the task instance scheduled: so does kubedag, with the reason on it."""
+    if task.pool not in pool_slots:
+        return f"pool {task.pool} does not exist"
+    if task.pool_slots > pool_slots[task.pool]:
+        return f"needs {task.pool_slots} slots, pool {task.pool} has {pool_slots[task.pool]}"
+    return None
+
+
+def is_pool_problem(reason: str | None) -> bool:
+    """Whether ``reason`` is one :func:`pool_problem` gives."""
+    return reason is not None and _POOL_PROBLEM.match(reason) is not None
 
 
 def ti_from_row(row: Any) -> engine.TaskInstance:

@@ -43,6 +43,7 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from kubedag.core import template_limits
 from kubedag.core.connections import ConnectionURIError, parse_connection
 from kubedag.core.template_filters import FILTERS, ds_filter, ds_nodash_filter
 from kubedag.core.timetable import DataInterval, Timetable, next_logical_date, previous_logical_date
@@ -111,11 +112,12 @@ MACROS = SimpleNamespace(
 
 @functools.lru_cache(maxsize=1)
 def environment() -> SandboxedEnvironment:
-    """The one sandboxed Jinja environment used for parsing and rendering (strict undefined, no autoescape)."""
+    """The one sandboxed Jinja environment used for parsing and rendering (strict undefined, no autoescape), with
+    every growth of a string or list bounded (:mod:`kubedag.core.template_limits`)."""
     import jinja2
-    from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = template_limits.environment_class()(undefined=jinja2.StrictUndefined, autoescape=False,
+                                              keep_trailing_newline=True)
     env.filters.update(FILTERS)
     return env
 
@@ -483,7 +485,9 @@ def render(template: str, context: Mapping[str, Any], field: str = "template") -
     import jinja2
 
     try:
-        return _compiled(template).render(context)
+        return template_limits.render_bounded(_compiled(template), context)
+    except template_limits.RenderTooLarge as exc:
+        raise TemplateError(field, str(exc)) from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(field, f"template syntax error at line {exc.lineno}: {exc.message}") from None
     except jinja2.UndefinedError as exc:
@@ -509,10 +513,19 @@ def render_fields(
     """Render a task's command, args and env values.
 
     Raises:
-        TemplateError: for the first field that fails, named like ``command[1]``, ``args[0]`` or ``env.OUT``.
+        TemplateError: for the first field that fails, named like ``command[1]``, ``args[0]`` or ``env.OUT``;
+            also a field rendered larger than :data:`kubedag.core.template_limits.MAX_FIELD_BYTES` (256 KiB), or
+            all of them together larger than :data:`~kubedag.core.template_limits.MAX_TASK_BYTES` (1 MiB).
     """
-    return RenderedFields(
+    fields = RenderedFields(
         command=[render(v, context, f"command[{i}]") for i, v in enumerate(command)],
         args=[render(v, context, f"args[{i}]") for i, v in enumerate(args)],
         env={k: render(v, context, f"env.{k}") for k, v in env.items()},
     )
+    try:
+        template_limits.check_sizes({**{f"command[{i}]": v for i, v in enumerate(fields.command)},
+                                     **{f"args[{i}]": v for i, v in enumerate(fields.args)},
+                                     **{f"env.{k}": v for k, v in fields.env.items()}})
+    except template_limits.RenderTooLarge as exc:
+        raise TemplateError(exc.field or "command, args and env", str(exc)) from None
+    return fields

@@ -29,7 +29,7 @@ from kubedag.core.spec.dag import DAG
 from kubedag.core.states import TaskInstanceState
 from kubedag.core.xcom import RETURN_KEY
 from kubedag.k8s.client import ApiError, KubeClient
-from kubedag.k8s.informers import DAGRUNS, Cache
+from kubedag.k8s.informers import DAGRUNS, DAGS, Cache
 from kubedag.k8s.manifests import ANNOTATION_TRIGGERED_BY, dagrun_manifest
 from kubedag.k8s.workqueue import Key
 
@@ -113,6 +113,8 @@ class InProcessTasks:
         trig = dag.tasks[ti.task_id].trigger
         assert trig is not None
         target = self._dag_of(key[0], trig.dag)
+        if target == "does not exist" and await client.get(names.API_VERSION, DAGS, key[0], trig.dag) is not None:
+            target = None  # not in the cache yet (right after a restart): as being validated
         if target is None:
             return runpass.ControllerCheck("not_met", f"trigger: DAG {trig.dag} is being validated",
                                            recheck_at=now + timedelta(seconds=1))

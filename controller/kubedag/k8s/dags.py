@@ -29,6 +29,7 @@ from kubedag.core import naming as names
 from kubedag.core.spec.dag import DAG
 from kubedag.core.spec.dagrun import Condition, DAGStatus, LastRun
 from kubedag.core.states import DagRunState
+from kubedag.k8s.applied import last_applied, unknown_fields
 from kubedag.k8s.client import ApiError, KubeClient
 from kubedag.k8s.informers import DAGRUNS, DAGS, Cache, newer
 from kubedag.k8s.manifests import dagrun_manifest
@@ -45,6 +46,9 @@ class ParsedDAG:
     dag: DAG | None
     errors: list[str] = field(default_factory=list)
     uid: str | None = None
+    applied: str | None = None
+    """The ``last-applied-configuration`` validated with it (an apply that only adds a dropped field changes it, and
+    not the generation)."""
 
 
 @dataclass
@@ -117,20 +121,30 @@ class Scheduler:
 
 
 def validate(body: dict[str, Any]) -> ParsedDAG:
-    """Parse and check a DAG object (manifest rules, then Kubernetes-only rules)."""
+    """Parse and check a DAG object: fields the API server dropped (:func:`kubedag.k8s.applied.unknown_fields`),
+    the manifest rules, then the Kubernetes-only rules."""
     from kubedag.core.spec.loader import DAGValidationError, parse_dag
     from kubedag.k8s import podspec
 
     meta = body.get("metadata") or {}
-    generation = meta.get("generation")
+    generation, uid, applied = meta.get("generation"), meta.get("uid"), last_applied(body)
+
+    def problems_of(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+        try:
+            parse_dag(manifest)
+        except DAGValidationError as exc:
+            return [(e.path, e.message) for e in exc.errors]
+        return []
+
+    dropped = unknown_fields(body, problems_of)
     try:
         dag = parse_dag(dict(body))
     except DAGValidationError as exc:
-        return ParsedDAG(generation, None, [str(e) for e in exc.errors], meta.get("uid"))
-    problems = podspec.kubernetes_problems(dag)
+        return ParsedDAG(generation, None, dropped + [str(e) for e in exc.errors], uid, applied)
+    problems = dropped + [str(e) for e in podspec.kubernetes_problems(dag)]
     if problems:
-        return ParsedDAG(generation, None, [str(e) for e in problems], meta.get("uid"))
-    return ParsedDAG(generation, dag, [], meta.get("uid"))
+        return ParsedDAG(generation, None, problems, uid, applied)
+    return ParsedDAG(generation, dag, [], uid, applied)
 
 
 class DagReconciler:
@@ -172,12 +186,15 @@ class DagReconciler:
     async def reconcile(self, key: Key) -> Result:
         """Validate a DAG when its generation changed, (re)schedule it, write its status."""
         body = self.cache.dags.get(key)
-        if body is None:  # deleted
+        if body is None:  # deleted: its runs that outlive it (made by hand: no owner reference) end
             self.forget(key)
+            for run_key, _ in self.cache.runs_of(*key):
+                self._run_waits(run_key)
             return Result()
         meta = body.get("metadata") or {}
         old = self.parsed.get(key)
-        if old is None or old.generation != meta.get("generation") or old.uid != meta.get("uid"):
+        if old is None or old.generation != meta.get("generation") or old.uid != meta.get("uid") \
+                or old.applied != last_applied(body):
             parsed = validate(body)
             self.parsed[key] = parsed
             if parsed.dag is None:

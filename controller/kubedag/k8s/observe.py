@@ -119,8 +119,8 @@ def pending_deadline(pod: Mapping[str, Any], image_pull_timeout: timedelta) -> d
 def run_from_object(dag: DAG, body: Mapping[str, Any]) -> engine.DagRun:
     """The engine's :class:`~kubedag.core.engine.DagRun` for a DAGRun object, its defaults filled in.
 
-    As ``airflow dags trigger``: run type ``manual``; ``logicalDate`` the object's
-    ``creationTimestamp`` (fixed once the object exists, so every pass agrees); the data interval, unless
+    As ``airflow dags trigger``: run type ``manual``; ``logicalDate`` as written in the spec (the controller writes
+    now, at microsecond precision, on a new DAGRun that has none), else the object's ``creationTimestamp``; the data interval, unless
     given, from the DAG's timetable: ``infer_manual_data_interval`` for a manual run, else
     :func:`kubedag.core.timetable.infer_automated_data_interval` (Airflow's ``DAG.create_dagrun``); run id
     ``<runType>__<logicalDate>``.

@@ -2,6 +2,9 @@
 
 One pass per key, by the one worker that holds the key (the run's only writer):
 
+0. identity (:mod:`kubedag.k8s.runguards`): a new DAGRun without a date gets ``spec.logicalDate`` = now (microseconds);
+   a run id another DAGRun holds fails the run (``RunIdTaken``), one whose DAGRun was deleted starts afresh with the
+   old history archived; a run whose DAG was deleted ends (``DAGDeleted``, :mod:`kubedag.app.orphans`);
 1. gather: the run's memory (:class:`kubedag.app.reconcile.RunMemory`, opened from the run store, else from the
    status, after a restart), its pods from the informer cache read as observed tries
    (:func:`kubedag.k8s.observe.observe_pods`), variables and connections, verdicts on in-process tasks, pool
@@ -29,7 +32,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubedag.app import metrics, pools
-from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, RunStore, TryKey
+from kubedag.app.orphans import end_orphaned_run
+from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, RunIdTakenError, RunObject, RunStore, TryKey
 from kubedag.app.reconcile import (
     FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, open_memory, reconcile_run,
 )
@@ -39,11 +43,13 @@ from kubedag.core.spec.dag import DAG, DEFAULT_POOL, DEFAULT_POOL_SLOTS
 from kubedag.core.spec.dagrun import LastRun
 from kubedag.core.states import DagRunState, TaskInstanceState
 from kubedag.k8s import observe, podspec
+from kubedag.k8s.applied import dagrun_problems, unknown_fields
 from kubedag.k8s.checks import InProcessTasks
 from kubedag.k8s.client import ApiError, KubeClient
-from kubedag.k8s.informers import DAGRUNS, Cache
+from kubedag.k8s.informers import DAGRUNS, DAGS, Cache
 from kubedag.k8s.retention import PodReaper
-from kubedag.k8s.runstatus import RunStatusWriter
+from kubedag.k8s.runguards import dagrun_exists, default_logical_date, invalid_spec_message, owned_by, refused
+from kubedag.k8s.runstatus import RunStatusWriter, pool_problems
 from kubedag.k8s.sources import SourceCache
 from kubedag.k8s.workqueue import Background, Key
 from kubedag.core.secrets import Masker
@@ -54,8 +60,6 @@ LOG_ATTEMPTS = 5
 """Reads of a finished try's pod log before it is archived as unavailable."""
 LOG_BATCH_DELAY = 1.0
 """Seconds after a log was read before the run's next pass archives it, unless another pass comes first."""
-
-
 class RunReconciler:
     """Reconciles DAGRuns (see the module docstring); ``memories`` holds each open run's memory.
 
@@ -84,6 +88,8 @@ class RunReconciler:
         self.reading: set[tuple[Key, TryKey]] = set()
         self.handed: dict[Key, set[str]] = {}
         """Pods of each run handed to the pod reaper (each once)."""
+        self.opened: dict[Key, str] = {}
+        """The uid of the DAGRun object each memory was opened for."""
 
     # -- what other reconcilers read -----------------------------------------------------------------
     def phase_of(self, key: Key) -> DagRunState | None:
@@ -102,8 +108,8 @@ class RunReconciler:
         return memory.run.logical_date, LastRun.model_validate(
             {"runId": memory.run.run_id, "phase": memory.run.state, "logicalDate": memory.run.logical_date})
 
-    def pool_usage(self, namespace: str) -> dict[str, pools.PoolUsage]:
-        """Every pool's slots and usage over the open runs of ``namespace`` (:func:`kubedag.app.pools.pool_usage`)."""
+    def pool_slots(self, namespace: str) -> dict[str, int]:
+        """The slots of every Pool of ``namespace``, the default pool's included."""
         slots: dict[str, int] = {DEFAULT_POOL: DEFAULT_POOL_SLOTS}
         for (ns, name), body in self.cache.pools.items():
             if ns == namespace:
@@ -111,6 +117,11 @@ class RunReconciler:
                     slots[name] = int((body.get("spec") or {}).get("slots", 0))
                 except (TypeError, ValueError):
                     continue
+        return slots
+
+    def pool_usage(self, namespace: str) -> dict[str, pools.PoolUsage]:
+        """Every pool's slots and usage over the open runs of ``namespace`` (:func:`kubedag.app.pools.pool_usage`)."""
+        slots = self.pool_slots(namespace)
         runs = []
         for (ns, _), memory in self.memories.items():
             dag = self._dag_of(ns, memory.run.dag_id) if ns == namespace else None
@@ -149,19 +160,29 @@ class RunReconciler:
     async def reconcile(self, key: Key) -> Result:
         """One level-triggered pass over a DAGRun (see the module docstring)."""
         body = self.cache.runs.get(key)
-        if body is None:
+        if body is None or self.opened.get(key, "") != ((body.get("metadata") or {}).get("uid") or ""):
+            # deleted, or deleted and created again under the same name: the memory was another object's
             self.memories.pop(key, None)
             self.logs.pop(key, None)
             self.handed.pop(key, None)
+            self.opened.pop(key, None)
+        if body is None:
             return Result()
+        if key not in self.memories and refused(body):
+            return Result()
+        if not body.get("status") and not (body.get("spec") or {}).get("logicalDate"):
+            client = self._client()
+            assert client is not None
+            defaulted = await default_logical_date(client, self.cache, key, body, self._clock())
+            if defaulted is None:
+                return Result(requeue_after=0.5)
+            body = defaulted
         dag_name = (body.get("spec") or {}).get("dagName")
         dag = self._dag_of(key[0], dag_name)
         if dag is None:  # being validated: the DAG reconciler queues its runs again
             return Result()
         if isinstance(dag, str):
-            if (body.get("status") or {}).get("phase") not in ("success", "failed"):
-                await self.status.waiting(key, body, f"DAG {dag_name} {dag}; the run waits for it")
-            return Result()
+            return await self._without_dag(key, body, dag_name, dag)
         memory = self.memories.get(key) or await self._open(key, dag, body)
         if memory is None:
             return Result()
@@ -179,6 +200,7 @@ class RunReconciler:
             actions=(body.get("spec") or {}).get("actions") or (), may_start=self._may_start(key, dag, memory),
             free_slots=self._free_slots(key, dag), pool_free=pool_free, inputs=inputs, checks=checks, logs=logs,
             lost=observe.pod_lost, mask=self._masker.mask if len(self._masker) else None,
+            pool_slots=self.pool_slots(key[0]),
         )
         # other runs count this run's slots (pools, maxActiveTasks, maxActiveRuns) as decided, from now on
         self.memories[key] = plan.memory
@@ -193,7 +215,7 @@ class RunReconciler:
         after = after_launches(plan.memory, created, rejected)
         saved, wrote = await asyncio.gather(
             self._store_call(self._store.save_pass, key[0], dag, plan.write) if plan.write is not None else asyncio.sleep(0),
-            self.status.write_memory(key, body, after), return_exceptions=True)
+            self.status.write_memory(key, body, after, pool_problems(after)), return_exceptions=True)
         if isinstance(saved, BaseException):  # the memory stays as it was: the retry computes the same transitions
             self.memories[key] = memory
             self.logs[key] = {**logs, **self.logs.get(key, {})}  # archived by the retry
@@ -254,13 +276,34 @@ class RunReconciler:
     async def _open(self, key: Key, dag: DAG, body: Mapping[str, Any]) -> RunMemory | None:
         """A run's memory rebuilt from the run store (else its status); None if the run cannot be opened (its
         status then says why)."""
+        dropped = unknown_fields(body, dagrun_problems)
         try:
             run = observe.run_from_object(dag, body)
         except (ValidationError, ValueError) as exc:
-            await self.status.fail(key, body, "InvalidSpec", str(exc).replace("\n", " "))
+            await self.status.fail(key, body, "InvalidSpec", "; ".join([*dropped, invalid_spec_message(exc)]))
             return None
+        if dropped:
+            await self.status.fail(key, body, "InvalidSpec", "; ".join(dropped))
+            return None
+        meta = body.get("metadata") or {}
+        owner = RunObject(key[1], meta.get("uid") or "") if meta.get("uid") else None
         try:
-            stored = await self._store_call(self._store.open_run, key[0], dag, run)
+            try:
+                stored = await self._store_call(self._store.open_run, key[0], dag, run, owner)
+            except RunIdTakenError as exc:
+                client = self._client()
+                assert client is not None
+                if await dagrun_exists(client, self.cache, key[0], exc.holder):
+                    await self.status.fail(key, body, "RunIdTaken", (
+                        f"run id {run.run_id} of DAG {dag.dag_id} belongs to DAGRun {exc.holder.name}; a run's "
+                        f"identity is (namespace, DAG, run id): this DAGRun runs nothing (give it another spec.runId)"))
+                    return None
+                archived = await self._store_call(self._store.archive_run, key[0], dag.dag_id, run.run_id, exc.holder.uid)
+                if archived is not None:
+                    self._events(body, "Normal", "RunIdReused", (
+                        f"run id {run.run_id} was DAGRun {exc.holder.name}'s, which was deleted: its history is kept "
+                        f"in the metadata DB as run {archived}, and this run starts afresh"))
+                stored = await self._store_call(self._store.open_run, key[0], dag, run, owner)
         except RunConflictError as exc:
             await self.status.fail(key, body, "DuplicateLogicalDate", str(exc))
             return None
@@ -275,15 +318,53 @@ class RunReconciler:
                              launched={t: e["t"] for t, e in entries.items() if e.get("p")}, pokes=pokes,
                              applied=status.get("appliedActions") or [])
         self.memories[key] = memory
+        self.opened[key] = meta.get("uid") or ""
         return memory
+
+    async def _without_dag(self, key: Key, body: dict[str, Any], dag_name: str, why: str) -> Result:
+        """A run whose DAG is invalid or not in the cache. A DAG missing from the cache is looked up first (right
+        after a restart the DAGRun informer may list runs before the DAG informer lists their DAGs: issue 13's
+        "DAG ... is invalid" for valid DAGs). A run the controller had accepted (its memory, or a phase it wrote)
+        whose DAG was deleted ends failed (:func:`kubedag.app.orphans.end_orphaned_run`; reason ``DAGDeleted``); any
+        other run waits for its DAG (reason ``DAGNotReady``)."""
+        status = body.get("status") or {}
+        if status.get("phase") in ("success", "failed"):
+            return Result()
+        client = self._client()
+        assert client is not None
+        if why == "does not exist" and await client.get(names.API_VERSION, DAGS, key[0], dag_name) is not None:
+            return Result(requeue_after=1.0)  # not in the cache yet: its reconcile queues this run again
+        waited = any(c.get("reason") == "DAGNotReady" for c in status.get("conditions") or [])
+        if why != "does not exist" or (key not in self.memories and (not status.get("phase") or waited)):
+            await self.status.waiting(key, body, f"DAG {dag_name} {why}; the run waits for it")
+            return Result()
+        dag = await self._store_call(self._store.stored_dag, key[0], dag_name)
+        memory = self.memories.get(key) or (await self._open(key, dag, body) if dag is not None else None)
+        message = f"DAG {dag_name} was deleted: the run failed"
+        if memory is not None and dag is not None:
+            end = end_orphaned_run(dag_name, memory, self._clock())
+            await self._store_call(self._store.save_pass, key[0], dag, end.write)
+            self.memories[key] = end.memory
+            for task_id, try_number, poke in end.stops:
+                self._reaper.schedule(key[0], names.pod_name(dag_name, key[1], task_id, try_number, poke))
+            if end.stops:
+                message += f", and its running tries were stopped ({', '.join(t for t, _, _ in end.stops)})"
+        log.info("DAGRun %s/%s: %s", *key, message)
+        await self.status.fail(key, body, "DAGDeleted", message)
+        return Result()
 
     def _run_pods(self, key: Key, memory: RunMemory) -> tuple[dict[TryKey, dict[str, Any]], list[dict[str, Any]]]:
         """The run's pods by ``(task_id, try_number)`` (for a rescheduled sensor's current try: its current poke's
-        pod), and the pods of earlier pokes (to delete)."""
+        pod), and the pods of earlier pokes or of a deleted DAGRun of the same name (to delete)."""
         out: dict[TryKey, dict[str, Any]] = {}
         pokes: dict[TryKey, int] = {}
         stale = []
+        uid = ((self.cache.runs.get(key) or {}).get("metadata") or {}).get("uid")
         for pod in self.cache.pods.get(key, {}).values():
+            if not owned_by(pod, uid):
+                if not (pod.get("metadata") or {}).get("deletionTimestamp"):
+                    stale.append(pod)
+                continue
             labels = (pod.get("metadata") or {}).get("labels") or {}
             try:
                 task_id, try_number = labels[names.LABEL_TASK], int(labels[names.LABEL_TRY])
@@ -349,6 +430,11 @@ class RunReconciler:
             created = await client.create("v1", "pods", key[0], manifest)
         except ApiError as exc:
             if exc.status == 409:
+                existing = await client.get("v1", "pods", key[0], manifest["metadata"]["name"])
+                if existing is not None and not owned_by(existing, manifest["metadata"]["ownerReferences"][0]["uid"]):
+                    # a pod of a deleted DAGRun of the same name: not this try's; launched once it is gone
+                    self._reaper.schedule(key[0], manifest["metadata"]["name"])
+                    return False
                 return True
             if 400 <= exc.status < 500 and exc.status != 429:
                 log.warning("pod for %s try %d of %s/%s rejected: %s", req.task_id, req.try_number, *key, exc.message)

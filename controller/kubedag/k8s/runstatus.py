@@ -15,7 +15,9 @@ from kubedag.app.ports import EventSink
 from kubedag.app.reconcile import RunMemory
 from kubedag.core import naming as names
 from kubedag.core import timetable
+from kubedag.core.runpass import is_pool_problem
 from kubedag.core.spec.dagrun import Condition
+from kubedag.core.states import TaskInstanceState
 from kubedag.k8s import observe
 from kubedag.k8s.client import ApiError, KubeClient
 from kubedag.k8s.informers import DAGRUNS, Cache, newer
@@ -35,12 +37,26 @@ class RunStatusWriter:
                  clock: Callable[[], datetime]) -> None:
         self.cache, self._client, self._events, self._clock = cache, client, events, clock
 
-    async def write_memory(self, key: Key, body: Mapping[str, Any], memory: RunMemory) -> None:
-        """Write the status of a run from its memory."""
+    async def write_memory(self, key: Key, body: Mapping[str, Any], memory: RunMemory,
+                           problems: Mapping[str, str] | None = None) -> None:
+        """Write the status of a run from its memory. ``problems``: task_id -> why it cannot get its pool
+        (:func:`pool_problems`): a ``Ready=False`` condition, reason ``PoolUnavailable``, and a Warning event when
+        it appears or changes."""
+        generation = (body.get("metadata") or {}).get("generation")
+        conditions = []
+        if problems and not memory.run.finished:
+            message = "; ".join(f"task {t}: {why}" for t, why in sorted(problems.items()))
+            message += " (it waits until the Pool exists with enough slots)"
+            old = next((c for c in (body.get("status") or {}).get("conditions") or []
+                        if c.get("reason") == "PoolUnavailable"), None)
+            when = old["lastTransitionTime"] if old is not None else self._clock()
+            conditions.append(ready_condition("False", "PoolUnavailable", message, when, generation))
+            if old is None or old.get("message") != message:
+                self._events(body, "Warning", "PoolUnavailable", message[:1024])
         status = observe.build_status(
             memory.run, memory.tis, memory.launched,
             lambda task_id, try_number: names.pod_suffix(key[1], task_id, try_number, memory.pokes.get(task_id, 0)),
-            observed_generation=(body.get("metadata") or {}).get("generation"),
+            observed_generation=generation, conditions=conditions,
         ).to_k8s()
         if memory.applied:
             status["appliedActions"] = list(memory.applied)
@@ -94,4 +110,12 @@ class RunStatusWriter:
         await self.write(key, body, status)
 
 
-__all__ = ["RunStatusWriter", "ready_condition"]
+def pool_problems(memory: RunMemory) -> dict[str, str]:
+    """task_id -> why it cannot get its pool, for the task instances still waiting with such a reason
+    (:func:`kubedag.core.runpass.pool_problem`)."""
+    waiting = (TaskInstanceState.NONE, TaskInstanceState.SCHEDULED)
+    return {t: ti.reason for t, ti in memory.tis.items()
+            if ti.state in waiting and ti.reason is not None and is_pool_problem(ti.reason)}
+
+
+__all__ = ["RunStatusWriter", "pool_problems", "ready_condition"]

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from kubedag.app.records import HOSTNAME
 from kubedag.core import engine, templating
 from kubedag.core.runpass import PassResult, RenderInputs, TryObservation, render_request, run_pass
-from kubedag.core.spec.dag import DAG
+from kubedag.core.spec.dag import DAG, DEFAULT_POOL, DEFAULT_POOL_SLOTS
 from kubedag.core.states import DagRunState, TaskInstanceState
 from kubedag.core.tries import TryRecord, context_env, describe_exit
 from kubedag.core.xcom import NO_XCOM, XCOM_PATH_ENV
@@ -304,6 +304,7 @@ class LocalRunner:
             result = run_pass(
                 self.pass_dag, self.run_, self.tis, self._observed(), self.launched, now, may_start=may_start,
                 free_slots=max(0, slots), pool_free=self._pool_free() if pool_free is None else pool_free,
+                pool_slots=None if o.pools is None else {DEFAULT_POOL: DEFAULT_POOL_SLOTS, **o.pools},
                 lost=lambda t, n: f"the process of {t} try {n} is gone (lost after a restart or crash)",
                 inputs=RenderInputs(xcom_pull=self._pull, variables=o.variables, connections=o.connections,
                                     python=o.python),

@@ -17,13 +17,16 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from kubedag.app import metrics
-from kubedag.app.ports import PassWrite, RecordedRun, RunConflictError, StoredRun
+from kubedag.app.ports import PassWrite, RecordedRun, RunConflictError, RunObject, StoredRun
 from kubedag.core import engine
 from kubedag.core.runpass import ti_from_row
 from kubedag.core.spec.dag import DAG
+from kubedag.core.spec.loader import DAGValidationError, parse_dag
+from kubedag.core.spec.models import API_VERSION
 from kubedag.core.timetable import DataInterval, iso_utc
 from kubedag.store import repository
 from kubedag.store.external import external_states
+from kubedag.store.identity import archived_run_id, claim_run, rename_run
 from kubedag.store.models import DagRunRow, TaskInstanceHistoryRow
 from kubedag.store.rows import pass_rows, write_rows
 
@@ -92,24 +95,55 @@ class SqlRunStore:
         with metrics.db_write("save_dag"), self.sessionmaker.begin() as session:
             save_dag(session, namespace, dag)
 
-    def open_run(self, namespace: str, dag: DAG, run: engine.DagRun) -> StoredRun:
-        """See :meth:`kubedag.app.ports.RunStore.open_run`."""
+    def open_run(self, namespace: str, dag: DAG, run: engine.DagRun, owner: RunObject | None = None) -> StoredRun:
+        """See :meth:`kubedag.app.ports.RunStore.open_run` (the owner: :func:`kubedag.store.identity.claim_run`)."""
         dag_id = db_dag_id(namespace, dag.dag_id)
         try:
             with metrics.db_write("open_run"), self.sessionmaker.begin() as session:
                 if repository.get_dag(session, dag_id) is None:
                     save_dag(session, namespace, dag)
-                repository.create_dag_run(
+                row = repository.create_dag_run(
                     session, dag_id=dag_id, run_id=run.run_id, run_type=str(run.run_type), logical_date=run.logical_date,
                     data_interval_start=run.data_interval_start, data_interval_end=run.data_interval_end,
                     conf=dict(run.conf))
+                if owner is not None:
+                    claim_run(row, owner)
                 rows = repository.get_task_instances(session, dag_id, run.run_id)
                 if not rows:
                     return StoredRun()
                 return StoredRun(load_tis(rows), repository.latest_xcoms(session, dag_id, run.run_id),
                                  archived_tries(session, dag_id, run.run_id))
         except IntegrityError:
-            raise RunConflictError(f"DAG {dag.dag_id} has another run at logical date {iso_utc(run.logical_date)}") from None
+            with self.sessionmaker() as session:
+                other = session.scalars(sa.select(DagRunRow.run_id).where(
+                    DagRunRow.dag_id == dag_id, DagRunRow.logical_date == run.logical_date)).first()
+            held = f" (run {other})" if other else ""
+            raise RunConflictError(f"DAG {dag.dag_id} has another run at logical date {iso_utc(run.logical_date)}"
+                                   f"{held}") from None
+
+    def archive_run(self, namespace: str, dag_id: str, run_id: str, holder_uid: str) -> str | None:
+        """See :meth:`kubedag.app.ports.RunStore.archive_run` (:func:`kubedag.store.identity.rename_run`)."""
+        db_id = db_dag_id(namespace, dag_id)
+        with self.sessionmaker.begin() as session:
+            row = repository.get_dag_run(session, db_id, run_id)
+            if row is None or row.object_uid != holder_uid:
+                return None
+            new_id = archived_run_id(run_id, holder_uid)
+            rename_run(session, db_id, run_id, new_id)
+            return new_id
+
+    def stored_dag(self, namespace: str, name: str) -> DAG | None:
+        """See :meth:`kubedag.app.ports.RunStore.stored_dag`."""
+        with self.sessionmaker() as session:
+            row = repository.get_dag(session, db_dag_id(namespace, name))
+            spec = dict(row.spec) if row is not None else None
+        if spec is None:
+            return None
+        try:
+            return parse_dag({"apiVersion": API_VERSION, "kind": "DAG", "metadata": {"name": name, "namespace": namespace},
+                              "spec": spec})
+        except DAGValidationError:
+            return None
 
     def save_pass(self, namespace: str, dag: DAG, write: PassWrite) -> None:
         """See :meth:`kubedag.app.ports.RunStore.save_pass` (timed; the run counts as pending until it lands)."""

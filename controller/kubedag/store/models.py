@@ -148,7 +148,9 @@ class DagRow(Base):
 class DagRunRow(Base):
     """One run of a DAG (Airflow's ``dag_run``).
 
-    Unique on ``(dag_id, run_id)`` and on ``(dag_id, logical_date)``.
+    Unique on ``(dag_id, run_id)`` and on ``(dag_id, logical_date)``. ``object_name``/``object_uid``: the
+    DAGRun object a cluster's run belongs to (NULL for a local run); with the unique ``(dag_id, run_id)`` they make
+    a run's identity (namespace, DAG, run id) one object's (migration 0006).
     """
 
     __tablename__ = "dag_run"
@@ -177,6 +179,8 @@ class DagRunRow(Base):
     backfill_id: Mapped[int | None]
     """The backfill that created (or re-ran) this run, as Airflow 3's ``dag_run.backfill_id`` (no foreign key:
     see migration 0005)."""
+    object_name: Mapped[str | None] = mapped_column(sa.String(253))
+    object_uid: Mapped[str | None] = mapped_column(sa.String(128))
 
     def __repr__(self) -> str:
         return f"<DagRunRow {self.dag_id!r} {self.run_id!r} {self.state}>"

@@ -169,12 +169,16 @@ release's Secret (so upgrades keep it), else a new random one. */}}
 {{- define "kubedag.rbac.workloadRules" -}}
 {{- /* Exactly what the controller calls (measured with the API server's audit log in tests/controlplane):
 watches of its four kinds; DAGRuns created, read, deleted (history limit) and patched (spec.actions: a
-trigger's resetDagRun, a backfill's resetDagRuns); status written by PATCH (DAGs, Pools) or PUT (DAGRuns,
+trigger's resetDagRun, a backfill's resetDagRuns, a new run's default spec.logicalDate); status written by PATCH (DAGs, Pools) or PUT (DAGRuns,
 Backfills: on a conflict a DAGRun is read again, a Backfill waits for its watch event); pods created, read
 (a try's pod missing from the watch cache), deleted and their logs archived; ConfigMaps and Secrets read
-for variables and connections; core Events posted. */}}
+for variables and connections; core Events posted; a DAG read when a run's DAG is not in the watch cache
+(right after a restart, or deleted: its runs end). */}}
 - apiGroups: [kubedag.io]
-  resources: [dags, pools, backfills]
+  resources: [dags]
+  verbs: [get, list, watch]
+- apiGroups: [kubedag.io]
+  resources: [pools, backfills]
   verbs: [list, watch]
 - apiGroups: [kubedag.io]
   resources: [dagruns]

@@ -151,7 +151,28 @@ Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
 TaskName = Annotated[str, AfterValidator(_task_name)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
-Quantity = str | int | float
+QUANTITY = re.compile(
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+"""Kubernetes' quantity grammar (``resource.Quantity``'s OpenAPI pattern in k8s.io/apimachinery): a number with an
+optional binary (``Ki`` ... ``Ei``), decimal (``n u m k M G T P E``) or exponent suffix."""
+
+
+def _quantity(value: str | int | float) -> str | int | float:
+    """A resource quantity (``500m``, ``2``, ``1.5Gi``, ``1e3``) as Kubernetes reads it, not negative."""
+    if isinstance(value, str) and not QUANTITY.match(value):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 1.5, 512Mi, 1Gi)")
+    if (isinstance(value, str) and value.startswith("-")) or (not isinstance(value, str) and value < 0):
+        raise ValueError(f"{value!r} is negative; a resource quantity must be 0 or more")
+    return value
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 1.5, 512Mi, 1Gi)")
+    return value
+
+
+Quantity = Annotated[str | int | float, BeforeValidator(_not_bool), AfterValidator(_quantity)]
 Owner = Annotated[str, Field(min_length=1)]
 Emails = Annotated[str, Field(min_length=1)] | list[Annotated[str, Field(min_length=1)]]
 """An address or a list of them, as Airflow's ``email`` (``str | Iterable[str]``)."""

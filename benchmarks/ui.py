@@ -1,0 +1,153 @@
+"""Benchmark of the web UI's grid (run: ``.venv/bin/python benchmarks/ui.py [--runs 100] [--tasks 200]``).
+
+A DAG of ``--tasks`` tasks with ``--runs`` finished runs (every cell a task instance, states mixed) is held in
+the in-memory catalog of ``tests/ui/memory.py``, so the figures are the UI's own cost (building the grid
+model, rendering the templates, the browser laying the page out), not a metadata DB's; with ``--catalog sqlite``
+the runs are in a SQLite metadata DB read through the local catalog as ``kubedag api`` serves it. Prints:
+
+* the grid page's size (HTML bytes, and gzipped, as a reverse proxy or browser would transfer it);
+* the server's time to build and render the page (TestClient GET, p50 / max of ``--repeat``);
+* the size of a live-update poll that found nothing changed (a 204) and one that did (the grid fragment);
+* with Chromium (``/usr/bin/chromium``), time to first render in the browser: navigation start to the first
+  contentful paint and to ``load``, p50 of ``--repeat`` loads, at 1920x1080.
+
+Figures depend on the machine; nothing here asserts a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import re
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fastapi import FastAPI  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+from kubedag.ui import ui_router  # noqa: E402
+from tests.ui.memory import MemoryCatalog, Rbac, Services, TokenAuth, chain_dag  # noqa: E402
+
+STATES = ("success", "success", "success", "failed", "upstream_failed", "skipped", "success", "up_for_retry")
+
+
+def world(runs: int, tasks: int) -> FastAPI:
+    catalog = MemoryCatalog()
+    dag = chain_dag("big", tasks)
+    catalog.add_dag(dag)
+    for i in range(runs):
+        catalog.add_run(dag, i, {t: STATES[(i + j) % len(STATES)] for j, t in enumerate(dag.tasks)},
+                        run_type="manual" if i % 5 == 0 else "scheduled")
+    app = FastAPI()
+    app.include_router(ui_router(Services(catalog, TokenAuth({"t": "bench"}), Rbac({("bench", "*", "*")}))))
+    return app
+
+
+def sqlite_world(runs: int, tasks: int, home: Path) -> FastAPI:
+    """The same DAG in a DAG folder and ``runs`` finished runs in a SQLite metadata DB, read through the local
+    catalog (``kubedag api``'s composition, :func:`kubedag.cli.api.local_services`)."""
+    import yaml
+
+    from kubedag.api import create_app
+    from kubedag.app import operations
+    from kubedag.cli.api import LocalAuth, local_services
+    from tests.ui.memory import T0
+    folder = home / "dags"
+    folder.mkdir(parents=True)
+    dag = chain_dag("big", tasks)
+    (folder / "big.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kubedag.io/v1alpha1", "kind": "DAG", "metadata": {"name": "big"},
+        "spec": {"schedule": "@daily", "startDate": "2026-11-01T00:00:00Z", "paused": True,
+                 "tasks": [{"name": t, "command": ["true"], **({"dependsOn": list(task.upstream)}
+                                                              if task.upstream else {})}
+                           for t, task in dag.tasks.items()]}}))
+    services = local_services(folder, f"sqlite:///{home / 'kubedag.db'}", LocalAuth(token="t"))
+    ids = list(dag.tasks)
+    for i in range(runs):
+        run = operations.trigger(services.runs, dag, logical_date=T0 + timedelta(days=i))
+        for j, state in enumerate(("success", "failed", "skipped")):  # a third of the tasks in each state
+            chosen = [t for k, t in enumerate(ids) if (i + k) % 3 == j]
+            operations.mark(dag, services.runs, run.run_id, chosen, state, now=T0 + timedelta(days=i, minutes=1))
+    from kubedag.ui import ui_router
+    return create_app(services, extra_routes=[ui_router(services)])
+
+
+def browser_times(app: FastAPI, runs: int, repeat: int, shot: Path | None) -> tuple[float, float] | None:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    from tests.ui.conftest import ARGS, CHROMIUM, Server
+    if not Path(CHROMIUM).exists():
+        return None
+    paints, loads = [], []
+    with Server(app) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1920, "height": 1080},
+                                      extra_http_headers={"Authorization": "Bearer t"})
+        page = context.new_page()
+        for _ in range(repeat):
+            page.goto(f"{server.url}/ui/dags/big/grid?runs={runs}", wait_until="load")
+            timing = page.evaluate("""() => {
+                const nav = performance.getEntriesByType('navigation')[0];
+                const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+                return [fcp ? fcp.startTime : null, nav.loadEventEnd];
+            }""")
+            if timing[0] is not None:
+                paints.append(timing[0])
+            loads.append(timing[1])
+        if shot:
+            page.screenshot(path=shot)
+        browser.close()
+    return (statistics.median(paints) if paints else float("nan"), statistics.median(loads))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--screenshot", type=Path, help="save the browser's view of the grid here (PNG)")
+    parser.add_argument("--catalog", choices=("memory", "sqlite"), default="memory",
+                        help="memory: the UI's own cost; sqlite: read through the local catalog (kubedag api's)")
+    args = parser.parse_args()
+    if args.catalog == "sqlite":
+        import tempfile
+        start = time.perf_counter()
+        app = sqlite_world(args.runs, args.tasks, Path(tempfile.mkdtemp(prefix="kubedag-ui-bench-")))
+        print(f"metadata DB filled in {time.perf_counter() - start:.0f} s")
+    else:
+        app = world(args.runs, args.tasks)
+    client = TestClient(app, headers={"Authorization": "Bearer t"})
+    url = f"/ui/dags/big/grid?runs={args.runs}"
+    times = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        page = client.get(url)
+        times.append(time.perf_counter() - start)
+        assert page.status_code == 200, page.text[:200]
+    body = page.content
+    print(f"grid {args.runs} runs x {args.tasks} tasks: page {len(body) / 1024:.0f} KiB, "
+          f"gzipped {len(gzip.compress(body)) / 1024:.1f} KiB")
+    print(f"server build+render: p50 {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms")
+    version = re.search(r"&(?:amp;)?v=(\w+)", page.text).group(1)
+    poll = {"HX-Request": "true", "HX-Target": "grid"}
+    same = client.get(f"{url}&v={version}", headers=poll)
+    changed = client.get(f"{url}&v=stale", headers=poll)
+    print(f"live poll: unchanged -> {same.status_code} ({len(same.content)} B); changed -> {changed.status_code} "
+          f"({len(changed.content) / 1024:.0f} KiB, gzipped {len(gzip.compress(changed.content)) / 1024:.1f} KiB)")
+    measured = browser_times(app, args.runs, args.repeat, args.screenshot)
+    if measured is None:
+        print("browser: skipped (no playwright or no /usr/bin/chromium)")
+    else:
+        print(f"browser (Chromium, 1920x1080): first contentful paint p50 {measured[0]:.0f} ms, "
+              f"load p50 {measured[1]:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
