@@ -44,6 +44,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
             "leaderElection": {"leaseDuration": "30s", "renewDeadline": "20s", "retryPeriod": "4s"},
             "extraEnv": [{"name": "TZ", "value": "UTC"}], "extraArgs": ["--standalone"],
         },
+        "metrics": {"port": 9191, "service": {"annotations": {"prometheus.io/scrape": "true"}},
+                    "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "kubedag"}}},
         "serviceAccount": {"name": "kubedag-controller", "annotations": {"example.com/role": "x"}},
         "podAnnotations": {"example.com/a": "b"},
         "podLabels": {"team": "data"},
@@ -282,7 +284,9 @@ def test_controller_env_from_values():
     assert env["TZ"] == {"name": "TZ", "value": "UTC"}
     assert env["KUBEDAG_NAMESPACES"]["value"] == "etl"
     assert rendered.controller["args"] == ["--standalone"]
-    assert rendered.controller["ports"] == [{"name": "health", "containerPort": 9090, "protocol": "TCP"}]
+    assert rendered.controller["ports"] == [{"name": "health", "containerPort": 9090, "protocol": "TCP"},
+                                            {"name": "metrics", "containerPort": 9191, "protocol": "TCP"}]
+    assert env["KUBEDAG_METRICS_PORT"]["value"] == "9191"
 
 
 def test_namespaced_mode_passes_the_namespaces_sorted_and_unique():
@@ -365,7 +369,8 @@ def test_database_url_goes_through_a_chart_secret():
     assert ref == {"name": "kubedag-database", "key": "url"}
     assert rendered.secret_data("kubedag-database") == {"url": URL}
     assert "PGPASSWORD" not in rendered.env
-    assert not {"StatefulSet", "Service"} & set(rendered.kinds())
+    assert "StatefulSet" not in rendered.kinds()  # no bundled PostgreSQL: its only Service is the metrics one
+    assert [s["metadata"]["name"] for s in rendered.of_kind("Service")] == ["kubedag-metrics"]
     assert URL not in str(rendered.deployment)
 
 
@@ -374,13 +379,14 @@ def test_existing_secret_is_referenced_and_not_created():
     ref = rendered.env["KUBEDAG_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": "kubedag-db", "key": "dsn"}
     assert rendered.of_kind("Secret") == []
-    assert not {"StatefulSet", "Service"} & set(rendered.kinds())
+    assert "StatefulSet" not in rendered.kinds()
+    assert [s["metadata"]["name"] for s in rendered.of_kind("Service")] == ["kubedag-metrics"]
 
 
 def test_bundled_postgresql_is_wired_to_the_controller():
     rendered = _rendered("postgresql")
     sts = rendered.one("StatefulSet")
-    service = rendered.one("Service")
+    service = rendered.one("Service", "kubedag-postgresql")
     name = "kubedag-postgresql"
     assert sts["metadata"]["name"] == service["metadata"]["name"] == name
     assert sts["spec"]["serviceName"] == name and sts["spec"]["replicas"] == 1

@@ -70,6 +70,9 @@ def controller(
     image_pull_timeout: str = typer.Option("5m", envvar="KUBEDAG_IMAGE_PULL_TIMEOUT",
                                            help="Fail a try whose image cannot be pulled for this long."),
     liveness_port: int = typer.Option(8080, envvar="KUBEDAG_LIVENESS_PORT", help="Port of GET /healthz (0: off)."),
+    metrics_port: int = typer.Option(9090, envvar="KUBEDAG_METRICS_PORT", min=0, max=65535,
+                                     help="Port of GET /metrics, /healthz and /readyz (0: off)."),
+    metrics_host: str = typer.Option("0.0.0.0", envvar="KUBEDAG_METRICS_HOST", help="Address /metrics binds."),
     sensor_image: Optional[str] = typer.Option(
         None, envvar="KUBEDAG_SENSOR_IMAGE",
         help="Image of built-in file/http sensor pods (default: kubedag/controller:<version>)."),
@@ -112,7 +115,8 @@ def controller(
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise typer.BadParameter(f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level")
     try:
-        run_controller(config, log_level, make_sender=webhook_sender)
+        run_controller(config, log_level, make_sender=webhook_sender,
+                       metrics_address=(metrics_host, metrics_port) if metrics_port else None)
     except KubeError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

@@ -43,8 +43,9 @@ def _masked_url(url: str) -> str:
 
 
 def _scheduler(dags_folder: Path, database_url: str | None, parallelism: int, dag_dir_list_interval: float,
-               grace_period: float) -> tuple[Any, str, Path]:
+               grace_period: float, metrics: bool = False) -> tuple[Any, str, Path]:
     """The scheduler on ``dags_folder`` with the metadata DB, its lock taken; also the DB URL and logs folder.
+    ``metrics``: record Prometheus metrics (for ``--metrics-port``).
 
     Raises:
         typer.Exit: the folder does not exist, or another scheduler holds the DB (the message names it).
@@ -62,13 +63,38 @@ def _scheduler(dags_folder: Path, database_url: str | None, parallelism: int, da
     _, sessions = open_store(url)
     logs = config.logs_dir()
     options = SchedulerOptions(folder=dags_folder.resolve(), logs_dir=logs, database_url=url, parallelism=parallelism,
-                               dag_dir_list_interval=dag_dir_list_interval, grace_period=grace_period)
+                               dag_dir_list_interval=dag_dir_list_interval, grace_period=grace_period,
+                               metrics=metrics)
     scheduler = Scheduler(SqlSchedulerStore(sessions), options, say=lambda line: typer.echo(line, err=True))
     try:
         scheduler.start()
     except SchedulerLocked as exc:
         raise fail(f"{exc}; stop it first (or wait until its heartbeat is stale)", 1) from None
     return scheduler, url, logs
+
+
+def probes(scheduler: Any, host: str, port: int) -> Any:
+    """A started :class:`kubedag.http.probes.ProbeServer` on ``host:port`` for ``scheduler``: ready once it has
+    read its DAG folder and while the metadata DB answers; None when ``port`` is 0 (off).
+
+    Raises:
+        typer.Exit: the address cannot be bound (the message names it; the scheduler is shut down first).
+    """
+    if not port:
+        return None
+    from kubedag.cli.output import fail
+    from kubedag.http.probes import ProbeServer  # only with --metrics-port: start-up time
+    from kubedag.store.health import db_unreachable
+
+    try:
+        server = ProbeServer(host, port)
+    except OSError as exc:
+        scheduler.shutdown()  # releases the single-scheduler lock it took
+        raise fail(f"--metrics-port: cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from None
+    server.set_checks(ready=[lambda: None if scheduler.folder.bag is not None else "the DAG folder is not read yet",
+                             lambda: db_unreachable(scheduler.store.sessions)])
+    typer.echo(f"metrics and probes on {server.url} (/metrics, /healthz, /readyz)", err=True)
+    return server.start()
 
 
 def serve(items: list[Service]) -> None:
@@ -92,6 +118,8 @@ def serve(items: list[Service]) -> None:
             signal.signal(sig, handler)
 
 
+METRICS_PORT_HELP = "Port of GET /metrics, /healthz and /readyz (Prometheus metrics and probes); 0: off."
+METRICS_HOST_HELP = "Address the metrics port binds (default: this machine only)."
 FOLDER_HELP = "The DAGs folder: every *.yaml/*.yml under it (DAG manifests, their ConfigMaps, Secrets and Pools)."
 
 
@@ -104,11 +132,19 @@ def scheduler_command(
                                        help="On Ctrl-C/SIGTERM: seconds between SIGTERM and SIGKILL of running tries."),
     database_url: Optional[str] = typer.Option(None, envvar="KUBEDAG_DATABASE_URL",
                                                help="Metadata DB URL (postgresql://...); default: local SQLite."),
+    metrics_port: int = typer.Option(0, envvar="KUBEDAG_METRICS_PORT", min=0, max=65535, help=METRICS_PORT_HELP),
+    metrics_host: str = typer.Option("127.0.0.1", envvar="KUBEDAG_METRICS_HOST", help=METRICS_HOST_HELP),
 ) -> None:
     """Schedule the DAGs of a folder and run their task instances as local processes (Airflow's scheduler)."""
-    scheduler, url, logs = _scheduler(dags_folder, database_url, parallelism, dag_dir_list_interval, grace_period)
+    scheduler, url, logs = _scheduler(dags_folder, database_url, parallelism, dag_dir_list_interval, grace_period,
+                                      metrics=bool(metrics_port))
     typer.echo(f"scheduler on {dags_folder} (DB {_masked_url(url)}, logs {logs})", err=True)
-    serve([Service("scheduler", scheduler.run, scheduler.stop)])
+    server = probes(scheduler, metrics_host, metrics_port)
+    try:
+        serve([Service("scheduler", scheduler.run, scheduler.stop)])
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def standalone_command(
@@ -121,13 +157,16 @@ def standalone_command(
     api_token: Optional[str] = typer.Option(None, envvar="KUBEDAG_API_TOKEN", help="REST API bearer token."),
     api_users: Optional[Path] = typer.Option(None, envvar="KUBEDAG_API_USERS",
                                              help="REST API basic-auth users file (username:bcrypt-hash lines)."),
+    metrics_port: int = typer.Option(0, envvar="KUBEDAG_METRICS_PORT", min=0, max=65535, help=METRICS_PORT_HELP),
+    metrics_host: str = typer.Option("127.0.0.1", envvar="KUBEDAG_METRICS_HOST", help=METRICS_HOST_HELP),
 ) -> None:
     """Run kubedag on this machine: the scheduler on a DAGs folder (default: the supermarket example) and the
     REST API (Airflow 3's /api/v2)."""
     from kubedag.cli import api as api_cli  # start-up time: the API's imports only for this command
 
     auth = api_cli.local_auth(api_host, api_token, False, api_users) if api_port else None
-    scheduler, url, logs = _scheduler(dags_folder, None, parallelism, 2.0, grace_period)
+    scheduler, url, logs = _scheduler(dags_folder, None, parallelism, 2.0, grace_period, metrics=bool(metrics_port))
+    server = probes(scheduler, metrics_host, metrics_port)
     api = None
     if auth is not None:
         api = api_cli.api_server(api_cli.local_services(dags_folder, url, auth), api_host, api_port)
@@ -141,7 +180,11 @@ def standalone_command(
         *([f"  REST API:       http://{api_host}:{api_port}/api/v2 (Airflow 3's; docs at /docs)",
            f"  web UI:         http://{api_host}:{api_port}/ui/"] if api else []),
     ]), err=True)
-    serve(services(scheduler, api))
+    try:
+        serve(services(scheduler, api))
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def services(scheduler: Any, api: tuple[Callable[[], None], Callable[[], None]] | None = None) -> list[Service]:

@@ -1,4 +1,5 @@
-"""HTTP adapter: outgoing calls (webhook and Slack notifications, the built-in ``http`` sensor check)."""
+"""HTTP adapter: outgoing calls (webhook and Slack notifications, the built-in ``http`` sensor check), and the
+probes and metrics endpoint of a process (:mod:`kubedag.http.probes`)."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from kubedag import __version__
+from kubedag.app import metrics
 from kubedag.core.notify import Notification, Resolver, notifier_kind, payload, redact_url, slack_payload
 from kubedag.core.spec.models import Notifier
 
@@ -328,6 +329,7 @@ class WebhookSender:
         self._cond.notify_all()
 
     def _record(self, job: _Job, *, ok: bool) -> None:
+        metrics.NOTIFICATIONS.labels(job.kind, job.notification.event, "sent" if ok else "failed").inc()
         self._results.append(
             Delivery(
                 notification=job.notification,

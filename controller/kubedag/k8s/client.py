@@ -22,11 +22,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from kubedag.app import metrics
+
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 JSON_MERGE = "application/merge-patch+json"
 USER_AGENT = "kubedag-controller"
 """The ``User-Agent`` of the controller's own requests (kopf's watches send kopf's)."""
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+"""The Kubernetes verb of a request by HTTP method (a GET of a collection is ``list``: its caller says so)."""
 
 
 class NotLeader(Exception):
@@ -192,11 +196,29 @@ class KubeClient:
 
     async def request(
         self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None,
-        content_type: str = "application/json", raw: bool = False,
+        content_type: str = "application/json", raw: bool = False, verb: str | None = None,
     ) -> Any:
-        """Send one request; return the decoded JSON answer (``raw``: the text)."""
+        """Send one request; return the decoded JSON answer (``raw``: the text). Counted in
+        ``kubedag_kube_api_requests_total`` by ``verb`` (default: :data:`VERBS` of ``method``) and HTTP code
+        (``<error>`` when no answer came), timed in ``kubedag_kube_api_request_duration_seconds``."""
         if self._session is None:
             raise RuntimeError("KubeClient used outside 'async with'")
+        verb = verb or VERBS.get(method, method.lower())
+        code = "<error>"
+        start = time.perf_counter()
+        try:
+            answer, code = await self._send(method, path, body, params, content_type, raw)
+            return answer
+        except ApiError as exc:
+            code = str(exc.status)
+            raise
+        finally:
+            metrics.KUBE_API_REQUESTS.labels(verb, code).inc()
+            metrics.KUBE_API_DURATION.labels(verb).observe(time.perf_counter() - start)
+
+    async def _send(self, method: str, path: str, body: Any, params: dict[str, str] | None, content_type: str,
+                    raw: bool) -> tuple[Any, str]:
+        """One request as :meth:`request` describes it; the answer and its HTTP code."""
         await self.limiter.acquire()
         if method != "GET" and self.write_gate is not None and not self.write_gate():
             raise NotLeader(f"{method} {path} not sent: this controller replica does not hold the leader Lease")
@@ -218,8 +240,8 @@ class KubeClient:
                     status = {}
                 raise ApiError(resp.status, status.get("reason") or resp.reason or "Error", status.get("message") or text[:500])
             if raw:
-                return text
-            return json.loads(text) if text else None
+                return text, str(resp.status)
+            return (json.loads(text) if text else None), str(resp.status)
 
     # -- conveniences -------------------------------------------------------------------------------
     async def get(self, api_version: str, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
@@ -234,7 +256,7 @@ class KubeClient:
     async def list(self, api_version: str, plural: str, namespace: str | None, label_selector: str | None = None) -> list[dict[str, Any]]:
         """The items of a list (one page; the controller's collections are small)."""
         params = {"labelSelector": label_selector} if label_selector else None
-        answer = await self.request("GET", resource_path(api_version, plural, namespace), params=params)
+        answer = await self.request("GET", resource_path(api_version, plural, namespace), params=params, verb="list")
         return list(answer.get("items") or [])
 
     async def create(self, api_version: str, plural: str, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]:

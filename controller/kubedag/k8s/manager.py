@@ -94,7 +94,7 @@ class Manager:
         self.config, self.connection, self.store, self.clock = config, connection, store, clock
         self.client: KubeClient | None = None
         self.cache = informers.Cache()
-        self.run_queue, self.dag_queue, self.pool_queue, self.backfill_queue = WorkQueue(), WorkQueue(), WorkQueue(), WorkQueue()
+        self.run_queue, self.dag_queue, self.pool_queue, self.backfill_queue = (WorkQueue(name=n) for n in ("DAGRun", "DAG", "Pool", "Backfill"))
         self.background = Background()
         self.masker = Masker()
         get_client = lambda: self.client  # noqa: E731 - the session opens at start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kubedag.app import metrics
 from kubedag.app.pools import PoolUsage
 from kubedag.app.reconcile import Result
 from kubedag.core import naming as names
@@ -31,6 +32,7 @@ class PoolReconciler:
         if body is None or client is None:
             return Result()
         usage = self._usage(key[0]).get(key[1]) or PoolUsage(0)
+        metrics.set_pools({key[1]: usage}, f"{key[0]}/")
         status = {"occupied": usage.queued + usage.running, "queued": usage.queued, "running": usage.running,
                   "open": usage.slots - usage.queued - usage.running,
                   "observedGeneration": (body.get("metadata") or {}).get("generation")}

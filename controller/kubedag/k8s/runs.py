@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kubedag.app import pools
+from kubedag.app import metrics, pools
 from kubedag.app.orphans import end_orphaned_run
 from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, RunIdTakenError, RunObject, RunStore, TryKey
 from kubedag.app.reconcile import (
@@ -221,6 +221,7 @@ class RunReconciler:
             self.logs[key] = {**logs, **self.logs.get(key, {})}  # archived by the retry
             self.stale_checks.setdefault(key, set()).update(stale_checks)
             raise saved
+        metrics.record_plan(f"{key[0]}/{dag.dag_id}", key, memory, after, plan)
         memory = self.memories[key] = after
         self._after(key, dag, body, plan, memory, pods, now)
         if plan.phase_changed:
@@ -424,6 +425,7 @@ class RunReconciler:
             image=self.config.sensor_image if podspec.uses_sensor_image(task) else None,
             secret_env=self._sources.secret_env(key[0], dag), poke=launch.poke,
         )
+        asked = self._clock()
         try:
             created = await client.create("v1", "pods", key[0], manifest)
         except ApiError as exc:
@@ -438,6 +440,8 @@ class RunReconciler:
                 log.warning("pod for %s try %d of %s/%s rejected: %s", req.task_id, req.try_number, *key, exc.message)
                 return f"the API server rejected the pod ({exc.status}): {exc.message}"[:2048]
             raise
+        metrics.try_started(f"{key[0]}/{dag.dag_id}", dag, key, plan.memory.tis, req.task_id, req.try_number, asked,
+                            self._clock(), first_poke=launch.poke == 0)
         pods = self.cache.pods.setdefault(key, {})
         pods.setdefault(created["metadata"]["name"], created)
         return True

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kubedag.app import metrics
 from kubedag.app.reconcile import Result
 
 log = logging.getLogger("kubedag.controller")
@@ -36,10 +38,14 @@ MAX_REQUEUE = 3600.0
 
 
 class WorkQueue:
-    """A set of dirty keys processed by workers, each key by one worker at a time (see the module docstring)."""
+    """A set of dirty keys processed by workers, each key by one worker at a time (see the module docstring).
+    ``name`` labels its metrics (``kubedag_workqueue_*``: depth, adds, time waited, retries)."""
 
-    def __init__(self, base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY) -> None:
+    def __init__(self, base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY, *, name: str = "") -> None:
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._queued_at: dict[Key, float] = {}
+        self.name = name
+        metrics.WORKQUEUE_DEPTH.labels(name).set_function(self._queue.qsize)
         self._dirty: set[Key] = set()
         self._processing: set[Key] = set()
         self._timers: dict[Key, tuple[float, asyncio.TimerHandle]] = {}
@@ -51,8 +57,13 @@ class WorkQueue:
         if key in self._dirty:
             return
         self._dirty.add(key)
+        metrics.WORKQUEUE_ADDS.labels(self.name).inc()
         if key not in self._processing:
-            self._queue.put_nowait(key)
+            self._put(key)
+
+    def _put(self, key: Key) -> None:
+        self._queued_at.setdefault(key, time.monotonic())
+        self._queue.put_nowait(key)
 
     def add_after(self, key: Key, delay: float) -> None:
         """Mark ``key`` for processing in ``delay`` seconds (now if ``delay <= 0``)."""
@@ -80,6 +91,7 @@ class WorkQueue:
     def add_rate_limited(self, key: Key) -> float:
         """Mark ``key`` after its backoff, which then doubles (up to :data:`MAX_DELAY`); returns the delay."""
         delay = self.backoff(key)
+        metrics.WORKQUEUE_RETRIES.labels(self.name).inc()
         self._failures[key] = self._failures.get(key, 0) + 1
         self.add_after(key, delay)
         return delay
@@ -87,6 +99,9 @@ class WorkQueue:
     async def get(self) -> Key:
         """The next key to process (the caller must call :meth:`done`)."""
         key = await self._queue.get()
+        queued_at = self._queued_at.pop(key, None)
+        if queued_at is not None:
+            metrics.WORKQUEUE_LATENCY.labels(self.name).observe(time.monotonic() - queued_at)
         self._dirty.discard(key)
         self._processing.add(key)
         return key
@@ -95,7 +110,7 @@ class WorkQueue:
         """Processing of ``key`` ended; re-queue it if it was marked meanwhile."""
         self._processing.discard(key)
         if key in self._dirty:
-            self._queue.put_nowait(key)
+            self._put(key)
 
     def forget(self, key: Key) -> None:
         """Reset ``key``'s backoff (after a success, or when its object is gone)."""
@@ -117,14 +132,17 @@ class WorkQueue:
 
 async def run_worker(queue: WorkQueue, reconcile: Callable[[Key], Awaitable[Result | None]], what: str) -> None:
     """Process keys of ``queue`` forever with ``reconcile`` (see the module docstring); ``what`` names the kind
-    of object in logs."""
+    of object in logs and the ``resource`` label of ``kubedag_reconcile_*`` (count by result, errors, duration)."""
     while True:
         key = await queue.get()
+        start = time.perf_counter()
         try:
             result = await reconcile(key)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad object never stops the controller
+            metrics.RECONCILE_ERRORS.labels(what).inc()
+            metrics.RECONCILE_TOTAL.labels(what, "error").inc()
             delay = queue.backoff(key)
             if delay >= queue.max_delay:  # a persistent failure: one line, not a traceback per retry
                 log.error("reconciling %s %s/%s failed again (%s); retrying in %.0fs", what, *key, exc, delay)
@@ -133,9 +151,12 @@ async def run_worker(queue: WorkQueue, reconcile: Callable[[Key], Awaitable[Resu
             queue.add_rate_limited(key)
         else:
             queue.forget(key)
+            requeue = result is not None and result.requeue_after is not None
+            metrics.RECONCILE_TOTAL.labels(what, "requeue_after" if requeue else "success").inc()
             if result is not None and result.requeue_after is not None:
                 queue.add_after(key, result.requeue_after)
         finally:
+            metrics.RECONCILE_DURATION.labels(what).observe(time.perf_counter() - start)
             queue.done(key)
 
 

@@ -37,7 +37,7 @@ from kubedag.core.spec.dag import DAG, DEFAULT_POOL, DEFAULT_POOL_SLOTS
 from kubedag.core.states import DagRunState, TaskInstanceState
 from kubedag.core.tries import TryRecord, context_env, describe_exit
 from kubedag.core.xcom import NO_XCOM, XCOM_PATH_ENV
-from kubedag.local import launch
+from kubedag.local import launch, metering
 from kubedag.local.launch import exit_path, log_path, pid_path, xcom_path
 from kubedag.local.pool_ledger import LEDGER_ENV, LEDGER_POLL, PoolLedger, blocked_by_others, held_slots
 from kubedag.local.processes import ProcessLauncher, process_start_time, read_exit_file, read_pid_file
@@ -85,6 +85,8 @@ class RunOptions:
     ``trigger`` tasks only queue their run (the scheduler runs it); ``kubedag dags test`` does neither.
     ``pool_ledger``: a :mod:`kubedag.local.pool_ledger` file shared with the other local runners of this machine
     (a ``trigger`` task's child run among them): pools are counted over all of them (None: over this run only).
+    ``metrics``: record Prometheus metrics (:mod:`kubedag.app.metrics`); the scheduler does and serves them,
+    ``kubedag dags test`` does not (nothing would serve them, and their import slows its start).
     """
 
     workdir: Path
@@ -102,6 +104,7 @@ class RunOptions:
     python: str = sys.executable
     track_files: bool = False
     pool_ledger: Path | None = None
+    metrics: bool = False
 
 
 class LocalRunner:
@@ -338,6 +341,7 @@ class LocalRunner:
             for request in result.create:
                 started = self._launch(request, now)
                 ti = self.tis[request.task_id]
+                metering.launched(self, request, now, started)
                 if started is None:
                     failed_to_start = True
                 elif ti.state == TaskInstanceState.QUEUED:  # as the next pass would, seeing it running
@@ -368,6 +372,7 @@ class LocalRunner:
             self.recorder.save(self.run_, list(changed.values()), tries, xcoms=rows)  # type: ignore[call-arg]
         elif changed or tries or before_run.state != self.run_.state:
             self.recorder.save(self.run_, list(changed.values()), tries)
+        metering.stepped(self, before_run, before, changed, tries)
         if self.options.sender is not None:
             from kubedag.local.notifications import send_notifications  # only DAGs with notifiers
 

@@ -51,13 +51,14 @@ from pathlib import Path
 from typing import Any
 
 from kubedag.app.operations.ports import OperationError
-from kubedag.app.pools import pool_free
+from kubedag.app.pools import pool_free, pool_usage
 from kubedag.app.scheduler_ports import OpenBackfill, SchedulerJob, SchedulerStore, StoredRun
 from kubedag.app.scheduling import decide
 from kubedag.core import engine, timetable
 from kubedag.core.runpass import active_count
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState, RunType
+from kubedag.local import metering
 from kubedag.local.backfills import backfill_todo
 from kubedag.local.bag import DagBag
 from kubedag.local.folder import folder_stamps
@@ -82,6 +83,7 @@ class SchedulerOptions:
 
     ``folder``: the DAGs folder. ``logs_dir``: root of the try logs. ``database_url``: given to ``trigger``
     tasks and ``externalTask`` sensors (in their environment). ``parallelism``: tries running at once.
+    ``metrics``: record Prometheus metrics (:mod:`kubedag.local.metering`; on when ``--metrics-port`` serves them).
     """
 
     folder: Path
@@ -92,6 +94,7 @@ class SchedulerOptions:
     heartbeat_interval: float = HEARTBEAT_INTERVAL
     stale_after: float = STALE_AFTER
     grace_period: float = GRACE_PERIOD
+    metrics: bool = False
 
 
 @dataclass
@@ -243,7 +246,9 @@ class Scheduler:
                     dag_id=dag_id, run_id=timetable.run_id("scheduled", info.logical_date), run_type=RunType.SCHEDULED,
                     logical_date=info.logical_date, data_interval_start=info.data_interval.start,
                     data_interval_end=info.data_interval.end)
-                if self.store.create_run(run, now):
+                with metering.db_write(self.options.metrics, "create_run"):
+                    created_now = self.store.create_run(run, now)
+                if created_now:
                     created += 1
                     self.say(f"created {dag_id} {run.run_id}")
             if decision.wake_at is not None:
@@ -304,13 +309,15 @@ class Scheduler:
         assert self.folder.bag is not None
         try:
             options = dag_options(entry.dag, self.folder.bag, workdir=entry.fileloc.parent, logs_dir=o.logs_dir,
-                                  database_url=o.database_url, parallelism=o.parallelism, track_files=True)
+                                  database_url=o.database_url, parallelism=o.parallelism, track_files=True,
+                                  metrics=o.metrics)
         except ValueError as exc:  # a missing variablesFrom/connectionsFrom source: templates using it fail
             self.say(f"DAG {entry.dag.dag_id}: {exc}")
             options = RunOptions(workdir=entry.fileloc.parent, logs_dir=o.logs_dir, parallelism=o.parallelism,
-                                 pools=self.folder.bag.pools, database_url=o.database_url, track_files=True)
+                                 pools=self.folder.bag.pools, database_url=o.database_url, track_files=True,
+                                 metrics=o.metrics)
         dag = entry.dag
-        recorder = _StoreRecorder(self.store, dag)
+        recorder = _StoreRecorder(self.store, dag, o.metrics)
         return LocalRunner(dag, stored.run, recorder, options, tis=stored.tis, clock=self.clock,
                            launcher=self.launcher, xcoms=stored.xcoms)
 
@@ -349,6 +356,8 @@ class Scheduler:
             if runner.run_.finished:
                 self.say(f"{key[0]} {key[1]} {runner.run_.state}")
                 self._drop(key)
+        if self.options.metrics:
+            metering.pools(pool_usage(pools, [(r.dag, r.tis) for r in self.runners.values()]))
 
     def _drop(self, key: tuple[str, str]) -> None:
         """Forget a run's runner (it finished, or was cancelled before it started)."""
@@ -394,12 +403,13 @@ class Scheduler:
 class _StoreRecorder:
     """A runner's :class:`~kubedag.local.runner.Recorder` writing to the scheduler's store."""
 
-    def __init__(self, store: SchedulerStore, dag: DAG) -> None:
-        self.store, self.dag = store, dag
+    def __init__(self, store: SchedulerStore, dag: DAG, metrics: bool = False) -> None:
+        self.store, self.dag, self.metrics = store, dag, metrics
 
     def save(self, run: engine.DagRun, tis: list[engine.TaskInstance], tries: list[Any],
              xcoms: list[tuple[str, int, dict[str, Any]]] | None = None) -> None:
-        self.store.save(self.dag, run, tis, tries, xcoms)
+        with metering.db_write(self.metrics, "save_pass", (run.dag_id, run.run_id)):
+            self.store.save(self.dag, run, tis, tries, xcoms)
 
 
 __all__ = ["Scheduler", "SchedulerOptions", "folder_stamps"]

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from kubedag.app import metrics
 from kubedag.app.ports import PassWrite, RecordedRun, RunConflictError, RunObject, StoredRun
 from kubedag.core import engine
 from kubedag.core.runpass import ti_from_row
@@ -91,14 +92,14 @@ class SqlRunStore:
 
     def save_dag(self, namespace: str, dag: DAG) -> None:
         """See :meth:`kubedag.app.ports.RunStore.save_dag`."""
-        with self.sessionmaker.begin() as session:
+        with metrics.db_write("save_dag"), self.sessionmaker.begin() as session:
             save_dag(session, namespace, dag)
 
     def open_run(self, namespace: str, dag: DAG, run: engine.DagRun, owner: RunObject | None = None) -> StoredRun:
         """See :meth:`kubedag.app.ports.RunStore.open_run` (the owner: :func:`kubedag.store.identity.claim_run`)."""
         dag_id = db_dag_id(namespace, dag.dag_id)
         try:
-            with self.sessionmaker.begin() as session:
+            with metrics.db_write("open_run"), self.sessionmaker.begin() as session:
                 if repository.get_dag(session, dag_id) is None:
                     save_dag(session, namespace, dag)
                 row = repository.create_dag_run(
@@ -145,8 +146,8 @@ class SqlRunStore:
             return None
 
     def save_pass(self, namespace: str, dag: DAG, write: PassWrite) -> None:
-        """See :meth:`kubedag.app.ports.RunStore.save_pass`."""
-        with self.sessionmaker.begin() as session:
+        """See :meth:`kubedag.app.ports.RunStore.save_pass` (timed; the run counts as pending until it lands)."""
+        with metrics.db_write("save_pass", (namespace, dag.dag_id, write.run.run_id)), self.sessionmaker.begin() as session:
             save_pass(session, namespace, dag, write)
 
     def latest_scheduled_interval(self, namespace: str, dag_id: str) -> DataInterval | None:

@@ -99,6 +99,12 @@ depends on it, so `helm template` and `helm install` stop before anything is cre
 {{- fail (printf "kubedag: watchNamespaces: %q is not a namespace name" (toString .)) }}
 {{- end }}
 {{- end }}
+{{- if eq (int .Values.metrics.port) (int .Values.controller.livenessPort) }}
+{{- fail (printf "kubedag: metrics.port and controller.livenessPort must differ (both are %d)" (int .Values.metrics.port)) }}
+{{- end }}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
+{{- fail "kubedag: metrics.serviceMonitor.enabled needs metrics.service.enabled (the ServiceMonitor scrapes that Service)" }}
+{{- end }}
 {{- end }}
 
 {{/* The watched namespaces, sorted, without duplicates; empty means cluster-wide. */}}

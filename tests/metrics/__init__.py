@@ -1,0 +1,1 @@
+"""Prometheus metrics, probes and the Grafana dashboard."""

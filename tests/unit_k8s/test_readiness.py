@@ -1,0 +1,88 @@
+"""The controller's readiness: informer caches synced (every object listed at start is in its cache)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from kubedag.core import naming as names
+from kubedag.k8s.informers import Cache
+from kubedag.k8s.readiness import CacheSync, loop_answers
+
+
+class Lister:
+    """A client whose listings are ``objects[plural]`` (the API server's truth)."""
+
+    def __init__(self, objects: dict[str, list[dict[str, Any]]]) -> None:
+        self.objects = objects
+        self.calls: list[tuple[str, str | None, str | None]] = []
+
+    async def list(self, api_version: str, plural: str, namespace: str | None,
+                   label_selector: str | None = None) -> list[dict[str, Any]]:
+        self.calls.append((plural, namespace, label_selector))
+        return self.objects.get(plural, [])
+
+
+def obj(name: str, namespace: str = "default", **labels: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace, "labels": labels}}
+
+
+def test_synced_only_once_the_caches_hold_every_listed_object():
+    cache = Cache()
+    pod = obj("etl-1-load-1", **{names.LABEL_RUN: "etl-1"})
+    client = Lister({"dags": [obj("etl")], "dagruns": [obj("etl-1")], "pods": [pod]})
+    sync = CacheSync(cache, lambda: client, ["default"], interval=0.01)
+
+    async def scenario() -> list[str | None]:
+        reasons = [sync.check()]
+        task = asyncio.create_task(sync.run())
+        await asyncio.sleep(0.05)
+        reasons.append(sync.check())
+        Cache.store(cache.dags, None, obj("etl"))
+        Cache.store(cache.runs, None, obj("etl-1"))
+        await asyncio.sleep(0.05)
+        reasons.append(sync.check())
+        cache.store_pod(None, pod)
+        await asyncio.wait_for(task, 5)
+        reasons.append(sync.check())
+        return reasons
+
+    assert asyncio.run(scenario()) == [
+        "the controller is starting",
+        "informer cache not synced: dags default/etl not seen yet",
+        "informer cache not synced: pod default/etl-1-load-1 not seen yet",
+        None,
+    ]
+    assert ("pods", "default", names.LABEL_RUN) in client.calls
+
+
+def test_cluster_wide_lists_every_namespace_at_once_and_waits_for_the_client():
+    client = Lister({})
+    ready: dict[str, Any] = {"client": None}
+    sync = CacheSync(Cache(), lambda: ready["client"], [], interval=0.01)
+
+    async def scenario() -> str | None:
+        task = asyncio.create_task(sync.run())
+        await asyncio.sleep(0.05)
+        before = sync.check()
+        ready["client"] = client
+        await asyncio.wait_for(task, 5)
+        return before
+
+    assert asyncio.run(scenario()) == "the controller is starting"
+    assert sync.check() is None
+    assert {namespace for _, namespace, _ in client.calls} == {None}
+
+
+def test_the_loop_answers_while_it_runs_and_not_once_closed():
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    try:
+        assert loop_answers(loop, timeout=5)() is None
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+    assert loop_answers(loop)() == "the controller's event loop is closed"
