@@ -69,6 +69,8 @@ def controller(
                                           help="Finished DAGRun objects kept per DAG (0: all); history stays in the DB."),
     image_pull_timeout: str = typer.Option("5m", envvar="KUBEDAG_IMAGE_PULL_TIMEOUT",
                                            help="Fail a try whose image cannot be pulled for this long."),
+    history_resync: str = typer.Option("5m", envvar="KUBEDAG_HISTORY_RESYNC",
+                                       help="Compare finished runs' DB history with their status this often (and at start)."),
     liveness_port: int = typer.Option(8080, envvar="KUBEDAG_LIVENESS_PORT", help="Port of GET /healthz (0: off)."),
     sensor_image: Optional[str] = typer.Option(
         None, envvar="KUBEDAG_SENSOR_IMAGE",
@@ -86,6 +88,7 @@ def controller(
         namespaces=namespaces, database_url=database_url, api_qps=api_qps, api_burst=api_burst, workers=workers,
         pod_retention=_duration_option(pod_retention, "--pod-retention"), run_history_limit=run_history_limit,
         image_pull_timeout=_duration_option(image_pull_timeout, "--image-pull-timeout"),
+        history_resync=_duration_option(history_resync, "--history-resync"),
         liveness_port=liveness_port or None, kubeconfig=kubeconfig, context=context,
         **({"sensor_image": sensor_image} if sensor_image else {}),
     )

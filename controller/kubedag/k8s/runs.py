@@ -16,6 +16,10 @@ archives it in its DB write (no second writer): in a busy run the next pass come
 :data:`LOG_BATCH_DELAY` later. Each archived try's pod is handed once to the pod reaper, due
 ``pod_retention`` after the try ended. Finished DAGRun objects beyond ``run_history_limit`` per DAG are deleted (their
 pods go with them through owner references; their history stays in the DB).
+
+A history that converges (issue 13): the first pass of a finished run after it is opened (a start), and every
+``history_resync``, compares its DB rows with its status and kept pods and corrects the DB
+(:func:`kubedag.app.convergence.converge_history`), never the status.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from kubedag.app import pools
-from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, RunStore, TryKey
+from kubedag.app.convergence import converge_history
+from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, RunHistory, RunStore, TryKey
 from kubedag.app.reconcile import (
     FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, open_memory, reconcile_run,
 )
@@ -84,6 +90,9 @@ class RunReconciler:
         self.reading: set[tuple[Key, TryKey]] = set()
         self.handed: dict[Key, set[str]] = {}
         """Pods of each run handed to the pod reaper (each once)."""
+        self.verify: set[Key] = set()
+        """Mailbox: finished runs whose DB history is compared with their status and pods by their next pass
+        (:func:`kubedag.app.convergence.converge_history`): each finished run when opened, all every resync."""
 
     # -- what other reconcilers read -----------------------------------------------------------------
     def phase_of(self, key: Key) -> DagRunState | None:
@@ -165,6 +174,8 @@ class RunReconciler:
         memory = self.memories.get(key) or await self._open(key, dag, body)
         if memory is None:
             return Result()
+        if key in self.verify:
+            memory = await self._converge(key, dag, body, memory)
         now = self._clock()
         pods, stale = self._run_pods(key, memory)
         await self._confirm_missing(key, dag, memory, pods)
@@ -274,7 +285,41 @@ class RunReconciler:
                              launched={t: e["t"] for t, e in entries.items() if e.get("p")}, pokes=pokes,
                              applied=status.get("appliedActions") or [])
         self.memories[key] = memory
+        if status.get("phase") in ("success", "failed"):
+            self.verify.add(key)
         return memory
+
+    async def _converge(self, key: Key, dag: DAG, body: Mapping[str, Any], memory: RunMemory) -> RunMemory:
+        """Make the DB history of a finished run agree with its status and kept pods (issue 13: never the other way
+        round); the memory takes the status's task instances. A DB error raises: the pass is retried."""
+        status = body.get("status") or {}
+        if status.get("phase") not in ("success", "failed"):
+            self.verify.discard(key)
+            return memory
+        run = replace(memory.run, state=DagRunState(status["phase"]), start_date=observe.parse_time(status.get("startedAt")) or memory.run.start_date,
+                      end_date=observe.parse_time(status.get("finishedAt")) or memory.run.end_date)
+        history = await self._store_call(self._store.run_history, key[0], dag.dag_id, run.run_id) or RunHistory(None)
+        pods, _ = self._run_pods(key, memory)
+        observed = observe.observe_pods(pods, self._clock(), self.config.image_pull_timeout)
+        found = converge_history(run, observe.tis_from_status(status), history,
+                                 {k: o for k, o in observed.items() if o.finished}, pod_name="the pod")
+        if found.write is not None:
+            await self._store_call(self._store.save_pass, key[0], dag, found.write)
+            log.warning("DAGRun %s/%s: %d DB history rows corrected from its status and pods", *key, found.repaired)
+        archived = (memory.archived - found.logs_to_read) | set(found.write.logs if found.write is not None else ())
+        memory = self.memories[key] = replace(memory, run=run, tis={**memory.tis, **found.tis}, archived=frozenset(archived))
+        self.verify.discard(key)
+        return memory
+
+    async def resync_history(self, every: float, enqueue: Callable[[Key], None]) -> None:
+        """Every ``every`` seconds, have each finished run's next pass compare its DB history with its status
+        (:meth:`_converge`); runs forever."""
+        while True:
+            await asyncio.sleep(every)
+            for key, body in list(self.cache.runs.items()):
+                if (body.get("status") or {}).get("phase") in ("success", "failed"):
+                    self.verify.add(key)
+                    enqueue(key)
 
     def _run_pods(self, key: Key, memory: RunMemory) -> tuple[dict[TryKey, dict[str, Any]], list[dict[str, Any]]]:
         """The run's pods by ``(task_id, try_number)`` (for a rescheduled sensor's current try: its current poke's
