@@ -198,6 +198,8 @@ class RunReconciler:
         launched = await asyncio.gather(*(self._create_pod(key, dag, plan, body, launch) for launch in plan.launches),
                                         return_exceptions=True)
         for stop in plan.stops:
+            if (stop.task_id, stop.try_number) in memory.rejected:
+                continue  # the API server refused its pod: there is none to delete (no DELETE answered 404)
             self._reaper.schedule(key[0], names.pod_name(dag.dag_id, key[1], stop.task_id, stop.try_number, stop.poke))
         created = [(l.request.task_id, l.request.try_number) for l, r in zip(plan.launches, launched) if r is True]
         rejected = {(l.request.task_id, l.request.try_number): r for l, r in zip(plan.launches, launched) if isinstance(r, str)}
@@ -285,6 +287,7 @@ class RunReconciler:
                              launched={t: e["t"] for t, e in entries.items() if e.get("p")}, pokes=pokes,
                              applied=status.get("appliedActions") or [])
         self.memories[key] = memory
+        log.info("opened DAGRun %s/%s (%s)", *key, run.state)  # its first pass since this start (recovery times)
         if status.get("phase") in ("success", "failed"):
             self.verify.add(key)
         return memory
