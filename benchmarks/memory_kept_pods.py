@@ -1,11 +1,14 @@
 """Controller memory as finished pods accumulate (issue 13: "memory flat with 10,000 finished pods kept").
 
 Run: ``.venv/bin/python benchmarks/memory_kept_pods.py [--runs 10 --tasks 1000]``. ``kubedag controller`` runs as
-its own process (SQLite) against the API emulator and the fake kubelet, with ``--pod-retention 2h`` so every
-finished pod is kept. A DAG of ``--tasks`` independent ``true`` tasks runs ``--runs`` times, one run after the
-other; after each run the controller's RSS (``VmRSS``) is printed with the number of pods kept. Then it idles
-(RSS again: flat once nothing happens?), and is restarted with every pod still kept (RSS after it opened every run
-again: what a restart costs). Figures depend on the machine; nothing here asserts.
+its own process (SQLite) against the API emulator, with ``--pod-retention 2h`` so every finished pod is kept.
+The pods are not run one by one (the fake kubelet starts about a process per second here under load): for each run,
+``--tasks`` pods of try 1 are made as the controller would name them, already ``Succeeded`` on a second node
+(``kept-node``) whose log endpoint is the fake kubelet's (their logs are files on its disk), then the DAGRun is
+created: the controller launches every task, takes each 409 as "exists", observes the pods ``Succeeded``, reads
+and archives their logs and hands them to the retention queue. After each run the controller's RSS (``VmRSS``)
+is printed with the number of pods kept; then after ``--idle`` seconds; then after a restart with every pod still
+kept (how long a new one-task run takes, RSS). Figures depend on the machine; nothing here asserts.
 """
 from __future__ import annotations
 
@@ -20,8 +23,10 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kubedag.core import naming as names  # noqa: E402
 from tests.k8s.emulator.kubelet import FakeKubelet  # noqa: E402
-from tests.k8s.emulator.server import EmulatedApiServer  # noqa: E402
+from tests.k8s.emulator.node import node_manifest, node_status  # noqa: E402
+from tests.k8s.emulator.server import EmulatedApiServer, rfc3339  # noqa: E402
 
 NS = 'default'
 DAGRUNS = 'kubedag.io/v1alpha1/dagruns'
@@ -43,6 +48,26 @@ def start_controller(kubeconfig: pathlib.Path, db: pathlib.Path, log: pathlib.Pa
                             env=env, stdout=log.open('ab'), stderr=subprocess.STDOUT)
 
 
+def finished_pods(api: EmulatedApiServer, kubelet: FakeKubelet, run: str, tasks: int) -> None:
+    """The pods of try 1 of every task of ``run``, ``Succeeded`` on ``kept-node``, each with a one-line log on the
+    fake kubelet's disk."""
+    now = rfc3339()
+    for i in range(tasks):
+        task_id = f't{i}'
+        name = names.pod_name('kept', run, task_id, 1)
+        pod = api.create({'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {
+            'name': name, 'namespace': NS, 'labels': names.pod_labels('kept', run, task_id, 1)},
+            'spec': {'nodeName': 'kept-node', 'restartPolicy': 'Never',
+                     'containers': [{'name': 'base', 'image': 'busybox:1.36', 'command': ['true']}]}})
+        api.patch('v1/pods', name, {'status': {'phase': 'Succeeded', 'startTime': now, 'containerStatuses': [{
+            'name': 'base', 'image': 'busybox:1.36', 'imageID': '', 'ready': False, 'restartCount': 0,
+            'state': {'terminated': {'exitCode': 0, 'reason': 'Completed', 'startedAt': now, 'finishedAt': now}}}]}},
+            NS, subresource='status')
+        log = kubelet.log_dir(NS, name, pod['metadata']['uid']) / 'base.log'
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f'{run} {task_id}: done\n')
+
+
 def wait(check, timeout: float, what: str) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while not check():
@@ -61,10 +86,12 @@ def main() -> None:
             EmulatedApiServer(crd_files=sorted((ROOT / 'crds').glob('*.yaml')), journal_limit=1000) as api:
         tmp = pathlib.Path(tmp_name)
         (tmp / 'work').mkdir()
-        with FakeKubelet(api.url, workdir=tmp / 'work', root=tmp / 'kubelet'):
+        with FakeKubelet(api.url, workdir=tmp / 'work', root=tmp / 'kubelet') as kubelet:
+            api.create(node_manifest('kept-node'))  # its log endpoint is the fake kubelet's
+            api.patch('v1/nodes', 'kept-node', node_status('kept-node', kubelet.port, rfc3339()), subresource='status')
             kubeconfig, db, log = api.kubeconfig(tmp / 'kubeconfig'), tmp / 'kubedag.db', tmp / 'controller.log'
             api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAG', 'metadata': {'name': 'kept', 'namespace': NS},
-                        'spec': {'defaults': {'image': 'busybox:1.36'}, 'maxActiveTasks': 200, 'maxActiveRuns': 1,
+                        'spec': {'defaults': {'image': 'busybox:1.36'}, 'maxActiveTasks': args.tasks, 'maxActiveRuns': 1,
                                  'tasks': [{'name': f't{i}', 'command': ['true']} for i in range(args.tasks)]}})
             proc = start_controller(kubeconfig, db, log)
             try:
@@ -74,6 +101,7 @@ def main() -> None:
                 started = time.monotonic()
                 for i in range(args.runs):
                     name = f'kept-{i}'
+                    finished_pods(api, kubelet, name, args.tasks)
                     api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAGRun',
                                 'metadata': {'name': name, 'namespace': NS},
                                 'spec': {'dagName': 'kept', 'logicalDate': f'2026-01-{i + 1:02d}T00:00:00Z'}})

@@ -653,7 +653,7 @@ def _instant(text: str) -> float:
 def short_config(workdir: pathlib.Path | None = None) -> ChaosConfig:
     """The CI version: ~10 kill points, one fault of each kind, the short corpus, SQLite (about 2-3 minutes)."""
     return ChaosConfig(duration=60, runs=12, kills=10, api_bursts=2, burst_seconds=6, watch_drops=1, watch_outage=3,
-                       db_outage=5, full_corpus=False, settle=120, workdir=workdir)
+                       db_outage=5, full_corpus=False, settle=300, workdir=workdir)
 
 
 __all__ = ['Chaos', 'ChaosConfig', 'Report', 'short_config', 'workload_dags']

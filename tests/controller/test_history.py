@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from kubedag.store.history import SqlRunStore
-from tests.controller.harness import NS, RunningController, dag_manifest, manual_run, wait_phase, wait_until
+from tests.controller.harness import DAGRUNS, NS, RunningController, dag_manifest, manual_run, wait_phase, wait_until
 from tests.controller.test_resilience import _rows
 
 TI_ROWS = "select task_id, state, try_number, exit_code, end_date is not null from task_instance order by task_id"
@@ -106,3 +106,20 @@ def test_rows_corrupted_while_the_controller_runs_are_corrected_by_the_periodic_
         _execute(sqlite_url, "update task_instance set state = 'running', end_date = null where task_id = 'first'",
                  "update task_instance_history set state = 'running', log = null where task_id = 'second'")
         wait_until(lambda: _converged(sqlite_url), what='the DB history corrected by the periodic pass')
+
+
+def test_a_run_whose_tasks_all_ended_while_its_status_lagged_finishes_after_a_restart(k8s_api, fake_kubelet, sqlite_url):
+    """A status behind the DB (its writes lost to a 429 burst and a kill, as the chaos suite produces): the DB has
+    every task instance finished while the status says ``queued``; after the restart the run moves on from the DB
+    to its final phase, with no pod event left to wake it, and the history still agrees."""
+    k8s_api.create(_pair())
+    controller = RunningController(k8s_api, sqlite_url)
+    with controller:
+        k8s_api.create(manual_run('pair', 'pair-1'))
+        assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'
+        wait_until(lambda: _converged(sqlite_url), what='the history written')
+    k8s_api.patch(DAGRUNS, 'pair-1', {'status': {'phase': 'queued', 'startedAt': None, 'finishedAt': None}}, NS,
+                  subresource='status', content_type='application/merge-patch+json')
+    with controller:
+        assert wait_phase(k8s_api, 'pair-1', timeout=20)['status']['phase'] == 'failed'
+        wait_until(lambda: _converged(sqlite_url), what='the DB history agreeing')
