@@ -13,6 +13,7 @@ kept (how long a new one-task run takes, RSS). Figures depend on the machine; no
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import pathlib
 import subprocess
@@ -86,7 +87,9 @@ def main() -> None:
     parser.add_argument('--runs', type=int, default=10)
     parser.add_argument('--tasks', type=int, default=1000)
     parser.add_argument('--idle', type=float, default=60)
+    parser.add_argument('--active', type=int, default=100, help="the DAG's maxActiveTasks (launches at once)")
     args = parser.parse_args()
+    logging.getLogger('tests.k8s.emulator').setLevel(logging.CRITICAL)  # log proxies cut short by a busy client
     with tempfile.TemporaryDirectory(prefix='kubedag-memory-') as tmp_name, \
             EmulatedApiServer(crd_files=sorted((ROOT / 'crds').glob('*.yaml')), journal_limit=1000) as api:
         tmp = pathlib.Path(tmp_name)
@@ -96,7 +99,7 @@ def main() -> None:
             api.patch('v1/nodes', 'kept-node', node_status('kept-node', kubelet.port, rfc3339()), subresource='status')
             kubeconfig, db, log = api.kubeconfig(tmp / 'kubeconfig'), tmp / 'kubedag.db', tmp / 'controller.log'
             api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAG', 'metadata': {'name': 'kept', 'namespace': NS},
-                        'spec': {'defaults': {'image': 'busybox:1.36'}, 'maxActiveTasks': args.tasks, 'maxActiveRuns': 1,
+                        'spec': {'defaults': {'image': 'busybox:1.36'}, 'maxActiveTasks': args.active, 'maxActiveRuns': 1,
                                  'tasks': [{'name': f't{i}', 'command': ['true']} for i in range(args.tasks)]}})
             proc = start_controller(kubeconfig, db, log)
             try:

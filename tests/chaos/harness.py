@@ -378,6 +378,17 @@ class Chaos:
             self.api.stop()
         self.faults.uninstall()
 
+    def _api(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """A direct emulator call, asked again while the emulator's loop is too busy to answer in time."""
+        for attempt in range(30):
+            try:
+                return fn(*args, **kwargs)
+            except TimeoutError:
+                if attempt == 29:
+                    raise
+                time.sleep(1)
+        return None
+
     # -- applying objects --------------------------------------------------------------------------------
     def _create(self, obj: dict[str, Any]) -> str | None:
         """Create as ``kubectl create`` does (strict field validation) over HTTP; the refusal's message, or None."""
@@ -455,8 +466,8 @@ class Chaos:
                 self.faults.error_until = time.monotonic() + cfg.burst_seconds
             elif action == 'drop watches':
                 self.faults.watch_fail_until = time.monotonic() + cfg.watch_outage
-                self.api.call(lambda h: [w.queue.put_nowait(None) for w in list(h.watches)])
-                self.api.compact()
+                self._api(self.api.call, lambda h: [w.queue.put_nowait(None) for w in list(h.watches)])
+                self._api(self.api.compact)
                 self.faults.injected['watches dropped'] += 1
             elif action == 'db down':
                 self.db.down()
@@ -477,7 +488,7 @@ class Chaos:
 
     def _workload(self) -> list[dict[str, Any]]:
         assert self.api is not None
-        return [r for r in self.api.list(DAGRUNS, NS) if r['spec']['dagName'].startswith('w-')]
+        return [r for r in self._api(self.api.list, DAGRUNS, NS) if r['spec']['dagName'].startswith('w-')]
 
     def _settle(self, started: float) -> None:
         """Wait until every workload run is finished and the expected scheduled runs exist, then a little more
@@ -602,12 +613,12 @@ class Chaos:
         kind, name = case.subject
         messages = [v for k, v in self.rejected.items() if k == f'{kind}/{name}']
         plural = {'DAG': DAGS, 'DAGRun': DAGRUNS, 'Pool': f'{API}/pools'}[kind]
-        obj = None if messages else self.api.get(plural, name, NS)
+        obj = None if messages else self._api(self.api.get, plural, name, NS)
         status = (obj or {}).get('status') or {}
         for cond in status.get('conditions') or []:
             if cond.get('status') == 'False':
                 messages.append(f"{cond.get('reason')}: {cond.get('message')}")
-        for event in self.api.list('v1/events', NS):
+        for event in self._api(self.api.list, 'v1/events', NS):
             if (event.get('involvedObject') or {}).get('name') == name and event.get('type') == 'Warning':
                 messages.append(f"{event.get('reason')}: {event.get('message')}")
         if kind == 'DAGRun' and obj is not None:
@@ -619,7 +630,7 @@ class Chaos:
             ok = obj is not None and not messages and (not ready or ready[0].get('status') == 'True')
             return case, ok, 'accepted, Ready' if ok else ('; '.join(messages) or 'not accepted')
         if case.extra.get('both_ok'):
-            first = self.api.get(DAGRUNS, case.objects[1]['metadata']['name'], NS) or {}
+            first = self._api(self.api.get, DAGRUNS, case.objects[1]['metadata']['name'], NS) or {}
             phases = [((first.get('status') or {}).get('phase')), status.get('phase')]
             if phases == ['success', 'success']:
                 distinct = self.db.rows(f"select count(*) from dag_run where dag_id = '{NS}/c-second-dag'")[0][0] == 2
