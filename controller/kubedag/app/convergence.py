@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 
 from kubedag.app.ports import PassWrite, RunHistory, TryHistory, TryKey
 from kubedag.core import engine, runpass
