@@ -223,7 +223,7 @@ class Chaos:
                     db_up_at = None
                 ready = self.controller.ready_since()
                 if kills and ready is not None and time.monotonic() >= ready + kill_delay:
-                    # a random point of the controller's working life: kill_delay after its start-up
+                    # a random point of the controller's working life: kill_delay after its first pass
                     self.controller.kill({r['metadata']['name'] for r in self._workload()
                                           if (r.get('status') or {}).get('phase') not in FINISHED})
                     kills, kill_delay = kills - 1, self.rng.uniform(0.5, cfg.kill_within)
@@ -436,7 +436,7 @@ def _instant(text: str) -> float:
 def short_config(workdir: pathlib.Path | None = None) -> ChaosConfig:
     """The CI version: ~10 kill points, one fault of each kind, the short corpus, SQLite (about 2-3 minutes)."""
     return ChaosConfig(duration=60, runs=12, kills=10, api_bursts=2, burst_seconds=6, watch_drops=1, watch_outage=3,
-                       db_outage=5, full_corpus=False, settle=300, workdir=workdir)
+                       db_outage=5, full_corpus=False, settle=300, kill_within=4, workdir=workdir)
 
 
 __all__ = ['Chaos', 'ChaosConfig', 'Report', 'short_config', 'workload_dags']

@@ -27,7 +27,7 @@ class ChaosConfig:
     """A chaos run: ``duration`` seconds of chaos with ``runs`` workload DAGRuns created over it, ``kills`` SIGKILLs,
     ``api_bursts`` 5xx/429 bursts of ``burst_seconds``, ``watch_drops`` (new watches failing for
     ``watch_outage`` seconds), a DB outage of ``db_outage`` seconds, the corpus (``full_corpus``); each kill falls
-    at a random point 0.5 to ``kill_within`` seconds after the controller's start-up (the kills then go on past
+    at a random point 0.5 to ``kill_within`` seconds after the controller's first pass (the kills then go on past
     ``duration`` until all are done, at most 4 x ``duration``); ``postgres``:
     embedded PostgreSQL instead of SQLite; ``settle``: the longest wait for every run to finish afterwards."""
 
@@ -138,15 +138,24 @@ class ControllerProcess:
                     self.lines.append((time.monotonic(), raw.decode(errors='replace').rstrip('\n')))
 
     def ready_since(self) -> float | None:
-        """When the running process finished its start-up (kopf's startup activity: the manager started), or None."""
+        """When the running process is at work: its first pass over a run (``opened DAGRun``), or 15 s after its
+        start-up (kopf's startup activity) when it has no run to open; None before."""
         start = self.starts[-1] if self.starts else float('inf')
+        started_up = None
         with self.lock:
-            for t, line in reversed(self.lines):
-                if t < start:
-                    return None
-                if "Activity 'make_registry.<locals>.startup' succeeded" in line:
+            for t, line in self.lines[self._seen_from(start):]:
+                if 'opened DAGRun' in line:
                     return t
-        return None
+                if started_up is None and "Activity 'make_registry.<locals>.startup' succeeded" in line:
+                    started_up = t
+        return None if started_up is None else started_up + 15.0
+
+    def _seen_from(self, start: float) -> int:
+        """Index of the first log line received at or after ``start``."""
+        index = len(self.lines)
+        while index > 0 and self.lines[index - 1][0] >= start:
+            index -= 1
+        return index
 
     def kill(self, active: set[str]) -> None:
         """SIGKILL while ``active`` runs are not finished, then start again."""
