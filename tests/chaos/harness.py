@@ -126,6 +126,7 @@ class Chaos:
         self.created: list[str] = []
         self.rejected: dict[str, str] = {}
         self.daily_runs = max(2, config.runs // 4)
+        self._events: list[dict[str, Any]] | None = None
 
     def __enter__(self) -> Chaos:
         self.faults.install()
@@ -390,7 +391,9 @@ class Chaos:
         for cond in status.get('conditions') or []:
             if cond.get('status') == 'False':
                 messages.append(f"{cond.get('reason')}: {cond.get('message')}")
-        for event in self._api(self.api.list, 'v1/events', NS):
+        if self._events is None:  # listed once for every case
+            self._events = self._api(self.api.list, 'v1/events', NS)
+        for event in self._events:
             if (event.get('involvedObject') or {}).get('name') == name and event.get('type') == 'Warning':
                 messages.append(f"{event.get('reason')}: {event.get('message')}")
         if kind == 'DAGRun' and obj is not None:
