@@ -77,8 +77,8 @@ def test_a_run_that_finished_during_a_db_outage_and_a_restart_converges_with_a_l
         k8s_api.create(manual_run('pair', 'pair-1'))
         wait_until(lambda: _rows(sqlite_url, "select state from task_instance where task_id = 'first'") == [('running',)],
                    what='first running in the DB')
-        outage['on'] = True
-        assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'
+        outage['on'] = True  # the passes are retried with backoff (0.5 s doubling) while it lasts
+        assert wait_phase(k8s_api, 'pair-1', timeout=120)['status']['phase'] == 'failed'
     for pod in k8s_api.list('v1/pods', NS):  # gone while the controller was down, with their logs
         k8s_api.delete('v1/pods', pod['metadata']['name'], NS, gracePeriodSeconds=0)
     wait_until(lambda: not k8s_api.list('v1/pods', NS), what='pods gone')
