@@ -125,3 +125,5 @@ def test_a_pod_the_api_server_refuses_fails_its_try_with_the_reason(k8s_api, fak
     assert run['status']['phase'] == 'failed'
     assert _rows(sqlite_url, "select reason from task_instance_history") == [
         ('the API server rejected the pod (413): the request is too large',)]
+    # the pod never existed: no DELETE for it (the chaos suite counted it as a redundant DELETE answered 404)
+    assert [r.url.path for r in k8s_api.handler['delete'] if '/pods/' in r.url.path] == []

@@ -340,3 +340,41 @@ def test_a_pod_that_cannot_start_fails_at_its_deadline(k8s_api, core):
 
     core.delete_namespaced_pod('never', NS)
     k8s_api.wait_for('v1/pods', 'never', NS, lambda o: o is None)
+
+
+def test_a_restarted_kubelet_never_runs_a_never_container_again_and_keeps_its_logs(k8s_api, core, tmp_path):
+    """Issue 13: a kubelet restarted on its root reports a running ``restartPolicy: Never`` container it lost as a
+    real kubelet does (Failed, ContainerStatusUnknown, 137) instead of starting it a second time; logs of its pods
+    are read from disk; a pod whose container never started starts as usual."""
+    root, workdir = tmp_path / 'root', tmp_path / 'work'
+    workdir.mkdir()
+    first = FakeKubelet(k8s_api.url, workdir=workdir, root=root, node_name='restarting').start()
+    try:
+        for name in ('long', 'short', 'blocked'):
+            script = {'long': 'echo run >> starts; echo hi; sleep 60', 'short': 'echo done', 'blocked': 'echo "$X"'}[name]
+            extra = {'container': {'env': [{'name': 'X', 'valueFrom': {'configMapKeyRef': {'name': 'late', 'key': 'x'}}}]}} \
+                if name == 'blocked' else {}
+            core.create_namespaced_pod(NS, pod(name, ['sh', '-c', script], nodeName='restarting', **extra))
+        k8s_api.wait_for('v1/pods', 'short', NS, phase_is('Succeeded'))
+        k8s_api.wait_for('v1/pods', 'long', NS, lambda o: 'hi' in first.logs(NS, 'long'))
+        k8s_api.wait_for('v1/pods', 'blocked', NS, lambda o: _waiting(o).get('reason') == 'CreateContainerConfigError')
+    finally:
+        first.stop()
+    with FakeKubelet(k8s_api.url, workdir=workdir, root=root, node_name='restarting') as second:
+        obj = k8s_api.wait_for('v1/pods', 'long', NS, phase_is('Succeeded', 'Failed'))
+        terminated = obj['status']['containerStatuses'][0]['state']['terminated']
+        assert (obj['status']['phase'], terminated['reason'], terminated['exitCode']) == ('Failed', 'ContainerStatusUnknown', 137)
+        assert (workdir / 'starts').read_text() == 'run\n'  # started once, never again
+        assert core.read_namespaced_pod_log('long', NS) == 'hi\n'  # from disk, through the API server's proxy
+        assert core.read_namespaced_pod_log('short', NS) == 'done\n'
+        assert second.logs(NS, 'short') == 'done\n'
+
+        k8s_api.create({'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'late', 'namespace': NS},
+                        'data': {'x': 'finally'}})
+        assert k8s_api.wait_for('v1/pods', 'blocked', NS, phase_is('Succeeded', 'Failed'))['status']['phase'] == 'Succeeded'
+        assert core.read_namespaced_pod_log('blocked', NS) == 'finally\n'
+
+        short_uid = k8s_api.get('v1/pods', 'short', NS)['metadata']['uid']
+        core.delete_namespaced_pod('short', NS)
+        k8s_api.wait_for('v1/pods', 'short', NS, lambda o: o is None)
+        k8s_api.wait_for('v1/pods', 'long', NS, lambda o: not second.log_dir(NS, 'short', short_uid).exists())

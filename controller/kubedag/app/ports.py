@@ -88,6 +88,30 @@ class PassWrite:
 
 
 @dataclass(frozen=True)
+class TryHistory:
+    """One try's history row as the DB holds it: ``state`` (the try's outcome, e.g. ``success``, ``failed``, or
+    ``running`` while it was not recorded as ended), dates (UTC-aware), ``exit_code``, and whether its log is
+    archived (``has_log``)."""
+
+    state: str | None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    exit_code: int | None = None
+    has_log: bool = False
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """What the DB holds of one run, to compare with its executor record (:mod:`kubedag.app.convergence`):
+    the run's ``state`` and ``end_date``, task instances by task id, tries by ``(task_id, try_number)``."""
+
+    state: str | None
+    end_date: datetime | None = None
+    tis: Mapping[str, engine.TaskInstance] = field(default_factory=dict)
+    tries: Mapping[TryKey, TryHistory] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RecordedRun:
     """A run as the store lists it (for backfills: a run whose object is gone still exists)."""
 
@@ -128,6 +152,9 @@ class RunStore(Protocol):
     def save_pass(self, namespace: str, dag: DAG, write: PassWrite) -> None:
         """Write one pass (see :class:`PassWrite`) in one transaction: cleared XComs first, then the run's state,
         the task instances, the try rows, the XComs and the archived logs."""
+
+    def run_history(self, namespace: str, dag_id: str, run_id: str) -> RunHistory | None:
+        """The run's rows (:class:`RunHistory`), None when the DB has no such run."""
 
     def latest_scheduled_interval(self, namespace: str, dag_id: str) -> DataInterval | None:
         """The data interval of the DAG's latest scheduled run, or None (Airflow's ``last_automated_dagrun``)."""
@@ -178,5 +205,6 @@ Clock = Callable[[], datetime]
 
 __all__ = [
     "ARCHIVED_RUN_SEPARATOR", "Clock", "EventSink", "NotificationSink", "PassWrite", "RecordedRun",
-    "RunConflictError", "RunIdTakenError", "RunObject", "RunStore", "SourceReader", "StoredRun", "TryKey",
+    "RunConflictError", "RunHistory", "RunIdTakenError", "RunObject", "RunStore", "SourceReader", "StoredRun",
+    "TryHistory", "TryKey",
 ]

@@ -64,7 +64,8 @@ class ControllerConfig:
     error before its try fails. ``liveness_port``: kopf's ``/healthz`` (None: off). ``sensor_image``: the image
     of built-in ``file``/``http`` sensor pods (kubedag's own; ``KUBEDAG_SENSOR_IMAGE``). ``sources_ttl``: how
     long ConfigMaps/Secrets read for ``variablesFrom``/``connectionsFrom`` are cached. ``leader_election``: see
-    :mod:`kubedag.k8s.leader` (informers always run; reconciles only on the leader).
+    :mod:`kubedag.k8s.leader` (informers always run; reconciles only on the leader). ``history_resync``: how
+    often finished runs' DB history is compared with their status and pods and corrected (also at start).
     """
 
     namespaces: list[str] = field(default_factory=list)
@@ -82,6 +83,7 @@ class ControllerConfig:
     sources_ttl: timedelta = timedelta(seconds=10)
     leader_election: LeaderElection | None = None
     """None: this replica reconciles at once (one replica); else a hot standby until it holds the Lease."""
+    history_resync: timedelta = timedelta(minutes=5)
 
 
 class Manager:
@@ -144,7 +146,7 @@ class Manager:
         loops = [run_worker(self.run_queue, self.runs.reconcile, "DAGRun") for _ in range(max(1, self.config.workers))]
         loops += [run_worker(self.dag_queue, self.dags.reconcile, "DAG"), run_worker(self.pool_queue, self.pools.reconcile, "Pool"),
                   run_worker(self.backfill_queue, self.backfills.reconcile, "Backfill"), self.dags.scheduler.run(),
-                  self.reaper.run()]
+                  self.reaper.run(), self.runs.resync_history(self.config.history_resync.total_seconds(), self.run_queue.add)]
         self.tasks = [asyncio.create_task(loop, name=f"kubedag-{i}") for i, loop in enumerate(loops)]
 
     def _fence(self) -> None:

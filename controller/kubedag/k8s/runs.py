@@ -19,6 +19,10 @@ archives it in its DB write (no second writer): in a busy run the next pass come
 :data:`LOG_BATCH_DELAY` later. Each archived try's pod is handed once to the pod reaper, due
 ``pod_retention`` after the try ended. Finished DAGRun objects beyond ``run_history_limit`` per DAG are deleted (their
 pods go with them through owner references; their history stays in the DB).
+
+A history that converges (issue 13): the first pass of a finished run after it is opened (a start), and every
+``history_resync``, compares its DB rows with its status and kept pods and corrects the DB
+(:func:`kubedag.app.convergence.converge_history`), never the status.
 """
 
 from __future__ import annotations
@@ -26,14 +30,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from kubedag.app import metrics, pools
+from kubedag.app.convergence import converge_history
 from kubedag.app.orphans import end_orphaned_run
-from kubedag.app.ports import EventSink, NotificationSink, RunConflictError, RunIdTakenError, RunObject, RunStore, TryKey
+from kubedag.app.ports import (
+    EventSink, NotificationSink, RunConflictError, RunHistory, RunIdTakenError, RunObject, RunStore, TryKey,
+)
 from kubedag.app.reconcile import (
     FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, open_memory, reconcile_run,
 )
@@ -90,6 +98,9 @@ class RunReconciler:
         """Pods of each run handed to the pod reaper (each once)."""
         self.opened: dict[Key, str] = {}
         """The uid of the DAGRun object each memory was opened for."""
+        self.verify: set[Key] = set()
+        """Mailbox: finished runs whose DB history is compared with their status and pods by their next pass
+        (:func:`kubedag.app.convergence.converge_history`): each finished run when opened, all every resync."""
 
     # -- what other reconcilers read -----------------------------------------------------------------
     def phase_of(self, key: Key) -> DagRunState | None:
@@ -186,6 +197,8 @@ class RunReconciler:
         memory = self.memories.get(key) or await self._open(key, dag, body)
         if memory is None:
             return Result()
+        if key in self.verify:
+            memory = await self._converge(key, dag, body, memory)
         now = self._clock()
         pods, stale = self._run_pods(key, memory)
         await self._confirm_missing(key, dag, memory, pods)
@@ -209,6 +222,8 @@ class RunReconciler:
         launched = await asyncio.gather(*(self._create_pod(key, dag, plan, body, launch) for launch in plan.launches),
                                         return_exceptions=True)
         for stop in plan.stops:
+            if (stop.task_id, stop.try_number) in memory.rejected:
+                continue  # the API server refused its pod: there is none to delete (no DELETE answered 404)
             self._reaper.schedule(key[0], names.pod_name(dag.dag_id, key[1], stop.task_id, stop.try_number, stop.poke))
         created = [(l.request.task_id, l.request.try_number) for l, r in zip(plan.launches, launched) if r is True]
         rejected = {(l.request.task_id, l.request.try_number): r for l, r in zip(plan.launches, launched) if isinstance(r, str)}
@@ -319,6 +334,9 @@ class RunReconciler:
                              applied=status.get("appliedActions") or [])
         self.memories[key] = memory
         self.opened[key] = meta.get("uid") or ""
+        log.info("opened DAGRun %s/%s (%s)", *key, run.state)  # its first pass since this start (recovery times)
+        if status.get("phase") in ("success", "failed"):
+            self.verify.add(key)
         return memory
 
     async def _without_dag(self, key: Key, body: dict[str, Any], dag_name: str, why: str) -> Result:
@@ -352,6 +370,38 @@ class RunReconciler:
         log.info("DAGRun %s/%s: %s", *key, message)
         await self.status.fail(key, body, "DAGDeleted", message)
         return Result()
+
+    async def _converge(self, key: Key, dag: DAG, body: Mapping[str, Any], memory: RunMemory) -> RunMemory:
+        """Make the DB history of a finished run agree with its status and kept pods (issue 13: never the other way
+        round); the memory takes the status's task instances. A DB error raises: the pass is retried."""
+        status = body.get("status") or {}
+        if status.get("phase") not in ("success", "failed"):
+            self.verify.discard(key)
+            return memory
+        run = replace(memory.run, state=DagRunState(status["phase"]), start_date=observe.parse_time(status.get("startedAt")) or memory.run.start_date,
+                      end_date=observe.parse_time(status.get("finishedAt")) or memory.run.end_date)
+        history = await self._store_call(self._store.run_history, key[0], dag.dag_id, run.run_id) or RunHistory(None)
+        pods, _ = self._run_pods(key, memory)
+        observed = observe.observe_pods(pods, self._clock(), self.config.image_pull_timeout)
+        found = converge_history(run, observe.tis_from_status(status), history,
+                                 {k: o for k, o in observed.items() if o.finished}, pod_name="the pod")
+        if found.write is not None:
+            await self._store_call(self._store.save_pass, key[0], dag, found.write)
+            log.warning("DAGRun %s/%s: %d DB history rows corrected from its status and pods", *key, found.repaired)
+        archived = (memory.archived - found.logs_to_read) | set(found.write.logs if found.write is not None else ())
+        memory = self.memories[key] = replace(memory, run=run, tis={**memory.tis, **found.tis}, archived=frozenset(archived))
+        self.verify.discard(key)
+        return memory
+
+    async def resync_history(self, every: float, enqueue: Callable[[Key], None]) -> None:
+        """Every ``every`` seconds, have each finished run's next pass compare its DB history with its status
+        (:meth:`_converge`); runs forever."""
+        while True:
+            await asyncio.sleep(every)
+            for key, body in list(self.cache.runs.items()):
+                if (body.get("status") or {}).get("phase") in ("success", "failed"):
+                    self.verify.add(key)
+                    enqueue(key)
 
     def _run_pods(self, key: Key, memory: RunMemory) -> tuple[dict[TryKey, dict[str, Any]], list[dict[str, Any]]]:
         """The run's pods by ``(task_id, try_number)`` (for a rescheduled sensor's current try: its current poke's

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from kubedag.app import metrics
-from kubedag.app.ports import PassWrite, RecordedRun, RunConflictError, RunObject, StoredRun
+from kubedag.app.ports import PassWrite, RecordedRun, RunConflictError, RunHistory, RunObject, StoredRun, TryHistory
 from kubedag.core import engine
 from kubedag.core.runpass import ti_from_row
 from kubedag.core.spec.dag import DAG
@@ -77,6 +77,20 @@ def archived_tries(session: Any, dag_id: str, run_id: str) -> frozenset[tuple[st
     h = TaskInstanceHistoryRow
     stmt = sa.select(h.task_id, h.try_number).where(h.dag_id == dag_id, h.run_id == run_id, h.log.is_not(None))
     return frozenset((task_id, try_number) for task_id, try_number in session.execute(stmt))
+
+
+def run_history(session: Any, dag_id: str, run_id: str) -> RunHistory | None:
+    """The run's rows as :class:`kubedag.app.ports.RunHistory` (dates UTC-aware, as :class:`kubedag.store.models.UtcDateTime` returns
+    them; logs not loaded: only whether each is archived); None when the DB has no such run."""
+    run = repository.get_dag_run(session, dag_id, run_id)
+    if run is None:
+        return None
+    h = TaskInstanceHistoryRow
+    stmt = sa.select(h.task_id, h.try_number, h.state, h.start_date, h.end_date, h.exit_code, h.log.is_not(None)).where(
+        h.dag_id == dag_id, h.run_id == run_id)
+    tries = {(task_id, number): TryHistory(state, start, end, exit_code, bool(has_log))
+             for task_id, number, state, start, end, exit_code, has_log in session.execute(stmt)}
+    return RunHistory(run.state, run.end_date, load_tis(repository.get_task_instances(session, dag_id, run_id)), tries)
 
 
 def load_tis(rows: Iterable[Any]) -> dict[str, engine.TaskInstance]:
@@ -150,6 +164,11 @@ class SqlRunStore:
         with metrics.db_write("save_pass", (namespace, dag.dag_id, write.run.run_id)), self.sessionmaker.begin() as session:
             save_pass(session, namespace, dag, write)
 
+    def run_history(self, namespace: str, dag_id: str, run_id: str) -> RunHistory | None:
+        """See :meth:`kubedag.app.ports.RunStore.run_history`."""
+        with self.sessionmaker() as session:
+            return run_history(session, db_dag_id(namespace, dag_id), run_id)
+
     def latest_scheduled_interval(self, namespace: str, dag_id: str) -> DataInterval | None:
         """See :meth:`kubedag.app.ports.RunStore.latest_scheduled_interval`."""
         stmt = (
@@ -177,4 +196,4 @@ class SqlRunStore:
             return [RecordedRun(r.run_id, r.logical_date.astimezone(timezone.utc), r.state) for r in rows]
 
 
-__all__ = ["SqlRunStore", "archived_tries", "db_dag_id", "load_tis", "save_dag", "save_pass"]
+__all__ = ["SqlRunStore", "archived_tries", "db_dag_id", "load_tis", "run_history", "save_dag", "save_pass"]

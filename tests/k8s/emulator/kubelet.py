@@ -115,6 +115,19 @@ the tests (``sys.executable``), so pods of kubedag's own image (``python -m
 kubedag.sensors ...``) run with kubedag importable; any other ``command[0]``
 is looked up on the host's ``PATH``.
 
+**Logs on disk, and a restart of the kubelet.** A container's output goes, as it comes, to
+``<root>/logs/<namespace>_<pod>_<uid>/<container>.log`` (the kubelet's ``/var/log/pods``; every start of the
+container appends to it) and is served from there, so ``kubectl logs`` and the controller's log archiving still
+read it after the kubelet restarted (a new ``FakeKubelet`` given the same ``root``); the files go with the pod.
+Stopping the kubelet stops its containers, as a node going down does (no container runtime outlives it here). A
+kubelet started again on the same ``root`` never starts a ``restartPolicy: Never`` container a second time: a
+pod whose container had started (a marker in its pod directory, written just before the process starts, or a
+status showing the container running or created) is reported as a real kubelet reports a container it can no
+longer locate: ``Failed``, ``state.terminated`` with ``reason: ContainerStatusUnknown``, ``exitCode: 137`` and
+the message "The container could not be located when the pod was deleted.  The container used to be Running"
+(kubelet_pods.go, ``convertToAPIContainerStatuses``). A pod whose container never started starts as usual;
+``Always``/``OnFailure`` containers are started again, as the kubelet restarts them.
+
 Only the first container runs; init containers, sidecars, probes, image
 pulls, ``workingDir``, ``securityContext`` and resource limits are not
 emulated (a container without ``command`` fails to start, ``StartError``).
@@ -124,6 +137,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import glob
 import json
 import logging
 import os
@@ -235,12 +249,26 @@ class _PodRun:
         self.restart_count = 0
         self.last_state: dict[str, Any] = {}
         self.mounts: list[tuple[str, pathlib.Path]] | None = None  # (mountPath, host path), longest first
+        self.log_file = kubelet.log_dir(self.namespace, self.name, self.uid) / f"{self.container['name']}.log"
+        self.lost = self._started_before(pod)
+        if self.log_file.exists():  # what its earlier life logged (kept on disk)
+            self.log.extend(self.log_file.read_bytes())
         self.termination_file: pathlib.Path | None = None
         self._volume_dirs: dict[str, pathlib.Path | None] = {}
         self._wake = asyncio.Event()  # set by kill(), once the pod is ending: cuts pauses short
         self._deadline_task: asyncio.Task[None] | None = None
         self._kill_task: asyncio.Task[None] | None = None
         self.task = asyncio.create_task(self._run(), name=f'pod {self.namespace}/{self.name}')
+
+    def _started_before(self, pod: dict[str, Any]) -> bool:
+        """True when a ``restartPolicy: Never`` container of this pod was started by an earlier life of this kubelet
+        (its start marker) or, as the pod's status shows, by some kubelet: it must not start again."""
+        if pod['spec'].get('restartPolicy', 'Always') != 'Never':
+            return False
+        if (self.dir / 'started').exists():
+            return True
+        statuses = (pod.get('status') or {}).get('containerStatuses') or []
+        return bool(statuses) and ('running' in (statuses[0].get('state') or {}) or bool(statuses[0].get('containerID')))
 
     @property
     def ending(self) -> bool:
@@ -482,6 +510,9 @@ class _PodRun:
 
     async def _run(self) -> None:
         try:
+            if self.lost:
+                await self._report_lost()
+                return
             loop = asyncio.get_running_loop()
             self.start_time, self.start_time_str = loop.time(), rfc3339()
             await self._write_status('Pending', {'waiting': {'reason': 'ContainerCreating'}})
@@ -528,6 +559,18 @@ class _PodRun:
             async with self.log_changed:
                 self.log_changed.notify_all()
 
+    async def _report_lost(self) -> None:
+        """The container started in an earlier life of the kubelet and is gone: ``Failed``, as the kubelet reports a
+        container it cannot locate (see the module docstring); never started again."""
+        self.start_time_str = (self.pod.get('status') or {}).get('startTime') or rfc3339()
+        statuses = (self.pod.get('status') or {}).get('containerStatuses') or [{}]
+        self.restart_count = int(statuses[0].get('restartCount') or 0)
+        await self._write_status('Failed', {'terminated': {
+            'exitCode': 137, 'reason': 'ContainerStatusUnknown',
+            'message': 'The container could not be located when the pod was deleted.  The container used to be Running'}})
+        if self.deleting:
+            await self.kubelet._confirm_deletion(self)
+
     async def _run_once(self, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         started = rfc3339()
         if not argv:
@@ -537,6 +580,9 @@ class _PodRun:
         if self.termination_file is not None:
             self.termination_file.write_bytes(b'')  # a fresh, empty file per start, as the kubelet mounts one
         log_start = len(self.log)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / 'started').write_text(str(self.restart_count))  # never again for restartPolicy Never, see _started_before
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *argv, cwd=str(cwd), env=env, stdin=asyncio.subprocess.DEVNULL,
@@ -549,10 +595,13 @@ class _PodRun:
         else:
             await self._write_status('Running', {'running': {'startedAt': started}}, ready=True)
         assert self.process.stdout is not None
-        while chunk := await self.process.stdout.read(65536):
-            async with self.log_changed:
-                self.log.extend(chunk)
-                self.log_changed.notify_all()
+        with self.log_file.open('ab') as log_file:
+            while chunk := await self.process.stdout.read(65536):
+                log_file.write(chunk)
+                log_file.flush()
+                async with self.log_changed:
+                    self.log.extend(chunk)
+                    self.log_changed.notify_all()
         returncode = await self.process.wait()
         code = _exit_code(returncode)
         terminated = {'exitCode': code, 'reason': 'Completed' if code == 0 else 'Error',
@@ -581,8 +630,9 @@ class _PodRun:
         return data[:MAX_POD_TERMINATION_MESSAGE_BYTES // max(containers, 1)].decode('utf-8', 'replace')
 
     def remove_files(self) -> None:
-        """Remove the pod's kubelet files: emptyDir, ConfigMap/Secret volumes, termination-message files."""
+        """Remove the pod's kubelet files: emptyDir, ConfigMap/Secret volumes, termination-message files, logs."""
         shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.log_file.parent, ignore_errors=True)
 
     # deadlines, deletion, killing
 
@@ -651,7 +701,8 @@ class FakeKubelet(LoopThread):
     ``env``: extra variables for every process (between ``os.environ`` and the
     container's ``env``). ``max_grace_seconds`` caps termination grace periods.
     ``root``: the kubelet's own directory (a fresh temporary one, removed at
-    stop), holding :meth:`pod_dir` of each pod. ``api_url`` is the emulator's
+    stop; a ``root`` given is kept, for a kubelet started again on it), holding :meth:`pod_dir` and
+    :meth:`log_dir` of each pod. ``api_url`` is the emulator's
     URL, or a :class:`~.node.KubeletAccess` (a real API server: TLS, a node
     token, the real scheduler binds; ``KubeletAccess.from_controlplane(dir)``).
     The kubelet registers its Node and renews the node's Lease.
@@ -659,7 +710,8 @@ class FakeKubelet(LoopThread):
 
     def __init__(self, api_url: str | KubeletAccess, *, node_name: str = 'kubedag-fake-node', workdir: str | pathlib.Path | None = None,
                  cwd_for: Callable[[dict[str, Any]], str | pathlib.Path] | None = None,
-                 env: dict[str, str] | None = None, max_grace_seconds: float | None = None) -> None:
+                 env: dict[str, str] | None = None, max_grace_seconds: float | None = None,
+                 root: str | pathlib.Path | None = None) -> None:
         super().__init__()
         self.thread_name = f'fake-kubelet-{node_name}'
         self.access = api_url if isinstance(api_url, KubeletAccess) else KubeletAccess(api_url)
@@ -670,8 +722,9 @@ class FakeKubelet(LoopThread):
             self._tmp = tempfile.TemporaryDirectory(prefix='kubedag-kubelet-')
             workdir = self._tmp.name
         self.workdir = pathlib.Path(workdir)
-        self._root = tempfile.TemporaryDirectory(prefix='kubedag-kubelet-root-')
-        self.root = pathlib.Path(self._root.name)
+        self._root = tempfile.TemporaryDirectory(prefix='kubedag-kubelet-root-') if root is None else None
+        self.root = pathlib.Path(self._root.name if self._root is not None else root)  # type: ignore[arg-type]
+        self.root.mkdir(parents=True, exist_ok=True)
         self.cwd_for = cwd_for
         self.env = dict(env or {})
         self.max_grace_seconds = max_grace_seconds
@@ -686,9 +739,11 @@ class FakeKubelet(LoopThread):
     description = 'The fake kubelet'
 
     def stop(self) -> None:
-        """Stop the kubelet (its processes are killed); remove its root (pods' volumes) and temporary workdir, if any."""
+        """Stop the kubelet (its processes are killed); remove its temporary root (pods' volumes and logs) and
+        workdir, if any."""
         super().stop()
-        self._root.cleanup()
+        if self._root is not None:
+            self._root.cleanup()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -730,6 +785,17 @@ class FakeKubelet(LoopThread):
         """The kubelet's directory of a pod (by uid): its emptyDir, ConfigMap and Secret volumes and termination-message
         files, as ``/var/lib/kubelet/pods/<uid>``; removed when the pod is deleted."""
         return self.root / 'pods' / uid
+
+    def log_dir(self, namespace: str, name: str, uid: str) -> pathlib.Path:
+        """The directory of a pod's container logs, ``<container>.log`` each, as ``/var/log/pods/<ns>_<name>_<uid>``."""
+        return self.root / 'logs' / f'{namespace}_{name}_{uid}'
+
+    def _log_on_disk(self, namespace: str, name: str, container: str | None) -> bytes | None:
+        """The log of a pod this kubelet no longer runs (e.g. finished before a restart), from disk: the newest
+        pod of that name; ``container`` None: any container; None when there is none."""
+        files = sorted((self.root / 'logs').glob(f"{glob.escape(namespace)}_{glob.escape(name)}_*/{glob.escape(container) if container else '*'}.log"),
+                       key=lambda f: f.stat().st_mtime)
+        return files[-1].read_bytes() if files else None
 
     # API access (HTTP only, like a real kubelet)
 
@@ -846,6 +912,9 @@ class FakeKubelet(LoopThread):
             if run is not None and run.uid == meta['uid']:
                 run.forget()
                 del self.pods[key]
+            elif run is None and spec.get('nodeName') == self.node_name:  # finished before this kubelet started
+                shutil.rmtree(self.pod_dir(meta['uid']), ignore_errors=True)
+                shutil.rmtree(self.log_dir(key[0], key[1], meta['uid']), ignore_errors=True)
             return
         node = spec.get('nodeName')
         if not node:
@@ -874,18 +943,20 @@ class FakeKubelet(LoopThread):
     # the kubelet's log endpoint (the API server proxies pods/<name>/log here)
 
     async def _serve_logs(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
-        run = self.pods.get((request.match_info['namespace'], request.match_info['pod']))
-        if run is None or run.container['name'] != request.match_info['container']:
+        namespace, name, container = (request.match_info[k] for k in ('namespace', 'pod', 'container'))
+        run = self.pods.get((namespace, name))
+        on_disk = self._log_on_disk(namespace, name, container) if run is None else None
+        if on_disk is None and (run is None or run.container['name'] != container):
             return aiohttp.web.Response(status=404, text='container not found')
-        follow = request.query.get('follow') in ('true', '1')
+        follow = request.query.get('follow') in ('true', '1') and run is not None
         tail = int(request.query['tailLines']) if request.query.get('tailLines') else None
         limit = int(request.query['limitBytes']) if request.query.get('limitBytes') else None
-        data = bytes(run.log)
+        data = on_disk if run is None else bytes(run.log)
         if tail is not None:
             data = b''.join(data.splitlines(keepends=True)[-tail:]) if tail > 0 else b''
         if limit is not None:
             data = data[:limit]
-        if not follow:
+        if not follow or run is None:
             return aiohttp.web.Response(body=data, content_type='text/plain')
         response = aiohttp.web.StreamResponse(headers={'Content-Type': 'text/plain'})
         await response.prepare(request)
@@ -907,6 +978,8 @@ class FakeKubelet(LoopThread):
     # direct helper for tests
 
     def logs(self, namespace: str, name: str) -> str:
-        """The output captured so far for a pod on this node ('' if unknown)."""
+        """The output captured so far for a pod on this node, from disk for one it no longer runs ('' if unknown)."""
         run = self.pods.get((namespace, name))
-        return bytes(run.log).decode(errors='replace') if run is not None else ''
+        if run is not None:
+            return bytes(run.log).decode(errors='replace')
+        return (self._log_on_disk(namespace, name, None) or b'').decode(errors='replace')

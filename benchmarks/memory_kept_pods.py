@@ -1,0 +1,147 @@
+"""Controller memory as finished pods accumulate (issue 13: "memory flat with 10,000 finished pods kept").
+
+Run: ``.venv/bin/python benchmarks/memory_kept_pods.py [--runs 10 --tasks 1000]``. ``kubedag controller`` runs as
+its own process (SQLite) against the API emulator, with ``--pod-retention 2h`` so every finished pod is kept.
+The pods are not run one by one (the fake kubelet starts about a process per second here under load): for each run,
+``--tasks`` pods of try 1 are made as the controller would name them, already ``Succeeded`` on a second node
+(``kept-node``) whose log endpoint is the fake kubelet's (their logs are files on its disk), then the DAGRun is
+created: the controller launches every task, takes each 409 as "exists", observes the pods ``Succeeded``, reads
+and archives their logs and hands them to the retention queue. After each run the controller's RSS (``VmRSS``)
+is printed with the number of pods kept; then after ``--idle`` seconds; then after a restart with every pod still
+kept (how long a new one-task run takes, RSS). Figures depend on the machine; nothing here asserts.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kubedag.core import naming as names  # noqa: E402
+from tests.k8s.emulator.kubelet import FakeKubelet  # noqa: E402
+from tests.k8s.emulator.node import node_manifest, node_status  # noqa: E402
+from tests.k8s.emulator.server import EmulatedApiServer, rfc3339  # noqa: E402
+
+NS = 'default'
+DAGRUNS = 'kubedag.io/v1alpha1/dagruns'
+
+
+def rss_mib(pid: int) -> float:
+    """The process's resident set (``VmRSS``), MiB."""
+    for line in pathlib.Path(f'/proc/{pid}/status').read_text().splitlines():
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_controller(kubeconfig: pathlib.Path, db: pathlib.Path, log: pathlib.Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, 'KUBEDAG_DATABASE_URL': f'sqlite:///{db}', 'KUBEDAG_LOG_LEVEL': 'WARNING',
+           'KUBEDAG_POD_RETENTION': '2h', 'KUBEDAG_RUN_HISTORY_LIMIT': '0'}
+    kubedag = pathlib.Path(sys.executable).with_name('kubedag')
+    return subprocess.Popen([str(kubedag), 'controller', '--kubeconfig', str(kubeconfig), '-n', NS, '--liveness-port', '0'],
+                            env=env, stdout=log.open('ab'), stderr=subprocess.STDOUT)
+
+
+def finished_pods(api: EmulatedApiServer, kubelet: FakeKubelet, run: str, tasks: int) -> None:
+    """The pods of try 1 of every task of ``run``, ``Succeeded`` on ``kept-node``, each with a one-line log on the
+    fake kubelet's disk."""
+    now = rfc3339()
+    for i in range(tasks):
+        task_id = f't{i}'
+        name = names.pod_name('kept', run, task_id, 1)
+        pod = api.create({'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {
+            'name': name, 'namespace': NS, 'labels': names.pod_labels('kept', run, task_id, 1)},
+            'spec': {'nodeName': 'kept-node', 'restartPolicy': 'Never',
+                     'containers': [{'name': 'base', 'image': 'busybox:1.36', 'command': ['true']}]}})
+        api.patch('v1/pods', name, {'status': {'phase': 'Succeeded', 'startTime': now, 'containerStatuses': [{
+            'name': 'base', 'image': 'busybox:1.36', 'imageID': '', 'ready': False, 'restartCount': 0,
+            'state': {'terminated': {'exitCode': 0, 'reason': 'Completed', 'startedAt': now, 'finishedAt': now}}}]}},
+            NS, subresource='status')
+        log = kubelet.log_dir(NS, name, pod['metadata']['uid']) / 'base.log'
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f'{run} {task_id}: done\n')
+
+
+def wait(check, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except TimeoutError:  # the emulator's loop is busy (serving the controller): ask again
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--runs', type=int, default=10)
+    parser.add_argument('--tasks', type=int, default=1000)
+    parser.add_argument('--idle', type=float, default=60)
+    parser.add_argument('--active', type=int, default=100, help="the DAG's maxActiveTasks (launches at once)")
+    args = parser.parse_args()
+    logging.getLogger('tests.k8s.emulator').setLevel(logging.CRITICAL)  # log proxies cut short by a busy client
+    with tempfile.TemporaryDirectory(prefix='kubedag-memory-') as tmp_name, \
+            EmulatedApiServer(crd_files=sorted((ROOT / 'crds').glob('*.yaml')), journal_limit=1000) as api:
+        tmp = pathlib.Path(tmp_name)
+        (tmp / 'work').mkdir()
+        with FakeKubelet(api.url, workdir=tmp / 'work', root=tmp / 'kubelet') as kubelet:
+            api.create(node_manifest('kept-node'))  # its log endpoint is the fake kubelet's
+            api.patch('v1/nodes', 'kept-node', node_status('kept-node', kubelet.port, rfc3339()), subresource='status')
+            kubeconfig, db, log = api.kubeconfig(tmp / 'kubeconfig'), tmp / 'kubedag.db', tmp / 'controller.log'
+            api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAG', 'metadata': {'name': 'kept', 'namespace': NS},
+                        'spec': {'defaults': {'image': 'busybox:1.36'}, 'maxActiveTasks': args.active, 'maxActiveRuns': 1,
+                                 'tasks': [{'name': f't{i}', 'command': ['true']} for i in range(args.tasks)]}})
+            proc = start_controller(kubeconfig, db, log)
+            try:
+                time.sleep(5)
+                print(f'{"pods kept":>10} {"RSS MiB":>8}  (controller pid {proc.pid})', flush=True)
+                print(f'{0:>10} {rss_mib(proc.pid):>8.0f}', flush=True)
+                started = time.monotonic()
+                for i in range(args.runs):
+                    name = f'kept-{i}'
+                    finished_pods(api, kubelet, name, args.tasks)
+                    api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAGRun',
+                                'metadata': {'name': name, 'namespace': NS},
+                                'spec': {'dagName': 'kept', 'logicalDate': f'2026-01-{i + 1:02d}T00:00:00Z'}})
+                    wait(lambda: ((api.get(DAGRUNS, name, NS) or {}).get('status') or {}).get('phase') in ('success', 'failed'),
+                         1800, f'{name} finished')
+                    kept = len(api.list('v1/pods', NS))
+                    print(f'{kept:>10} {rss_mib(proc.pid):>8.0f}  ({time.monotonic() - started:.0f}s)', flush=True)
+                time.sleep(args.idle)
+                print(f'{len(api.list("v1/pods", NS)):>10} {rss_mib(proc.pid):>8.0f}  after {args.idle:.0f}s idle', flush=True)
+                proc.terminate()
+                proc.wait(60)
+                proc = start_controller(kubeconfig, db, log)
+                restarted = time.monotonic()
+                name = 'kept-after-restart'
+                api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAG', 'metadata': {'name': 'probe', 'namespace': NS},
+                            'spec': {'defaults': {'image': 'busybox:1.36'}, 'tasks': [{'name': 'p', 'command': ['true']}]}})
+                api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAGRun', 'metadata': {'name': name, 'namespace': NS},
+                            'spec': {'dagName': 'probe'}})
+                wait(lambda: ((api.get(DAGRUNS, name, NS) or {}).get('status') or {}).get('phase') == 'success', 600,
+                     'the probe run after the restart')
+                print(f'restart with {len(api.list("v1/pods", NS))} pods kept: a one-task run finished '
+                      f'{time.monotonic() - restarted:.1f}s after the start; RSS {rss_mib(proc.pid):.0f} MiB', flush=True)
+                time.sleep(30)
+                print(f'RSS 30s later: {rss_mib(proc.pid):.0f} MiB; log GETs: '
+                      f'{sum(1 for r in api.handler["get"] if r.url.path.endswith("/log"))} (journal capped)', flush=True)
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+if __name__ == '__main__':
+    main()

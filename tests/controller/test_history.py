@@ -1,0 +1,125 @@
+"""Issue 13, a history that converges: the controller makes the metadata DB agree with a finished run's status and
+its kept pods, at start and every ``history_resync``, and never the other way round."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from kubedag.store.history import SqlRunStore
+from tests.controller.harness import DAGRUNS, NS, RunningController, dag_manifest, manual_run, wait_phase, wait_until
+from tests.controller.test_resilience import _rows
+
+TI_ROWS = "select task_id, state, try_number, exit_code, end_date is not null from task_instance order by task_id"
+TRY_ROWS = ("select task_id, try_number, state, exit_code, end_date is not null, log from task_instance_history "
+            "order by task_id, try_number")
+EXPECTED_TIS = [('first', 'success', 1, 0, 1), ('second', 'failed', 1, 3, 1)]
+
+
+def _pair() -> dict:
+    return dag_manifest('pair', [{'name': 'first', 'command': ['sh', '-c', 'echo one']},
+                                 {'name': 'second', 'command': ['sh', '-c', 'echo two; exit 3'], 'dependsOn': ['first']}])
+
+
+def _execute(url: str, *statements: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def _converged(url: str) -> bool:
+    tries = _rows(url, TRY_ROWS)
+    return (_rows(url, "select state from dag_run") == [('failed',)] and _rows(url, TI_ROWS) == EXPECTED_TIS
+            and [t[:5] for t in tries] == [('first', 1, 'success', 0, 1), ('second', 1, 'failed', 3, 1)]
+            and all(t[5] for t in tries))
+
+
+def test_rows_lost_or_corrupted_while_the_controller_was_down_are_corrected_at_start(k8s_api, fake_kubelet, sqlite_url):
+    k8s_api.create(_pair())
+    controller = RunningController(k8s_api, sqlite_url)
+    with controller:
+        k8s_api.create(manual_run('pair', 'pair-1'))
+        assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'
+        wait_until(lambda: _converged(sqlite_url), what='the history written')
+    _execute(sqlite_url,  # a DB behind its status: the run and a task still running, a try and a log lost
+             "update dag_run set state = 'running', end_date = null",
+             "update task_instance set state = 'running', end_date = null, exit_code = null where task_id = 'second'",
+             "update task_instance_history set log = null where task_id = 'first'",
+             "delete from task_instance_history where task_id = 'second'")
+    with controller:
+        wait_until(lambda: _converged(sqlite_url), what='the DB history corrected from the status and pods')
+        assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'  # the status is left as it was
+    logs = dict((t[0], t[5]) for t in _rows(sqlite_url, TRY_ROWS))
+    assert 'one' in logs['first'] and 'two' in logs['second']  # read again from the kept pods
+
+
+def test_a_run_that_finished_during_a_db_outage_and_a_restart_converges_with_a_log_unavailable_reason(
+        k8s_api, fake_kubelet, sqlite_url, monkeypatch):
+    """The status reaches ``failed`` while every DB write fails; the controller restarts, the pods are gone (their
+    logs with them): the DB ends with the status's states, end times and an explicit "log unavailable" log."""
+    outage = {'on': False}
+    original = SqlRunStore.save_pass
+
+    def save_pass(self, *args, **kwargs):
+        if outage['on']:
+            raise OperationalError('INSERT', {}, Exception('the DB is down'))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqlRunStore, 'save_pass', save_pass)
+    k8s_api.create(_pair())
+    controller = RunningController(k8s_api, sqlite_url, pod_retention=timedelta(0))
+    with controller:
+        k8s_api.create(manual_run('pair', 'pair-1'))
+        wait_until(lambda: _rows(sqlite_url, "select state from task_instance where task_id = 'first'") == [('running',)],
+                   what='first running in the DB')
+        outage['on'] = True  # the passes are retried with backoff (0.5 s doubling) while it lasts
+        assert wait_phase(k8s_api, 'pair-1', timeout=120)['status']['phase'] == 'failed'
+    for pod in k8s_api.list('v1/pods', NS):  # gone while the controller was down, with their logs
+        k8s_api.delete('v1/pods', pod['metadata']['name'], NS, gracePeriodSeconds=0)
+    wait_until(lambda: not k8s_api.list('v1/pods', NS), what='pods gone')
+    outage['on'] = False
+    with controller:
+        wait_until(lambda: _rows(sqlite_url, TI_ROWS)[:1] == EXPECTED_TIS[:1]
+                   and _rows(sqlite_url, "select state from dag_run") == [('failed',)]
+                   and all(t[5] for t in _rows(sqlite_url, TRY_ROWS)), what='the DB history corrected')
+        tis = _rows(sqlite_url, TI_ROWS)
+        assert [t[:3] for t in tis] == [('first', 'success', 1), ('second', 'failed', 1)]
+        assert all(t[4] for t in tis)  # every finished task instance has its end time
+        tries = _rows(sqlite_url, TRY_ROWS)
+        assert [t[:3] for t in tries] == [('first', 1, 'success'), ('second', 1, 'failed')]
+        assert all(t[4] for t in tries)
+        assert all('log unavailable' in t[5] or 'one' in t[5] for t in tries), tries
+        assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'
+
+
+def test_rows_corrupted_while_the_controller_runs_are_corrected_by_the_periodic_pass(k8s_api, fake_kubelet, sqlite_url):
+    k8s_api.create(_pair())
+    with RunningController(k8s_api, sqlite_url, history_resync=timedelta(seconds=1)):
+        k8s_api.create(manual_run('pair', 'pair-1'))
+        assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'
+        wait_until(lambda: _converged(sqlite_url), what='the history written')
+        _execute(sqlite_url, "update task_instance set state = 'running', end_date = null where task_id = 'first'",
+                 "update task_instance_history set state = 'running', log = null where task_id = 'second'")
+        wait_until(lambda: _converged(sqlite_url), what='the DB history corrected by the periodic pass')
+
+
+def test_a_run_whose_tasks_all_ended_while_its_status_lagged_finishes_after_a_restart(k8s_api, fake_kubelet, sqlite_url):
+    """A status behind the DB (its writes lost to a 429 burst and a kill, as the chaos suite produces): the DB has
+    every task instance finished while the status says ``queued``; after the restart the run moves on from the DB
+    to its final phase, with no pod event left to wake it, and the history still agrees."""
+    k8s_api.create(_pair())
+    controller = RunningController(k8s_api, sqlite_url)
+    with controller:
+        k8s_api.create(manual_run('pair', 'pair-1'))
+        assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'
+        wait_until(lambda: _converged(sqlite_url), what='the history written')
+    k8s_api.patch(DAGRUNS, 'pair-1', {'status': {'phase': 'queued', 'startedAt': None, 'finishedAt': None}}, NS,
+                  subresource='status', content_type='application/merge-patch+json')
+    with controller:
+        assert wait_phase(k8s_api, 'pair-1', timeout=20)['status']['phase'] == 'failed'
+        wait_until(lambda: _converged(sqlite_url), what='the DB history agreeing')
