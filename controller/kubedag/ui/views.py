@@ -16,7 +16,7 @@ from typing import Any
 
 from cron_descriptor import ExpressionDescriptor
 
-from kubedag.app.catalog import Catalog, DagInfo, RunInfo, RunQuery, TaskInstanceInfo, TryInfo
+from kubedag.app.catalog import Catalog, DagInfo, GridReader, RunInfo, RunQuery, TaskInstanceInfo, TryInfo
 from kubedag.app.operations import LoadedRun, OperationError
 from kubedag.core import engine, timetable
 from kubedag.core.secrets import is_sensitive
@@ -199,9 +199,14 @@ def grid(catalog: Catalog, dag_id: str, *, limit: int = 25) -> Grid:
     index = {t: i for i, t in enumerate(task_ids)}
     cells: list[list[TaskInstanceInfo | None]] = [[None] * len(runs) for _ in task_ids]
     digest = hashlib.blake2b(digest_size=8)
-    for column, run in enumerate(runs):
+    if isinstance(catalog, GridReader):                 # one read for every run
+        batch = catalog.grid(dag_id, [run.run_id for run in runs])
+        per_run = [batch.get(run.run_id, []) for run in runs]
+    else:
+        per_run = [catalog.task_instances(dag_id, run.run_id) for run in runs]
+    for column, (run, tis) in enumerate(zip(runs, per_run, strict=True)):
         digest.update(f"{run.run_id}:{run.state};".encode())
-        for ti in catalog.task_instances(dag_id, run.run_id):
+        for ti in tis:
             row = index.get(ti.task_id)
             if row is not None:
                 cells[row][column] = ti
