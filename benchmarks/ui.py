@@ -24,13 +24,15 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from kubedag.ui import ui_router  # noqa: E402
+from kubedag.app.catalog import GridReader  # noqa: E402
+from kubedag.ui import ui_router, views  # noqa: E402
 from tests.ui.memory import MemoryCatalog, Rbac, Services, TokenAuth, chain_dag  # noqa: E402
 
 STATES = ("success", "success", "success", "failed", "upstream_failed", "skipped", "success", "up_for_retry")
@@ -107,6 +109,24 @@ def browser_times(app: FastAPI, runs: int, repeat: int, shot: Path | None) -> tu
     return (statistics.median(paints) if paints else float("nan"), statistics.median(loads))
 
 
+class PerRun:
+    """``catalog`` without its batched :class:`GridReader` read: the grid falls back to one read per run."""
+
+    def __init__(self, catalog: Any) -> None:
+        self._catalog = catalog
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "grid":
+            raise AttributeError(name)
+        return getattr(self._catalog, name)
+
+
+def timed(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=100)
@@ -134,7 +154,17 @@ def main() -> None:
     body = page.content
     print(f"grid {args.runs} runs x {args.tasks} tasks: page {len(body) / 1024:.0f} KiB, "
           f"gzipped {len(gzip.compress(body)) / 1024:.1f} KiB")
+    served = client.get(url, headers={"Accept-Encoding": "gzip"})
+    if served.headers.get("content-encoding") == "gzip":
+        print(f"served by the API app: content-encoding gzip, {int(served.headers['content-length']) / 1024:.1f} KiB "
+              "on the wire")
     print(f"server build+render: p50 {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms")
+    catalog = getattr(app.state, "services", None) and app.state.services.catalog
+    if isinstance(catalog, GridReader):
+        batched = [timed(lambda: views.grid(catalog, "big", limit=args.runs)) for _ in range(args.repeat)]
+        per_run = [timed(lambda: views.grid(PerRun(catalog), "big", limit=args.runs)) for _ in range(args.repeat)]
+        print(f"grid model: one batched read p50 {statistics.median(batched) * 1000:.0f} ms, "
+              f"per-run reads p50 {statistics.median(per_run) * 1000:.0f} ms")
     version = re.search(r"&(?:amp;)?v=(\w+)", page.text).group(1)
     poll = {"HX-Request": "true", "HX-Target": "grid"}
     same = client.get(f"{url}&v={version}", headers=poll)

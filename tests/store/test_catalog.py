@@ -193,7 +193,7 @@ def test_task_instances_one_per_task_with_reason_and_tries(catalog, Session, tmp
         catalog.task_instances("etl", "nope")
 
 
-def test_grid_reads_the_task_instances_of_many_runs_in_one_query(catalog, Session):  # noqa: N803
+def test_grid_reads_the_task_instances_of_many_runs_with_one_query_for_them_all(catalog, Session):  # noqa: N803
     with Session.begin() as s:
         for day in range(3):
             add_run(s, f"r{day}", T0 + day * DAY, state="running")

@@ -250,22 +250,21 @@ class SqlCatalog:
                 for task_id in sorted(set(tasks) | set(rows))]
 
     def grid(self, dag_id: str, run_ids: Sequence[str]) -> dict[str, list[TaskInstanceInfo]]:
-        """:meth:`task_instances` of several runs of one DAG in one SQL query (the runs outer-joined with their
-        task instances; the grid's read), keyed by run id; a run id with no run is left out."""
+        """:meth:`task_instances` of several runs of one DAG in two SQL queries (the runs, then all their task
+        instances as plain rows; the grid's read, where one query per run would be 100), keyed by run id; a run
+        id with no run is left out. Not one joined query: that would convert each run's row once per task
+        instance; not ORM objects: 20,000 of them cost more than the 100 queries saved."""
         with self.sessions() as session:
-            pairs = session.execute(
-                sa.select(DagRunRow, TaskInstanceRow)
-                .outerjoin(TaskInstanceRow, sa.and_(TaskInstanceRow.dag_id == DagRunRow.dag_id,
-                                                    TaskInstanceRow.run_id == DagRunRow.run_id))
-                .where(DagRunRow.dag_id == dag_id, DagRunRow.run_id.in_(list(run_ids)))).all()
+            runs = {run.run_id: run for run in session.scalars(
+                sa.select(DagRunRow).where(DagRunRow.dag_id == dag_id, DagRunRow.run_id.in_(list(run_ids))))}
+            rows: dict[str, dict[str, Any]] = {run_id: {} for run_id in runs}
+            ti = TaskInstanceRow
+            for row in session.execute(sa.select(  # plain rows of the columns _ti_info reads, not ORM objects
+                    ti.run_id, ti.task_id, ti.state, ti.try_number, ti.max_tries, ti.start_date, ti.end_date,
+                    ti.duration, ti.hostname, ti.pod_name, ti.reason,
+            ).where(ti.dag_id == dag_id, ti.run_id.in_(list(runs)))):
+                rows[row.run_id][row.task_id] = row
             dag = self._dag_of(session, dag_id)
-        runs: dict[str, DagRunRow] = {}
-        rows: dict[str, dict[str, TaskInstanceRow]] = {}
-        for run, row in pairs:
-            runs[run.run_id] = run
-            rows.setdefault(run.run_id, {})
-            if row is not None:
-                rows[run.run_id][row.task_id] = row
         tasks = dict(dag.tasks) if dag is not None else {}
         weights = dag.priority_weights if dag is not None else {}
         grid = {}
