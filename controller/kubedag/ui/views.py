@@ -72,6 +72,23 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
+def hover_lines(ti: TaskInstanceInfo, now: datetime) -> list[str]:
+    """What hovering a grid cell shows beyond task, run and state: ``try n of m``, start, end (or "running for"),
+    duration and reason, one text line each (UTC; lines with nothing to say are left out)."""
+    lines = [f"try {ti.try_number} of {ti.max_tries + 1}"] if ti.try_number else ["not tried yet"]
+    if ti.start_date:
+        lines.append(f"start {when(ti.start_date)}")
+    if ti.end_date:
+        lines.append(f"end {when(ti.end_date)}")
+    seconds = ti.duration if ti.duration is not None else (
+        (now - ti.start_date).total_seconds() if ti.start_date and not ti.end_date else None)
+    if seconds is not None:
+        lines.append(f"duration {duration_text(seconds)}" + ("" if ti.end_date else " so far"))
+    if ti.reason:
+        lines.append(f"reason: {ti.reason}")
+    return lines
+
+
 def short_when(value: datetime | None) -> str:
     """A UTC instant as ``MM-DD HH:MM:SS`` (``""`` for ``None``), for narrow tables."""
     return value.strftime("%m-%d %H:%M:%S") if value else ""
