@@ -215,7 +215,8 @@ class ClusterCatalog:
         wanted = set(run_ids)
         live = {}
         for obj in self._run_objects(namespace, name):
-            run_id = objects.run_info(obj, self.ns, dag).run_id
+            # the run id only: without the DAG no data interval is inferred (a cron step per object)
+            run_id = objects.run_info(obj, self.ns, tz=dag.timezone if dag is not None else None).run_id
             if run_id in wanted:
                 live[run_id] = obj
         archived: dict[str, list[TaskInstanceInfo]] = {}
