@@ -3,7 +3,9 @@
 A DAG of ``--tasks`` tasks with ``--runs`` finished runs (every cell a task instance, states mixed) is held in
 the in-memory catalog of ``tests/ui/memory.py``, so the figures are the UI's own cost (building the grid
 model, rendering the templates, the browser laying the page out), not a metadata DB's; with ``--catalog sqlite``
-the runs are in a SQLite metadata DB read through the local catalog as ``kubedag api`` serves it. Prints:
+the runs are in a SQLite metadata DB read through the local catalog as ``kubedag api`` serves it; with
+``--catalog cluster`` only the grid model's read is timed, through the cluster's catalog on the Kubernetes API
+emulator holding the DAG and its DAGRuns (batched against one read per run). Prints:
 
 * the grid page's size (HTML bytes, and gzipped, as a reverse proxy or browser would transfer it);
 * the server's time to build and render the page (TestClient GET, p50 / max of ``--repeat``);
@@ -24,13 +26,15 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from kubedag.ui import ui_router  # noqa: E402
+from kubedag.app.catalog import GridReader  # noqa: E402
+from kubedag.ui import ui_router, views  # noqa: E402
 from tests.ui.memory import MemoryCatalog, Rbac, Services, TokenAuth, chain_dag  # noqa: E402
 
 STATES = ("success", "success", "success", "failed", "upstream_failed", "skipped", "success", "up_for_retry")
@@ -77,6 +81,44 @@ def sqlite_world(runs: int, tasks: int, home: Path) -> FastAPI:
     return create_app(services, extra_routes=[ui_router(services)])
 
 
+def cluster_grid_times(runs: int, tasks: int, repeat: int) -> tuple[float, float]:
+    """The grid model's time on a cluster's catalog (:class:`kubedag.k8s.catalog.ClusterCatalog`, no history) over
+    the Kubernetes API emulator holding the DAG and ``runs`` finished DAGRuns with every task's status: p50 seconds
+    with the batched read and with one read per run."""
+    import tempfile
+
+    from kubedag.core import naming as names
+    from kubedag.k8s.catalog import ClusterCatalog
+    from kubedag.k8s.kubeapi import connect
+    from tests.k8s.emulator.server import EmulatedApiServer
+    from tests.ui.memory import T0
+
+    root = Path(__file__).resolve().parent.parent
+    dag = chain_dag("big", tasks)
+    spec = {"schedule": "@daily", "startDate": "2026-11-01T00:00:00Z", "defaults": {"image": "busybox"},
+            "tasks": [{"name": t, "command": ["true"], **({"dependsOn": list(task.upstream)} if task.upstream else {})}
+                      for t, task in dag.tasks.items()]}
+    crds = sorted((root / "crds").glob("*.yaml"))
+    with tempfile.TemporaryDirectory() as tmp, EmulatedApiServer(crd_files=crds) as api:
+        api.create({"apiVersion": "kubedag.io/v1alpha1", "kind": "DAG",
+                    "metadata": {"name": "big", "namespace": "default"}, "spec": spec})
+        for i in range(runs):
+            logical = T0 + timedelta(days=i)
+            run_id = f"scheduled__{logical.isoformat()}"
+            obj = api.create({"apiVersion": "kubedag.io/v1alpha1", "kind": "DAGRun", "metadata": {
+                "name": names.run_name("big", run_id), "namespace": "default", "labels": names.run_labels("big")},
+                "spec": {"dagName": "big", "runId": run_id, "runType": "scheduled",
+                         "logicalDate": logical.isoformat()}})
+            api.patch("kubedag.io/v1alpha1/dagruns", obj["metadata"]["name"], {"status": {
+                "phase": "success", "tasks": {t: {"s": STATES[(i + j) % len(STATES)], "t": 1}
+                                              for j, t in enumerate(dag.tasks)}}}, "default", subresource="status")
+        with connect(str(api.kubeconfig(Path(tmp) / "kubeconfig")), namespace="default") as kube:
+            catalog = ClusterCatalog(kube)
+            batched = [timed(lambda: views.grid(catalog, "big", limit=runs)) for _ in range(repeat)]
+            per_run = [timed(lambda: views.grid(PerRun(catalog), "big", limit=runs)) for _ in range(repeat)]
+    return statistics.median(batched), statistics.median(per_run)
+
+
 def browser_times(app: FastAPI, runs: int, repeat: int, shot: Path | None) -> tuple[float, float] | None:
     try:
         from playwright.sync_api import sync_playwright
@@ -107,15 +149,39 @@ def browser_times(app: FastAPI, runs: int, repeat: int, shot: Path | None) -> tu
     return (statistics.median(paints) if paints else float("nan"), statistics.median(loads))
 
 
+class PerRun:
+    """``catalog`` without its batched :class:`GridReader` read: the grid falls back to one read per run."""
+
+    def __init__(self, catalog: Any) -> None:
+        self._catalog = catalog
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "grid":
+            raise AttributeError(name)
+        return getattr(self._catalog, name)
+
+
+def timed(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--screenshot", type=Path, help="save the browser's view of the grid here (PNG)")
-    parser.add_argument("--catalog", choices=("memory", "sqlite"), default="memory",
-                        help="memory: the UI's own cost; sqlite: read through the local catalog (kubedag api's)")
+    parser.add_argument("--catalog", choices=("memory", "sqlite", "cluster"), default="memory",
+                        help="memory: the UI's own cost; sqlite: read through the local catalog (kubedag api's); "
+                             "cluster: only the grid model's read through the cluster's catalog on the emulator")
     args = parser.parse_args()
+    if args.catalog == "cluster":
+        batched, per_run = cluster_grid_times(args.runs, args.tasks, args.repeat)
+        print(f"cluster grid model {args.runs} runs x {args.tasks} tasks: one batched read p50 {batched * 1000:.0f} ms,"
+              f" per-run reads p50 {per_run * 1000:.0f} ms")
+        return
     if args.catalog == "sqlite":
         import tempfile
         start = time.perf_counter()
@@ -134,7 +200,17 @@ def main() -> None:
     body = page.content
     print(f"grid {args.runs} runs x {args.tasks} tasks: page {len(body) / 1024:.0f} KiB, "
           f"gzipped {len(gzip.compress(body)) / 1024:.1f} KiB")
+    served = client.get(url, headers={"Accept-Encoding": "gzip"})
+    if served.headers.get("content-encoding") == "gzip":
+        print(f"served by the API app: content-encoding gzip, {int(served.headers['content-length']) / 1024:.1f} KiB "
+              "on the wire")
     print(f"server build+render: p50 {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms")
+    catalog = getattr(app.state, "services", None) and app.state.services.catalog
+    if isinstance(catalog, GridReader):
+        batched = [timed(lambda: views.grid(catalog, "big", limit=args.runs)) for _ in range(args.repeat)]
+        per_run = [timed(lambda: views.grid(PerRun(catalog), "big", limit=args.runs)) for _ in range(args.repeat)]
+        print(f"grid model: one batched read p50 {statistics.median(batched) * 1000:.0f} ms, "
+              f"per-run reads p50 {statistics.median(per_run) * 1000:.0f} ms")
     version = re.search(r"&(?:amp;)?v=(\w+)", page.text).group(1)
     poll = {"HX-Request": "true", "HX-Target": "grid"}
     same = client.get(f"{url}&v={version}", headers=poll)

@@ -74,8 +74,16 @@ def grant_admin(auth: EmulatedAuth, subject: str) -> None:
 
 
 @pytest.fixture
-def cluster_api(kube: Any, auth: EmulatedAuth, controller: Any, tmp_path: pathlib.Path) -> Iterator[ClusterApi]:
-    """The API server on the emulator with the controller running and the controller's DB as its history."""
+def cluster_api_routes() -> Any:
+    """``services -> routers`` served beside the API (none here; the UI tests serve the web UI)."""
+    return lambda services: []
+
+
+@pytest.fixture
+def cluster_api(kube: Any, auth: EmulatedAuth, controller: Any, tmp_path: pathlib.Path,
+                cluster_api_routes: Any) -> Iterator[ClusterApi]:
+    """The API server on the emulator with the controller running and the controller's DB as its history, plus
+    ``cluster_api_routes(services)``."""
     import socket
     import threading
 
@@ -87,7 +95,7 @@ def cluster_api(kube: Any, auth: EmulatedAuth, controller: Any, tmp_path: pathli
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
-    run, stop = serve(create_app(services), '127.0.0.1', port)
+    run, stop = serve(create_app(services, extra_routes=cluster_api_routes(services)), '127.0.0.1', port)
     thread = threading.Thread(target=run, name='kopf-under-test-api', daemon=True)
     thread.start()
     token = auth.add_token('admin')

@@ -163,5 +163,8 @@ def test_runs_logs_and_tries_etcd_no_longer_holds_come_from_the_history(k8s_api,
         assert f'run {first.run_id}' in catalog.log('twice', first.run_id, 'say', 1)
         live = {t.task_id: t for t in catalog.task_instances('twice', second.run_id)}
         assert live['say'].start_date is not None and live['say'].end_date is not None  # dates from the history
+        grid = catalog.grid('twice', [first.run_id, second.run_id, 'gone'])  # the UI grid's batched read
+        assert grid == {first.run_id: catalog.task_instances('twice', first.run_id),
+                        second.run_id: catalog.task_instances('twice', second.run_id)}
         assert catalog.health().metadatabase.status == 'healthy'
         close_history()

@@ -144,6 +144,9 @@ def test_every_served_namespace_gets_a_role_and_basic_auth_reads_only_its_secret
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"] == {
         "name": "kubedag-orchestrator-api", "port": {"name": "http"}}
     assert ingress["spec"]["tls"] == [{"secretName": "api-tls", "hosts": ["airflow.example.com"]}]
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]                     # /api/v2, /auth and the web UI's /ui/
+    assert [(p["path"], p["pathType"]) for p in paths] == [("/", "Prefix")]
+    assert "Web UI: http://localhost:8080/ui/ (through the Ingress: https://airflow.example.com/ui/)" in rendered.notes
     sa = rendered.one("ServiceAccount", "kubedag-rest")
     assert sa["metadata"]["annotations"] == {"example.com/role": "api"}
 

@@ -193,6 +193,23 @@ def test_task_instances_one_per_task_with_reason_and_tries(catalog, Session, tmp
         catalog.task_instances("etl", "nope")
 
 
+def test_grid_reads_the_task_instances_of_many_runs_with_one_query_for_them_all(catalog, Session):  # noqa: N803
+    with Session.begin() as s:
+        for day in range(3):
+            add_run(s, f"r{day}", T0 + day * DAY, state="running")
+            repository.upsert_task_instance(s, "etl", f"r{day}", "extract", state="success", try_number=1,
+                                            max_tries=2, reason="exit code 0")
+        repository.upsert_task_instance(s, "etl", "r2", "load", state="failed", try_number=2, max_tries=1,
+                                        reason="exit code 1")
+    queries = []
+    sa.event.listen(catalog.sessions.kw["bind"], "before_cursor_execute", lambda *a: queries.append(a[2]))
+    grid = catalog.grid("etl", ["r0", "r2", "gone"])
+    assert len([q for q in queries if "task_instance" in q]) == 1
+    assert grid == {"r0": catalog.task_instances("etl", "r0"), "r2": catalog.task_instances("etl", "r2")}
+    assert [(t.task_id, t.state, t.try_number, t.reason) for t in grid["r2"]] == [
+        ("extract", "success", 1, "exit code 0"), ("load", "failed", 2, "exit code 1"), ("notify", None, 0, None)]
+
+
 def test_logs_archived_or_live_are_masked(catalog, Session, tmp_path):  # noqa: N803
     live = tmp_path / "attempt=2.log"
     live.write_text(f"connecting with {SECRET_PW}\ntoken {API_TOKEN}\nregion eu-west-1\n")

@@ -71,6 +71,11 @@ def test_pages_in_chromium_with_keyboard_and_screenshots(page):
         page.wait_for_selector("#panel .why")
         assert "waiting: 0 of 1 upstream done, rule all_success" in page.inner_text("#panel .why")
         page.screenshot(path=shots / "memory-grid-panel-1280.png", full_page=True)
+        page.hover('table.grid tr[data-task="load"] td >> nth=7')           # the failed load: times on hover
+        page.wait_for_selector("#tip:has-text('duration 0:00:42')")
+        tip = page.inner_text("#tip")
+        assert "failed\ntry 1 of 2\nstart 2026-11-08 00:00:00\nend 2026-11-08 00:00:42" in tip
+        page.screenshot(path=shots / "memory-grid-hover-1280.png")
         page.set_viewport_size({"width": 1920, "height": 1080})
         page.screenshot(path=shots / "memory-grid-panel-1920.png")
 

@@ -280,3 +280,20 @@ def test_backfill_pause_and_cancel_dialogs_call_the_backfills_port(world):
     alice.post("/ui/dags/etl/backfills/7/pause")
     assert calls == [("cancel", "7"), ("paused", "7", True)]
     assert alice.post("/ui/dags/etl/backfills/7/explode").status_code == 400
+
+
+def test_hovering_a_grid_cell_shows_try_times_duration_and_reason(world):
+    client, _, _ = world
+
+    def hover(run: str, task: str, headers=ALICE):
+        return client.get(f"/ui/dags/etl/runs/{run}/tasks/{task}/hover", headers=headers)
+
+    assert hover("scheduled__2026-11-02T00:00:00+00:00", "t001").json()["lines"] == [
+        "try 1 of 2", "start 2026-11-02 00:00:00", "end 2026-11-02 00:00:42", "duration 0:00:42"]
+    assert hover("manual__2026-11-03T00:00:00+00:00", "t001").json()["lines"] == [
+        "not tried yet", "reason: waiting: 0 of 1 upstream done, rule all_success"]
+    assert hover("manual__2026-11-03T00:00:00+00:00", "t000").json()["lines"] == [   # running: up to now
+        "try 1 of 2", "start 2026-11-03 00:00:00", "duration 38 days, 0:00:00 so far"]
+    assert hover("manual__2026-11-03T00:00:00+00:00", "nope").status_code == 404
+    refused = hover("manual__2026-11-03T00:00:00+00:00", "t000", {"Authorization": "Bearer bob-token"})
+    assert refused.status_code == 403 and "bob may not get dagruns" in refused.text

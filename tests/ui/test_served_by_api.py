@@ -42,3 +42,12 @@ def test_the_ui_posts_forms_while_the_api_reads_the_seeds_curl_forms_as_json(cli
     client.post("/ui/login", data={"token": "s3cret"})
     paused = client.post("/ui/dags/etl/pause", data={"paused": "true"}, headers={"HX-Request": "true"})
     assert paused.status_code == 200 and "DAG etl is now paused." in paused.text
+
+
+def test_pages_and_static_files_are_gzipped_for_a_client_that_accepts_it(client):
+    client.post("/ui/login", data={"token": "s3cret"})
+    for path in ("/ui/dags/etl/grid", "/ui/static/ui.css"):
+        zipped = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert zipped.status_code == 200 and zipped.headers["content-encoding"] == "gzip", path
+        plain = client.get(path, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.text == zipped.text   # httpx decodes

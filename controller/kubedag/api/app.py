@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from kubedag.api.auth import IssuedTokens
 from kubedag.api.routes import compat, dags, resources, runs, task_instances
@@ -56,6 +57,7 @@ def create_app(services: ApiServices, *, extra_routes: Iterable[APIRouter] = (),
     app.state.tokens = tokens or IssuedTokens()
     install_error_handlers(app)
     app.add_middleware(CurlJson)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)  # a 100x200 grid: 275 KiB of HTML, 5 KiB gzipped
     for router in (*ROUTERS, *extra_routes):
         app.include_router(router)
     mounted = dict(mounts)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from kubedag.app.operations.ports import OperationError
 from kubedag.core.spec.dag import DAG
@@ -311,6 +311,16 @@ class BackfillRequest:
 
 class Conflict(OperationError):
     """The object's state forbids the change (HTTP 409), e.g. pausing or cancelling a backfill that has completed."""
+
+
+@runtime_checkable
+class GridReader(Protocol):
+    """A catalog that reads the task instances of many runs of one DAG at once (the grid's read: one query where
+    :meth:`Catalog.task_instances` would make one per run). Optional: the UI falls back to per-run reads."""
+
+    def grid(self, dag_id: str, run_ids: Sequence[str]) -> dict[str, list[TaskInstanceInfo]]:
+        """``{run_id: task instances as Catalog.task_instances gives them}``; a run id with no run is left out.
+        Raises NotFound for the DAG."""
 
 
 class IdentityScoped(Protocol):

@@ -207,7 +207,40 @@ class ClusterCatalog:
             if archived is None:
                 raise NotFound(f"no run {run_id!r} of DAG {dag_id!r}")
             return sorted((replace(t, dag_id=dag_id) for t in archived), key=lambda t: t.task_id)
+        return self._task_instances(dag_id, name, obj, self._dag_or_none(namespace, name), archived)
+
+    def grid(self, dag_id: str, run_ids: Sequence[str]) -> dict[str, list[TaskInstanceInfo]]:
+        """:meth:`task_instances` of several runs of one DAG from one listing of its DAGRun objects, one read of
+        the DAG and one batched read of the history (the grid's read), keyed by run id; a run id that neither
+        holds is left out."""
+        namespace, name = self.locate(dag_id)
         dag = self._dag_or_none(namespace, name)
+        wanted = set(run_ids)
+        live = {}
+        for obj in self._run_objects(namespace, name):
+            # the run id only: without the DAG no data interval is inferred (a cron step per object)
+            run_id = objects.run_info(obj, self.ns, tz=dag.timezone if dag is not None else None).run_id
+            if run_id in wanted:
+                live[run_id] = obj
+        archived: dict[str, list[TaskInstanceInfo]] = {}
+        if self.history is not None:
+            batched = getattr(self.history, "grid", None)
+            history_id = history_dag_id(namespace, name)
+            if batched is not None:
+                archived = batched(history_id, list(wanted))
+            else:
+                archived = {r: a for r in wanted if (a := self._archived("task_instances", namespace, name, r))}
+        out = {run_id: self._task_instances(dag_id, name, obj, dag, archived.get(run_id))
+               for run_id, obj in live.items()}
+        for run_id in wanted - set(live):
+            if run_id in archived:
+                out[run_id] = sorted((replace(t, dag_id=dag_id) for t in archived[run_id]), key=lambda t: t.task_id)
+        return out
+
+    def _task_instances(self, dag_id: str, name: str, obj: dict[str, Any], dag: Any,
+                        archived: list[TaskInstanceInfo] | None) -> list[TaskInstanceInfo]:
+        """The task instances of DAGRun ``obj`` of DAG ``name`` (its spec ``dag`` or None), each completed by the
+        history's row of the same try (``archived``)."""
         run = objects.run_info(obj, self.ns, dag)
         by_task = {t.task_id: t for t in archived or ()}
         entries = {k: TaskEntry.model_validate(v) for k, v in ((obj.get("status") or {}).get("tasks") or {}).items()}

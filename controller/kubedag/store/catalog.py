@@ -25,7 +25,7 @@ The default pool is shown as Airflow's ``default_pool``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -248,6 +248,32 @@ class SqlCatalog:
         after = run_info(run).run_after
         return [self._ti_info(run, task_id, rows.get(task_id), tasks.get(task_id), weights.get(task_id, 1), after)
                 for task_id in sorted(set(tasks) | set(rows))]
+
+    def grid(self, dag_id: str, run_ids: Sequence[str]) -> dict[str, list[TaskInstanceInfo]]:
+        """:meth:`task_instances` of several runs of one DAG in two SQL queries (the runs, then all their task
+        instances as plain rows; the grid's read, where one query per run would be 100), keyed by run id; a run
+        id with no run is left out. Not one joined query: that would convert each run's row once per task
+        instance; not ORM objects: 20,000 of them cost more than the 100 queries saved."""
+        with self.sessions() as session:
+            runs = {run.run_id: run for run in session.scalars(
+                sa.select(DagRunRow).where(DagRunRow.dag_id == dag_id, DagRunRow.run_id.in_(list(run_ids))))}
+            rows: dict[str, dict[str, Any]] = {run_id: {} for run_id in runs}
+            ti = TaskInstanceRow
+            for row in session.execute(sa.select(  # plain rows of the columns _ti_info reads, not ORM objects
+                    ti.run_id, ti.task_id, ti.state, ti.try_number, ti.max_tries, ti.start_date, ti.end_date,
+                    ti.duration, ti.hostname, ti.pod_name, ti.reason,
+            ).where(ti.dag_id == dag_id, ti.run_id.in_(list(runs)))):
+                rows[row.run_id][row.task_id] = row
+            dag = self._dag_of(session, dag_id)
+        tasks = dict(dag.tasks) if dag is not None else {}
+        weights = dag.priority_weights if dag is not None else {}
+        grid = {}
+        for run_id, run in runs.items():
+            after = run_info(run).run_after
+            grid[run_id] = [self._ti_info(run, task_id, rows[run_id].get(task_id), tasks.get(task_id),
+                                          weights.get(task_id, 1), after)
+                            for task_id in sorted(set(tasks) | set(rows[run_id]))]
+        return grid
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> TaskInstanceInfo:
         """One task instance (kubedag's addition to the port). Raises NotFound (run, or a task the DAG and the

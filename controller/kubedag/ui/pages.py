@@ -182,6 +182,16 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
                        xcoms=xcoms, task=task, env=env, identity=identity, why=why,
                        kind=views.task_kind(task) if task else ti.operator)
 
+    @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/hover", include_in_schema=False)
+    def hover(request: Request, dag_id: str, run_id: str, task_id: str) -> Response:
+        """The grid cell's hover text (JSON ``{"lines": [...]}``: try, start, end, duration, reason)."""
+        catalog, _, _ = ui.dag_access(request, dag_id, "get", "dagruns")
+        ti = next((t for t in catalog.task_instances(dag_id, run_id) if t.task_id == task_id), None)
+        if ti is None:
+            raise NotFound(f"task {task_id} is not in run {run_id} of DAG {dag_id}")
+        return Response(json.dumps({"lines": views.hover_lines(ti, ui.services.clock())}),
+                        media_type="application/json")
+
     @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/log", include_in_schema=False)
     def log(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> Response:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from cron_descriptor import ExpressionDescriptor
 
-from kubedag.app.catalog import Catalog, DagInfo, RunInfo, RunQuery, TaskInstanceInfo, TryInfo
+from kubedag.app.catalog import Catalog, DagInfo, GridReader, RunInfo, RunQuery, TaskInstanceInfo, TryInfo
 from kubedag.app.operations import LoadedRun, OperationError
 from kubedag.core import engine, timetable
 from kubedag.core.secrets import is_sensitive
@@ -70,6 +70,23 @@ def duration_text(seconds: float | None) -> str:
 def when(value: datetime | None) -> str:
     """A UTC instant as ``YYYY-MM-DD HH:MM:SS`` (``""`` for ``None``)."""
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def hover_lines(ti: TaskInstanceInfo, now: datetime) -> list[str]:
+    """What hovering a grid cell shows beyond task, run and state: ``try n of m``, start, end (or "running for"),
+    duration and reason, one text line each (UTC; lines with nothing to say are left out)."""
+    lines = [f"try {ti.try_number} of {ti.max_tries + 1}"] if ti.try_number else ["not tried yet"]
+    if ti.start_date:
+        lines.append(f"start {when(ti.start_date)}")
+    if ti.end_date:
+        lines.append(f"end {when(ti.end_date)}")
+    seconds = ti.duration if ti.duration is not None else (
+        (now - ti.start_date).total_seconds() if ti.start_date and not ti.end_date else None)
+    if seconds is not None:
+        lines.append(f"duration {duration_text(seconds)}" + ("" if ti.end_date else " so far"))
+    if ti.reason:
+        lines.append(f"reason: {ti.reason}")
+    return lines
 
 
 def short_when(value: datetime | None) -> str:
@@ -199,9 +216,14 @@ def grid(catalog: Catalog, dag_id: str, *, limit: int = 25) -> Grid:
     index = {t: i for i, t in enumerate(task_ids)}
     cells: list[list[TaskInstanceInfo | None]] = [[None] * len(runs) for _ in task_ids]
     digest = hashlib.blake2b(digest_size=8)
-    for column, run in enumerate(runs):
+    if isinstance(catalog, GridReader):                 # one read for every run
+        batch = catalog.grid(dag_id, [run.run_id for run in runs])
+        per_run = [batch.get(run.run_id, []) for run in runs]
+    else:
+        per_run = [catalog.task_instances(dag_id, run.run_id) for run in runs]
+    for column, (run, tis) in enumerate(zip(runs, per_run, strict=True)):
         digest.update(f"{run.run_id}:{run.state};".encode())
-        for ti in catalog.task_instances(dag_id, run.run_id):
+        for ti in tis:
             row = index.get(ti.task_id)
             if row is not None:
                 cells[row][column] = ti

@@ -76,6 +76,7 @@
   function setupGrid() {
     var tip = document.createElement("div");
     tip.id = "tip"; tip.hidden = true; document.body.appendChild(tip);
+    var hovers = {}, hovered = null, hoverTimer = null;
     document.addEventListener("click", function (e) {
       var td = e.target.closest("table.grid td");
       if (td) select(td, true);
@@ -83,9 +84,24 @@
     document.addEventListener("mouseover", function (e) {
       var td = e.target.closest("table.grid td");
       if (!td || td.classList.contains("z")) { tip.hidden = true; return; }
-      var i = cellInfo(td);
-      tip.textContent = i.task + "\n" + i.run + " (" + i.type + ")\n" + (i.state === "none" ? "no status" : i.state) + "\nclick for tries, times and why";
-      tip.hidden = false;
+      var i = cellInfo(td), head = i.task + "\n" + i.run + " (" + i.type + ")\n" + (i.state === "none" ? "no status" : i.state);
+      var key = [i.dag, i.run, i.task, i.state].join("\u0000");
+      tip.textContent = head + "\n" + (hovers[key] || "…") + "\nclick for tries, log and why";
+      tip.hidden = false; hovered = key;
+      if (!hovers[key]) {               // try, times, duration and reason: fetched once per cell and state
+        clearTimeout(hoverTimer);
+        hoverTimer = setTimeout(function () {
+          fetch(base + "/dags/" + encodeURIComponent(i.dag) + "/runs/" + encodeURIComponent(i.run) +
+                "/tasks/" + encodeURIComponent(i.task) + "/hover", {credentials: "same-origin", headers: {"kd-background": "1"}})
+            .then(function (r) { return r.status === 200 ? r.json() : null; })
+            .then(function (data) {
+              if (!data) return;
+              var text = data.lines.join("\n");
+              if (i.state !== "running") hovers[key] = text;     // a running one's duration grows
+              if (hovered === key && !tip.hidden) tip.textContent = head + "\n" + text + "\nclick for tries, log and why";
+            });
+        }, 120);
+      }
       var r = td.getBoundingClientRect();
       tip.style.left = Math.min(r.right + 8, window.innerWidth - 320) + "px"; tip.style.top = (r.bottom + 6) + "px";
     });
