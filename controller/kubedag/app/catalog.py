@@ -313,6 +313,15 @@ class Conflict(OperationError):
     """The object's state forbids the change (HTTP 409), e.g. pausing or cancelling a backfill that has completed."""
 
 
+class RunNotes(Protocol):
+    """Where a run's note is kept (Airflow's ``DagRun.note``): on a cluster the DAGRun's annotation
+    ``kubedag.io/note``, which the cluster catalog reads into :attr:`RunInfo.note`. Optional: without it the API
+    refuses notes (400)."""
+
+    def set_note(self, dag_id: str, run_id: str, note: str | None) -> None:
+        """Set the note of run ``run_id`` of ``dag_id`` (None: remove it). Raises NotFound."""
+
+
 class IdentityScoped(Protocol):
     """A catalog that can narrow itself to what one identity may see (the cluster's: the namespaces where the
     Authorizer lets it ``list dags``; the others are then invisible). Optional: the API uses it when present."""

@@ -54,7 +54,7 @@ def cluster_services(kube: Any, *, history: Catalog | None = None, namespaces: S
                        backfills=ports.backfills, authenticator=ports.authenticator, authorizer=ports.authorizer,
                        mode="cluster", namespace=ports.namespace, version=version,
                        scope=lambda who: ports.catalog.for_identity(who, ports.authorizer),
-                       locate=ports.catalog.locate,
+                       locate=ports.catalog.locate, notes=ports.runs,
                        ready=metadb_ready(ports.catalog) if history is not None else (lambda: None))
 
 

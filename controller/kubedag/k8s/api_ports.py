@@ -18,6 +18,7 @@ from kubedag.app.operations.ports import OperationError
 from kubedag.k8s.access import SubjectAccessReviewAuthorizer, TokenReviewAuthenticator, basic_users_from_secret
 from kubedag.k8s.backfills import ClusterBackfills
 from kubedag.k8s.catalog import ClusterCatalog, kube_errors
+from kubedag.k8s.catalog_objects import ANNOTATION_NOTE
 from kubedag.k8s.kubeapi import ClusterRuns, KubeApi
 
 
@@ -100,6 +101,14 @@ class RequestRuns:
         with kube_errors():
             runs, dag = self._fresh(dag)
             return runs.runs_by_logical_date(dag)
+
+    def set_note(self, dag_id: str, run_id: str, note: str | None) -> None:
+        """:class:`kubedag.app.catalog.RunNotes`: the DAGRun's annotation ``kubedag.io/note`` (None removes it,
+        by JSON merge patch). Raises NotFound."""
+        with kube_errors():
+            runs, name = self._fresh(dag_id)
+            obj = runs.find(name, run_id)
+            runs.api.patch_dagrun(obj["metadata"]["name"], {"metadata": {"annotations": {ANNOTATION_NOTE: note}}})
 
     def is_paused(self, dag: Any) -> bool:
         with kube_errors():
