@@ -82,3 +82,14 @@ def test_a_server_error_of_the_api_server_is_503_and_a_conflict_stays_409(k8s_ap
 
     monkeypatch.setattr(emulator_server.KubeApiEmulator, "_dispatch", dispatch)
     one_line_503(client.get("/api/v2/dags", headers=headers), "500", "etcd is down")
+
+
+def test_a_bad_leader_lease_option_exits_2_naming_it(dead_kube, tmp_path):
+    import subprocess
+    import sys
+
+    kubeconfig = tmp_path / "kubeconfig"  # written by dead_kube: a cluster that is never contacted here
+    done = subprocess.run([sys.executable, "-m", "kubedag.cli.main", "api", "--cluster", f"--kubeconfig={kubeconfig}",
+                           "--leader-lease=a/b/c"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "--leader-lease: 'a/b/c' is not <namespace>/<name> or <name>" in done.stderr

@@ -85,26 +85,6 @@ def local_services(dags_folder: Path, database_url: str | None, auth: LocalAuth)
                        authorizer=AllowAll(), version=__version__, mode="local", ready=metadb_ready(local.catalog))
 
 
-def cluster_services(kubeconfig: str | None, context: str | None, namespace: str | None,
-                     extra_namespaces: list[str], database_url: str | None, basic_auth_secret: str | None,
-                     audiences: list[str], leader_lease: str | None) -> Any:
-    """The :class:`~kubedag.api.ApiServices` of a cluster (:func:`kubedag.cli.api_cluster.serve_cluster`).
-
-    Raises:
-        typer.Exit: no cluster configuration, or a bad option (exit 2, naming it).
-    """
-    from kubedag import __version__
-    from kubedag.cli.api_cluster import serve_cluster  # start-up time: the API and the kubernetes client
-    from kubedag.k8s.kubeapi import KubeError
-
-    try:
-        return serve_cluster(kubeconfig, context, namespace, extra_namespaces=extra_namespaces,
-                             database_url=database_url, basic_auth_secret=basic_auth_secret, audiences=audiences,
-                             leader_lease=leader_lease, version=__version__)
-    except (KubeError, ValueError) as exc:
-        raise fail(str(exc), 2) from None
-
-
 def local_auth(host: str, token: str | None, generate_token: bool, users: Path | None) -> LocalAuth:
     """The local auth options, checked: a generated token is printed (stderr); no auth beyond loopback exits 2."""
     from kubedag.api.auth import check_bind, new_token
@@ -158,8 +138,16 @@ def api_command(
 ) -> None:
     """Serve Airflow 3's REST API (/api/v2) and the seeds' Airflow 2 calls, locally or for a cluster."""
     if cluster:
-        services = cluster_services(kubeconfig, context, namespace, extra_namespace, database_url, basic_auth_secret,
-                                    token_audience, leader_lease)
+        from kubedag import __version__
+        from kubedag.cli.api_cluster import serve_cluster  # start-up time: the API and the kubernetes client
+        from kubedag.k8s.kubeapi import KubeError
+
+        try:
+            services = serve_cluster(kubeconfig, context, namespace, extra_namespaces=extra_namespace,
+                                     database_url=database_url, basic_auth_secret=basic_auth_secret,
+                                     audiences=token_audience, leader_lease=leader_lease, version=__version__)
+        except (KubeError, ValueError) as exc:
+            raise fail(str(exc), 2) from None
     else:
         if dags_folder is None:
             raise fail("--dags-folder is required in local mode (or use --cluster)", 2)
