@@ -135,3 +135,25 @@ def test_the_api_serves_a_role_bound_user_with_only_the_charts_rbac(control_plan
     assert forbidden == []  # the chart's API RBAC covers every call the API made
     assert {('authentication.k8s.io', 'tokenreviews', 'create'), ('authorization.k8s.io', 'subjectaccessreviews', 'create'),
             ('', 'secrets', 'get'), ('kubedag.io', 'dags', 'list')} <= used
+
+
+def test_the_api_reads_the_controllers_lease_with_only_the_charts_rbac(_real_with_crds, api_kubeconfig):
+    from datetime import datetime, timezone
+
+    from kubedag.k8s.controller_health import lease_health
+    from kubedag.k8s.kubeapi import connect
+    from kubedag.k8s.leases import format_micro_time
+
+    api = _real_with_crds
+    now = format_micro_time(datetime.now(timezone.utc))
+    for name in (RELEASE, 'someone-else'):  # the controller's Lease (the chart names it like the release), another
+        if api.get('coordination.k8s.io/v1/leases', name, CHART_NAMESPACE) is None:
+            api.create({'apiVersion': 'coordination.k8s.io/v1', 'kind': 'Lease',
+                        'metadata': {'name': name, 'namespace': CHART_NAMESPACE},
+                        'spec': {'holderIdentity': f'{name}-0_abc', 'leaseDurationSeconds': 3600,
+                                 'renewTime': now, 'acquireTime': now}}, CHART_NAMESPACE)
+    with connect(str(api_kubeconfig), namespace='default') as kube:
+        health = lease_health(kube.api_client, CHART_NAMESPACE, RELEASE)()
+        assert (health.status, health.detail) == ('healthy', f'leader: {RELEASE}-0_abc')
+        other = lease_health(kube.api_client, CHART_NAMESPACE, 'someone-else')()
+        assert other.status == 'unhealthy' and '403' in other.detail  # get by name: that Lease only

@@ -82,15 +82,46 @@ def test_the_api_is_off_by_default():
 
 
 def bindings_of(rendered: Rendered, sa: str) -> dict[tuple[str, str | None], set]:
-    """(role kind, namespace) -> grants of each Role/ClusterRole bound to ServiceAccount ``sa``."""
+    """(role kind, namespace) -> each Role/ClusterRole bound to ServiceAccount ``sa`` (the Lease's Role
+    apart: :func:`lease_roles`)."""
     out = {}
     for binding in rendered.of_kind("RoleBinding") + rendered.of_kind("ClusterRoleBinding"):
         if binding["subjects"] != [{"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE}]:
+            continue
+        if binding["roleRef"]["name"].endswith("-leader-lease"):
             continue
         ref, namespace = binding["roleRef"], binding["metadata"].get("namespace")
         role = rendered.one(ref["kind"], ref["name"], namespace if ref["kind"] == "Role" else None)
         out[(ref["kind"], namespace)] = role
     return out
+
+
+def lease_roles(rendered: Rendered, sa: str) -> list[dict[str, Any]]:
+    """The rules of each Role bound to ``sa`` for the controller's Lease, with the Role's namespace."""
+    out = []
+    for binding in rendered.of_kind("RoleBinding"):
+        if binding["roleRef"]["name"].endswith("-leader-lease") and \
+                binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE}]:
+            role = rendered.one("Role", binding["roleRef"]["name"], binding["metadata"]["namespace"])
+            out.append({"namespace": role["metadata"]["namespace"], "rules": role["rules"]})
+    return out
+
+
+# The health document's scheduler (kubedag.k8s.controller_health): get on the controller's Lease, by name.
+def lease_grant(lease: str) -> list[dict[str, Any]]:
+    return [{"namespace": NAMESPACE, "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                                                 "resourceNames": [lease], "verbs": ["get"]}]}]
+
+
+def test_the_api_reads_only_the_controllers_lease_and_only_with_leader_election():
+    rendered = render(API_CONFIGS["api-defaults"])
+    assert lease_roles(rendered, "kubedag-api") == lease_grant("kubedag")
+    assert lease_roles(render(API_CONFIGS["api-everything"]), "kubedag-rest") == lease_grant("kubedag-orchestrator")
+    without = render({**API_CONFIGS["api-defaults"],
+                      "controller": {"replicas": 1, "leaderElection": {"enabled": False}}})
+    assert lease_roles(without, "kubedag-api") == []
+    args = api_deployment(without)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not [a for a in args if a.startswith("--leader-lease")]
 
 
 def test_the_api_has_its_own_least_privilege_rbac_by_default():
@@ -103,7 +134,8 @@ def test_the_api_has_its_own_least_privilege_rbac_by_default():
     assert pod["serviceAccountName"] == "kubedag-api" and pod["automountServiceAccountToken"] is True
     container = pod["containers"][0]
     assert container["command"] == ["kubedag"]
-    assert container["args"] == ["api", "--cluster", f"--namespace={NAMESPACE}", "--host=0.0.0.0", "--port=8080"]
+    assert container["args"] == ["api", "--cluster", f"--namespace={NAMESPACE}", "--host=0.0.0.0", "--port=8080",
+                                 f"--leader-lease={NAMESPACE}/kubedag"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     env = {e["name"]: e for e in container["env"]}
@@ -134,7 +166,7 @@ def test_every_served_namespace_gets_a_role_and_basic_auth_reads_only_its_secret
     container = api_deployment(rendered)["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["api", "--cluster", "--namespace=etl", "--extra-namespace=team-b", "--host=0.0.0.0",
                                  "--port=9000", "--basic-auth-secret=api-users", "--token-audience=kubedag",
-                                 "--log-level=debug"]
+                                 f"--leader-lease={NAMESPACE}/kubedag-orchestrator", "--log-level=debug"]
     env = {e["name"]: e for e in container["env"]}
     assert env["TZ"] == {"name": "TZ", "value": "UTC"} and "PGPASSWORD" in env  # the bundled PostgreSQL
     assert api_deployment(rendered)["spec"]["replicas"] == 2

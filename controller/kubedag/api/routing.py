@@ -17,10 +17,11 @@ from kubedag.api.auth import authorize, unauthenticated
 from kubedag.api.permissions import PERMISSIONS, PUBLIC
 from kubedag.api.schemas.errors import HTTPExceptionResponse
 from kubedag.app.catalog import Unauthenticated
-from kubedag.app.operations.ports import AlreadyExists, InvalidRequest, NotFound, OperationError
+from kubedag.app.operations.ports import AlreadyExists, InvalidRequest, NotFound, OperationError, Unavailable
 
 ERRORS = {code: {"model": None, "description": text} for code, text in (
-    (400, "Bad Request"), (401, "Unauthorized"), (403, "Forbidden"), (404, "Not Found"), (409, "Conflict"))}
+    (400, "Bad Request"), (401, "Unauthorized"), (403, "Forbidden"), (404, "Not Found"), (409, "Conflict"),
+    (503, "Service Unavailable"))}
 
 
 def endpoint(router: APIRouter, method: str, path: str, operation_id: str, *,
@@ -48,7 +49,10 @@ def _detail(status: int) -> Callable[[Request, Exception], JSONResponse]:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Map the application's errors to HTTP: NotFound 404, AlreadyExists 409, InvalidRequest 400, another
-    OperationError 409 (the operation cannot be done in the current state), Unauthenticated 401."""
+    OperationError 409 (the operation cannot be done in the current state), Unavailable 503 (the Kubernetes API
+    server or its reviews cannot answer now: a one-line reason, as Airflow answers 503 when its DB is down),
+    Unauthenticated 401."""
+    app.add_exception_handler(Unavailable, _detail(503))
     app.add_exception_handler(NotFound, _detail(404))
     app.add_exception_handler(AlreadyExists, _detail(409))
     app.add_exception_handler(InvalidRequest, _detail(400))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from kubedag.app.catalog import Authenticator, Authorizer, Backfills, Catalog, Identity
+from kubedag.app.catalog import Authenticator, Authorizer, Backfills, Catalog, Identity, RunNotes
 from kubedag.app.operations.ports import DagSource, PauseFlags, RunsRepository
 
 
@@ -35,7 +35,8 @@ class ApiServices:
     ``scope``: the catalog one identity sees (a cluster's: only the namespaces where it may ``list dags``, the
     others invisible); ``None``: ``catalog`` for everyone. ``locate``: ``(namespace, object name)`` of a DAG by its API
     dag_id (a cluster serving several namespaces names the others' DAGs ``<namespace>.<name>``), used to
-    authorise a request on that DAG; ``None``: ``(namespace, dag_id)``.
+    authorise a request on that DAG; ``None``: ``(namespace, dag_id)``. ``notes``: where runs' notes are kept
+    (``None``: nowhere; a note is then refused, 400).
     """
 
     catalog: Catalog
@@ -52,6 +53,7 @@ class ApiServices:
     ready: Callable[[], str | None] = field(default=lambda: None)
     scope: Callable[[Identity], Catalog] | None = None
     locate: Callable[[str], tuple[str | None, str]] | None = None
+    notes: RunNotes | None = None
 
     def for_identity(self, who: Identity) -> ApiServices:
         """These services as ``who`` sees them (:attr:`scope` applied to the catalog)."""

@@ -323,6 +323,15 @@ class GridReader(Protocol):
         Raises NotFound for the DAG."""
 
 
+class RunNotes(Protocol):
+    """Where a run's note is kept (Airflow's ``DagRun.note``): on a cluster the DAGRun's annotation
+    ``kubedag.io/note``, which the cluster catalog reads into :attr:`RunInfo.note`. Optional: without it the API
+    refuses notes (400)."""
+
+    def set_note(self, dag_id: str, run_id: str, note: str | None) -> None:
+        """Set the note of run ``run_id`` of ``dag_id`` (None: remove it). Raises NotFound."""
+
+
 class IdentityScoped(Protocol):
     """A catalog that can narrow itself to what one identity may see (the cluster's: the namespaces where the
     Authorizer lets it ``list dags``; the others are then invisible). Optional: the API uses it when present."""

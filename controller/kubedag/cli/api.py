@@ -5,9 +5,10 @@ that builds its :class:`~kubedag.api.ApiServices`:
   ``SqlBackfills``) and DAG folder (:class:`kubedag.local.folder.LocalDagFolder`); authentication by a start-up
   token and/or basic-auth users (:class:`kubedag.api.auth.LocalAuthenticator`), served on 127.0.0.1 unless
   authentication is on;
-* **cluster** (``--cluster``): the Kubernetes API (:func:`kubedag.k8s.api_ports.cluster_api_ports`: DAG,
-  DAGRun, Pool, Backfill objects; TokenReview and SubjectAccessReview) plus the Postgres history when
-  ``--database-url`` is given.
+* **cluster** (``--cluster``): composed by :func:`kubedag.cli.api_cluster.serve_cluster` (the Kubernetes API's
+  DAG, DAGRun, Pool, Backfill objects; TokenReview and SubjectAccessReview; the history DB when
+  ``--database-url``/``KUBEDAG_DATABASE_URL`` is given; the controller's health from ``--leader-lease``), with
+  the options the Helm chart's API Deployment passes.
 
 Imports of the API, the store and the Kubernetes client are made inside the functions that need them, to keep
 the CLI's start-up fast (as elsewhere in :mod:`kubedag.cli`).
@@ -57,22 +58,6 @@ class ScanDags:
         return [scan.dags[name][0] for name in sorted(scan.dags)]
 
 
-class EmptyFolder:
-    """A DAG folder with nothing in it: the history Catalog of a cluster reads only the DB."""
-
-    def scan(self) -> Any:
-        from kubedag.app.scheduler_ports import FolderScan
-
-        return FolderScan()
-
-
-def _ready(catalog: Any) -> Any:
-    def ready() -> str | None:
-        health = catalog.health().metadatabase
-        return None if health.status == "healthy" else f"metadata DB: {health.detail or health.status}"
-    return ready
-
-
 def local_services(dags_folder: Path, database_url: str | None, auth: LocalAuth) -> Any:
     """The :class:`~kubedag.api.ApiServices` of local mode on ``dags_folder`` and the metadata DB.
 
@@ -82,6 +67,7 @@ def local_services(dags_folder: Path, database_url: str | None, auth: LocalAuth)
     from kubedag import __version__
     from kubedag.api import ApiServices
     from kubedag.api.auth import AllowAll, LocalAuthenticator, load_users
+    from kubedag.cli.api_cluster import metadb_ready
     from kubedag.cli.local_catalog import local_catalog
     from kubedag.store.operations import DbRuns
 
@@ -96,29 +82,7 @@ def local_services(dags_folder: Path, database_url: str | None, auth: LocalAuth)
     runs = DbRuns(local.catalog.sessions)
     return ApiServices(catalog=local.catalog, runs=runs, dags=ScanDags(local.folder), pauses=runs,
                        backfills=local.backfills, authenticator=LocalAuthenticator(auth.token, users),
-                       authorizer=AllowAll(), version=__version__, mode="local", ready=_ready(local.catalog))
-
-
-def cluster_services(kubeconfig: str | None, context: str | None, namespace: str | None, namespaces: list[str],
-                     database_url: str | None, basic_auth_secret: str | None) -> Any:
-    """The :class:`~kubedag.api.ApiServices` of a cluster: the home namespace (``namespace``, else the
-    context's) and ``namespaces`` more; the history from ``database_url`` when given."""
-    from kubedag import __version__
-    from kubedag.api import ApiServices
-    from kubedag.k8s.api_ports import cluster_api_ports
-    from kubedag.k8s.kubeapi import connect
-    from kubedag.store.catalog import SqlCatalog
-    from kubedag.store.db import open_store
-
-    api = connect(kubeconfig, context, namespace)
-    history = SqlCatalog(open_store(database_url)[1], EmptyFolder()) if database_url else None
-    ports = cluster_api_ports(api, namespaces=namespaces, history=history, basic_auth_secret=basic_auth_secret)
-    catalog = ports.catalog
-    return ApiServices(catalog=catalog, runs=ports.runs, dags=ports.dags, pauses=ports.pauses,
-                       backfills=ports.backfills, authenticator=ports.authenticator, authorizer=ports.authorizer,
-                       version=__version__, mode="cluster", namespace=ports.namespace,
-                       scope=lambda who: catalog.for_identity(who, ports.authorizer), locate=catalog.locate,
-                       ready=_ready(catalog))
+                       authorizer=AllowAll(), version=__version__, mode="local", ready=metadb_ready(local.catalog))
 
 
 def local_auth(host: str, token: str | None, generate_token: bool, users: Path | None) -> LocalAuth:
@@ -158,17 +122,32 @@ def api_command(
                                          help="Local: basic-auth users file (username:bcrypt-hash lines)."),
     cluster: bool = typer.Option(False, "--cluster", help="Serve a Kubernetes cluster's kubedag (TokenReview/RBAC)."),
     namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Cluster: the home namespace."),
-    also_namespace: list[str] = typer.Option([], "--also-namespace",
-                                             help="Cluster: more namespaces (their DAGs are '<namespace>.<name>')."),
+    extra_namespace: list[str] = typer.Option([], "--extra-namespace", "--also-namespace",
+                                              help="Cluster: more namespaces (their DAGs are '<namespace>.<name>'); "
+                                                   "repeat for each."),
     kubeconfig: Optional[str] = typer.Option(None, help="Cluster: kubeconfig file."),
     context: Optional[str] = typer.Option(None, help="Cluster: kubeconfig context."),
     basic_auth_secret: Optional[str] = typer.Option(None, envvar="KUBEDAG_API_BASIC_AUTH_SECRET",
                                                     help="Cluster: Secret of basic-auth users (off by default)."),
+    token_audience: list[str] = typer.Option([], "--token-audience",
+                                             help="Cluster: an audience bearer tokens must be for; repeat for each."),
+    leader_lease: Optional[str] = typer.Option(None, envvar="KUBEDAG_API_LEADER_LEASE",
+                                               help="Cluster: the controller's leader-election Lease, "
+                                                    "'<namespace>/<name>': the health document's scheduler."),
     log_level: str = typer.Option("warning", help="uvicorn's log level."),
 ) -> None:
     """Serve Airflow 3's REST API (/api/v2) and the seeds' Airflow 2 calls, locally or for a cluster."""
     if cluster:
-        services = cluster_services(kubeconfig, context, namespace, also_namespace, database_url, basic_auth_secret)
+        from kubedag import __version__
+        from kubedag.cli.api_cluster import serve_cluster  # start-up time: the API and the kubernetes client
+        from kubedag.k8s.kubeapi import KubeError
+
+        try:
+            services = serve_cluster(kubeconfig, context, namespace, extra_namespaces=extra_namespace,
+                                     database_url=database_url, basic_auth_secret=basic_auth_secret,
+                                     audiences=token_audience, leader_lease=leader_lease, version=__version__)
+        except (KubeError, ValueError) as exc:
+            raise fail(str(exc), 2) from None
     else:
         if dags_folder is None:
             raise fail("--dags-folder is required in local mode (or use --cluster)", 2)

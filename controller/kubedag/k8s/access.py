@@ -34,7 +34,7 @@ import bcrypt
 import yaml
 
 from kubedag.app.catalog import Identity, Unauthenticated
-from kubedag.app.operations.ports import OperationError
+from kubedag.app.operations.ports import OperationError, Unavailable
 
 TOKEN_TTL = 10.0
 """Seconds a TokenReview's answer is reused for the same token."""
@@ -170,7 +170,7 @@ class TokenReviewAuthenticator:
     """:class:`kubedag.app.catalog.Authenticator` on a cluster: ``Bearer <token>`` checked with a TokenReview
     (``audiences``: the audiences the token must be for, none by default: the API server's own); ``Basic ...``
     only when ``basic`` users are configured. Raises Unauthenticated (no header, unknown scheme, a token the
-    cluster rejects), OperationError when the review itself fails (the API server unreachable or refusing the
+    cluster rejects), Unavailable when the review itself fails (the API server unreachable or refusing the
     review: the API answers 503, not 401)."""
 
     def __init__(self, api_client: Any, *, audiences: Sequence[str] = (), basic: BasicUsers | None = None) -> None:
@@ -210,9 +210,9 @@ class TokenReviewAuthenticator:
         try:
             review = self._auth.create_token_review(body, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
-            raise OperationError(f"the TokenReview failed: {exc.status} {exc.reason}") from None
+            raise Unavailable(f"the TokenReview failed: {exc.status} {exc.reason}") from None
         except Exception as exc:  # noqa: BLE001 - urllib3/OSError: the API server cannot be reached
-            raise OperationError(f"the TokenReview failed: {type(exc).__name__}") from None
+            raise Unavailable(f"the TokenReview failed: {type(exc).__name__}") from None
         status = review.status
         if status is None or not status.authenticated or status.user is None:
             raise Unauthenticated("the Kubernetes API server did not accept the token")
@@ -225,7 +225,7 @@ class TokenReviewAuthenticator:
 class SubjectAccessReviewAuthorizer:
     """:class:`kubedag.app.catalog.Authorizer` on a cluster: one SubjectAccessReview per distinct question
     (identity, verb, group, resource, subresource, namespace, name), cached :data:`DECISION_TTL` seconds.
-    Raises OperationError when the review cannot be made."""
+    Raises Unavailable when the review cannot be made."""
 
     def __init__(self, api_client: Any, ttl: float = DECISION_TTL) -> None:
         from kubernetes import client  # start-up time: the kubernetes client takes ~0.5 s to import
@@ -253,9 +253,9 @@ class SubjectAccessReviewAuthorizer:
             review = self._authz.create_subject_access_review(client.V1SubjectAccessReview(spec=spec),
                                                               _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
-            raise OperationError(f"the SubjectAccessReview failed: {exc.status} {exc.reason}") from None
+            raise Unavailable(f"the SubjectAccessReview failed: {exc.status} {exc.reason}") from None
         except Exception as exc:  # noqa: BLE001 - urllib3/OSError: the API server cannot be reached
-            raise OperationError(f"the SubjectAccessReview failed: {type(exc).__name__}") from None
+            raise Unavailable(f"the SubjectAccessReview failed: {type(exc).__name__}") from None
         allowed = bool(review.status is not None and review.status.allowed and not review.status.denied)
         self._cache.put(key, allowed)
         return allowed

@@ -17,7 +17,8 @@ from kubedag.app.catalog import Catalog, ComponentHealth
 from kubedag.app.operations.ports import OperationError
 from kubedag.k8s.access import SubjectAccessReviewAuthorizer, TokenReviewAuthenticator, basic_users_from_secret
 from kubedag.k8s.backfills import ClusterBackfills
-from kubedag.k8s.catalog import ClusterCatalog
+from kubedag.k8s.catalog import ClusterCatalog, kube_errors
+from kubedag.k8s.catalog_objects import ANNOTATION_NOTE
 from kubedag.k8s.kubeapi import ClusterRuns, KubeApi
 
 
@@ -48,6 +49,8 @@ class RequestRuns:
     * Each operation gets its own :class:`ClusterRuns` in its thread (``load_run`` starts one, ``apply``
       continues it; the other calls stand alone): a ClusterRuns keeps the run it loaded for the ``apply`` that
       follows, so one shared instance would mix two requests' runs.
+    * Kubernetes failures become the operations' errors (:func:`kubedag.k8s.catalog.kube_errors`: an
+      unreachable API server is ``Unavailable``).
     * The namespace is the DAG's: a parsed DAG's ``namespace``, or the one an API dag_id names
       (``<namespace>.<name>``); the run's DAG name is the object's name.
     """
@@ -70,37 +73,52 @@ class RequestRuns:
         return runs.submitted if runs is not None else []
 
     def create_run(self, dag: Any, run: Any) -> None:
-        runs, dag = self._fresh(dag)
-        name = dag if isinstance(dag, str) else dag.dag_id
-        runs.create_run(dag, run if run.dag_id == name else replace(run, dag_id=name))
+        with kube_errors():
+            runs, dag = self._fresh(dag)
+            name = dag if isinstance(dag, str) else dag.dag_id
+            runs.create_run(dag, run if run.dag_id == name else replace(run, dag_id=name))
 
     def load_run(self, dag: Any, run_id: str) -> Any:
-        runs, dag = self._fresh(dag)
-        return runs.load_run(dag, run_id)
+        with kube_errors():
+            runs, dag = self._fresh(dag)
+            return runs.load_run(dag, run_id)
 
     def apply(self, dag: Any, change: Any) -> None:
-        runs = getattr(self._local, "runs", None)
-        if runs is None:
-            runs, dag = self._fresh(dag)
-        else:
-            dag = self.catalog.locate(dag)[1] if isinstance(dag, str) else replace(dag, dag_id=self.catalog.locate(dag.dag_id)[1])
-        runs.apply(dag, change)
+        with kube_errors():
+            runs = getattr(self._local, "runs", None)
+            if runs is None:
+                runs, dag = self._fresh(dag)
+            else:
+                dag = self.catalog.locate(dag)[1] if isinstance(dag, str) else replace(dag, dag_id=self.catalog.locate(dag.dag_id)[1])
+            runs.apply(dag, change)
 
     def delete_run(self, dag_id: str, run_id: str) -> None:
-        runs, name = self._fresh(dag_id)
-        runs.delete_run(name, run_id)
+        with kube_errors():
+            runs, name = self._fresh(dag_id)
+            runs.delete_run(name, run_id)
 
     def runs_by_logical_date(self, dag: Any) -> Any:
-        runs, dag = self._fresh(dag)
-        return runs.runs_by_logical_date(dag)
+        with kube_errors():
+            runs, dag = self._fresh(dag)
+            return runs.runs_by_logical_date(dag)
+
+    def set_note(self, dag_id: str, run_id: str, note: str | None) -> None:
+        """:class:`kubedag.app.catalog.RunNotes`: the DAGRun's annotation ``kubedag.io/note`` (None removes it,
+        by JSON merge patch). Raises NotFound."""
+        with kube_errors():
+            runs, name = self._fresh(dag_id)
+            obj = runs.find(name, run_id)
+            runs.api.patch_dagrun(obj["metadata"]["name"], {"metadata": {"annotations": {ANNOTATION_NOTE: note}}})
 
     def is_paused(self, dag: Any) -> bool:
-        runs, dag = self._fresh(dag)
-        return runs.is_paused(dag)
+        with kube_errors():
+            runs, dag = self._fresh(dag)
+            return runs.is_paused(dag)
 
     def set_paused(self, dag: Any, paused: bool) -> bool:
-        runs, dag = self._fresh(dag)
-        return runs.set_paused(dag, paused)
+        with kube_errors():
+            runs, dag = self._fresh(dag)
+            return runs.set_paused(dag, paused)
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,13 @@ from kubedag.app.catalog import (
     BackfillInfo, Catalog, ComponentHealth, ConnectionInfo, DagInfo, HealthInfo, Identity, PoolInfo, RunInfo, RunQuery,
     TaskInstanceInfo, TryInfo, VariableInfo, XComInfo,
 )
-from kubedag.app.operations.ports import InvalidRequest, NotFound, OperationError
+from kubedag.app.operations.ports import InvalidRequest, NotFound, OperationError, Unavailable
 from kubedag.core import naming as names
 from kubedag.core.secrets import load_sources
 from kubedag.core.spec.dagrun import TaskEntry
 from kubedag.k8s import catalog_objects as objects
 from kubedag.k8s.catalog_objects import Namespaces, history_dag_id
-from kubedag.k8s.kubeapi import ClusterRuns, KubeApi, KubeError, is_run_of
+from kubedag.k8s.kubeapi import ClusterRuns, KubeApi, KubeError, Unreachable, is_run_of
 from kubedag.k8s.kubeapi import NotFound as KubeNotFound
 
 LIST_PAGE = 5000
@@ -51,11 +51,14 @@ HISTORY_LIMIT = 1_000_000
 
 @contextlib.contextmanager
 def kube_errors() -> Iterator[None]:
-    """Kubernetes failures as the operations' errors: a missing object NotFound, the rest OperationError."""
+    """Kubernetes failures as the operations' errors: a missing object NotFound, an unreachable or failing API
+    server Unavailable (HTTP 503), the rest OperationError."""
     try:
         yield
     except KubeNotFound as exc:
         raise NotFound(str(exc)) from None
+    except Unreachable as exc:
+        raise Unavailable(str(exc)) from None
     except KubeError as exc:
         raise OperationError(str(exc)) from None
 

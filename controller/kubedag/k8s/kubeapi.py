@@ -45,6 +45,10 @@ class KubeError(Exception):
     """A Kubernetes failure, with a one-line message for the user."""
 
 
+class Unreachable(KubeError):
+    """The API server cannot be reached, or answered with a server error (5xx): nothing the request did wrong."""
+
+
 class NotFound(KubeError):
     """The object does not exist (404 for an object of a known kind)."""
 
@@ -210,12 +214,12 @@ class KubeApi:
             raise self._api_error(exc, what, kind) from None
         except urllib3.exceptions.MaxRetryError as exc:
             reason = _OBJECT_ADDRESS.sub("", str(exc.reason or exc))
-            raise KubeError(f"cannot reach the Kubernetes API server at {self.host}: {reason}") from None
+            raise Unreachable(f"cannot reach the Kubernetes API server at {self.host}: {reason}") from None
         except urllib3.exceptions.HTTPError as exc:
             reason = _OBJECT_ADDRESS.sub("", str(exc))
-            raise KubeError(f"cannot reach the Kubernetes API server at {self.host}: {reason}") from None
+            raise Unreachable(f"cannot reach the Kubernetes API server at {self.host}: {reason}") from None
         except OSError as exc:
-            raise KubeError(f"cannot reach the Kubernetes API server at {self.host}: {exc}") from None
+            raise Unreachable(f"cannot reach the Kubernetes API server at {self.host}: {exc}") from None
 
     def _api_error(self, exc: Any, what: str, kind: str | None) -> KubeError:
         message, details = _status_message(exc)
@@ -237,7 +241,8 @@ class KubeApi:
             return KubeError(f"forbidden: {message}")
         if status == 422:
             return KubeError(f"the API server rejected {what}: {message}")
-        return KubeError(f"{what}: the API server answered {status} {exc.reason or ''}: {message}".replace("  ", " "))
+        error = Unreachable if status >= 500 else KubeError
+        return error(f"{what}: the API server answered {status} {exc.reason or ''}: {message}".replace("  ", " "))
 
     # --- kubedag custom resources --------------------------------------------------------------------------
 

@@ -88,8 +88,10 @@ def created_run(svc: ApiServices, run: engine.DagRun) -> RunInfo:
 
 
 def trigger(svc: ApiServices, dag_id: str, *, logical_date: datetime | None, conf: dict | None,
-            run_id: str | None, interval_start: datetime | None, interval_end: datetime | None) -> RunInfo:
-    """Trigger a manual run (:func:`kubedag.app.operations.trigger`); ``logical_date`` None: now.
+            run_id: str | None, interval_start: datetime | None, interval_end: datetime | None,
+            note: str | None = None) -> RunInfo:
+    """Trigger a manual run (:func:`kubedag.app.operations.trigger`); ``logical_date`` None: now. ``note`` is
+    kept where the server keeps notes (:attr:`ApiServices.notes`), else dropped (as before notes were kept).
     Raises InvalidRequest when only one end of the data interval is given."""
     if (interval_start is None) != (interval_end is None):
         raise InvalidRequest("data_interval_start and data_interval_end must be given together")
@@ -97,6 +99,8 @@ def trigger(svc: ApiServices, dag_id: str, *, logical_date: datetime | None, con
     interval = (interval_start, interval_end) if interval_start and interval_end else None
     run = operations.trigger(svc.runs, dag, logical_date=logical_date or svc.clock(), conf=conf or {},
                              run_id=run_id, data_interval=interval)
+    if note and svc.notes is not None:
+        svc.notes.set_note(dag_id, run.run_id, note)
     return created_run(svc, run)
 
 
@@ -106,21 +110,24 @@ def trigger_dag_run(dag_id: str, body: TriggerDAGRunPostBody, svc: ApiServices =
     """Trigger a run with ``conf`` (409 when the run id or logical date is taken)."""
     return convert.run_response(trigger(svc, dag_id, logical_date=body.logical_date, conf=body.conf,
                                         run_id=body.dag_run_id, interval_start=body.data_interval_start,
-                                        interval_end=body.data_interval_end))
+                                        interval_end=body.data_interval_end, note=body.note))
 
 
 @endpoint(router, "PATCH", "/dags/{dag_id}/dagRuns/{dag_run_id}", "patch_dag_run", errors=(400, 401, 403, 404),
           response_model=DAGRunResponse)
 def patch_dag_run(dag_id: str, dag_run_id: str, body: DAGRunPatchBody, update_mask: list[str] | None = Query(None),
                   svc: ApiServices = Depends(services)) -> DAGRunResponse:
-    """Set the run's state (success/failed, :func:`kubedag.app.operations.set_run_state`)."""
+    """Set the run's state (success/failed, :func:`kubedag.app.operations.set_run_state`) and/or its note
+    (where the server keeps notes: :attr:`ApiServices.notes`; an empty note removes it)."""
     fields = set(update_mask or body.model_fields_set)
-    if "note" in fields:
-        raise InvalidRequest("note: kubedag does not store notes")
-    if fields - {"state"}:
-        raise InvalidRequest(f"update_mask: {', '.join(sorted(fields - {'state'}))} cannot be updated")
-    if body.state is not None:
+    if "note" in fields and svc.notes is None:
+        raise InvalidRequest("note: this kubedag server does not store notes (a cluster keeps them on the DAGRun)")
+    if fields - {"state", "note"}:
+        raise InvalidRequest(f"update_mask: {', '.join(sorted(fields - {'state', 'note'}))} cannot be updated")
+    if body.state is not None and "state" in fields:
         operations.set_run_state(svc.dags.dag(dag_id), svc.runs, dag_run_id, body.state, now=svc.clock())
+    if "note" in fields and svc.notes is not None:
+        svc.notes.set_note(dag_id, dag_run_id, body.note or None)
     return convert.run_response(svc.catalog.run(dag_id, dag_run_id))
 
 

@@ -62,7 +62,7 @@ class DAGRunCollectionResponse(BaseModel):
 
 class TriggerDAGRunPostBody(Body):
     """``POST /dags/{dag_id}/dagRuns``. ``logical_date`` null or absent: now (Airflow 2's default; kubedag runs
-    always have one). ``note`` is accepted but not kept (kubedag stores no notes)."""
+    always have one). ``note`` is kept on a cluster (the DAGRun's ``kubedag.io/note``), dropped locally."""
 
     dag_run_id: str | None = None
     data_interval_start: datetime | None = None
@@ -76,7 +76,7 @@ class TriggerDAGRunPostBody(Body):
 
 class DAGRunPatchBody(Body):
     """``PATCH /dags/{dag_id}/dagRuns/{dag_run_id}``: ``state`` success/failed (``queued`` is refused, 400);
-    ``note`` is refused (400): kubedag stores no notes."""
+    ``note``: kept on a cluster (the DAGRun's ``kubedag.io/note``), refused locally (400)."""
 
     state: Literal["queued", "success", "failed"] | None = None
     note: str | None = Field(None, max_length=1000)

@@ -9,7 +9,7 @@ through DAGRun and Backfill objects and ``spec.actions``, so that the controller
 from kubedag.app.operations.backfill import PlannedRun, backfill_intervals, plan_backfill
 from kubedag.app.operations.ports import (
     AlreadyExists, DagSource, InvalidRequest, LoadedRun, NotFound, OperationError, PauseFlags, RunChange,
-    RunsRepository,
+    RunsRepository, Unavailable,
 )
 from kubedag.app.operations.runs import (
     ClearPreview, check_run_id, clear, delete, manual_run, mark, preview_clear, set_paused, trigger,
@@ -19,5 +19,5 @@ from kubedag.app.operations.runstate import set_run_state
 __all__ = [
     "AlreadyExists", "ClearPreview", "DagSource", "InvalidRequest", "LoadedRun", "NotFound", "OperationError",
     "PauseFlags", "PlannedRun", "RunChange", "RunsRepository", "backfill_intervals", "check_run_id", "clear",
-    "delete", "manual_run", "mark", "plan_backfill", "preview_clear", "set_paused", "set_run_state", "trigger",
+    "delete", "manual_run", "mark", "plan_backfill", "preview_clear", "set_paused", "set_run_state", "trigger", "Unavailable",
 ]

@@ -40,6 +40,11 @@ class InvalidRequest(OperationError):
     """The request itself is invalid (a bad run id, an end date before the start date, an unknown task)."""
 
 
+class Unavailable(OperationError):
+    """A service the operation needs cannot answer now (the Kubernetes API server unreachable or failing, a
+    TokenReview/SubjectAccessReview that could not be made): HTTP 503, try again later."""
+
+
 @dataclass(frozen=True)
 class LoadedRun:
     """A run and its task instances (task_id -> TaskInstance; a task with no row has none)."""
