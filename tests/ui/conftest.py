@@ -27,9 +27,11 @@ def artifacts_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium; skips with the reason when Playwright or the browser is missing."""
+    """A headless Chromium; skips with the reason when Playwright or the browser is missing. Module-scoped:
+    Playwright's sync API keeps an event loop running in the main thread while it is open, and later tests
+    (``asyncio.run`` in tests/unit_k8s) must not find it running."""
     try:
         from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional: only the browser tests need it
     except ImportError:
