@@ -11,6 +11,8 @@ its runs finished). ``needs`` names the part of issue 13 (another helper's branc
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +61,12 @@ def task(name: str, script: str = 'true', **fields: Any) -> dict[str, Any]:
 def _bad_dag(key: str, tasks: list[dict[str, Any]], expect: tuple[str, ...], needs: str | None = None,
              note: str = '', **spec: Any) -> Case:
     name = f'c-{key}'
-    return Case(key, (dag(name, tasks, **spec),), ('DAG', name), expect, needs, note=note)
+    obj = dag(name, tasks, **spec)
+    # as `kubectl apply` sends it: what the user wrote kept in the last-applied annotation (the API server prunes
+    # unknown fields from the object itself, so that annotation is where a typo can still be found)
+    obj.setdefault('metadata', {}).setdefault('annotations', {})[
+        'kubectl.kubernetes.io/last-applied-configuration'] = json.dumps(obj, sort_keys=True)
+    return Case(key, (obj,), ('DAG', name), expect, needs, note=note)
 
 
 def _bad_run(key: str, dag_obj: dict[str, Any] | None, run_spec: dict[str, Any], expect: tuple[str, ...],
@@ -82,7 +89,7 @@ def corpus(full: bool = True, big_tasks: int | None = None) -> list[Case]:
         _bad_dag('cpu-lots', [task('a', resources={'limits': {'cpu': 'lots'}})], ('cpu', 'lots', 'quantity'), 'identity'),
         # issue 13 item 6: a render past any limit
         _bad_run('huge-render', dag('c-huge-render-dag', [task('a', "echo {{ 'x' * 100000000 }}")]), {},
-                 ('render', 'large', 'too long', 'limit', '413', 'size'), 'identity'),
+                 ('render', 'large', 'too long', 'limit', '413', 'size', 'over the cap'), 'identity'),
         _bad_run('missing-pool', dag('c-missing-pool-dag', [task('a', pool='nope')]), {}, ('nope',), 'identity'),
         _bad_run('pool-slots-over', dag('c-pool-slots-dag', [task('a', pool='small', poolSlots=3)]), {},
                  ('poolslots', 'slots'), 'identity', extra_objects=(pool('small', 1),)),
@@ -150,7 +157,7 @@ def corpus(full: bool = True, big_tasks: int | None = None) -> list[Case]:
         cases.append(_bad_dag(f'ghost-{i}', [task('a', dependsOn=[f'ghost{i}'])], (f'ghost{i}',)))
     for i, expr in enumerate(("{{ 'y' * 50000000 }}", "{{ range(10**9) | list }}", "{{ 'z' * 10**8 }}")):
         cases.append(_bad_run(f'render-{i}', dag(f'c-render-{i}-dag', [task('a', f'echo {expr}')]), {},
-                              ('render', 'large', 'too long', 'limit', '413', 'size'), 'identity'))
+                              ('render', 'large', 'too long', 'limit', '413', 'size', 'over the cap'), 'identity'))
     for i in range(3):
         cases.append(_bad_run(f'pool-missing-{i}', dag(f'c-pool-missing-{i}-dag', [task('a', pool=f'absent{i}')]), {},
                               (f'absent{i}',), 'identity'))
