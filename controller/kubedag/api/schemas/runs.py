@@ -52,12 +52,18 @@ class DAGRunResponse(BaseModel):
     partition_date: datetime | None = None
 
 
-class DAGRunCollectionResponse(BaseModel):
-    dag_runs: list[DAGRunResponse]
+class CursorPage(BaseModel):
+    """The paging fields of Airflow 3's cursor-paged collections (``dagRuns``, ``taskInstances``): a total that
+    may be omitted past ``total_entries_limit``, and opaque cursors to the next and previous pages."""
+
     total_entries: int | None = None
     next_cursor: str | None = None
     previous_cursor: str | None = None
     total_entries_limit: int | None = None
+
+
+class DAGRunCollectionResponse(CursorPage):
+    dag_runs: list[DAGRunResponse]
 
 
 class TriggerDAGRunPostBody(Body):
@@ -162,12 +168,8 @@ class TaskInstanceResponse(TaskInstanceHistoryResponse):
     triggerer_job: dict[str, Any] | None = None
 
 
-class TaskInstanceCollectionResponse(BaseModel):
+class TaskInstanceCollectionResponse(CursorPage):
     task_instances: list[TaskInstanceResponse]
-    total_entries: int | None = None
-    next_cursor: str | None = None
-    previous_cursor: str | None = None
-    total_entries_limit: int | None = None
 
 
 class ClearTaskInstanceCollectionResponse(BaseModel):
