@@ -40,13 +40,18 @@ def _converged(url: str) -> bool:
             and all(t[5] for t in tries))
 
 
+def _run_pair_to_its_end(k8s_api, url: str) -> None:
+    """Under a running controller: create the DAGRun ``pair-1`` and wait until it failed and its history is in the DB."""
+    k8s_api.create(manual_run('pair', 'pair-1'))
+    assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'
+    wait_until(lambda: _converged(url), what='the history written')
+
+
 def test_rows_lost_or_corrupted_while_the_controller_was_down_are_corrected_at_start(k8s_api, fake_kubelet, sqlite_url):
     k8s_api.create(_pair())
     controller = RunningController(k8s_api, sqlite_url)
     with controller:
-        k8s_api.create(manual_run('pair', 'pair-1'))
-        assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'
-        wait_until(lambda: _converged(sqlite_url), what='the history written')
+        _run_pair_to_its_end(k8s_api, sqlite_url)
     _execute(sqlite_url,  # a DB behind its status: the run and a task still running, a try and a log lost
              "update dag_run set state = 'running', end_date = null",
              "update task_instance set state = 'running', end_date = null, exit_code = null where task_id = 'second'",
@@ -67,9 +72,7 @@ def test_a_history_lost_while_the_controller_was_down_and_its_pods_gone_converge
     k8s_api.create(_pair())
     controller = RunningController(k8s_api, sqlite_url)
     with controller:
-        k8s_api.create(manual_run('pair', 'pair-1'))
-        assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'
-        wait_until(lambda: _converged(sqlite_url), what='the history written')
+        _run_pair_to_its_end(k8s_api, sqlite_url)
     _execute(sqlite_url,
              "update dag_run set state = 'running', end_date = null",
              "update task_instance set state = 'running', end_date = null where task_id = 'second'",
@@ -92,9 +95,7 @@ def test_a_history_lost_while_the_controller_was_down_and_its_pods_gone_converge
 def test_rows_corrupted_while_the_controller_runs_are_corrected_by_the_periodic_pass(k8s_api, fake_kubelet, sqlite_url):
     k8s_api.create(_pair())
     with RunningController(k8s_api, sqlite_url, history_resync=timedelta(seconds=1)):
-        k8s_api.create(manual_run('pair', 'pair-1'))
-        assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'
-        wait_until(lambda: _converged(sqlite_url), what='the history written')
+        _run_pair_to_its_end(k8s_api, sqlite_url)
         _execute(sqlite_url, "update task_instance set state = 'running', end_date = null where task_id = 'first'",
                  "update task_instance_history set state = 'running', log = null where task_id = 'second'")
         wait_until(lambda: _converged(sqlite_url), what='the DB history corrected by the periodic pass')
@@ -107,9 +108,7 @@ def test_a_run_whose_tasks_all_ended_while_its_status_lagged_finishes_after_a_re
     k8s_api.create(_pair())
     controller = RunningController(k8s_api, sqlite_url)
     with controller:
-        k8s_api.create(manual_run('pair', 'pair-1'))
-        assert wait_phase(k8s_api, 'pair-1')['status']['phase'] == 'failed'
-        wait_until(lambda: _converged(sqlite_url), what='the history written')
+        _run_pair_to_its_end(k8s_api, sqlite_url)
     k8s_api.patch(DAGRUNS, 'pair-1', {'status': {'phase': 'queued', 'startedAt': None, 'finishedAt': None}}, NS,
                   subresource='status', content_type='application/merge-patch+json')
     with controller:
