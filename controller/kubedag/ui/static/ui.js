@@ -27,7 +27,52 @@
     document.addEventListener("input", function (e) { if (e.target.matches("textarea[data-json]")) checkJson(e.target.form); });
     setupGrid();
     setupGraph();
+    htmx.onLoad(function (root) {   // a live log swapped in (or in the first page): stream it
+      var box = root.matches && root.matches("[data-stream]") ? root : root.querySelector && root.querySelector("[data-stream]");
+      if (box) streamLog(box);
+    });
+    document.body.addEventListener("htmx:beforeCleanupElement", function (e) {  // a streamed log swapped away
+      if (e.target.kdSource) e.target.kdSource.close();
+    });
   });
+
+  // ---------------------------------------------------------------- live log: server-sent events (stream.py)
+  function streamLog(box) {
+    if (box.dataset.streaming) return;
+    box.dataset.streaming = "open";
+    if (!window.EventSource) { pollLog(box); return; }
+    var pre = box.querySelector("pre.log"), status = box.querySelector("[data-live]"), problem = box.querySelector("[data-problem]");
+    var source = box.kdSource = new EventSource(box.dataset.stream);
+    function gone() { if (document.body.contains(box)) return false; source.close(); return true; }
+    function show(text, replace) {
+      var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      if (replace) pre.textContent = text; else pre.appendChild(document.createTextNode(text));
+      if (atEnd) pre.scrollTop = pre.scrollHeight;
+    }
+    source.addEventListener("open", function () { if (!gone()) status.textContent = "live, streaming"; });
+    source.addEventListener("reset", function (e) { if (!gone()) show(JSON.parse(e.data).text, true); });
+    source.addEventListener("append", function (e) { if (!gone()) show(JSON.parse(e.data).text, false); });
+    source.addEventListener("problem", function (e) {
+      if (gone()) return;
+      problem.textContent = JSON.parse(e.data).message; problem.hidden = false;
+    });
+    source.addEventListener("end", function (e) {
+      source.close();
+      var state = JSON.parse(e.data).state;
+      status.textContent = "ended" + (state ? ": " + state : "");
+      box.dataset.streaming = "ended";
+    });
+    source.addEventListener("timeout", function () { source.close(); if (!gone()) pollLog(box); });
+    source.onerror = function () { source.close(); if (!gone()) pollLog(box); };  // refused, dropped: poll instead
+  }
+  function pollLog(box) {
+    box.dataset.streaming = "polling";
+    box.setAttribute("hx-get", box.dataset.poll);
+    box.setAttribute("hx-trigger", "load delay:2s");
+    box.setAttribute("hx-swap", "outerHTML");
+    box.setAttribute("hx-headers", '{"kd-background": "1"}');
+    htmx.process(box);
+  }
 
   // ---------------------------------------------------------------- trigger form: conf must be a JSON object
   function checkJson(root) {
