@@ -1,0 +1,72 @@
+"""The live log in headless Chromium, in local mode (``kubedag scheduler`` and ``kubedag api`` as a user starts
+them): a running task's lines appear in the task instance panel while it runs (streamed), then its final log.
+The task prints three lines, then waits for a file the test creates once it has seen them, so "before the task
+ends" is a fact of the test, not a race."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from tests.ui.conftest import artifacts_dir, free_port
+from tests.ui.test_local_flows import KUBEDAG, TOKEN, WAIT, cell, confirm, dag, open_trigger, wait_until_serving
+
+
+@pytest.fixture()
+def talker(tmp_path, monkeypatch, browser):
+    """``(url, release)``: the scheduler and the API on a folder with DAG ``talker``, whose task ``talk`` prints
+    ``step 1..3``, waits for ``release`` to exist, prints ``done`` and succeeds."""
+    monkeypatch.setenv("KUBEDAG_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KUBEDAG_DATABASE_URL", raising=False)
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    release = tmp_path / "release"
+    script = (f"for i in 1 2 3; do echo step $i; sleep 0.3; done; "
+              f"while [ ! -f {release} ]; do sleep 0.2; done; echo done")
+    (folder / "talker.yaml").write_text(yaml.safe_dump(dag("talker", [
+        {"name": "talk", "command": ["sh", "-c", script]}])))
+    env = os.environ.copy()
+    scheduler = subprocess.Popen([KUBEDAG, "scheduler", "--dags-folder", str(folder), "--dag-dir-list-interval",
+                                  "0.5", "--grace-period", "1"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, env=env)
+    port = free_port()
+    api = subprocess.Popen([KUBEDAG, "api", "--dags-folder", str(folder), "--token", TOKEN, "--port", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(f"{url}/ui/login", api)
+        yield url, release
+    finally:
+        release.write_text("go")
+        for process in (api, scheduler):
+            process.terminate()
+            process.wait(30)
+
+
+def test_a_running_tasks_log_streams_into_the_panel_then_shows_the_final_log(page, talker):
+    url, release = talker
+    shots = artifacts_dir()
+    streams = []
+    page.on("request", lambda r: streams.append(r.url) if "/log/stream" in r.url else None)
+    open_trigger(page, url, "talker")
+    confirm(page)
+    page.wait_for_function("""() => { const td = document.querySelector('table.grid tr[data-task="talk"] td');
+                                      return td && td.className.startsWith('b'); }""", timeout=WAIT)  # running
+    cell(page, "talk").click()
+    page.wait_for_selector("#panel pre.log:has-text('step 3')", timeout=WAIT)
+    log = page.inner_text("#panel pre.log")
+    lines = log.splitlines()
+    assert lines[-3:] == ["step 1", "step 2", "step 3"]                 # shown while the task still runs
+    assert page.inner_text("#log [data-live]") == "live, streaming"
+    assert streams, "the panel did not open the log stream"
+    page.mouse.move(5, 5)                                                 # no tooltip over the picture
+    page.locator("#log").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "local-log-streaming.png")
+    release.write_text("go")
+    page.wait_for_selector("#log [data-live]:has-text('ended: success')", timeout=WAIT)
+    assert page.inner_text("#panel pre.log").splitlines()[-4:] == ["step 1", "step 2", "step 3", "done"]
+    page.locator("#log").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "local-log-streamed-final.png")
