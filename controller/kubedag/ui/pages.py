@@ -87,8 +87,12 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
     @router.get("/dags/{dag_id}/grid", include_in_schema=False)
     def grid(request: Request, dag_id: str, runs: int = Query(25, ge=1, le=1000), v: str = "") -> Response:
         catalog, info, identity = ui.dag_access(request, dag_id, "list", "dagruns")
-        model = views.grid(catalog, dag_id, limit=runs)
-        if request.headers.get("hx-target") == "grid":
+        polled = request.headers.get("hx-target") == "grid"
+        version = views.grid_version(catalog, info, runs) if polled and v else None
+        if version is not None and v == version:
+            return Response(status_code=204)  # unchanged, told by a small query: the grid is not built
+        model = views.grid(catalog, dag_id, limit=runs, version=version)
+        if polled:
             if v and v == model.version:
                 return Response(status_code=204)  # unchanged: htmx swaps nothing
             return ui.page("grid_body.html", request, grid=model, runs=runs, info=info)
