@@ -17,6 +17,8 @@ from kubedag.app.catalog import GridVersion, RunQuery
 from kubedag.cli.api import LocalAuth, local_services
 from kubedag.store.catalog import SqlCatalog
 from kubedag.ui import ui_router
+from tests.api_cluster.conftest import k8s_crd_files, kube  # noqa: F401 - the emulator's fixtures
+from tests.k8s.emulator.fixtures import k8s_api, k8s_api_options  # noqa: F401
 from tests.ui.memory import T0
 
 POLL = {"Authorization": "Bearer t", "HX-Request": "true", "HX-Target": "grid"}
@@ -80,3 +82,39 @@ def test_a_new_run_changes_the_version(local):
     operations.trigger(services.runs, dag, logical_date=T0 + timedelta(days=5))
     changed = client.get(f"/ui/dags/etl/grid?v={version}", headers=POLL)
     assert changed.status_code == 200 and changed.text.count('class="run run-') == 3
+
+
+# ------------------------------------------------------------------------------------------------ cluster
+def test_on_a_cluster_an_unchanged_grid_is_not_rebuilt_and_a_status_change_is_sent(k8s_api, kube, monkeypatch):
+    from fastapi import FastAPI  # noqa: PLC0415 - only this test serves the UI alone
+
+    from kubedag.core import naming as names  # noqa: PLC0415
+    from kubedag.k8s.catalog import ClusterCatalog  # noqa: PLC0415
+    from tests.ui.memory import Rbac, Services, TokenAuth  # noqa: PLC0415
+    k8s_api.create({"apiVersion": "kubedag.io/v1alpha1", "kind": "DAG",
+                    "metadata": {"name": "etl", "namespace": "default"},
+                    "spec": {"schedule": None, "startDate": "2026-11-01T00:00:00Z", "defaults": {"image": "busybox"},
+                             "tasks": [{"name": "a", "command": ["true"]}]}})
+    objects = []
+    for i in range(2):
+        run_id = f"manual__{(T0 + timedelta(days=i)).isoformat()}"
+        objects.append(k8s_api.create({"apiVersion": "kubedag.io/v1alpha1", "kind": "DAGRun", "metadata": {
+            "name": names.run_name("etl", run_id), "namespace": "default", "labels": names.run_labels("etl")},
+            "spec": {"dagName": "etl", "runId": run_id, "runType": "manual",
+                     "logicalDate": (T0 + timedelta(days=i)).isoformat()}}))
+    builds = []
+    original = ClusterCatalog.grid
+    monkeypatch.setattr(ClusterCatalog, "grid", lambda self, *a: builds.append(a) or original(self, *a))
+    catalog = ClusterCatalog(kube)
+    assert isinstance(catalog, GridVersion)
+    app = FastAPI()
+    app.include_router(ui_router(Services(catalog, TokenAuth({"t": "alice"}), Rbac({("alice", "*", "*")}))))
+    client = TestClient(app)
+    version = version_of(client.get("/ui/dags/etl/grid", headers=POLL).text)
+    assert client.get(f"/ui/dags/etl/grid?v={version}", headers=POLL).status_code == 204
+    assert len(builds) == 1                                            # the poll built nothing
+    k8s_api.patch("kubedag.io/v1alpha1/dagruns", objects[1]["metadata"]["name"],
+                  {"status": {"phase": "running", "tasks": {"a": {"s": "running", "t": 1}}}}, "default",
+                  subresource="status")
+    changed = client.get(f"/ui/dags/etl/grid?v={version}", headers=POLL)
+    assert changed.status_code == 200 and len(builds) == 2 and version_of(changed.text) != version
