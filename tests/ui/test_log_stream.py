@@ -128,3 +128,39 @@ def test_the_log_view_of_a_running_try_offers_the_stream_and_polls_only_as_the_f
     assert "hx-trigger" not in html
     polled = client.get(f"{URL}?try_number=1&poll=1", headers={**ALICE, "HX-Request": "true"}).text
     assert 'hx-trigger="every 2s"' in polled and "data-stream" not in polled
+
+
+def test_stopping_the_api_server_ends_an_open_stream(world):
+    import threading  # noqa: PLC0415 - only this test serves for real
+
+    import httpx  # noqa: PLC0415
+
+    from kubedag.api.app import serve  # noqa: PLC0415
+    from tests.ui.conftest import free_port  # noqa: PLC0415
+    client, catalog, _ = world
+    catalog.lines = 10**9                                                # the try never ends by itself
+    port = free_port()
+    run, stop = serve(client.app, "127.0.0.1", port)
+    server = threading.Thread(target=run, daemon=True)
+    server.start()
+    first = threading.Event()
+
+    def read() -> None:
+        for _ in range(200):  # the server may not listen yet
+            try:
+                with httpx.stream("GET", f"http://127.0.0.1:{port}{URL}/stream?try_number=1", headers=ALICE,
+                                  timeout=60) as response:
+                    for line in response.iter_lines():
+                        if line.startswith("event: "):
+                            first.set()
+                return
+            except httpx.ConnectError:
+                threading.Event().wait(0.05)
+            except httpx.HTTPError:
+                return
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert first.wait(60), "the stream sent nothing"
+    stop()
+    server.join(60)
+    assert not server.is_alive(), "kubedag api did not stop while a log stream was open"
