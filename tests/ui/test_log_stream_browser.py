@@ -5,14 +5,11 @@ ends" is a fact of the test, not a race."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 import pytest
 import yaml
 
-from tests.ui.conftest import artifacts_dir, free_port
-from tests.ui.test_local_flows import KUBEDAG, TOKEN, WAIT, cell, confirm, dag, open_trigger, wait_until_serving
+from tests.ui.conftest import artifacts_dir
+from tests.ui.test_local_flows import WAIT, cell, confirm, dag, open_trigger, serving
 
 
 @pytest.fixture()
@@ -28,22 +25,11 @@ def talker(tmp_path, monkeypatch, browser):
               f"while [ ! -f {release} ]; do sleep 0.2; done; echo done")
     (folder / "talker.yaml").write_text(yaml.safe_dump(dag("talker", [
         {"name": "talk", "command": ["sh", "-c", script]}])))
-    env = os.environ.copy()
-    scheduler = subprocess.Popen([KUBEDAG, "scheduler", "--dags-folder", str(folder), "--dag-dir-list-interval",
-                                  "0.5", "--grace-period", "1"], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, env=env)
-    port = free_port()
-    api = subprocess.Popen([KUBEDAG, "api", "--dags-folder", str(folder), "--token", TOKEN, "--port", str(port)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_serving(f"{url}/ui/login", api)
-        yield url, release
+        with serving(folder) as url:
+            yield url, release
     finally:
         release.write_text("go")
-        for process in (api, scheduler):
-            process.terminate()
-            process.wait(30)
 
 
 def test_a_running_tasks_log_streams_into_the_panel_then_shows_the_final_log(page, talker):
