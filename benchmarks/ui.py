@@ -215,7 +215,8 @@ def main() -> None:
     if args.catalog == "cluster":
         batched, per_run, token = cluster_grid_times(args.runs, args.tasks, args.repeat)
         print(f"cluster grid model {args.runs} runs x {args.tasks} tasks: one batched read p50 {batched * 1000:.0f} ms,"
-              f" per-run reads p50 {per_run * 1000:.0f} ms; version token (an unchanged poll) p50 {token * 1000:.0f} ms")
+              f" per-run reads p50 {per_run * 1000:.0f} ms; version token (an unchanged poll) p50 "
+              f"{token * 1000:.0f} ms")
         return
     with contextlib.ExitStack() as stack:
         app = make_app(args, stack)

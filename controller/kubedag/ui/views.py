@@ -16,7 +16,9 @@ from typing import Any
 
 from cron_descriptor import ExpressionDescriptor
 
-from kubedag.app.catalog import Catalog, DagInfo, GridReader, GridVersion, RunInfo, RunQuery, TaskInstanceInfo, TryInfo
+from kubedag.app.catalog import (
+    Catalog, DagInfo, GridReader, GridVersion, RunInfo, RunQuery, TaskInstanceInfo, TryInfo,
+)
 from kubedag.app.operations import LoadedRun, OperationError
 from kubedag.core import engine, timetable
 from kubedag.core.secrets import is_sensitive
