@@ -56,3 +56,29 @@ def test_a_running_tasks_log_streams_into_the_panel_then_shows_the_final_log(pag
     assert page.inner_text("#panel pre.log").splitlines()[-4:] == ["step 1", "step 2", "step 3", "done"]
     page.locator("#log").scroll_into_view_if_needed()
     page.screenshot(path=shots / "local-log-streamed-final.png")
+
+
+def test_when_the_stream_cannot_be_opened_the_log_is_polled_instead(page):
+    from fastapi import FastAPI  # noqa: PLC0415 - the in-memory world of the stream's unit tests
+
+    from kubedag.ui import ui_router  # noqa: PLC0415
+    from tests.ui.conftest import Server  # noqa: PLC0415
+    from tests.ui.memory import Rbac, Services, TokenAuth, chain_dag  # noqa: PLC0415
+    from tests.ui.test_log_stream import Growing  # noqa: PLC0415
+    catalog = Growing(lines=10**9)
+    dag_ = chain_dag("etl", 2)
+    catalog.add_dag(dag_)
+    catalog.add_run(dag_, 0, {"t000": "running"}, run_type="manual", state="running")
+    app = FastAPI()
+    app.include_router(ui_router(Services(catalog, TokenAuth({"t": "alice"}), Rbac({("alice", "*", "*")}))))
+    with Server(app) as server:
+        page.set_extra_http_headers({"Authorization": "Bearer t"})
+        page.route("**/log/stream*", lambda route: route.abort())       # a proxy that refuses event streams
+        page.goto(f"{server.url}/ui/dags/etl/grid")
+        page.locator('table.grid tr[data-task="t000"] td').last.click()
+        page.wait_for_selector("#log [data-live]:has-text('live, refreshing')")
+        reads = catalog.reads
+        page.wait_for_function("n => document.querySelector('#panel pre.log').textContent.includes(`line ${n}\n`)",
+                               arg=reads + 1)                            # new lines keep coming, by polling
+        page.locator("#log").scroll_into_view_if_needed()
+        page.screenshot(path=artifacts_dir() / "memory-log-polled-fallback.png")

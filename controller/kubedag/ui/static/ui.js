@@ -65,13 +65,13 @@
     source.addEventListener("timeout", function () { source.close(); if (!gone()) pollLog(box); });
     source.onerror = function () { source.close(); if (!gone()) pollLog(box); };  // refused, dropped: poll instead
   }
-  function pollLog(box) {
+  function pollLog(box) {  // the polled view (log.html with poll=1) refreshes itself every 2 s
     box.dataset.streaming = "polling";
-    box.setAttribute("hx-get", box.dataset.poll);
-    box.setAttribute("hx-trigger", "load delay:2s");
-    box.setAttribute("hx-swap", "outerHTML");
-    box.setAttribute("hx-headers", '{"kd-background": "1"}');
-    htmx.process(box);
+    setTimeout(function () {
+      if (document.body.contains(box)) {
+        htmx.ajax("GET", box.dataset.poll, {target: box, swap: "outerHTML", headers: {"kd-background": "1"}});
+      }
+    }, 2000);
   }
 
   // ---------------------------------------------------------------- trigger form: conf must be a JSON object
