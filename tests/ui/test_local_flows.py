@@ -5,11 +5,13 @@ would see (no timed assertion). Screenshots of every page go to the artifacts di
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -57,6 +59,14 @@ def local(tmp_path, monkeypatch, browser):
         ], params={"who": "nobody"}),
     ]
     (folder / "dags.yaml").write_text(yaml.safe_dump_all(docs))
+    with serving(folder) as url:
+        yield url, folder, marker
+
+
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """``kubedag scheduler`` and ``kubedag api --token`` on ``folder`` (as a user starts them): the API's base URL
+    once it serves the UI; both stop on exit."""
     env = os.environ.copy()
     scheduler = subprocess.Popen([KUBEDAG, "scheduler", "--dags-folder", str(folder), "--dag-dir-list-interval",
                                   "0.5", "--grace-period", "1"], stdout=subprocess.DEVNULL,
@@ -67,7 +77,7 @@ def local(tmp_path, monkeypatch, browser):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(f"{url}/ui/login", api)
-        yield url, folder, marker
+        yield url
     finally:
         for process in (api, scheduler):
             process.terminate()

@@ -81,11 +81,14 @@ def _prometheus_app() -> Any:
 
 def serve(app: FastAPI, host: str, port: int, *, log_level: str = "warning") -> tuple[Callable[[], None],
                                                                                      Callable[[], None]]:
-    """``(run, stop)`` of a uvicorn server of ``app`` on ``host:port``: ``run()`` blocks until ``stop()``.
+    """``(run, stop)`` of a uvicorn server of ``app`` on ``host:port``: ``run()`` blocks until ``stop()``, which lets
+    open responses finish for at most 5 seconds, then cancels them (a live log stream would otherwise hold it).
     Signal handlers are left to the caller (``kubedag standalone`` stops every service on Ctrl-C)."""
     import uvicorn  # noqa: PLC0415 - start-up time: only the serving commands need it
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False))
+    # a stop waits at most 5 s for open responses: the UI's live log streams (text/event-stream) would hold it
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                                           timeout_graceful_shutdown=5))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
     def stop() -> None:

@@ -323,6 +323,19 @@ class GridReader(Protocol):
         Raises NotFound for the DAG."""
 
 
+@runtime_checkable
+class GridVersion(Protocol):
+    """A catalog that tells cheaply whether a DAG's grid changed (the grid's live poll asks every 2-5 s; building
+    the grid to compare would read every task instance). Optional: without it the UI builds the grid and compares
+    a digest of it."""
+
+    def grid_version(self, dag_id: str, limit: int) -> str:
+        """A short token of the grid of ``dag_id``'s latest ``limit`` runs (by logical date, newest first): it
+        changes when a run is added or removed or changes state, or a task instance of those runs changes state
+        or try number. Computed from a small query (the runs' ids and states, and per run and state the count, try
+        sum and latest update of its task instances), not from the rows. An empty or unknown DAG has a token too."""
+
+
 class RunNotes(Protocol):
     """Where a run's note is kept (Airflow's ``DagRun.note``): on a cluster the DAGRun's annotation
     ``kubedag.io/note``, which the cluster catalog reads into :attr:`RunInfo.note`. Optional: without it the API

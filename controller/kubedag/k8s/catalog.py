@@ -25,6 +25,7 @@ Kubernetes failures become :class:`~kubedag.app.operations.ports.OperationError`
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -239,6 +240,22 @@ class ClusterCatalog:
             if run_id in archived:
                 out[run_id] = sorted((replace(t, dag_id=dag_id) for t in archived[run_id]), key=lambda t: t.task_id)
         return out
+
+    def grid_version(self, dag_id: str, limit: int) -> str:
+        """:class:`~kubedag.app.catalog.GridVersion`: a digest of the names and resourceVersions of the DAG's DAGRun
+        objects (one list, no object converted: every write to a run, its status included, moves its
+        resourceVersion) and the history's own token (its small queries) for the runs etcd no longer holds. Every
+        live run counts, not only the latest ``limit``: a change to an older one rebuilds the grid once. Raises
+        NotFound for a DAG id of a namespace not served or not visible."""
+        namespace, name = self.locate(dag_id)
+        digest = hashlib.blake2b(digest_size=8)
+        for meta in sorted((o.get("metadata") or {} for o in self._run_objects(namespace, name)),
+                           key=lambda m: m.get("name", "")):
+            digest.update(f"{meta.get('name')}:{meta.get('resourceVersion')};".encode())
+        archived = getattr(self.history, "grid_version", None)
+        if archived is not None:
+            digest.update(archived(history_dag_id(namespace, name), limit).encode())
+        return digest.hexdigest()
 
     def _task_instances(self, dag_id: str, name: str, obj: dict[str, Any], dag: Any,
                         archived: list[TaskInstanceInfo] | None) -> list[TaskInstanceInfo]:

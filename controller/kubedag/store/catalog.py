@@ -24,6 +24,7 @@ The default pool is shown as Airflow's ``default_pool``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -274,6 +275,30 @@ class SqlCatalog:
                                           weights.get(task_id, 1), after)
                             for task_id in sorted(set(tasks) | set(rows[run_id]))]
         return grid
+
+    def grid_version(self, dag_id: str, limit: int) -> str:
+        """:class:`~kubedag.app.catalog.GridVersion`: a digest of the latest ``limit`` runs' ids, types and states,
+        their total count, and per run and task instance state: the count, the sum of try numbers and the latest
+        ``updated_at`` (three small queries; the grid reads every task instance). A change that kept every run's
+        per-state counts and try sums and did not move ``updated_at`` would go unseen until the next change: no
+        writer of the scheduler or of the operations makes one."""
+        order = (DagRunRow.logical_date.desc().nulls_last(), DagRunRow.id.desc())  # runs(order_by="-logical_date")
+        ti = TaskInstanceRow
+        with self.sessions() as session:
+            total = session.scalar(sa.select(sa.func.count()).select_from(DagRunRow)
+                                   .where(DagRunRow.dag_id == dag_id)) or 0
+            runs = session.execute(sa.select(DagRunRow.run_id, DagRunRow.run_type, DagRunRow.state)
+                                   .where(DagRunRow.dag_id == dag_id).order_by(*order).limit(limit)).all()
+            counts = session.execute(
+                sa.select(ti.run_id, ti.state, sa.func.count(), sa.func.sum(ti.try_number), sa.func.max(ti.updated_at))
+                .where(ti.dag_id == dag_id, ti.run_id.in_([r.run_id for r in runs]))
+                .group_by(ti.run_id, ti.state)).all()
+        digest = hashlib.blake2b(f"{total};".encode(), digest_size=8)
+        for row in runs:
+            digest.update(f"{row.run_id}:{row.run_type}:{row.state};".encode())
+        for row in sorted(counts, key=lambda r: (r[0], r[1] or "")):
+            digest.update(("|".join(str(v) for v in row) + ";").encode())
+        return digest.hexdigest()
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> TaskInstanceInfo:
         """One task instance (kubedag's addition to the port). Raises NotFound (run, or a task the DAG and the

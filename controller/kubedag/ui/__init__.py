@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from kubedag.ui.actions import add_actions
 from kubedag.ui.pages import add_pages
 from kubedag.ui.services import UiServices
+from kubedag.ui.stream import add_stream
 from kubedag.ui.web import Ui, environment, route_class
 
 __all__ = ["UiServices", "ui_router"]
@@ -25,4 +26,5 @@ def ui_router(services: UiServices, prefix: str = "/ui") -> APIRouter:
     router = APIRouter(prefix=ui.prefix, route_class=route_class(ui))
     add_pages(router, ui)
     add_actions(router, ui)
+    add_stream(router, ui)
     return router

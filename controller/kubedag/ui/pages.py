@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse
 from kubedag.app.catalog import Unauthenticated
 from kubedag.app.operations import NotFound, OperationError
 from kubedag.ui import views
+from kubedag.ui.stream import is_live
 from kubedag.ui.web import COOKIE, Forbidden, Ui
 
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".json": "application/json",
@@ -86,8 +87,12 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
     @router.get("/dags/{dag_id}/grid", include_in_schema=False)
     def grid(request: Request, dag_id: str, runs: int = Query(25, ge=1, le=1000), v: str = "") -> Response:
         catalog, info, identity = ui.dag_access(request, dag_id, "list", "dagruns")
-        model = views.grid(catalog, dag_id, limit=runs)
-        if request.headers.get("hx-target") == "grid":
+        polled = request.headers.get("hx-target") == "grid"
+        version = views.grid_version(catalog, info, runs) if polled and v else None
+        if version is not None and v == version:
+            return Response(status_code=204)  # unchanged, told by a small query: the grid is not built
+        model = views.grid(catalog, dag_id, limit=runs, version=version)
+        if polled:
             if v and v == model.version:
                 return Response(status_code=204)  # unchanged: htmx swaps nothing
             return ui.page("grid_body.html", request, grid=model, runs=runs, info=info)
@@ -193,12 +198,15 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
                         media_type="application/json")
 
     @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/log", include_in_schema=False)
-    def log(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> Response:
+    def log(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int = 1,
+            poll: bool = False) -> Response:
+        """The log of one try. A live try's log is streamed (:mod:`kubedag.ui.stream`); ``poll``: refreshed
+        every 2 s instead (the page's fallback when streaming fails)."""
         try:
             catalog, info, _ = ui.dag_access(request, dag_id, "get", "pods", subresource="log", group="")
         except Forbidden as exc:  # the panel shows the rest; the log's place says why it is missing
             return ui.page("log.html", request, text="", error=str(exc), live=False, dag_id=dag_id,
-                           run_id=run_id, task_id=task_id, try_number=try_number)
+                           run_id=run_id, task_id=task_id, try_number=try_number, poll=poll)
         tries = catalog.tries(dag_id, run_id, task_id)
         current = next((t for t in tries if t.try_number == try_number), None)
         try:
@@ -207,6 +215,6 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
             raise
         except OperationError as exc:  # "log unavailable: <reason>" is shown, not a broken page
             text, error = "", str(exc)
-        live = current is not None and current.state in ("running", "queued", "scheduled", None)
+        live = current is not None and is_live(current.state)
         return ui.page("log.html", request, text=text, error=error, live=live, dag_id=dag_id, run_id=run_id,
-                       task_id=task_id, try_number=try_number)
+                       task_id=task_id, try_number=try_number, poll=poll)

@@ -16,7 +16,9 @@ from typing import Any
 
 from cron_descriptor import ExpressionDescriptor
 
-from kubedag.app.catalog import Catalog, DagInfo, GridReader, RunInfo, RunQuery, TaskInstanceInfo, TryInfo
+from kubedag.app.catalog import (
+    Catalog, DagInfo, GridReader, GridVersion, RunInfo, RunQuery, TaskInstanceInfo, TryInfo,
+)
 from kubedag.app.operations import LoadedRun, OperationError
 from kubedag.core import engine, timetable
 from kubedag.core.secrets import is_sensitive
@@ -203,13 +205,28 @@ class Grid:
         return "".join(STATE_CODES[state_name(ti.state)] if ti else "-" for ti in self.cells[row])
 
 
-def grid(catalog: Catalog, dag_id: str, *, limit: int = 25) -> Grid:
-    """The grid of ``dag_id``'s latest ``limit`` runs. Raises NotFound for the DAG, or OperationError if it is
-    invalid."""
+def grid_version(catalog: Catalog, info: DagInfo, limit: int) -> str | None:
+    """The grid's version from the catalog's cheap token (:class:`~kubedag.app.catalog.GridVersion`) and what the
+    grid shows of the DAG itself (its tasks, their kinds, whether it is paused); ``None`` when the catalog has no
+    such token (then :func:`grid` digests what it read)."""
+    if not isinstance(catalog, GridVersion):
+        return None
+    digest = hashlib.blake2b(catalog.grid_version(info.dag_id, limit).encode(), digest_size=8)
+    digest.update(f"{info.is_paused};".encode())
+    for task_id, task in (info.dag.tasks.items() if info.dag else ()):
+        digest.update(f"{task_id}:{task_kind(task)}:{','.join(task.upstream)};".encode())
+    return digest.hexdigest()
+
+
+def grid(catalog: Catalog, dag_id: str, *, limit: int = 25, version: str | None = None) -> Grid:
+    """The grid of ``dag_id``'s latest ``limit`` runs. ``version``: :func:`grid_version`, when the caller has
+    it already (it is read first otherwise, before the runs: a change while the grid is read shows at the next
+    poll). Raises NotFound for the DAG, or OperationError if it is invalid."""
     info = catalog.dag(dag_id)
     if info.dag is None:
         raise OperationError(f"DAG {dag_id} is invalid: {info.error}")
     dag = info.dag
+    version = version or grid_version(catalog, info, limit)
     runs, total = catalog.runs(RunQuery(dag_id=dag_id, order_by="-logical_date", limit=limit))
     runs = list(reversed(runs))
     task_ids = topological_order({t: task.upstream for t, task in dag.tasks.items()})
@@ -228,7 +245,7 @@ def grid(catalog: Catalog, dag_id: str, *, limit: int = 25) -> Grid:
             if row is not None:
                 cells[row][column] = ti
                 digest.update(f"{ti.task_id}:{ti.state}:{ti.try_number};".encode())
-    return Grid(dag, runs, task_ids, cells, total, digest.hexdigest(),
+    return Grid(dag, runs, task_ids, cells, total, version or digest.hexdigest(),
                 {t: task_kind(dag.tasks[t]) for t in task_ids})
 
 

@@ -27,7 +27,52 @@
     document.addEventListener("input", function (e) { if (e.target.matches("textarea[data-json]")) checkJson(e.target.form); });
     setupGrid();
     setupGraph();
+    htmx.onLoad(function (root) {   // a live log swapped in (or in the first page): stream it
+      var box = root.matches && root.matches("[data-stream]") ? root : root.querySelector && root.querySelector("[data-stream]");
+      if (box) streamLog(box);
+    });
+    document.body.addEventListener("htmx:beforeCleanupElement", function (e) {  // a streamed log swapped away
+      if (e.target.kdSource) e.target.kdSource.close();
+    });
   });
+
+  // ---------------------------------------------------------------- live log: server-sent events (stream.py)
+  function streamLog(box) {
+    if (box.dataset.streaming) return;
+    box.dataset.streaming = "open";
+    if (!window.EventSource) { pollLog(box); return; }
+    var pre = box.querySelector("pre.log"), status = box.querySelector("[data-live]"), problem = box.querySelector("[data-problem]");
+    var source = box.kdSource = new EventSource(box.dataset.stream);
+    function gone() { if (document.body.contains(box)) return false; source.close(); return true; }
+    function show(text, replace) {
+      var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      if (replace) pre.textContent = text; else pre.appendChild(document.createTextNode(text));
+      if (atEnd) pre.scrollTop = pre.scrollHeight;
+    }
+    source.addEventListener("open", function () { if (!gone()) status.textContent = "live, streaming"; });
+    source.addEventListener("reset", function (e) { if (!gone()) show(JSON.parse(e.data).text, true); });
+    source.addEventListener("append", function (e) { if (!gone()) show(JSON.parse(e.data).text, false); });
+    source.addEventListener("problem", function (e) {
+      if (gone()) return;
+      problem.textContent = JSON.parse(e.data).message; problem.hidden = false;
+    });
+    source.addEventListener("end", function (e) {
+      source.close();
+      var state = JSON.parse(e.data).state;
+      status.textContent = "ended" + (state ? ": " + state : "");
+      box.dataset.streaming = "ended";
+    });
+    source.addEventListener("timeout", function () { source.close(); if (!gone()) pollLog(box); });
+    source.onerror = function () { source.close(); if (!gone()) pollLog(box); };  // refused, dropped: poll instead
+  }
+  function pollLog(box) {  // the polled view (log.html with poll=1) refreshes itself every 2 s
+    box.dataset.streaming = "polling";
+    setTimeout(function () {
+      if (document.body.contains(box)) {
+        htmx.ajax("GET", box.dataset.poll, {target: box, swap: "outerHTML", headers: {"kd-background": "1"}});
+      }
+    }, 2000);
+  }
 
   // ---------------------------------------------------------------- trigger form: conf must be a JSON object
   function checkJson(root) {
@@ -127,39 +172,52 @@
     if (parent) parent.appendChild(e);
     return e;
   }
+  // an edge leaves its task's right side and enters the downstream task's left side (dagre's own end points
+  // may be on a box's top or bottom, where arrows into a dense rank pile up); a curve between neighbouring ranks,
+  // through dagre's bend points when it skips ranks
+  function edgePath(from, to, pts) {
+    var a = {x: from.x + from.width / 2, y: from.y}, b = {x: to.x - to.width / 2, y: to.y};
+    var inner = pts.slice(1, -1).filter(function (p) { return p.x > a.x + 10 && p.x < b.x - 10; });
+    if (inner.length <= 1) {
+      var dx = Math.max((b.x - a.x) / 2, 20);
+      return "M" + a.x + "," + a.y + "C" + (a.x + dx) + "," + a.y + " " + (b.x - dx) + "," + b.y + " " + b.x + "," + b.y;
+    }
+    return "M" + [a].concat(inner, [b]).map(function (p) { return p.x + "," + p.y; }).join("L");
+  }
   function setupGraph() {
     var svg = document.getElementById("graph"), holder = document.getElementById("graph-data");
     if (!svg || !holder || !window.dagre) return;
     var data = JSON.parse(holder.textContent), g = new dagre.graphlib.Graph();
     g.setGraph({rankdir: "LR", nodesep: 22, ranksep: 70, marginx: 20, marginy: 20});
     g.setDefaultEdgeLabel(function () { return {}; });
-    data.nodes.forEach(function (n) { g.setNode(n.id, {width: Math.max(120, 8 * n.id.length + 30), height: 44, data: n}); });
-    data.edges.forEach(function (e) {
-      g.setEdge(e.source, e.target, e.rule ? {label: e.rule, width: 7 * e.rule.length, height: 14, labelpos: "c"} : {});
+    // a trigger rule other than all_success belongs to the downstream task: it is written once, inside that
+    // task's box (a third line the layout makes room for), not on each incoming edge (labels overlapped there)
+    data.nodes.forEach(function (n) {
+      var width = Math.max(120, 8 * n.id.length + 30, n.rule ? 6.3 * n.rule.length + 50 : 0);
+      g.setNode(n.id, {width: width, height: n.rule ? 58 : 44, data: n});
     });
+    data.edges.forEach(function (e) { g.setEdge(e.source, e.target, {rule: e.rule}); });
     dagre.layout(g);
     var size = g.graph();
     svg.setAttribute("width", size.width); svg.setAttribute("height", size.height);
     svg.setAttribute("viewBox", "0 0 " + size.width + " " + size.height);
     el("defs", {}, svg).innerHTML = '<marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="currentColor"/></marker>';
     g.edges().forEach(function (e) {
-      var edge = g.edge(e), pts = edge.points;
-      var d = "M" + pts.map(function (p) { return p.x + "," + p.y; }).join("L");
-      el("path", {d: d, "class": "edge", "marker-end": "url(#arrow)"}, svg);
-      if (edge.label) {
-        var t = el("text", {x: edge.x, y: edge.y + 4, "text-anchor": "middle", "class": "rule"}, svg);
-        t.textContent = edge.label;
-      }
+      var edge = g.edge(e), d = edgePath(g.node(e.v), g.node(e.w), edge.points);
+      var path = el("path", {d: d, "class": edge.rule ? "edge ruled" : "edge", "marker-end": "url(#arrow)"}, svg);
+      el("title", {}, path).textContent = e.v + " \u2192 " + e.w + (edge.rule ? " (trigger rule " + edge.rule + ")" : "");
     });
     g.nodes().forEach(function (id) {
       var n = g.node(id), info = n.data;
       var grp = el("g", {"class": "node k-" + info.kind, transform: "translate(" + (n.x - n.width / 2) + "," + (n.y - n.height / 2) + ")",
-        tabindex: "0", role: "button", "data-task": id, "aria-label": id + ", " + info.kind + ", " + info.state}, svg);
+        tabindex: "0", role: "button", "data-task": id,
+        "aria-label": id + ", " + info.kind + ", " + info.state + (info.rule ? ", trigger rule " + info.rule : "")}, svg);
       el("rect", {width: n.width, height: n.height, fill: "#fff"}, grp);
       el("rect", {width: 10, height: n.height, fill: COLORS[info.state] || "white", "class": "state", stroke: "none"}, grp);
       var label = el("text", {x: 18, y: 19}, grp); label.textContent = id;
       var kind = el("text", {x: 18, y: 35, "class": "kindlabel"}, grp);
       kind.textContent = info.kind + " · " + (info.state === "none" ? "no status" : info.state);
+      if (info.rule) el("text", {x: 18, y: 50, "class": "rule"}, grp).textContent = "rule: " + info.rule;
     });
     function open(node) {
       document.querySelectorAll("#graph .node.sel").forEach(function (n) { n.classList.remove("sel"); });
@@ -182,7 +240,7 @@
             if (!grp) return;
             grp.querySelector("rect.state").setAttribute("fill", COLORS[n.state] || "white");
             grp.querySelector(".kindlabel").textContent = n.kind + " · " + (n.state === "none" ? "no status" : n.state);
-            grp.setAttribute("aria-label", n.id + ", " + n.kind + ", " + n.state);
+            grp.setAttribute("aria-label", n.id + ", " + n.kind + ", " + n.state + (n.rule ? ", trigger rule " + n.rule : ""));
           });
         });
     }, 3000);
