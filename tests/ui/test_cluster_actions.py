@@ -48,6 +48,7 @@ def test_a_failed_tasks_log_then_clear_it_with_downstream_and_watch_it_rerun(pag
     cell(page, "check").click()
     page.wait_for_selector("#panel pre.log:has-text('checking for')", timeout=WAIT)
     assert "exit code 1" in page.inner_text("#panel .why")
+    assert "1 of 1 (0 retries)" in page.inner_text("#panel dl.facts")   # no retry: Airflow's max_tries is 0
     page.screenshot(path=shots / "cluster-failed-task-log.png", full_page=True)
 
     marker.write_text("ok")
@@ -67,6 +68,7 @@ def test_a_failed_tasks_log_then_clear_it_with_downstream_and_watch_it_rerun(pag
     page.wait_for_selector("#panel table.tries tbody tr >> nth=1")
     page.wait_for_selector("#panel pre.log:has-text('checking for')", timeout=WAIT)
     assert page.locator("#panel table.tries tbody tr").count() == 2
+    assert "2 of 2" in page.inner_text("#panel dl.facts")   # the clear renewed its retries: try 1 + 0 retries
     page.screenshot(path=shots / "cluster-rerun-task-log.png", full_page=True)
 
 
