@@ -22,7 +22,7 @@ from tests.api_cluster.test_airflow_client_cluster import validated
 from tests.k8s.conftest import _no_leaks  # noqa: F401 - every emulator thread and pod process must end
 from tests.k8s.emulator.fixtures import fake_kubelet, k8s_api, k8s_api_options  # noqa: F401
 from tests.ui.conftest import artifacts_dir
-from tests.ui.test_local_flows import CODES, WAIT, cell, confirm, wait_state
+from tests.ui.test_local_flows import CODES, WAIT, cell, confirm, preview_backfill, wait_state
 
 READ = (("list", "dags"), ("get", "dags"), ("list", "dagruns"), ("get", "dagruns"))
 CATCHUP_DAYS = 3
@@ -259,11 +259,7 @@ def test_start_a_backfill_and_watch_its_progress(page, cluster_api, k8s_api):
                        startDate="2030-01-01T00:00:00Z"))
     validated(k8s_api, "daily")
     login(page, cluster_api.url, cluster_api.token)
-    page.goto(f"{cluster_api.url}/ui/dags/daily/grid")
-    page.click("button:has-text('Backfill')")
-    page.fill("#modal input[name=from_date]", "2026-01-01")
-    page.fill("#modal input[name=to_date]", "2026-01-03")
-    page.click("#modal button:has-text('Preview')")
+    preview_backfill(page, cluster_api.url, "daily", "2026-01-01", "2026-01-03")
     page.wait_for_selector("#modal :text('3 runs to create, 0 existing:')")
     shoot(page, "cluster-backfill-dialog.png")
     confirm(page)
