@@ -92,6 +92,18 @@ def test_an_identity_without_create_dagruns_is_refused_trigger(page, cluster_api
     assert not k8s_api.list("kubedag.io/v1alpha1/dagruns", "default")  # nothing was created
     asked = [r["resourceAttributes"] for r in cluster_api.auth.reviews if r["user"] == "carol"]
     assert {"verb": "create", "resource": "dagruns", "namespace": "default"}.items() <= asked[-1].items()
+    page.keyboard.press("Escape")
+    page.goto(f"{cluster_api.url}/ui/")                               # nor may she pause the DAG (patch dags)
+    with page.expect_request(lambda r: "/pause" in r.url) as asked:
+        page.locator('tr.dag[data-dag="greet"] button.toggle').click()
+    assert "kd-background" not in asked.value.headers      # an action, though its button is in the polled rows
+    page.wait_for_selector("#modal h2:has-text('Forbidden')")
+    assert "carol may not patch dags in namespace default" in page.inner_text("#modal")
+    shoot(page, "cluster-refused-pause.png")
+    with page.expect_request(lambda r: "/ui/?search=" in r.url, timeout=WAIT) as polled:
+        page.keyboard.press("Escape")
+    assert polled.value.headers.get("kd-background") == "1"  # the rows' own poll stays a background one
+    assert not k8s_api.get(DAGS, "greet", "default")["spec"].get("paused")
 
 
 def test_an_identity_without_list_dags_in_a_namespace_does_not_see_its_dags(page, cluster_api, k8s_api):
