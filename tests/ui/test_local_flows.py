@@ -133,6 +133,15 @@ def wait_state(page, task: str, state_code: str, column: int = -1) -> None:
         arg=[task, state_code, column], timeout=WAIT)
 
 
+def preview_backfill(page, url: str, dag_id: str, from_date: str, to_date: str) -> None:
+    """Open the DAG's grid and its backfill dialog, fill in the dates and ask for the preview."""
+    page.goto(f"{url}/ui/dags/{dag_id}/grid")
+    page.click("button:has-text('Backfill')")
+    page.fill("#modal input[name=from_date]", from_date)
+    page.fill("#modal input[name=to_date]", to_date)
+    page.click("#modal button:has-text('Preview')")
+
+
 CODES = {"success": "c", "failed": "e", "upstream_failed": "h", "running": "b", "none": "m"}
 
 
@@ -170,11 +179,7 @@ def test_unpause_the_example_and_watch_its_run_turn_green(page, local):
 def test_start_a_backfill_and_watch_its_progress(page, local):
     url, _, _ = local
     login(page, url)
-    page.goto(f"{url}/ui/dags/daily/grid")
-    page.click("button:has-text('Backfill')")
-    page.fill("#modal input[name=from_date]", "2026-01-01")
-    page.fill("#modal input[name=to_date]", "2026-01-03")
-    page.click("#modal button:has-text('Preview')")
+    preview_backfill(page, url, "daily", "2026-01-01", "2026-01-03")
     page.wait_for_selector("#modal :text('3 runs to create, 0 existing:')")
     page.screenshot(path=artifacts_dir() / "local-backfill-dialog.png")
     confirm(page)

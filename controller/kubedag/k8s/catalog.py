@@ -274,9 +274,14 @@ class ClusterCatalog:
             try_number = entry.t if entry is not None else (row.try_number if row is not None else 0)
             same_try = row is not None and row.try_number == try_number
             pod = entry.pod_name(name, task_id) if entry is not None else None
+            # Airflow's max_tries (retries allowed): the history's for this try (a clear renews it), else the task's
+            if row is not None and same_try and try_number:
+                max_tries = row.max_tries
+            else:
+                max_tries = task.retries if task is not None else (row.max_tries if row is not None else 0)
             out.append(TaskInstanceInfo(
                 dag_id=dag_id, run_id=run.run_id, task_id=task_id, state=state, try_number=try_number,
-                max_tries=task.max_tries if task is not None else (row.max_tries if row is not None else try_number),
+                max_tries=max_tries,
                 start_date=row.start_date if same_try else None, end_date=row.end_date if same_try else None,
                 duration=row.duration if same_try else None, queued_at=row.queued_at if same_try else None,
                 hostname=row.hostname if same_try else None, pod_name=pod or (row.pod_name if same_try else None),

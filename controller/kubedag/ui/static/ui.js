@@ -21,6 +21,12 @@
     });
     document.body.addEventListener("htmx:afterSettle", reselect);
     modal.addEventListener("close", function () { document.getElementById("modal-body").innerHTML = ""; });
+    document.body.addEventListener("htmx:configRequest", function (e) {
+      // kd-background marks a fragment's own poll or lazy load; htmx passes hx-headers down to the buttons
+      // inside it (a DAG row's pause and trigger, a backfill's cancel), whose refusals must open the dialog
+      var own = e.detail.elt.getAttribute("hx-headers") || "";
+      if (own.indexOf("kd-background") < 0) delete e.detail.headers["kd-background"];
+    });
     document.addEventListener("click", function (e) {
       if (e.target.closest("[data-close]")) modal.close();
     });
