@@ -96,24 +96,34 @@ class _Counts:
         self._flight_gauge.dec()
 
 
-class AsyncLimiter:
-    """The limiter of an asyncio client: ``async with limiter.slot(what): <send>``. ``client`` labels its
-    metrics; ``error`` turns the :class:`QueueFull` of a refused call into the exception raised (default: itself).
-    Not thread-safe (one event loop)."""
+class _Limiter:
+    """What both limiters share: ``limits``, the ``client`` label of their metrics, and ``error``, which turns the
+    :class:`QueueFull` of a refused call into the exception raised (default: itself)."""
 
-    def __init__(self, limits: RequestLimits | None = None, client: str = "controller",
-                 error: Callable[[QueueFull], Exception] | None = None) -> None:
+    def __init__(self, limits: RequestLimits | None, client: str,
+                 error: Callable[[QueueFull], Exception] | None) -> None:
         self.limits = limits or RequestLimits()
         self.counts = _Counts(client, self.limits, error)
-        self._free = asyncio.Semaphore(self.limits.concurrency)
 
     @property
     def in_flight(self) -> int:
+        """Calls holding a slot now."""
         return self.counts.in_flight
 
     @property
     def waiting(self) -> int:
+        """Calls waiting for a slot now."""
         return self.counts.waiting
+
+
+class AsyncLimiter(_Limiter):
+    """The limiter of an asyncio client: ``async with limiter.slot(what): <send>`` (see :class:`_Limiter`). Not
+    thread-safe (one event loop)."""
+
+    def __init__(self, limits: RequestLimits | None = None, client: str = "controller",
+                 error: Callable[[QueueFull], Exception] | None = None) -> None:
+        super().__init__(limits, client, error)
+        self._free = asyncio.Semaphore(self.limits.concurrency)
 
     @asynccontextmanager
     async def slot(self, what: str = "") -> AsyncIterator[None]:
@@ -133,23 +143,13 @@ class AsyncLimiter:
             self._free.release()
 
 
-class ThreadLimiter:
-    """The limiter of a thread-safe blocking client: ``with limiter.slot(what): <send>`` (``client`` and
-    ``error`` as :class:`AsyncLimiter`'s)."""
+class ThreadLimiter(_Limiter):
+    """The limiter of a thread-safe blocking client: ``with limiter.slot(what): <send>`` (see :class:`_Limiter`)."""
 
     def __init__(self, limits: RequestLimits | None = None, client: str = "api",
                  error: Callable[[QueueFull], Exception] | None = None) -> None:
-        self.limits = limits or RequestLimits()
-        self.counts = _Counts(client, self.limits, error)
+        super().__init__(limits, client, error)
         self._cond = threading.Condition()
-
-    @property
-    def in_flight(self) -> int:
-        return self.counts.in_flight
-
-    @property
-    def waiting(self) -> int:
-        return self.counts.waiting
 
     @contextmanager
     def slot(self, what: str = "") -> Iterator[None]:
