@@ -75,3 +75,18 @@ def test_status_writes_land_while_the_run_changes_before_each_of_them(k8s_api, m
     assert busy['changes'] >= 22  # the run changed before every status write
     assert stored['spec']['conf'] == {'tick': busy['changes']} and stored['spec']['dagName'] == 'etl'
     assert names.API_VERSION == stored['apiVersion']
+
+
+def test_a_status_write_from_a_cache_behind_the_server_is_made_again_against_the_run_as_stored(k8s_api):
+    created = k8s_api.create(manual_run('etl', 'stale'))  # the server's run has no status yet
+    behind = {**created, 'status': {'phase': 'running', 'tasks': {'extract': {'s': 'running', 't': 1}}}}
+    wanted = {'phase': 'running', 'tasks': {'extract': {'s': 'running', 't': 2}}}
+
+    async def write() -> None:
+        cache = Cache(runs={(NS, 'stale'): behind})  # a cache that believes a status the server never had
+        async with KubeClient(Connection(server=k8s_api.url)) as client:
+            await RunStatusWriter(cache, lambda: client, lambda *args: None, lambda: WHEN).write((NS, 'stale'), behind,
+                                                                                               wanted)
+
+    asyncio.run(write())  # the patch {tasks: {extract: {t: 2}}} alone is invalid there (422: no state)
+    assert k8s_api.get(DAGRUNS, 'stale', NS)['status'] == wanted

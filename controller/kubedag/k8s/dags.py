@@ -30,7 +30,7 @@ from kubedag.core.spec.dag import DAG
 from kubedag.core.spec.dagrun import Condition, DAGStatus, LastRun
 from kubedag.core.states import DagRunState
 from kubedag.k8s.applied import last_applied, unknown_fields
-from kubedag.k8s.client import ApiError, KubeClient, merge_patch_between
+from kubedag.k8s.client import ApiError, KubeClient
 from kubedag.k8s.informers import DAGRUNS, DAGS, Cache, newer
 from kubedag.k8s.manifests import dagrun_manifest
 from kubedag.k8s.recovery import expected_failure
@@ -312,7 +312,7 @@ class DagReconciler:
         old = body.get("status") or {}
         if status == old:
             return
-        patch = merge_patch_between(old, status)  # nested fields that are gone (in lastRun) are removed too
+        patch = {**{field_: None for field_ in old if field_ not in status}, **status}
         try:
             updated = await client.patch(names.API_VERSION, DAGS, key[0], key[1], {"status": patch}, sub="status")
         except ApiError as exc:

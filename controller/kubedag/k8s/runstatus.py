@@ -5,7 +5,9 @@ The patch (:func:`kubedag.k8s.client.merge_patch_between`) holds what changed si
 removed. It carries no ``resourceVersion``: the controller is the status's only writer (the leader Lease fences
 the others), so a DAGRun whose spec or annotations change often never makes the write conflict (a PUT guarded by
 the ``resourceVersion`` failed with 409 on busy runs). Should the answer still hold a field the new status lacks
-(someone else wrote the status), a second patch nulls it at once.
+(someone else wrote the status), a second patch nulls it at once; should the cache be behind the server so that
+the patch is invalid there (422: a task entry without its state, say), the run is read again and the patch made
+against what it holds.
 
 The status is the run's state as users see it (``kubectl get dagruns``): phase, times, counts, a compact entry
 per task instance (:func:`kubedag.k8s.observe.build_status`), ``appliedActions``, and a ``Ready`` condition when
@@ -71,7 +73,8 @@ class RunStatusWriter:
 
     async def write(self, key: Key, body: Mapping[str, Any], status: dict[str, Any]) -> None:
         """Make ``status`` the DAGRun's status (see the module docstring): nothing when the cache has it already,
-        else one merge patch (two when the answer kept a field that must go). A DAGRun that is gone is skipped.
+        else one merge patch (one more when the answer kept a field that must go, or when the patch was invalid
+        against the server's status: then made against the run read again). A DAGRun that is gone is skipped.
 
         Raises:
             ApiError: any other error answer (the reconcile is retried with backoff).
@@ -80,7 +83,8 @@ class RunStatusWriter:
         assert client is not None
         current = self.cache.runs.get(key) or body
         patch = merge_patch_between(current.get("status") or {}, status)
-        for _ in range(2):
+        reread = False
+        for _ in range(3):
             if not patch:
                 return
             try:
@@ -88,7 +92,15 @@ class RunStatusWriter:
             except ApiError as exc:
                 if exc.status == 404:
                     return
-                raise
+                if exc.status != 422 or reread:
+                    raise
+                reread, fresh = True, await client.get(names.API_VERSION, DAGRUNS, key[0], key[1])
+                if fresh is None:
+                    return
+                if newer(self.cache.runs.get(key), fresh):
+                    self.cache.runs[key] = fresh
+                patch = merge_patch_between(fresh.get("status") or {}, status)
+                continue
             if newer(self.cache.runs.get(key), updated):
                 self.cache.runs[key] = updated
             patch = _removals(merge_patch_between(updated.get("status") or {}, status))
