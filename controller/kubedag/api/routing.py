@@ -50,7 +50,8 @@ def _detail(status: int) -> Callable[[Request, Exception], JSONResponse]:
 def install_error_handlers(app: FastAPI) -> None:
     """Map the application's errors to HTTP: NotFound 404, AlreadyExists 409, InvalidRequest 400, another
     OperationError 409 (the operation cannot be done in the current state), Unavailable 503 (the Kubernetes API
-    server or its reviews cannot answer now: a one-line reason, as Airflow answers 503 when its DB is down),
+    server or its reviews cannot answer now, its client is saturated, or the server's own ServiceAccount lacks a
+    permission, a deployment error named in the reason: one line, as Airflow answers 503 when its DB is down),
     Unauthenticated 401."""
     app.add_exception_handler(Unavailable, _detail(503))
     app.add_exception_handler(NotFound, _detail(404))

@@ -91,6 +91,13 @@ KUBE_API_REQUESTS = Counter("kubedag_kube_api_requests_total",
                             "(<error>: no answer).", ["verb", "code"])
 KUBE_API_DURATION = Histogram("kubedag_kube_api_request_duration_seconds", "Duration of Kubernetes API requests.",
                               ["verb"], buckets=LATENCY_BUCKETS)
+KUBE_API_IN_FLIGHT = Gauge("kubedag_kube_api_requests_in_flight",
+                           "Kubernetes API requests holding one of their client's concurrency slots.", ["client"])
+KUBE_API_QUEUED = Gauge("kubedag_kube_api_requests_queued",
+                        "Kubernetes API calls waiting for a free concurrency slot of their client.", ["client"])
+KUBE_API_REJECTED = Counter("kubedag_kube_api_requests_rejected_total",
+                            "Kubernetes API calls refused unsent because their client's queue was full "
+                            "(retried as a 429).", ["client"])
 
 # -- the metadata DB ------------------------------------------------------------------------------------------------
 DB_WRITE_DURATION = Histogram("kubedag_db_write_duration_seconds", "Duration of metadata DB write transactions.",
@@ -238,7 +245,8 @@ def set_pools(usage: Mapping[str, PoolUsage], prefix: str = "") -> None:
 
 __all__ = [
     "DAG_RUN_DURATION", "DAG_RUN_FINISHED", "DAG_RUN_STARTED", "DB_WRITES_PENDING", "DB_WRITE_DURATION",
-    "DB_WRITE_ERRORS", "KUBE_API_DURATION", "KUBE_API_REQUESTS", "LATENCY_BUCKETS", "NOTIFICATIONS", "PENDING",
+    "DB_WRITE_ERRORS", "KUBE_API_DURATION", "KUBE_API_IN_FLIGHT", "KUBE_API_QUEUED", "KUBE_API_REJECTED",
+    "KUBE_API_REQUESTS", "LATENCY_BUCKETS", "NOTIFICATIONS", "PENDING",
     "POOL_OCCUPIED", "POOL_OPEN", "POOL_QUEUED", "POOL_RUNNING", "PendingWrites", "RECONCILE_DURATION",
     "RECONCILE_ERRORS", "RECONCILE_TOTAL", "RUN_BUCKETS", "SLA_MISSED", "TI_FINISHED", "TI_FINISHED_STATES",
     "TI_QUEUED_TO_RUNNING", "TI_STARTED", "TI_SUCCESSOR_LATENCY", "WORKQUEUE_ADDS", "WORKQUEUE_DEPTH",

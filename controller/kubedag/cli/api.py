@@ -134,6 +134,10 @@ def api_command(
     leader_lease: Optional[str] = typer.Option(None, envvar="KUBEDAG_API_LEADER_LEASE",
                                                help="Cluster: the controller's leader-election Lease, "
                                                     "'<namespace>/<name>': the health document's scheduler."),
+    kube_api_concurrency: int = typer.Option(16, envvar="KUBEDAG_KUBE_API_CONCURRENCY", min=1,
+                                             help="Cluster: Kubernetes API requests in flight at most."),
+    kube_api_queue: int = typer.Option(1000, envvar="KUBEDAG_KUBE_API_QUEUE", min=0,
+                                       help="Cluster: Kubernetes API calls waiting at most; one more answers 503."),
     log_level: str = typer.Option("warning", help="uvicorn's log level."),
 ) -> None:
     """Serve Airflow 3's REST API (/api/v2) and the seeds' Airflow 2 calls, locally or for a cluster."""
@@ -145,7 +149,8 @@ def api_command(
         try:
             services = serve_cluster(kubeconfig, context, namespace, extra_namespaces=extra_namespace,
                                      database_url=database_url, basic_auth_secret=basic_auth_secret,
-                                     audiences=token_audience, leader_lease=leader_lease, version=__version__)
+                                     audiences=token_audience, leader_lease=leader_lease, version=__version__,
+                                     kube_api_limits=(kube_api_concurrency, kube_api_queue))
         except (KubeError, ValueError) as exc:
             raise fail(str(exc), 2) from None
     else:

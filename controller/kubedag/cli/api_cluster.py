@@ -70,16 +70,20 @@ def parse_lease(value: str, home: str) -> tuple[str, str]:
 def serve_cluster(kubeconfig: str | None, context: str | None, namespace: str | None, *,
                   extra_namespaces: Sequence[str] = (), database_url: str | None = None,
                   basic_auth_secret: str | None = None, audiences: Sequence[str] = (),
-                  leader_lease: str | None = None, version: str = "0.0.0") -> ApiServices:
+                  leader_lease: str | None = None, version: str = "0.0.0",
+                  kube_api_limits: tuple[int, int] | None = None) -> ApiServices:
     """The services of ``kubedag api --cluster`` from its options (as the Helm chart passes them): the cluster
     from ``kubeconfig``/``context`` (else in-cluster), home ``namespace`` (else the context's), the history from
     ``database_url`` (None: none), the controller's health from its Lease ``leader_lease``
-    (``<namespace>/<name>``; None: from the history). Raises KubeError (no cluster configuration) or ValueError
+    (``<namespace>/<name>``; None: from the history), ``kube_api_limits`` ``(concurrency, queue)`` of its Kubernetes
+    client (None: :mod:`kubedag.k8s.limits`' defaults). Raises KubeError (no cluster configuration) or ValueError
     (a bad option, named)."""
     from kubedag.k8s.controller_health import lease_health  # start-up time: the kubernetes client
     from kubedag.k8s.kubeapi import connect
+    from kubedag.k8s.limits import RequestLimits
 
-    kube = connect(kubeconfig, context, namespace)
+    limits = RequestLimits(*kube_api_limits) if kube_api_limits else None
+    kube = connect(kubeconfig, context, namespace, limits=limits, client_name="api")
     history = cluster_history(database_url)[0] if database_url else None
     scheduler = None
     if leader_lease:

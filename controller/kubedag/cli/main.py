@@ -62,6 +62,10 @@ def controller(
     context: Optional[str] = typer.Option(None, help="kubeconfig context (default: the current one)."),
     api_qps: float = typer.Option(50.0, envvar="KUBEDAG_API_QPS", help="API requests per second (client-side limit)."),
     api_burst: int = typer.Option(100, envvar="KUBEDAG_API_BURST", help="API requests allowed in a burst."),
+    api_concurrency: int = typer.Option(16, envvar="KUBEDAG_API_CONCURRENCY", min=1,
+                                        help="API requests in flight at most (the others wait)."),
+    api_queue: int = typer.Option(1000, envvar="KUBEDAG_API_QUEUE", min=0,
+                                  help="API calls waiting at most; one more fails at once and is retried later."),
     workers: int = typer.Option(8, envvar="KUBEDAG_WORKERS", min=1, help="DAGRuns reconciled at once."),
     pod_retention: str = typer.Option("10m", envvar="KUBEDAG_POD_RETENTION",
                                       help="Keep a finished try's pod this long (its log is archived first)."),
@@ -106,6 +110,7 @@ def controller(
     namespaces = [ns.strip() for value in namespace for ns in value.split(",") if ns.strip()]
     config = ControllerConfig(
         namespaces=namespaces, database_url=database_url, api_qps=api_qps, api_burst=api_burst, workers=workers,
+        api_concurrency=api_concurrency, api_queue=api_queue,
         pod_retention=_duration_option(pod_retention, "--pod-retention"), run_history_limit=run_history_limit,
         image_pull_timeout=_duration_option(image_pull_timeout, "--image-pull-timeout"),
         history_resync=_duration_option(history_resync, "--history-resync"),

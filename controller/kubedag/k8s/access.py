@@ -74,6 +74,18 @@ class TtlCache:
             self._items[key] = (self._clock() + self.ttl, value)
 
 
+def review_failed(kind: str, exc: Any) -> str:
+    """Why a ``kind`` review (``TokenReview``/``SubjectAccessReview``) could not be made, from the official client's
+    ApiException ``exc``, one line; a 401/403 is a deployment error naming the permission the API server's
+    ServiceAccount lacks (``create`` on the review, granted by the ``system:auth-delegator`` ClusterRole)."""
+    if exc.status in (401, 403):
+        group = "authentication" if kind == "TokenReview" else "authorization"
+        return (f"the {kind} failed: {exc.status} {exc.reason}: the kubedag API server's ServiceAccount may not "
+                f"create {kind.lower()}s.{group}.k8s.io (a deployment error: bind it to the system:auth-delegator "
+                "ClusterRole, as the Helm chart does)")
+    return f"the {kind} failed: {exc.status} {exc.reason}"
+
+
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -210,7 +222,7 @@ class TokenReviewAuthenticator:
         try:
             review = self._auth.create_token_review(body, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
-            raise Unavailable(f"the TokenReview failed: {exc.status} {exc.reason}") from None
+            raise Unavailable(review_failed("TokenReview", exc)) from None
         except Exception as exc:  # noqa: BLE001 - urllib3/OSError: the API server cannot be reached
             raise Unavailable(f"the TokenReview failed: {type(exc).__name__}") from None
         status = review.status
@@ -253,7 +265,7 @@ class SubjectAccessReviewAuthorizer:
             review = self._authz.create_subject_access_review(client.V1SubjectAccessReview(spec=spec),
                                                               _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
-            raise Unavailable(f"the SubjectAccessReview failed: {exc.status} {exc.reason}") from None
+            raise Unavailable(review_failed("SubjectAccessReview", exc)) from None
         except Exception as exc:  # noqa: BLE001 - urllib3/OSError: the API server cannot be reached
             raise Unavailable(f"the SubjectAccessReview failed: {type(exc).__name__}") from None
         allowed = bool(review.status is not None and review.status.allowed and not review.status.denied)
@@ -269,4 +281,4 @@ def basic_users_from_secret(api: Any, name: str, namespace: str | None = None, k
 
 
 __all__ = ["BasicUser", "BasicUsers", "SubjectAccessReviewAuthorizer", "TokenReviewAuthenticator", "TtlCache",
-           "basic_users_from_secret", "parse_users"]
+           "basic_users_from_secret", "parse_users", "review_failed"]

@@ -40,7 +40,7 @@ from kubedag.core.secrets import load_sources
 from kubedag.core.spec.dagrun import TaskEntry
 from kubedag.k8s import catalog_objects as objects
 from kubedag.k8s.catalog_objects import Namespaces, history_dag_id
-from kubedag.k8s.kubeapi import ClusterRuns, KubeApi, KubeError, Unreachable, is_run_of
+from kubedag.k8s.kubeapi import ClusterRuns, KubeApi, KubeError, Refused, Unreachable, is_run_of
 from kubedag.k8s.kubeapi import NotFound as KubeNotFound
 
 LIST_PAGE = 5000
@@ -53,13 +53,18 @@ HISTORY_LIMIT = 1_000_000
 @contextlib.contextmanager
 def kube_errors() -> Iterator[None]:
     """Kubernetes failures as the operations' errors: a missing object NotFound, an unreachable or failing API
-    server Unavailable (HTTP 503), the rest OperationError."""
+    server Unavailable (HTTP 503), a 401/403 to the server's own identity Unavailable naming the permission (a
+    deployment error, not the caller's: the caller was authorised by a SubjectAccessReview), the rest
+    OperationError."""
     try:
         yield
     except KubeNotFound as exc:
         raise NotFound(str(exc)) from None
     except Unreachable as exc:
         raise Unavailable(str(exc)) from None
+    except Refused as exc:
+        raise Unavailable(f"the kubedag API server's own Kubernetes identity was refused ({exc}); a deployment "
+                          "error: grant its ServiceAccount that permission (the Helm chart's RBAC does)") from None
     except KubeError as exc:
         raise OperationError(str(exc)) from None
 

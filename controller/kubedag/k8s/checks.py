@@ -31,6 +31,7 @@ from kubedag.core.xcom import RETURN_KEY
 from kubedag.k8s.client import ApiError, KubeClient
 from kubedag.k8s.informers import DAGRUNS, DAGS, Cache
 from kubedag.k8s.manifests import ANNOTATION_TRIGGERED_BY, dagrun_manifest
+from kubedag.k8s.recovery import expected_failure
 from kubedag.k8s.workqueue import Key
 
 log = logging.getLogger("kubedag.controller")
@@ -85,7 +86,10 @@ class InProcessTasks:
                 else:
                     check = await self._external(key, dag, memory, ti, now, inputs)
             except Exception as exc:  # noqa: BLE001 - one bad check never stops the run
-                log.exception("checking %s of %s/%s failed", task_id, *key)
+                if (expected := expected_failure(exc)) is not None:
+                    log.warning("checking %s of %s/%s failed: %s; checking again in 30s", task_id, *key, expected)
+                else:
+                    log.exception("checking %s of %s/%s failed", task_id, *key)
                 check = runpass.ControllerCheck("not_met", f"check failed: {exc}", recheck_at=now + timedelta(seconds=30))
             out[task_id] = check
         return out

@@ -6,8 +6,10 @@ model objects. Connection settings come from the official ``kubernetes`` package
 kubectl finds them (:func:`load_connection`), and the same :class:`Connection` logs kopf in.
 
 Requests are rate limited client-side by a token bucket (:class:`RateLimiter`), as client-go's
-``--kube-api-qps`` / ``--kube-api-burst``. Every non-2xx answer raises :class:`ApiError` carrying the
-API server's ``Status`` (code, reason, message).
+``--kube-api-qps`` / ``--kube-api-burst``, and bounded: at most ``limits.concurrency`` in flight and
+``limits.queue`` waiting (:mod:`kubedag.k8s.limits`); a call finding the queue full raises :class:`Saturated`
+(an ``ApiError`` 429) unsent. Every non-2xx answer raises :class:`ApiError` carrying the API server's
+``Status`` (code, reason, message) and the request's verb and path.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kubedag.app import metrics
+from kubedag.k8s.limits import AsyncLimiter, QueueFull, RequestLimits
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 JSON_MERGE = "application/merge-patch+json"
@@ -39,13 +42,26 @@ class NotLeader(Exception):
 
 
 class ApiError(Exception):
-    """A Kubernetes API error: ``status`` (HTTP code), ``reason`` (e.g. ``AlreadyExists``), ``message``."""
+    """A Kubernetes API error: ``status`` (HTTP code), ``reason`` (e.g. ``AlreadyExists``), ``message``, and the
+    request's Kubernetes ``verb`` and URL ``path`` when known."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, *, verb: str | None = None,
+                 path: str | None = None) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.verb = verb
+        self.path = path
+
+
+class Saturated(ApiError):
+    """A call refused unsent because the client's queue was full (:class:`kubedag.k8s.limits.QueueFull`): handled
+    as the API server's own 429 (retry later)."""
+
+    @classmethod
+    def of(cls, refused: QueueFull) -> Saturated:
+        return cls(refused.status, refused.reason, refused.message)
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,20 @@ class RateLimiter:
             self._tokens -= 1
 
 
+def merge_patch_between(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns the object ``old`` into ``new``: changed and added members as in
+    ``new`` (objects recursively, lists whole), and every member ``old`` has and ``new`` lacks set to null, so that
+    it is removed. ``new`` must hold no null (a merge patch cannot set one); ``{}`` when they are equal."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key in old and old[key] == value:
+            continue
+        before = old.get(key)
+        patch[key] = merge_patch_between(before, value) if isinstance(before, dict) and isinstance(value, dict) \
+            else value
+    return patch
+
+
 def resource_path(api_version: str, plural: str, namespace: str | None, name: str | None = None, sub: str | None = None) -> str:
     """The URL path of a collection or object: ``/api/v1/namespaces/ns/pods/name/log`` and the like."""
     base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
@@ -162,13 +192,17 @@ def resource_path(api_version: str, plural: str, namespace: str | None, name: st
 class KubeClient:
     """JSON requests to the API server over one aiohttp session. Use as ``async with KubeClient(conn) as kc``.
 
-    ``requests`` counts the requests sent (for benchmarks). All methods raise :class:`ApiError` on an
-    error answer and ``aiohttp.ClientError`` / ``asyncio.TimeoutError`` when the server is unreachable.
+    ``requests`` counts the requests sent (for benchmarks). ``limits``: concurrency and queue bounds
+    (:class:`kubedag.k8s.limits.RequestLimits`; default 16 and 1,000), ``name`` labels their metrics. All methods
+    raise :class:`ApiError` on an error answer (:class:`Saturated` when the queue is full) and
+    ``aiohttp.ClientError`` / ``asyncio.TimeoutError`` when the server is unreachable.
     """
 
-    def __init__(self, connection: Connection, *, qps: float = 50.0, burst: int = 100, timeout: float = 30.0) -> None:
+    def __init__(self, connection: Connection, *, qps: float = 50.0, burst: int = 100, timeout: float = 30.0,
+                 limits: RequestLimits | None = None, name: str = "controller") -> None:
         self.connection = connection
         self.limiter = RateLimiter(qps, burst)
+        self.bounds = AsyncLimiter(limits, name, error=Saturated.of)
         self.timeout = timeout
         self.requests = 0
         self.write_gate: Callable[[], bool] | None = None
@@ -204,17 +238,19 @@ class KubeClient:
         if self._session is None:
             raise RuntimeError("KubeClient used outside 'async with'")
         verb = verb or VERBS.get(method, method.lower())
-        code = "<error>"
-        start = time.perf_counter()
-        try:
-            answer, code = await self._send(method, path, body, params, content_type, raw)
-            return answer
-        except ApiError as exc:
-            code = str(exc.status)
-            raise
-        finally:
-            metrics.KUBE_API_REQUESTS.labels(verb, code).inc()
-            metrics.KUBE_API_DURATION.labels(verb).observe(time.perf_counter() - start)
+        async with self.bounds.slot(f"{verb} {path}"):
+            code = "<error>"
+            start = time.perf_counter()
+            try:
+                answer, code = await self._send(method, path, body, params, content_type, raw)
+                return answer
+            except ApiError as exc:
+                code = str(exc.status)
+                exc.verb, exc.path = exc.verb or verb, exc.path or path
+                raise
+            finally:
+                metrics.KUBE_API_REQUESTS.labels(verb, code).inc()
+                metrics.KUBE_API_DURATION.labels(verb).observe(time.perf_counter() - start)
 
     async def _send(self, method: str, path: str, body: Any, params: dict[str, str] | None, content_type: str,
                     raw: bool) -> tuple[Any, str]:

@@ -33,6 +33,7 @@ from kubedag.k8s.applied import last_applied, unknown_fields
 from kubedag.k8s.client import ApiError, KubeClient
 from kubedag.k8s.informers import DAGRUNS, DAGS, Cache, newer
 from kubedag.k8s.manifests import dagrun_manifest
+from kubedag.k8s.recovery import expected_failure
 from kubedag.k8s.workqueue import Key
 
 log = logging.getLogger("kubedag.controller")
@@ -108,8 +109,11 @@ class Scheduler:
                 self._current.pop(due.key, None)
                 try:
                     await self._on_due(due.key)
-                except Exception:  # noqa: BLE001 - one DAG never stops the loop
-                    log.exception("scheduling %s/%s failed; retrying in 30s", *due.key)
+                except Exception as exc:  # noqa: BLE001 - one DAG never stops the loop
+                    if (expected := expected_failure(exc)) is not None:
+                        log.warning("scheduling %s/%s failed: %s; retrying in 30s", *due.key, expected)
+                    else:
+                        log.exception("scheduling %s/%s failed; retrying in 30s", *due.key)
                     self.push(due.key, self._clock() + timedelta(seconds=30))
                 continue
             timeout = None if not self._heap else max(0.0, (self._heap[0].at - now).total_seconds())

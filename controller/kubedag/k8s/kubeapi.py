@@ -12,19 +12,22 @@ given, else the context's ``namespace``, else (in a pod) the service account's, 
 
 Every failure is raised as :class:`KubeError` (or a subclass) whose message is one line meant for a
 person: a missing kubeconfig, an unreachable API server, the kubedag CRDs not installed, an object not
-found, a refusal (401/403) or a rejected write (422). No method returns the client's model objects:
+found, a refusal (401/403: :class:`Refused`) or a rejected write (422). Every request goes through one
+:class:`kubedag.k8s.limits.ThreadLimiter` per connection (``limits``): a full queue is a 429, raised as
+:class:`Unreachable` like a 5xx (retry later). No method returns the client's model objects:
 custom resources are plain dicts, as the API server sends them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from kubedag.core.naming import GROUP, VERSION
+from kubedag.k8s.kubeerrors import (AlreadyExists, Conflict, CRDsNotInstalled, KubeError, NotFound, Refused, Unreachable,
+                                     object_address, status_message, status_reason)
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_KUBECONFIG = "~/.kube/config"
@@ -36,33 +39,9 @@ READ_TIMEOUT = 120.0
 CRDS_HINT = "install them with `kubectl apply -f crds/` (or the Helm chart)"
 
 __all__ = [
-    "AlreadyExists", "CRDsNotInstalled", "ClusterRuns", "Conflict", "KubeApi", "KubeError", "NotFound", "connect",
-    "is_run_of", "load_configuration",
+    "AlreadyExists", "CRDsNotInstalled", "ClusterRuns", "Conflict", "KubeApi", "KubeError", "NotFound", "Refused",
+    "Unreachable", "connect", "is_run_of", "load_configuration",
 ]
-
-
-class KubeError(Exception):
-    """A Kubernetes failure, with a one-line message for the user."""
-
-
-class Unreachable(KubeError):
-    """The API server cannot be reached, or answered with a server error (5xx): nothing the request did wrong."""
-
-
-class NotFound(KubeError):
-    """The object does not exist (404 for an object of a known kind)."""
-
-
-class AlreadyExists(KubeError):
-    """An object with that name exists already (409 on create)."""
-
-
-class Conflict(KubeError):
-    """The object changed since it was read (409 on an update carrying a stale ``resourceVersion``)."""
-
-
-class CRDsNotInstalled(KubeError):
-    """The API server does not serve ``dags.kubedag.io`` / ``dagruns.kubedag.io``."""
 
 
 def _expand(path: str) -> str:
@@ -135,40 +114,19 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
     return configuration, namespace, f"kubeconfig {files}"
 
 
-def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None) -> KubeApi:
-    """A :class:`KubeApi` for the configured cluster; ``namespace`` None: the context's, else ``default``."""
+def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None, *,
+            limits: Any = None, client_name: str = "cli") -> KubeApi:
+    """A :class:`KubeApi` for the configured cluster; ``namespace`` None: the context's, else ``default``.
+    ``limits``: its :class:`kubedag.k8s.limits.RequestLimits` (default 16 in flight, 1,000 waiting), metrics
+    labelled ``client_name``."""
     from kubernetes import client
+
+    from kubedag.k8s.limits import bound_api_client
 
     configuration, config_namespace, source = load_configuration(kubeconfig, context)
     configuration.retries = 1  # one retry (a stale pooled connection), not urllib3's 3 on a dead server
-    return KubeApi(client.ApiClient(configuration), namespace or config_namespace or "default", source)
-
-
-_OBJECT_ADDRESS = re.compile(r"^<[^>]*>:\s*")
-
-
-def _status_message(exc: Any) -> tuple[str, dict[str, Any]]:
-    """The ``message`` and ``details`` of the Status in an ApiException's body (else its raw text)."""
-    body = exc.body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
-    try:
-        status = json.loads(body) if body else {}
-    except ValueError:
-        return " ".join(str(body).split())[:300] or str(exc.reason), {}
-    if not isinstance(status, dict):
-        return str(exc.reason), {}
-    return str(status.get("message") or exc.reason or ""), status.get("details") or {}
-
-
-def _status_reason(exc: Any) -> str | None:
-    """The ``reason`` of the Status in an ApiException's body (``AlreadyExists``, ``Conflict``...), if any."""
-    body = exc.body.decode("utf-8", errors="replace") if isinstance(exc.body, bytes) else exc.body
-    try:
-        status = json.loads(body) if body else {}
-    except ValueError:
-        return None
-    return status.get("reason") if isinstance(status, dict) else None
+    api_client = bound_api_client(client.ApiClient(configuration), limits, client_name)
+    return KubeApi(api_client, namespace or config_namespace or "default", source)
 
 
 class KubeApi:
@@ -213,16 +171,16 @@ class KubeApi:
         except ApiException as exc:
             raise self._api_error(exc, what, kind) from None
         except urllib3.exceptions.MaxRetryError as exc:
-            reason = _OBJECT_ADDRESS.sub("", str(exc.reason or exc))
+            reason = object_address.sub("", str(exc.reason or exc))
             raise Unreachable(f"cannot reach the Kubernetes API server at {self.host}: {reason}") from None
         except urllib3.exceptions.HTTPError as exc:
-            reason = _OBJECT_ADDRESS.sub("", str(exc))
+            reason = object_address.sub("", str(exc))
             raise Unreachable(f"cannot reach the Kubernetes API server at {self.host}: {reason}") from None
         except OSError as exc:
             raise Unreachable(f"cannot reach the Kubernetes API server at {self.host}: {exc}") from None
 
     def _api_error(self, exc: Any, what: str, kind: str | None) -> KubeError:
-        message, details = _status_message(exc)
+        message, details = status_message(exc)
         status = exc.status
         if status == 404:
             if kind is not None and not details.get("name"):
@@ -232,16 +190,16 @@ class KubeApi:
                 )
             return NotFound(f"{what} not found")
         if status == 409:
-            if _status_reason(exc) == "Conflict":
+            if status_reason(exc) == "Conflict":
                 return Conflict(f"{what} was changed by someone else meanwhile: {message}")
             return AlreadyExists(f"{what} already exists")
         if status == 401:
-            return KubeError(f"the API server at {self.host} refused the credentials ({self.source}): {message}")
+            return Refused(f"the API server at {self.host} refused the credentials ({self.source}): {message}")
         if status == 403:
-            return KubeError(f"forbidden: {message}")
+            return Refused(f"forbidden: {message}")
         if status == 422:
             return KubeError(f"the API server rejected {what}: {message}")
-        error = Unreachable if status >= 500 else KubeError
+        error = Unreachable if status >= 500 or status == 429 else KubeError
         return error(f"{what}: the API server answered {status} {exc.reason or ''}: {message}".replace("  ", " "))
 
     # --- kubedag custom resources --------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from kubedag.core.states import DagRunState
 from kubedag.k8s import checks, informers, recovery
 from kubedag.k8s.backfill import BackfillReconciler
 from kubedag.k8s.client import Connection, KubeClient
+from kubedag.k8s.limits import RequestLimits
 from kubedag.k8s.dags import DagReconciler
 from kubedag.k8s.events import EventPoster, WebhookNotifications
 from kubedag.k8s.leader import LeaderElection, LeaderElectionLost, Leadership
@@ -72,6 +73,10 @@ class ControllerConfig:
     database_url: str | None = None
     api_qps: float = 50.0
     api_burst: int = 100
+    api_concurrency: int = 16
+    """Kubernetes API requests in flight at most (:mod:`kubedag.k8s.limits`)."""
+    api_queue: int = 1000
+    """Kubernetes API calls waiting for a slot at most; one more fails at once (retried as a 429)."""
     workers: int = 8
     pod_retention: timedelta = timedelta(minutes=10)
     run_history_limit: int = 50
@@ -124,7 +129,8 @@ class Manager:
     async def start(self) -> None:
         """Open the API session; start the workers, the scheduling loop and the pod reaper at once, or, with
         leader election, once this replica holds the Lease (:mod:`kubedag.k8s.leader`)."""
-        self.client = KubeClient(self.connection, qps=self.config.api_qps, burst=self.config.api_burst)
+        self.client = KubeClient(self.connection, qps=self.config.api_qps, burst=self.config.api_burst,
+                                 limits=RequestLimits(self.config.api_concurrency, self.config.api_queue))
         await self.client.__aenter__()
         if self.config.leader_election is None:
             self._start_reconciles()

@@ -1,4 +1,13 @@
-"""Writing a DAGRun's status: one PUT of the status subresource per pass, retried on a conflict.
+"""Writing a DAGRun's status: one JSON merge patch of the status subresource per pass.
+
+The patch (:func:`kubedag.k8s.client.merge_patch_between`) holds what changed since the status the cache has
+(the API server's last answer), with null for every field, task entry or task field that is gone, so that it is
+removed. It carries no ``resourceVersion``: the controller is the status's only writer (the leader Lease fences
+the others), so a DAGRun whose spec or annotations change often never makes the write conflict (a PUT guarded by
+the ``resourceVersion`` failed with 409 on busy runs). Should the answer still hold a field the new status lacks
+(someone else wrote the status), a second patch nulls it at once; should the cache be behind the server so that
+the patch is invalid there (422: a task entry without its state, say), the run is read again and the patch made
+against what it holds.
 
 The status is the run's state as users see it (``kubectl get dagruns``): phase, times, counts, a compact entry
 per task instance (:func:`kubedag.k8s.observe.build_status`), ``appliedActions``, and a ``Ready`` condition when
@@ -19,7 +28,7 @@ from kubedag.core.runpass import is_pool_problem
 from kubedag.core.spec.dagrun import Condition
 from kubedag.core.states import TaskInstanceState
 from kubedag.k8s import observe
-from kubedag.k8s.client import ApiError, KubeClient
+from kubedag.k8s.client import ApiError, KubeClient, merge_patch_between
 from kubedag.k8s.informers import DAGRUNS, Cache, newer
 from kubedag.k8s.workqueue import Key
 
@@ -63,29 +72,38 @@ class RunStatusWriter:
         await self.write(key, body, status)
 
     async def write(self, key: Key, body: Mapping[str, Any], status: dict[str, Any]) -> None:
-        """Replace the DAGRun's status (one PUT; on a conflict, again on the latest object, up to 3 times)."""
+        """Make ``status`` the DAGRun's status (see the module docstring): nothing when the cache has it already,
+        else one merge patch (one more when the answer kept a field that must go, or when the patch was invalid
+        against the server's status: then made against the run read again). A DAGRun that is gone is skipped.
+
+        Raises:
+            ApiError: any other error answer (the reconcile is retried with backoff).
+        """
         client = self._client()
         assert client is not None
         current = self.cache.runs.get(key) or body
-        if (current.get("status") or {}) == status:
-            return
-        for attempt in range(3):
-            obj = {**current, "status": status}
+        patch = merge_patch_between(current.get("status") or {}, status)
+        reread = False
+        for _ in range(3):
+            if not patch:
+                return
             try:
-                updated = await client.replace_status(names.API_VERSION, DAGRUNS, obj)
+                updated = await client.patch(names.API_VERSION, DAGRUNS, key[0], key[1], {"status": patch}, sub="status")
             except ApiError as exc:
                 if exc.status == 404:
                     return
-                if exc.status == 409 and attempt < 2:
-                    fresh = await client.get(names.API_VERSION, DAGRUNS, key[0], key[1])
-                    if fresh is None:
-                        return
-                    current = fresh
-                    continue
-                raise
+                if exc.status != 422 or reread:
+                    raise
+                reread, fresh = True, await client.get(names.API_VERSION, DAGRUNS, key[0], key[1])
+                if fresh is None:
+                    return
+                if newer(self.cache.runs.get(key), fresh):
+                    self.cache.runs[key] = fresh
+                patch = merge_patch_between(fresh.get("status") or {}, status)
+                continue
             if newer(self.cache.runs.get(key), updated):
                 self.cache.runs[key] = updated
-            return
+            patch = _removals(merge_patch_between(updated.get("status") or {}, status))
 
     async def fail(self, key: Key, body: Mapping[str, Any], reason: str, message: str) -> None:
         """A DAGRun that cannot run: phase failed, condition ``Ready=False`` with the reason, a Warning event."""
@@ -108,6 +126,17 @@ class RunStatusWriter:
         status["conditions"] = [condition.to_k8s()]
         status.setdefault("phase", "queued")
         await self.write(key, body, status)
+
+
+def _removals(patch: dict[str, Any]) -> dict[str, Any]:
+    """The part of a merge patch that removes members (its nulls, at any depth)."""
+    out: dict[str, Any] = {}
+    for key, value in patch.items():
+        if value is None:
+            out[key] = None
+        elif isinstance(value, dict) and (inner := _removals(value)):
+            out[key] = inner
+    return out
 
 
 def pool_problems(memory: RunMemory) -> dict[str, str]:

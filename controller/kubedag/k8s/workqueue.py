@@ -23,6 +23,7 @@ from typing import Any
 
 from kubedag.app import metrics
 from kubedag.app.reconcile import Result
+from kubedag.k8s.recovery import expected_failure
 
 log = logging.getLogger("kubedag.controller")
 
@@ -144,7 +145,9 @@ async def run_worker(queue: WorkQueue, reconcile: Callable[[Key], Awaitable[Resu
             metrics.RECONCILE_ERRORS.labels(what).inc()
             metrics.RECONCILE_TOTAL.labels(what, "error").inc()
             delay = queue.backoff(key)
-            if delay >= queue.max_delay:  # a persistent failure: one line, not a traceback per retry
+            if (expected := expected_failure(exc)) is not None:  # a transient failure: one line, no traceback
+                log.warning("reconciling %s %s/%s failed: %s; retrying in %.1fs", what, *key, expected, delay)
+            elif delay >= queue.max_delay:  # a persistent failure: one line, not a traceback per retry
                 log.error("reconciling %s %s/%s failed again (%s); retrying in %.0fs", what, *key, exc, delay)
             else:
                 log.exception("reconciling %s %s/%s failed; retrying in %.1fs", what, *key, delay)

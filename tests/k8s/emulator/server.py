@@ -192,6 +192,9 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
                  journal_limit: int | None = None, **kwargs: Any) -> None:
         self.journal_limit = journal_limit
         self.user_agents: collections.Counter[str] = collections.Counter()  # requests per User-Agent
+        # requests being served now, and the most at once, per User-Agent (a client's concurrency as the server sees it)
+        self.in_flight: collections.Counter[str] = collections.Counter()
+        self.peak_in_flight: collections.Counter[str] = collections.Counter()
         self.types: dict[tuple[str, str, str], ResourceType] = {}
         self.store: dict[tuple[str, str], dict[tuple[str | None, str], dict[str, Any]]] = collections.defaultdict(dict)
         self.resource_version = 0
@@ -247,16 +250,21 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
         raw_response: aiohttp.web.StreamResponse | None = None
         try:
             request = await self._parse_request(raw_request)
-            self.user_agents[request.headers.get('User-Agent', '')] += 1
+            agent = request.headers.get('User-Agent', '')
+            self.user_agents[agent] += 1
             self._requests.append(request)
             if self.journal_limit is not None and len(self._requests) > 2 * self.journal_limit:
                 # kmock matches each request against its views by scanning the journal: keep it short
                 del self._requests[:-self.journal_limit]
+            self.in_flight[agent] += 1
+            self.peak_in_flight[agent] = max(self.peak_in_flight[agent], self.in_flight[agent])
             try:
                 return await self._handle(request)
             except kmock_rendering.StreamingError as e:
                 raw_response = e.args[0]
                 raise e.__cause__ or e
+            finally:
+                self.in_flight[agent] -= 1
         except Exception as e:
             if not isinstance(e, errors.StatusError) and self._errors:
                 self._errors[-1].append(e)

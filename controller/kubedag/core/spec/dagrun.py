@@ -134,8 +134,8 @@ class StatusModel(StrictModel):
     def to_k8s(self) -> dict[str, Any]:
         """The JSON object to write as ``status``: camelCase, ``None`` fields left out.
 
-        Write it whole (an update of the ``status`` subresource with the object's ``resourceVersion``),
-        so that fields left out are removed; a JSON merge patch would keep them.
+        A merge patch of it would keep the fields left out: the controller's patch nulls them
+        (:mod:`kubedag.k8s.runstatus`).
         """
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
