@@ -73,11 +73,11 @@ def test_a_locked_sqlite_file_mid_run_is_retried_and_the_run_finishes_with_its_f
           schedule: "@once"
           startDate: "2026-01-01T00:00:00Z"
           tasks:
+            - name: before
+              command: [echo, before]
             - name: wait
+              dependsOn: [before]
               command: [sh, -c, "while [ ! -e {go} ]; do sleep 0.1; done; echo done waiting"]
-            - name: after
-              dependsOn: [wait]
-              command: [echo, after]
         """))
     engine = make_engine(None, connect_args={"timeout": 0.5})  # a lock fails a write after 0.5 s, not 30 s
     upgrade(engine)
@@ -92,22 +92,84 @@ def test_a_locked_sqlite_file_mid_run_is_retried_and_the_run_finishes_with_its_f
         wait_for(lambda: db_rows("SELECT state FROM task_instance WHERE task_id = 'wait'") == [("running",)],
                  "the first task to run")
         lock.execute("BEGIN EXCLUSIVE")
-        go.touch()  # the task ends while the DB takes no write
+        go.touch()  # the last task ends while the DB takes no write: the run's last pass is pending
         wait_for(lambda: any(r.writes for r in scheduler.runners.values()), "a pending write")
         wait_for(lambda: "metadata DB: OperationalError: database is locked" in "\n".join(lines), "the failure line")
         assert (scheduler.db_problem() or "").startswith("metadata DB failing: OperationalError: database is locked")
         assert thread.is_alive()
         lock.execute("ROLLBACK")
         wait_for(lambda: db_rows("SELECT state FROM dag_run") == [("success",)], "the run to succeed")
-        assert scheduler.db_problem() is None
+        wait_for(lambda: scheduler.db_problem() is None, "the scheduler to see the DB back")
     finally:
         lock.close()
         scheduler.stop()
         thread.join(timeout=60)
         engine.dispose()
+    failed = next(i for i, line in enumerate(lines) if line.startswith("metadata DB: OperationalError"))
+    done = next(i for i, line in enumerate(lines) if line.startswith("locked scheduled__") and line.endswith("success"))
+    assert failed < done, lines  # the run is reported finished once its last pass landed, not while pending
     assert any(line.startswith("metadata DB: available again after") for line in lines), lines
     assert not any("Traceback" in line for line in lines)
     history = db_rows("SELECT task_id, try_number, state, end_date IS NOT NULL, log_location "
                       "FROM task_instance_history ORDER BY task_id, try_number")
-    assert [h[:4] for h in history] == [("after", 1, "success", True), ("wait", 1, "success", True)]
+    assert [h[:4] for h in history] == [("before", 1, "success", True), ("wait", 1, "success", True)]
     assert "done waiting" in Path(history[1][4]).read_text()
+
+
+def test_a_run_deleted_while_it_runs_does_not_hold_up_the_others(tmp_path, home):
+    """Its passes can never be written (the run is gone) while the DB takes every other write: after a few tries its
+    runner is dropped, and a run triggered afterwards runs."""
+    from kubedag.local.scheduler import BAD_WRITE_STRIKES, Scheduler, SchedulerOptions
+    from kubedag.store import config, repository
+    from kubedag.store.db import open_store
+    from kubedag.store.scheduler_store import SqlSchedulerStore
+
+    folder, go = tmp_path / "dags", tmp_path / "go"
+    folder.mkdir()
+    for name, command in (("doomed", f"while [ ! -e {go} ]; do sleep 0.1; done"), ("other", "true")):
+        (folder / f"{name}.yaml").write_text(textwrap.dedent(f"""\
+            apiVersion: kubedag.io/v1alpha1
+            kind: DAG
+            metadata: {{name: {name}}}
+            spec:
+              tasks:
+                - name: work
+                  command: [sh, -c, "{command}"]
+            """))
+    engine, sessions = open_store(None)
+    lines: list[str] = []
+    scheduler = Scheduler(SqlSchedulerStore(sessions),
+                          SchedulerOptions(folder=folder, logs_dir=config.logs_dir(), dag_dir_list_interval=0.2),
+                          say=lines.append)
+    thread = threading.Thread(target=scheduler.run)
+    thread.start()
+
+    def queue(dag_id: str) -> None:
+        from datetime import datetime, timezone
+
+        when = datetime(2026, 5, 1, tzinfo=timezone.utc)
+        with sessions.begin() as s:
+            repository.create_dag_run(s, dag_id=dag_id, run_id="manual__1", run_type="manual", logical_date=when,
+                                      data_interval_start=when, data_interval_end=when)
+    try:
+        wait_for(lambda: {"doomed", "other"} <= {r[0] for r in db_rows("SELECT dag_id FROM dag")}, "the DAGs")
+        queue("doomed")
+        wait_for(lambda: db_rows("SELECT state FROM task_instance WHERE dag_id = 'doomed'") == [("running",)],
+                 "the doomed run's task to run")
+        with sessions.begin() as s:
+            assert repository.delete_dag_run(s, "doomed", "manual__1") == 1
+        assert db_rows("SELECT count(*) FROM dag_run WHERE dag_id = 'doomed'") == [(0,)]
+        go.touch()  # its end is a pass the DB cannot take: the run is gone
+        wait_for(lambda: ("doomed", "manual__1") not in scheduler.runners, "the doomed runner to be dropped")
+        queue("other")
+        wait_for(lambda: db_rows("SELECT state FROM dag_run WHERE dag_id = 'other'") == [("success",)],
+                 "the other run to succeed")
+    finally:
+        scheduler.stop()
+        thread.join(timeout=60)
+        engine.dispose()
+    assert thread.is_alive() is False
+    assert any("doomed manual__1: its pass cannot be written while the DB takes other writes" in line
+               for line in lines), lines
+    assert BAD_WRITE_STRIKES == 3
+    assert db_rows("SELECT count(*) FROM dag_run WHERE dag_id = 'doomed'") == [(0,)]

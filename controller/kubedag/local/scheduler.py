@@ -89,6 +89,9 @@ STALE_AFTER = 30.0
 """A scheduler without a heartbeat for this long is gone (Airflow's ``scheduler_health_check_threshold``)."""
 GRACE_PERIOD = 10.0
 """Seconds between SIGTERM and SIGKILL for the tries' process groups when the scheduler stops."""
+BAD_WRITE_STRIKES = 3
+"""Iterations in which a run's pass fails to be written while the DB takes the heartbeat before its runner is
+dropped and the run resumed from the DB (:meth:`Scheduler._bad_writes`)."""
 NOTIFY_FLUSH_SECONDS = 10.0
 """When the scheduler stops: how long it waits in all for notifications still being delivered."""
 
@@ -159,6 +162,7 @@ class Scheduler:
         self._backfill_of: dict[tuple[str, str], int] = {}  # runs of a backfill -> its id
         self._backfill_due = True  # a run ended since the backfills were last looked at
         self.backoff = DbBackoff()  # while the metadata DB fails
+        self._strikes: dict[tuple[str, str], int] = {}  # runs whose writes failed while the DB took others
         self._senders: list[Any] = []  # webhook senders of finished runs, closed once delivered
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -231,7 +235,8 @@ class Scheduler:
                 part()
             except Exception as exc:  # noqa: BLE001 - the DB failed (or one object could not be written): retry
                 error = error or one_line(exc)
-        error = error or next((r.writes.error for r in self.runners.values() if r.writes), None)
+        if error is None and any(r.writes for r in self.runners.values()):
+            error = self._bad_writes()
         if error is not None:
             pending = sum(1 for r in self.runners.values() if r.writes)
             delay = self.backoff.failed(error, time.monotonic())
@@ -239,6 +244,32 @@ class Scheduler:
             self.say(f"metadata DB: {error}; {pending} runs with writes pending; retrying in {delay:g} s")
         elif self.backoff.failures:
             self.say(f"metadata DB: available again after {self.backoff.landed()} failed attempts; pending writes landed")
+
+    def _bad_writes(self) -> str | None:
+        """Some runs' writes fail while the rest of the iteration did not: is the DB taking writes (a heartbeat,
+        written now)? If not, that is the error. If so, those runs' own writes fail (a run deleted meanwhile): after
+        :data:`BAD_WRITE_STRIKES` such iterations a run's runner is dropped -- re-created from the DB by the next
+        scan if the run is still there, its tries adopted -- so that one run never holds up the others."""
+        try:
+            if self.job_id is not None:
+                self.store.heartbeat(self.job_id, self.clock())
+        except Exception as exc:  # noqa: BLE001 - the DB takes no write: an outage
+            return one_line(exc)
+        error = None
+        for key, runner in list(self.runners.items()):
+            if not runner.writes:
+                self._strikes.pop(key, None)
+                continue
+            self._strikes[key] = strikes = self._strikes.get(key, 0) + 1
+            if strikes < BAD_WRITE_STRIKES:
+                error = error or runner.writes.error
+                continue
+            self.say(f"{key[0]} {key[1]}: its pass cannot be written while the DB takes other writes "
+                     f"({runner.writes.error}); resuming it from the DB")
+            self._drop(key)
+            self._strikes.pop(key)
+            metering.forget(self.options.metrics, key)
+        return error
 
     def db_problem(self) -> str | None:
         """Why the scheduler is backing off from the metadata DB (one line, for readiness), None when it is not."""
@@ -412,7 +443,7 @@ class Scheduler:
                 continue
             if was == DagRunState.QUEUED and runner.run_.state == DagRunState.RUNNING and key not in self._backfill_of:
                 running_runs[key[0]] = running_runs.get(key[0], 0) + 1
-            if runner.run_.finished:
+            if runner.run_.finished and not runner.writes:  # a run whose last passes are pending waits for them
                 self.say(f"{key[0]} {key[1]} {runner.run_.state}")
                 self._drop(key)
         self._close_senders()
