@@ -64,6 +64,18 @@ def db_rows(sql: str, url: str | None = None) -> list[tuple]:
         engine.dispose()
 
 
+def fresh_db(postgres_url: str, name: str) -> str:
+    """The URL of database ``name``, created empty (dropped first) on the server of the admin URL ``postgres_url``."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+
+
 class SchedulerProcess:
     """``kubedag scheduler --dags-folder FOLDER --dag-dir-list-interval 0.5 [--metrics-port PORT] EXTRA...``.
 

@@ -11,8 +11,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tests.local.processes import (KUBEDAG, WAIT, db_rows, home, scheduler_process,  # noqa: F401 - fixtures
-                                   start_scheduler, wait_for)
+from tests.local.processes import KUBEDAG, WAIT, db_rows, start_scheduler, wait_for
 
 
 def catchup_dag(folder: Path, side: Path, days: int = 4, go: Path | None = None) -> int:

@@ -8,20 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from tests.local.processes import db_rows, home, scheduler_process, wait_for  # noqa: F401 - fixtures
+from tests.local.processes import db_rows, fresh_db, wait_for
 from tests.metrics.dbproxy import DbProxy
 from tests.metrics.scrape import probe, scrape
-
-
-def fresh_db(postgres_url: str, name: str) -> str:
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    return sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.mark.postgres

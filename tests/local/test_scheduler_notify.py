@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from tests.local.processes import db_rows, home, scheduler_process, wait_for  # noqa: F401 - fixtures
+from tests.local.processes import db_rows, wait_for
 from tests.notify.receiver import WebhookReceiver
 
 

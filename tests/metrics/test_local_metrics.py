@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.local.processes import (KUBEDAG, WAIT, free_port, home, scheduler_process,  # noqa: F401 - fixtures
+from tests.local.processes import (KUBEDAG, WAIT, free_port, fresh_db, home, scheduler_process,  # noqa: F401 - fixtures
                                    trigger, wait_for)
 from tests.metrics.dbproxy import DbProxy
 from tests.metrics.scrape import probe, scrape
@@ -115,14 +115,9 @@ outage)."""
     from kubedag.store.db import open_store
     from kubedag.store.scheduler_store import SqlSchedulerStore
 
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql("DROP DATABASE IF EXISTS kubedag_metrics_local")
-        conn.exec_driver_sql("CREATE DATABASE kubedag_metrics_local")
-    admin.dispose()
     folder = tmp_path / "dags"
     folder.mkdir()
-    db = sa.make_url(postgres_url).set(database="kubedag_metrics_local").render_as_string(hide_password=False)
+    db = fresh_db(postgres_url, "kubedag_metrics_local")
     with DbProxy(db) as proxy:
         engine, sessions = open_store(proxy.url)
         scheduler = Scheduler(SqlSchedulerStore(sessions), SchedulerOptions(folder=folder, logs_dir=config.logs_dir()),
