@@ -241,9 +241,9 @@ class Scheduler:
             pending = sum(1 for r in self.runners.values() if r.writes)
             delay = self.backoff.failed(error, time.monotonic())
             self._next_scan = 0.0  # everything is looked at again once the DB answers
-            self.say(f"metadata DB: {error}; {pending} runs with writes pending; retrying in {delay:g} s")
+            self.say(f"metadata DB: {error} (runs with writes pending: {pending}); retrying in {delay:g} s")
         elif self.backoff.failures:
-            self.say(f"metadata DB: available again after {self.backoff.landed()} failed attempts; pending writes landed")
+            self.say(f"metadata DB: available again after {self.backoff.landed()} failed attempt(s); pending writes landed")
 
     def _bad_writes(self) -> str | None:
         """Some runs' writes fail while the rest of the iteration did not: is the DB taking writes (a heartbeat,
@@ -276,7 +276,7 @@ class Scheduler:
         if self.backoff.error is None:
             return None
         pending = sum(1 for r in self.runners.values() if r.writes)
-        return f"metadata DB failing: {self.backoff.error} ({pending} runs with writes pending)"
+        return f"metadata DB failing: {self.backoff.error} (runs with writes pending: {pending})"
 
     def _iterate(self) -> None:
         """Scan (when due), heartbeat (when due), carry backfills on, create scheduled runs, pick up queued runs."""
