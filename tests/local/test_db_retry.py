@@ -95,7 +95,7 @@ def test_a_locked_sqlite_file_mid_run_is_retried_and_the_run_finishes_with_its_f
         go.touch()  # the last task ends while the DB takes no write: the run's last pass is pending
         wait_for(lambda: any(r.writes for r in scheduler.runners.values()), "a pending write")
         wait_for(lambda: "metadata DB: OperationalError: database is locked" in "\n".join(lines), "the failure line")
-        assert (scheduler.db_problem() or "").startswith("metadata DB failing: OperationalError: database is locked")
+        assert (scheduler.db_problem() or "").startswith("metadata DB: OperationalError: database is locked (runs with")
         assert thread.is_alive()
         lock.execute("ROLLBACK")
         wait_for(lambda: db_rows("SELECT state FROM dag_run") == [("success",)], "the run to succeed")

@@ -33,6 +33,17 @@ def one_line(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {lines[0][:200] if lines else ''}".rstrip(": ")
 
 
+DB_MODULES = ("sqlalchemy", "psycopg", "sqlite3", "kubedag.store")
+"""Modules whose exceptions are the metadata DB's (a driver's, SQLAlchemy's, the store's own)."""
+
+
+def is_db_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the metadata DB (its class is defined in one of :data:`DB_MODULES`): a log line
+    then names the DB, else the scheduler loop itself (a bug, retried as well)."""
+    module = type(exc).__module__ or ""
+    return any(module == m or module.startswith(m + ".") for m in DB_MODULES)
+
+
 class PendingWrites:
     """A run's passes not written yet (see the module docstring). ``recorder``: the
     :class:`~kubedag.local.runner.Recorder` they go to; ``keep``: keep a write that failed (the scheduler) or
@@ -109,4 +120,4 @@ class DbBackoff:
         return self.retry_at is not None and now < self.retry_at
 
 
-__all__ = ["DB_RETRY_FIRST", "DB_RETRY_MAX", "DbBackoff", "PendingWrites", "one_line"]
+__all__ = ["DB_MODULES", "DB_RETRY_FIRST", "DB_RETRY_MAX", "DbBackoff", "PendingWrites", "is_db_error", "one_line"]

@@ -5,8 +5,8 @@ an exit code and the try's XCom file), calls :func:`kubedag.core.runpass.run_pas
 controller runs over pods, so pools, XCom, sensors, triggers, branching, callbacks and retries behave alike --
 then carries out its result: start each :class:`~kubedag.core.runpass.LaunchRequest` as a process group (its
 log file and XCom file next to each other, :mod:`kubedag.local.launch`), kill each
-:class:`~kubedag.core.runpass.TryKill`, record the pass in the metadata DB in one transaction, and send the
-notifications. The loop sleeps until a process exits or the pass's ``wake_at`` (a retry falling due, an
+:class:`~kubedag.core.runpass.TryKill`, record the pass in the metadata DB in one transaction (under the scheduler
+kept pending until it lands, :mod:`kubedag.local.pending`) and then send its notifications. The loop sleeps until a process exits or the pass's ``wake_at`` (a retry falling due, an
 execution timeout) arrives, so a finished try starts its successors on the very next step.
 
 ``trigger`` tasks and ``externalTask`` sensors run as local programs (:func:`kubedag.local.launch.program_argv`)

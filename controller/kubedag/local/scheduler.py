@@ -76,7 +76,7 @@ from kubedag.local.backfills import backfill_todo
 from kubedag.local.bag import DagBag
 from kubedag.local.folder import folder_stamps
 from kubedag.local.options import dag_options
-from kubedag.local.pending import DbBackoff, one_line
+from kubedag.local.pending import DbBackoff, is_db_error, one_line
 from kubedag.local.processes import ProcessLauncher, process_start_time
 from kubedag.local.runner import DEFAULT_PARALLELISM, HOSTNAME, LocalRunner, RunOptions, utcnow
 
@@ -234,15 +234,17 @@ class Scheduler:
             try:
                 part()
             except Exception as exc:  # noqa: BLE001 - the DB failed (or one object could not be written): retry
-                error = error or one_line(exc)
+                error = error or f"{'metadata DB' if is_db_error(exc) else 'scheduler loop'}: {one_line(exc)}"
         if error is None and any(r.writes for r in self.runners.values()):
             error = self._bad_writes()
         if error is not None:
             pending = sum(1 for r in self.runners.values() if r.writes)
             delay = self.backoff.failed(error, time.monotonic())
             self._next_scan = 0.0  # everything is looked at again once the DB answers
-            self.say(f"metadata DB: {error} (runs with writes pending: {pending}); retrying in {delay:g} s")
-        elif self.backoff.failures:
+            self.say(f"{error} (runs with writes pending: {pending}); retrying in {delay:g} s")
+        else:
+            self._strikes.clear()
+        if error is None and self.backoff.failures:
             self.say(f"metadata DB: available again after {self.backoff.landed()} failed attempt(s); pending writes landed")
 
     def _bad_writes(self) -> str | None:
@@ -254,7 +256,7 @@ class Scheduler:
             if self.job_id is not None:
                 self.store.heartbeat(self.job_id, self.clock())
         except Exception as exc:  # noqa: BLE001 - the DB takes no write: an outage
-            return one_line(exc)
+            return f"metadata DB: {one_line(exc)}"
         error = None
         for key, runner in list(self.runners.items()):
             if not runner.writes:
@@ -262,7 +264,7 @@ class Scheduler:
                 continue
             self._strikes[key] = strikes = self._strikes.get(key, 0) + 1
             if strikes < BAD_WRITE_STRIKES:
-                error = error or runner.writes.error
+                error = error or f"metadata DB: {runner.writes.error}"
                 continue
             self.say(f"{key[0]} {key[1]}: its pass cannot be written while the DB takes other writes "
                      f"({runner.writes.error}); resuming it from the DB")
@@ -272,11 +274,12 @@ class Scheduler:
         return error
 
     def db_problem(self) -> str | None:
-        """Why the scheduler is backing off from the metadata DB (one line, for readiness), None when it is not."""
+        """Why the scheduler is backing off (one line, for readiness: ``metadata DB: <error> (runs with writes
+        pending: N)``, or ``scheduler loop: ...`` for an error of its own), None when it is not."""
         if self.backoff.error is None:
             return None
         pending = sum(1 for r in self.runners.values() if r.writes)
-        return f"metadata DB failing: {self.backoff.error} (runs with writes pending: {pending})"
+        return f"{self.backoff.error} (runs with writes pending: {pending})"
 
     def _iterate(self) -> None:
         """Scan (when due), heartbeat (when due), carry backfills on, create scheduled runs, pick up queued runs."""
