@@ -10,15 +10,9 @@ from pathlib import Path
 import pytest
 
 from kubedag.http.notify import WebhookSender
+from tests.local.processes import home, scheduler_process  # noqa: F401 - fixtures of every test here
 
 LOGICAL = datetime(2026, 11, 1, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("KUBEDAG_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("KUBEDAG_DATABASE_URL", raising=False)
-    return tmp_path / "home"
 
 
 @pytest.fixture

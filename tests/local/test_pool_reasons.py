@@ -7,10 +7,10 @@ import textwrap
 import threading
 from datetime import datetime, timezone
 
-from tests.local.test_scheduler import WAIT, db_rows, home, wait_for  # noqa: F401 - the home fixture
+from tests.local.test_scheduler import WAIT, db_rows, wait_for
 
 
-def test_the_scheduler_records_why_a_task_waits_on_a_pool_and_runs_it_once_the_pool_is_there(tmp_path, home):  # noqa: F811
+def test_the_scheduler_records_why_a_task_waits_on_a_pool_and_runs_it_once_the_pool_is_there(tmp_path, home):
     from kubedag.local.scheduler import Scheduler, SchedulerOptions
     from kubedag.store import config, repository
     from kubedag.store.db import open_store

@@ -6,56 +6,18 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
-KUBEDAG = str(Path(sys.executable).with_name("kubedag"))
-WAIT = 90.0  # seconds any one condition may take on a loaded machine (not a timing assertion)
+from tests.local.processes import KUBEDAG, WAIT, db_rows, start_scheduler, wait_for
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("KUBEDAG_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("KUBEDAG_DATABASE_URL", raising=False)
-    return tmp_path / "home"
-
-
-def start_scheduler(folder: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([KUBEDAG, "scheduler", "--dags-folder", str(folder), "--dag-dir-list-interval", "0.5",
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
-
-
-def wait_for(condition, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
-def db_rows(sql: str) -> list[tuple]:
-    import sqlalchemy as sa
-
-    from kubedag.store.db import open_store
-
-    engine, _ = open_store(None)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(sql))]
-    finally:
-        engine.dispose()
-
-
-def catchup_dag(folder: Path, side: Path, days: int = 4) -> int:
-    """A daily DAG whose catchup covers ``days`` runs; each try appends one line to its own side file."""
+def catchup_dag(folder: Path, side: Path, days: int = 4, go: Path | None = None) -> int:
+    """A daily DAG whose catchup covers ``days`` runs; each try appends one line to its own side file. Its first
+    task sleeps 4 s, or with ``go`` waits until that file exists."""
+    wait = f"while [ ! -e {go} ]; do sleep 0.1; done" if go is not None else "sleep 4"
     start = (datetime.now(timezone.utc) - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
     (folder / "nested").mkdir(parents=True, exist_ok=True)
     (folder / "nested" / "catchup.yaml").write_text(textwrap.dedent(f"""\
@@ -70,7 +32,7 @@ def catchup_dag(folder: Path, side: Path, days: int = 4) -> int:
           defaults: {{retries: 1, retryDelay: 1s}}
           tasks:
             - name: first
-              command: [sh, -c, "echo ran >> {side}/{{{{ ds }}}}-first-{{{{ ti.try_number }}}}; sleep 4"]
+              command: [sh, -c, "echo ran >> {side}/{{{{ ds }}}}-first-{{{{ ti.try_number }}}}; {wait}"]
             - name: second
               dependsOn: [first]
               command: [sh, -c, "echo ran >> {side}/{{{{ ds }}}}-second-{{{{ ti.try_number }}}}; sleep 0.5"]
@@ -78,34 +40,35 @@ def catchup_dag(folder: Path, side: Path, days: int = 4) -> int:
     return days
 
 
-def test_kill_9_mid_run_then_restart_finishes_every_run_with_no_try_run_twice(tmp_path, home):
-    folder, side = tmp_path / "dags", tmp_path / "side"
+def test_kill_9_mid_run_then_restart_finishes_every_run_with_no_try_run_twice(tmp_path, home, scheduler_process):
+    """The first tries wait for a file the test creates once the restarted scheduler has adopted them (no race
+    between a fixed sleep and the restart on a loaded machine)."""
+    folder, side, go = tmp_path / "dags", tmp_path / "side", tmp_path / "go"
     side.mkdir()
-    runs = catchup_dag(folder, side)
-    first = start_scheduler(folder)
+    runs = catchup_dag(folder, side, go=go)
+    first = scheduler_process(folder)
     try:
         wait_for(lambda: list(side.glob("*-first-1")), "a first try to start")
         running = wait_for(lambda: db_rows("SELECT task_id FROM task_instance WHERE state = 'running'"),
                            "a running task instance in the DB")
         assert running
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-    second = start_scheduler(folder)
-    try:
-        wait_for(lambda: db_rows("SELECT count(*) FROM dag_run WHERE state = 'success'")[0][0] == runs,
-                 f"{runs} successful runs")
-    finally:
-        second.send_signal(signal.SIGTERM)
-        out, _ = second.communicate(timeout=WAIT)
-    assert second.returncode == 0, out
+        first.kill()
+    started = len(list(side.glob("*-first-1")))
+    second = scheduler_process(folder)
+    logs = home / "logs"
+    wait_for(lambda: "".join(p.read_text() for p in logs.rglob("*.log")).count("adopted process") >= started,
+             "the restarted scheduler to adopt the running tries")
+    go.touch()
+    wait_for(lambda: db_rows("SELECT count(*) FROM dag_run WHERE state = 'success'")[0][0] == runs,
+             f"{runs} successful runs")
+    out = second.stop()
+    assert second.process.returncode == 0, out
     assert db_rows("SELECT count(*), min(state), max(state) FROM dag_run") == [(runs, "success", "success")]
     assert db_rows("SELECT count(*) FROM task_instance WHERE state IN ('running', 'queued')") == [(0,)]
     executions = {p.name: p.read_text().count("ran") for p in side.iterdir()}
     assert len(executions) == 2 * runs and set(executions.values()) == {1}, executions
     assert all(name.endswith("-1") for name in executions)  # adopted, not failed and retried
-    logs = "".join(p.read_text() for p in (home / "logs").rglob("*.log"))
-    assert "adopted process" in logs
 
 
 def test_sigterm_kills_running_tries_and_records_them_for_retry(tmp_path, home):

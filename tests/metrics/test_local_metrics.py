@@ -4,48 +4,18 @@ DAGs as local processes (a real process on a DAG folder, runs triggered with `ku
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests.local.processes import (KUBEDAG, WAIT, free_port, fresh_db, home, scheduler_process,  # noqa: F401 - fixtures
+                                   trigger, wait_for)
 from tests.metrics.dbproxy import DbProxy
 from tests.metrics.scrape import probe, scrape
-
-KUBEDAG = str(Path(sys.executable).with_name("kubedag"))
-WAIT = 90.0  # seconds any one condition may take on a loaded machine (not a timing assertion)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("KUBEDAG_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("KUBEDAG_DATABASE_URL", raising=False)
-    return tmp_path / "home"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except OSError:  # the server is not listening yet
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def write(folder: Path, name: str, text: str) -> None:
@@ -53,33 +23,7 @@ def write(folder: Path, name: str, text: str) -> None:
     (folder / name).write_text(textwrap.dedent(text))
 
 
-class Scheduler:
-    """``kubedag scheduler`` with its metrics port, as a process; stopped with SIGTERM."""
-
-    def __init__(self, folder: Path, *extra: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [KUBEDAG, "scheduler", "--dags-folder", str(folder), "--dag-dir-list-interval", "0.5",
-             "--metrics-port", str(self.port), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
-
-    def __enter__(self) -> Scheduler:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.output, _ = self.process.communicate(timeout=WAIT)
-        assert self.process.returncode == 0, self.output
-
-
-def trigger(folder: Path, dag: str) -> None:
-    done = subprocess.run([KUBEDAG, "dags", "trigger", dag, "--dags-folder", str(folder)], capture_output=True,
-                          text=True, env=os.environ.copy(), timeout=WAIT)
-    assert done.returncode == 0, done.stderr
-
-
-def test_each_metric_moves_as_the_scheduler_runs_dags(tmp_path, home):
+def test_each_metric_moves_as_the_scheduler_runs_dags(tmp_path, home, scheduler_process):
     folder = tmp_path / "dags"
     write(folder, "pool.yaml", """\
         apiVersion: kubedag.io/v1alpha1
@@ -114,15 +58,17 @@ def test_each_metric_moves_as_the_scheduler_runs_dags(tmp_path, home):
             - name: boom
               command: [sh, -c, "exit 1"]
         """)
-    with Scheduler(folder) as scheduler:
-        url = scheduler.url
-        wait_for(lambda: probe(url, "/readyz") == (200, "ok\n"), "the scheduler to be ready")
-        assert probe(url, "/healthz") == (200, "ok\n")
-        trigger(folder, "metered")
-        trigger(folder, "broken")
-        wait_for(lambda: scrape(url).value("kubedag_dag_run_finished_total") == 2, "both runs to finish")
-        wait_for(lambda: scrape(url).value("kubedag_db_writes_pending") == 0, "no write in flight")
-        after = scrape(url)
+    scheduler = scheduler_process(folder, metrics=True)
+    url = scheduler.url
+    wait_for(lambda: probe(url, "/readyz") == (200, "ok\n"), "the scheduler to be ready")
+    assert probe(url, "/healthz") == (200, "ok\n")
+    trigger(folder, "metered")
+    trigger(folder, "broken")
+    wait_for(lambda: scrape(url).value("kubedag_dag_run_finished_total") == 2, "both runs to finish")
+    wait_for(lambda: scrape(url).value("kubedag_db_writes_pending") == 0, "no write in flight")
+    after = scrape(url)
+    out = scheduler.stop()
+    assert scheduler.process.returncode == 0, out
     assert after.value("kubedag_dag_run_started_total", dag_id="metered", run_type="manual") == 1
     assert after.value("kubedag_dag_run_finished_total", dag_id="metered", run_type="manual", state="success") == 1
     assert after.value("kubedag_dag_run_finished_total", dag_id="broken", run_type="manual", state="failed") == 1
@@ -161,21 +107,17 @@ def test_a_busy_metrics_port_is_a_clear_error_and_leaves_no_scheduler_lock_behin
 @pytest.mark.postgres
 def test_readyz_is_503_while_the_db_is_unreachable_and_200_after(tmp_path, home, postgres_url):
     """The scheduler's probes (as ``kubedag scheduler --metrics-port`` wires them) on a DB behind a proxy the test
-    cuts. The scheduler's loop is not running: it stops on a DB error today (issue 13 asks it to retry)."""
+    cuts (the scheduler's loop is not running here; tests/local/test_scheduler_db_outage.py runs it through an
+outage)."""
     from kubedag.cli.standalone import probes
     from kubedag.local.scheduler import Scheduler, SchedulerOptions
     from kubedag.store import config
     from kubedag.store.db import open_store
     from kubedag.store.scheduler_store import SqlSchedulerStore
 
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql("DROP DATABASE IF EXISTS kubedag_metrics_local")
-        conn.exec_driver_sql("CREATE DATABASE kubedag_metrics_local")
-    admin.dispose()
     folder = tmp_path / "dags"
     folder.mkdir()
-    db = sa.make_url(postgres_url).set(database="kubedag_metrics_local").render_as_string(hide_password=False)
+    db = fresh_db(postgres_url, "kubedag_metrics_local")
     with DbProxy(db) as proxy:
         engine, sessions = open_store(proxy.url)
         scheduler = Scheduler(SqlSchedulerStore(sessions), SchedulerOptions(folder=folder, logs_dir=config.logs_dir()),

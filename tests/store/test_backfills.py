@@ -73,7 +73,7 @@ def test_create_validates_and_refuses_a_second_active_backfill(backfills, Sessio
         False, False, None, NOW, {"x": 1})
     with pytest.raises(AlreadyExists, match=f"active backfill \\({info.id}\\)"):
         backfills.create(request())
-    with pytest.raises(NotFound, match="'nope'"):
+    with pytest.raises(NotFound, match="`nope` was not found"):
         backfills.create(request(dag_id="nope"))
     with pytest.raises(InvalidRequest, match="dag_id: DAG 'bad' is invalid"):
         backfills.create(request(dag_id="bad"))

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from kubedag.app.operations.backfill import PlannedRun
+from kubedag.app.operations.ports import NotFound, OperationError
 from kubedag.core import engine
 from kubedag.core.spec.dag import DAG
 from kubedag.core.timetable import DataInterval
@@ -153,6 +154,24 @@ class FolderScan:
     pools: Mapping[str, int] = field(default_factory=dict)
     objects: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     scanned_at: datetime | None = None
+
+    def dag(self, dag_id: str) -> DAG:
+        """The valid DAG ``dag_id`` of this scan: how the REST API's DAG source and the backfills find a DAG.
+
+        Raises:
+            NotFound: no file of the folder defines it (Airflow's 404 message).
+            InvalidDag: a file defining it failed to read (the message names the file and why).
+        """
+        if dag_id in self.dags:
+            return self.dags[dag_id][0]
+        for problem in self.problems:
+            if problem.dag_id == dag_id:
+                raise InvalidDag(f"DAG {dag_id!r} is invalid ({problem.fileloc}): {problem.message}")
+        raise NotFound(f"The Dag with ID: `{dag_id}` was not found")
+
+
+class InvalidDag(OperationError):
+    """The DAG named is in the folder, but its file failed to read (an import error, in Airflow's words)."""
 
 
 class DagFolder(Protocol):

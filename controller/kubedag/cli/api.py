@@ -41,16 +41,9 @@ class ScanDags:
         self.folder = folder
 
     def dag(self, name: str) -> Any:
-        """The DAG ``name``. Raises NotFound, or OperationError for an invalid one (naming its error)."""
-        from kubedag.app.operations import NotFound, OperationError
-
-        scan = self.folder.scan()
-        if name in scan.dags:
-            return scan.dags[name][0]
-        for problem in scan.problems:
-            if problem.dag_id == name:
-                raise OperationError(f"DAG {name!r} is invalid: {problem.message}")
-        raise NotFound(f"The Dag with ID: `{name}` was not found")
+        """The DAG ``name`` (:meth:`kubedag.app.scheduler_ports.FolderScan.dag`). Raises NotFound, or
+        OperationError (``InvalidDag``) for an invalid one, naming its file and error."""
+        return self.folder.scan().dag(name)
 
     def dags(self) -> list[Any]:
         """Every valid DAG, by name."""

@@ -52,6 +52,7 @@ def _scheduler(dags_folder: Path, database_url: str | None, parallelism: int, da
     """
     from kubedag.app.scheduler_ports import SchedulerLocked
     from kubedag.cli.output import fail
+    from kubedag.http.notify import WebhookSender
     from kubedag.local.scheduler import Scheduler, SchedulerOptions
     from kubedag.store import config
     from kubedag.store.db import open_store
@@ -64,7 +65,7 @@ def _scheduler(dags_folder: Path, database_url: str | None, parallelism: int, da
     logs = config.logs_dir()
     options = SchedulerOptions(folder=dags_folder.resolve(), logs_dir=logs, database_url=url, parallelism=parallelism,
                                dag_dir_list_interval=dag_dir_list_interval, grace_period=grace_period,
-                               metrics=metrics)
+                               metrics=metrics, make_sender=WebhookSender)
     scheduler = Scheduler(SqlSchedulerStore(sessions), options, say=lambda line: typer.echo(line, err=True))
     try:
         scheduler.start()
@@ -75,7 +76,9 @@ def _scheduler(dags_folder: Path, database_url: str | None, parallelism: int, da
 
 def probes(scheduler: Any, host: str, port: int) -> Any:
     """A started :class:`kubedag.http.probes.ProbeServer` on ``host:port`` for ``scheduler``: ready once it has
-    read its DAG folder and while the metadata DB answers; None when ``port`` is 0 (off).
+    read its DAG folder, while the metadata DB answers and while the scheduler is not backing off from failed DB
+    calls (:meth:`kubedag.local.scheduler.Scheduler.db_problem`: a locked SQLite file still answers reads); None
+    when ``port`` is 0 (off).
 
     Raises:
         typer.Exit: the address cannot be bound (the message names it; the scheduler is shut down first).
@@ -92,7 +95,7 @@ def probes(scheduler: Any, host: str, port: int) -> Any:
         scheduler.shutdown()  # releases the single-scheduler lock it took
         raise fail(f"--metrics-port: cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from None
     server.set_checks(ready=[lambda: None if scheduler.folder.bag is not None else "the DAG folder is not read yet",
-                             lambda: db_unreachable(scheduler.store.sessions)])
+                             lambda: db_unreachable(scheduler.store.sessions), scheduler.db_problem])
     typer.echo(f"metrics and probes on {server.url} (/metrics, /healthz, /readyz)", err=True)
     return server.start()
 

@@ -56,4 +56,14 @@ def db_write(on: bool, operation: str, run: Any = None) -> Iterator[None]:
         yield
 
 
-__all__ = ["db_write", "launched", "pools", "stepped"]
+def forget(on: bool, run: Any) -> None:
+    """A run's pending writes were given up (its runner dropped): it no longer counts in
+    ``kubedag_db_writes_pending`` (:data:`kubedag.app.metrics.PENDING`)."""
+    if not on:
+        return
+    from kubedag.app import metrics  # on first use: prometheus_client's import is slow
+
+    metrics.PENDING.landed(run)
+
+
+__all__ = ["db_write", "forget", "launched", "pools", "stepped"]

@@ -5,8 +5,8 @@ an exit code and the try's XCom file), calls :func:`kubedag.core.runpass.run_pas
 controller runs over pods, so pools, XCom, sensors, triggers, branching, callbacks and retries behave alike --
 then carries out its result: start each :class:`~kubedag.core.runpass.LaunchRequest` as a process group (its
 log file and XCom file next to each other, :mod:`kubedag.local.launch`), kill each
-:class:`~kubedag.core.runpass.TryKill`, record the pass in the metadata DB in one transaction, and send the
-notifications. The loop sleeps until a process exits or the pass's ``wake_at`` (a retry falling due, an
+:class:`~kubedag.core.runpass.TryKill`, record the pass in the metadata DB in one transaction (under the scheduler
+kept pending until it lands, :mod:`kubedag.local.pending`) and then send its notifications. The loop sleeps until a process exits or the pass's ``wake_at`` (a retry falling due, an
 execution timeout) arrives, so a finished try starts its successors on the very next step.
 
 ``trigger`` tasks and ``externalTask`` sensors run as local programs (:func:`kubedag.local.launch.program_argv`)
@@ -39,6 +39,7 @@ from kubedag.core.tries import TryRecord, context_env, describe_exit
 from kubedag.core.xcom import NO_XCOM, XCOM_PATH_ENV
 from kubedag.local import launch, metering
 from kubedag.local.launch import exit_path, log_path, pid_path, xcom_path
+from kubedag.local.pending import PendingWrites
 from kubedag.local.pool_ledger import LEDGER_ENV, LEDGER_POLL, PoolLedger, blocked_by_others, held_slots
 from kubedag.local.processes import ProcessLauncher, process_start_time, read_exit_file, read_pid_file
 
@@ -87,6 +88,8 @@ class RunOptions:
     (a ``trigger`` task's child run among them): pools are counted over all of them (None: over this run only).
     ``metrics``: record Prometheus metrics (:mod:`kubedag.app.metrics`); the scheduler does and serves them,
     ``kubedag dags test`` does not (nothing would serve them, and their import slows its start).
+    ``keep_pending``: a pass whose write fails stays pending (:class:`kubedag.local.pending.PendingWrites`) and no
+    try starts until it landed (the scheduler, which retries); else the recorder's error propagates (``dags test``).
     """
 
     workdir: Path
@@ -105,6 +108,7 @@ class RunOptions:
     track_files: bool = False
     pool_ledger: Path | None = None
     metrics: bool = False
+    keep_pending: bool = False
 
 
 class LocalRunner:
@@ -137,6 +141,8 @@ class LocalRunner:
         self.pass_dag = launch.process_view(dag)
         self.run_ = run
         self.recorder = recorder
+        self.writes = PendingWrites(recorder, keep=options.keep_pending)
+        """The passes not written yet (kept only with ``options.keep_pending``)."""
         self.options = options
         self.clock = clock
         self.on_update = on_update
@@ -336,8 +342,9 @@ class LocalRunner:
                     self._append(proc.log_path, f"[{now.isoformat()}] kubedag: killing the process group: {kill.reason}\n")
                     proc.kill(kill.reason)
             failed_to_start = False
-            if result.create and o.track_files:  # queued before launched: a restart finds (and adopts) them
-                self.recorder.save(self.run_, [self.tis[r.task_id] for r in result.create], [])
+            if result.create and o.track_files and not self.writes.save(  # queued before launched: a restart
+                    self.run_, [self.tis[r.task_id] for r in result.create], []):  # finds (and adopts) them
+                break  # the DB did not take them: they stay queued, launched by a pass once it does
             for request in result.create:
                 started = self._launch(request, now)
                 ti = self.tis[request.task_id]
@@ -366,18 +373,19 @@ class LocalRunner:
     def _record(self, before_run: engine.DagRun, before: Mapping[str, engine.TaskInstance],
                 changed: Mapping[str, engine.TaskInstance], tries: list[TryRecord],
                 xcoms: Mapping[tuple[str, int], Mapping[str, Any]]) -> None:
-        """Write one step to the recorder, then notify and update the view."""
-        if xcoms:
-            rows = [(t, n, dict(v)) for (t, n), v in xcoms.items()]
-            self.recorder.save(self.run_, list(changed.values()), tries, xcoms=rows)  # type: ignore[call-arg]
-        elif changed or tries or before_run.state != self.run_.state:
-            self.recorder.save(self.run_, list(changed.values()), tries)
-        metering.stepped(self, before_run, before, changed, tries)
+        """Write one step to the recorder (:attr:`writes`); its notifications are sent once that write landed (so
+        a transition is notified once, after it is in the DB); then update the view."""
+        run, notify = self.run_, None
         if self.options.sender is not None:
             from kubedag.local.notifications import send_notifications  # only DAGs with notifiers
 
-            send_notifications(self.options.sender, self.dag, before_run, self.run_, before, changed, tries,
-                               self._read_log)
+            def notify() -> None:
+                send_notifications(self.options.sender, self.dag, before_run, run, before, changed, tries,
+                                   self._read_log)
+        if xcoms or changed or tries or before_run.state != run.state:
+            more = {"xcoms": [(t, n, dict(v)) for (t, n), v in xcoms.items()]} if xcoms else {}
+            self.writes.save(run, list(changed.values()), tries, then=notify, **more)
+        metering.stepped(self, before_run, before, changed, tries)
         if self.on_update is not None:
             self.on_update(self.run_, self.tis)
 

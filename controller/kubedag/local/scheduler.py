@@ -31,6 +31,19 @@ One loop, level-triggered like the controller's reconciles:
   SIGKILL after ``grace_period`` seconds), records them failed or ``up_for_retry`` as their policy says (as
   Airflow's task runner does on SIGTERM), releases the lock and returns. No try is left ``running`` without a
   process; their runs resume at the next start.
+* **A failing metadata DB** (PostgreSQL stopped, a SQLite file locked or unwritable) never stops the scheduler
+  (issue 13, the controller's rules): a pass whose write fails stays pending in its runner
+  (:class:`kubedag.local.pending.PendingWrites`, counted by ``kubedag_db_writes_pending``) and no try starts
+  until it landed; the scheduler logs one line per failed attempt and retries after
+  :data:`~kubedag.local.pending.DB_RETRY_FIRST` seconds, doubling up to :data:`~kubedag.local.pending.DB_RETRY_MAX`,
+  taking in the exits of the running tries meanwhile (their end times are those of the exits); the pending
+  passes are written first once the DB answers, then the loop resumes. :meth:`Scheduler.db_problem` says why,
+  for readiness.
+* **Notifications** (``onFailure``/``onSuccess``/``onRetry`` of tasks and of the DAG) go through the same code as
+  ``kubedag dags test``'s (:mod:`kubedag.local.notifications`, the entry point's webhook sender), once per
+  transition, as Airflow calls a callback once: a transition is sent after its pass landed in the DB, and a
+  restarted scheduler resumes from the DB, so it never sends one again. They are at most once: those still
+  being delivered when the scheduler stops get up to :data:`NOTIFY_FLUSH_SECONDS`, and a ``kill -9`` loses them.
 * **One scheduler per DB.** A ``job`` row with a heartbeat every ``heartbeat_interval`` seconds is the lock
   (Airflow's single scheduler on SQLite): a second scheduler refuses to start
   (:class:`~kubedag.app.scheduler_ports.SchedulerLocked`) unless the holder is stale -- no heartbeat for
@@ -63,6 +76,7 @@ from kubedag.local.backfills import backfill_todo
 from kubedag.local.bag import DagBag
 from kubedag.local.folder import folder_stamps
 from kubedag.local.options import dag_options
+from kubedag.local.pending import DbBackoff, is_db_error, one_line
 from kubedag.local.processes import ProcessLauncher, process_start_time
 from kubedag.local.runner import DEFAULT_PARALLELISM, HOSTNAME, LocalRunner, RunOptions, utcnow
 
@@ -75,6 +89,11 @@ STALE_AFTER = 30.0
 """A scheduler without a heartbeat for this long is gone (Airflow's ``scheduler_health_check_threshold``)."""
 GRACE_PERIOD = 10.0
 """Seconds between SIGTERM and SIGKILL for the tries' process groups when the scheduler stops."""
+BAD_WRITE_STRIKES = 3
+"""Iterations in which a run's pass fails to be written while the DB takes the heartbeat before its runner is
+dropped and the run resumed from the DB (:meth:`Scheduler._bad_writes`)."""
+NOTIFY_FLUSH_SECONDS = 10.0
+"""When the scheduler stops: how long it waits in all for notifications still being delivered."""
 
 
 @dataclass
@@ -84,6 +103,8 @@ class SchedulerOptions:
     ``folder``: the DAGs folder. ``logs_dir``: root of the try logs. ``database_url``: given to ``trigger``
     tasks and ``externalTask`` sensors (in their environment). ``parallelism``: tries running at once.
     ``metrics``: record Prometheus metrics (:mod:`kubedag.local.metering`; on when ``--metrics-port`` serves them).
+    ``make_sender``: the webhook sender's class for the DAGs' notifiers (:func:`kubedag.local.options.dag_options`;
+    the entry point gives :class:`kubedag.http.notify.WebhookSender`); None: notifiers are not sent.
     """
 
     folder: Path
@@ -95,6 +116,7 @@ class SchedulerOptions:
     stale_after: float = STALE_AFTER
     grace_period: float = GRACE_PERIOD
     metrics: bool = False
+    make_sender: Callable[..., Any] | None = None
 
 
 @dataclass
@@ -139,6 +161,9 @@ class Scheduler:
         self.backfills: dict[int, OpenBackfill] = {}  # the open backfills, as last read
         self._backfill_of: dict[tuple[str, str], int] = {}  # runs of a backfill -> its id
         self._backfill_due = True  # a run ended since the backfills were last looked at
+        self.backoff = DbBackoff()  # while the metadata DB fails
+        self._strikes: dict[tuple[str, str], int] = {}  # runs whose writes failed while the DB took others
+        self._senders: list[Any] = []  # webhook senders of finished runs, closed once delivered
 
     # -- lifecycle --------------------------------------------------------------------------------
     def _stale(self, job: SchedulerJob) -> bool:
@@ -185,13 +210,79 @@ class Scheduler:
                     self._dispatch(block=True, timeout=0.2)
                 for runner in list(self.runners.values()):
                     runner.step(may_start=False, free_slots=0)
+            unwritten = [f"{k[0]} {k[1]}" for k, r in self.runners.items() if not r.writes.flush()]
+            if unwritten:  # the next start resumes them from the DB and the tries' exit files
+                self.say(f"stopping: the metadata DB did not take the last passes of {', '.join(unwritten)}")
         finally:
+            self._close_senders(NOTIFY_FLUSH_SECONDS)
             if self.job_id is not None:
-                self.store.release(self.job_id, self.clock())
+                try:
+                    self.store.release(self.job_id, self.clock())
+                except Exception as exc:  # noqa: BLE001 - the lock goes stale by itself (``stale_after``)
+                    self.say(f"stopping: could not release the scheduler lock: {one_line(exc)}")
 
     # -- one iteration ----------------------------------------------------------------------------
     def loop_once(self) -> None:
-        """Scan (when due), heartbeat (when due), create scheduled runs, pick up queued runs, step every run."""
+        """One iteration: :meth:`_iterate`, then :meth:`step_runs` (even when the first failed, so that the exits
+        of tries become passes, kept pending if the DB does not take them). A failing metadata DB makes the
+        scheduler back off (see the module docstring): until the retry is due only process exits are taken in."""
+        self._dispatch(block=False)
+        if self.backoff.waiting(time.monotonic()):
+            return
+        error = None
+        for part in (self._iterate, self.step_runs):
+            try:
+                part()
+            except Exception as exc:  # noqa: BLE001 - the DB failed (or one object could not be written): retry
+                error = error or f"{'metadata DB' if is_db_error(exc) else 'scheduler loop'}: {one_line(exc)}"
+        if error is None and any(r.writes for r in self.runners.values()):
+            error = self._bad_writes()
+        if error is not None:
+            pending = sum(1 for r in self.runners.values() if r.writes)
+            delay = self.backoff.failed(error, time.monotonic())
+            self._next_scan = 0.0  # everything is looked at again once the DB answers
+            self.say(f"{error} (runs with writes pending: {pending}); retrying in {delay:g} s")
+        else:
+            self._strikes.clear()
+        if error is None and self.backoff.failures:
+            self.say(f"metadata DB: available again after {self.backoff.landed()} failed attempt(s); pending writes landed")
+
+    def _bad_writes(self) -> str | None:
+        """Some runs' writes fail while the rest of the iteration did not: is the DB taking writes (a heartbeat,
+        written now)? If not, that is the error. If so, those runs' own writes fail (a run deleted meanwhile): after
+        :data:`BAD_WRITE_STRIKES` such iterations a run's runner is dropped -- re-created from the DB by the next
+        scan if the run is still there, its tries adopted -- so that one run never holds up the others."""
+        try:
+            if self.job_id is not None:
+                self.store.heartbeat(self.job_id, self.clock())
+        except Exception as exc:  # noqa: BLE001 - the DB takes no write: an outage
+            return f"metadata DB: {one_line(exc)}"
+        error = None
+        for key, runner in list(self.runners.items()):
+            if not runner.writes:
+                self._strikes.pop(key, None)
+                continue
+            self._strikes[key] = strikes = self._strikes.get(key, 0) + 1
+            if strikes < BAD_WRITE_STRIKES:
+                error = error or f"metadata DB: {runner.writes.error}"
+                continue
+            self.say(f"{key[0]} {key[1]}: its pass cannot be written while the DB takes other writes "
+                     f"({runner.writes.error}); resuming it from the DB")
+            self._drop(key)
+            self._strikes.pop(key)
+            metering.forget(self.options.metrics, key)
+        return error
+
+    def db_problem(self) -> str | None:
+        """Why the scheduler is backing off (one line, for readiness: ``metadata DB: <error> (runs with writes
+        pending: N)``, or ``scheduler loop: ...`` for an error of its own), None when it is not."""
+        if self.backoff.error is None:
+            return None
+        pending = sum(1 for r in self.runners.values() if r.writes)
+        return f"{self.backoff.error} (runs with writes pending: {pending})"
+
+    def _iterate(self) -> None:
+        """Scan (when due), heartbeat (when due), carry backfills on, create scheduled runs, pick up queued runs."""
         mono = time.monotonic()
         scanned = mono >= self._next_scan
         if scanned:
@@ -207,7 +298,6 @@ class Scheduler:
             started = self.backfill()
         if self.schedule() + started or scanned:
             self.adopt_runs()  # the DB's active runs: new ones, and queued ones `kubedag dags trigger` created
-        self.step_runs()
 
     def scan(self) -> None:
         """Re-read the DAG folder if a file changed; upsert DAG rows; read pause flags."""
@@ -309,12 +399,12 @@ class Scheduler:
         assert self.folder.bag is not None
         try:
             options = dag_options(entry.dag, self.folder.bag, workdir=entry.fileloc.parent, logs_dir=o.logs_dir,
-                                  database_url=o.database_url, parallelism=o.parallelism, track_files=True,
-                                  metrics=o.metrics)
+                                  database_url=o.database_url, parallelism=o.parallelism, track_files=True, keep_pending=True,
+                                  metrics=o.metrics, make_sender=o.make_sender)
         except ValueError as exc:  # a missing variablesFrom/connectionsFrom source: templates using it fail
             self.say(f"DAG {entry.dag.dag_id}: {exc}")
             options = RunOptions(workdir=entry.fileloc.parent, logs_dir=o.logs_dir, parallelism=o.parallelism,
-                                 pools=self.folder.bag.pools, database_url=o.database_url, track_files=True,
+                                 pools=self.folder.bag.pools, database_url=o.database_url, track_files=True, keep_pending=True,
                                  metrics=o.metrics)
         dag = entry.dag
         recorder = _StoreRecorder(self.store, dag, o.metrics)
@@ -331,6 +421,7 @@ class Scheduler:
             if key not in self._backfill_of:  # a backfill's runs count against its own max_active_runs only
                 running_runs[key[0]] = running_runs.get(key[0], 0) + (runner.run_.state == DagRunState.RUNNING)
         for key, runner in list(self.runners.items()):
+            runner.writes.flush()  # its pending passes land first (the step's own write queues behind them)
             dag = runner.dag
             others = sum(active_count(r.tis) for k, r in self.runners.items() if k[0] == key[0] and k != key)
             may_start = runner.run_.state != DagRunState.QUEUED or running_runs.get(key[0], 0) < dag.max_active_runs
@@ -347,21 +438,39 @@ class Scheduler:
                 runner.step(free_slots=0 if paused else max(0, dag.max_active_tasks - others),
                             may_start=may_start and not paused,
                             pool_free=pool_free(pools, [(r.dag, r.tis) for r in self.runners.values()]))
-            except Exception as exc:  # noqa: BLE001 - one run's error (a DB write that failed) never stops the others
-                self.say(f"{key[0]} {key[1]}: {type(exc).__name__}: {exc}; resuming it from the DB")
+            except Exception as exc:  # noqa: BLE001 - one run's error never stops the others
+                if runner.writes:  # its passes wait for the DB: kept (the loop backs off)
+                    continue
+                self.say(f"{key[0]} {key[1]}: {one_line(exc)}; resuming it from the DB")
                 del self.runners[key]  # re-created from the DB by the next scan; its live tries are kept
                 continue
             if was == DagRunState.QUEUED and runner.run_.state == DagRunState.RUNNING and key not in self._backfill_of:
                 running_runs[key[0]] = running_runs.get(key[0], 0) + 1
-            if runner.run_.finished:
+            if runner.run_.finished and not runner.writes:  # a run whose last passes are pending waits for them
                 self.say(f"{key[0]} {key[1]} {runner.run_.state}")
                 self._drop(key)
+        self._close_senders()
         if self.options.metrics:
             metering.pools(pool_usage(pools, [(r.dag, r.tis) for r in self.runners.values()]))
 
+    def _close_senders(self, wait: float | None = None) -> None:
+        """Close the webhook senders of finished runs whose notifications are delivered; with ``wait`` (seconds,
+        at shutdown) every sender, after waiting that long in all for their deliveries."""
+        if wait is not None:
+            self._senders += [r.options.sender for r in self.runners.values() if r.options.sender is not None]
+            deadline = time.monotonic() + wait
+            for sender in self._senders:
+                sender.flush(max(0.0, deadline - time.monotonic()))
+        for sender in [s for s in self._senders if wait is not None or s.flush(0)]:
+            sender.close()
+            self._senders.remove(sender)
+
     def _drop(self, key: tuple[str, str]) -> None:
-        """Forget a run's runner (it finished, or was cancelled before it started)."""
-        del self.runners[key]
+        """Forget a run's runner (it finished, or was cancelled before it started); its webhook sender is closed
+        once its notifications are delivered (:meth:`_close_senders`)."""
+        runner = self.runners.pop(key)
+        if runner.options.sender is not None:
+            self._senders.append(runner.options.sender)
         if self._backfill_of.pop(key, None) is not None:
             self._backfill_due = True
 
@@ -391,6 +500,9 @@ class Scheduler:
         if self._stop.is_set():
             return
         now, mono = self.clock(), time.monotonic()
+        if self.backoff.retry_at is not None:  # backing off: only exits are taken in until the retry
+            self._dispatch(block=True, timeout=max(0.0, self.backoff.retry_at - mono))
+            return
         deadline = min(self._next_scan, self._next_beat)
         for runner in self.runners.values():
             if runner.ended:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kubedag.app.catalog import BackfillInfo, BackfillRequest
 from kubedag.app.operations.backfill import PlannedRun, backfill_intervals
 from kubedag.app.operations.ports import AlreadyExists, InvalidRequest, NotFound, OperationError
-from kubedag.app.scheduler_ports import DagFolder, OpenBackfill, RunAtDate
+from kubedag.app.scheduler_ports import DagFolder, InvalidDag, OpenBackfill, RunAtDate
 from kubedag.core import engine
 from kubedag.core.runpass import ti_from_row
 from kubedag.core.spec.dag import DAG
@@ -90,13 +90,12 @@ class SqlBackfills:
         self.sessions, self.folder, self.clock = sessions, folder, clock
 
     def _dag(self, dag_id: str) -> DAG:
-        scan = self.folder.scan()
-        if dag_id in scan.dags:
-            return scan.dags[dag_id][0]
-        for problem in scan.problems:
-            if problem.dag_id == dag_id:
-                raise InvalidRequest(f"dag_id: DAG {dag_id!r} is invalid ({problem.fileloc}): {problem.message}")
-        raise NotFound(f"DAG {dag_id!r} not found in the DAG folder")
+        """The DAG (:meth:`kubedag.app.scheduler_ports.FolderScan.dag`). Raises NotFound, or InvalidRequest naming
+        ``dag_id`` for an invalid one (the request names a DAG that cannot be planned)."""
+        try:
+            return self.folder.scan().dag(dag_id)
+        except InvalidDag as exc:
+            raise InvalidRequest(f"dag_id: {exc}") from None
 
     def create(self, request: BackfillRequest) -> BackfillInfo:
         """Create a backfill (see :meth:`kubedag.app.catalog.Backfills.create`): ``max_active_runs`` None is the
