@@ -1204,8 +1204,8 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
             if upstream.status != 200:
                 raise errors.bad_request(await upstream.text())
             response = aiohttp.web.StreamResponse(status=200, headers={'Content-Type': 'text/plain'})
-            await response.prepare(request._raw_request)
-            try:
+            try:  # the client may be gone already (a controller killed while it read a log)
+                await response.prepare(request._raw_request)
                 async for chunk in upstream.content.iter_any():
                     await response.write(chunk)
                 await response.write_eof()
