@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from kubedag.core import naming as names
 from kubedag.k8s import observe
 from kubedag.k8s.informers import Cache
 from kubedag.k8s.runguards import owned_by
@@ -66,7 +67,8 @@ def test_a_cached_pod_reads_as_the_pod_the_api_served(full):
         observe.finished_pod_deletions({("extract", 1): full}, {}, {("extract", 1)}, END, timedelta(0))
     for uid in ("run-uid", "another-run", None):
         assert owned_by(cached, uid) == owned_by(full, uid)
-    assert cached["metadata"]["labels"] == full["metadata"]["labels"]
+    assert cached["metadata"]["labels"] == {k: v for k, v in full["metadata"]["labels"].items() if k.startswith("kubedag.io/")}
+    assert cached["metadata"]["labels"][names.LABEL_RUN] == RUN_NAME
 
 
 def test_a_newer_pod_replaces_the_cached_one_and_an_older_one_does_not():

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kubedag.core import engine, timetable
+from kubedag.core import naming as names
 from kubedag.core.runpass import TryObservation
 from kubedag.core.spec.dag import DAG, to_utc
 from kubedag.core.spec.dagrun import DAGRunSpec, DAGRunStatus, TaskCounts, TaskEntry
@@ -122,7 +123,8 @@ POD_FIELDS = {
     "status": ("phase", "reason", "message", "startTime", "containerStatuses"),
 }
 """What the controller reads of a pod (:func:`observe_pod`, :func:`pending_deadline`, the run's pod routing and
-retention), by top-level section; the rest (containers, volumes, env, ``managedFields``...) is never read."""
+retention), by top-level section; the rest (containers, volumes, env, ``managedFields``...) is never read. Of the
+labels it reads kubedag's own (``kubedag.io/...``), of each container status its ``name`` and ``state``."""
 
 
 def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,6 +136,12 @@ def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
         part = pod.get(section)
         if isinstance(part, Mapping):
             out[section] = {k: part[k] for k in keys if k in part}
+    meta, status = out.get("metadata") or {}, out.get("status") or {}
+    if isinstance(meta.get("labels"), Mapping):
+        meta["labels"] = {k: v for k, v in meta["labels"].items() if k.startswith(f"{names.GROUP}/")}
+    if isinstance(status.get("containerStatuses"), list):
+        status["containerStatuses"] = [{k: c[k] for k in ("name", "state") if k in c} if isinstance(c, Mapping) else c
+                                       for c in status["containerStatuses"]]
     return out
 
 
