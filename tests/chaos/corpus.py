@@ -157,7 +157,7 @@ def corpus(full: bool = True, big_tasks: int | None = None) -> list[Case]:
         cases.append(_bad_dag(f'ghost-{i}', [task('a', dependsOn=[f'ghost{i}'])], (f'ghost{i}',)))
     for i, expr in enumerate(("{{ 'y' * 50000000 }}", "{{ range(10**9) | list }}", "{{ 'z' * 10**8 }}")):
         cases.append(_bad_run(f'render-{i}', dag(f'c-render-{i}-dag', [task('a', f'echo {expr}')]), {},
-                              ('render', 'large', 'too long', 'limit', '413', 'size', 'over the cap'), 'identity'))
+                              ('render', 'large', 'too long', 'too big', 'limit', '413', 'size', 'over the cap'), 'identity'))
     for i in range(3):
         cases.append(_bad_run(f'pool-missing-{i}', dag(f'c-pool-missing-{i}-dag', [task('a', pool=f'absent{i}')]), {},
                               (f'absent{i}',), 'identity'))

@@ -347,17 +347,11 @@ class Chaos:
 
     def _tracebacks(self, report: Report) -> None:
         assert self.controller is not None
-        lines = [line for _, line in self.controller.lines]
-        for i, line in enumerate(lines):
-            if line.startswith('Traceback (most recent call last)'):
-                j = i + 1
-                while j < len(lines) and (lines[j].startswith((' ', '\t')) or not lines[j].strip()):
-                    j += 1
-                last = lines[j] if j < len(lines) else '?'
-                kind = last.split(':', 1)[0].strip()[:80]
-                report.tracebacks[kind] += 1
-                if not TRANSIENT.search(last) and 'CancelledError' not in last:
-                    report.unexpected_tracebacks[last[:160]] += 1
+        for last in raised([line for _, line in self.controller.lines]):
+            kind = last.split(':', 1)[0].strip()[:80]
+            report.tracebacks[kind] += 1
+            if not TRANSIENT.search(last) and 'CancelledError' not in last:
+                report.unexpected_tracebacks[last[:160]] += 1
 
     def _recovery(self) -> tuple[list[float], int]:
         """For each restart: seconds from the new process's spawn to the ``opened DAGRun`` line (its first pass) of
@@ -416,6 +410,39 @@ class Chaos:
         return case, ok, text or f'no message (phase {status.get("phase")})'
 
 
+_CHAINED = ('During handling of the above exception, another exception occurred:',
+            'The above exception was the direct cause of the following exception:')
+
+
+def raised(lines: list[str]) -> list[str]:
+    """The exception line of each traceback in a log's ``lines``: for a chain of exceptions (``During handling of
+    the above exception...``, ``The above exception was the direct cause...``), one entry, the last exception's
+    (the one raised; the earlier ones are its causes)."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if not lines[i].startswith('Traceback (most recent call last)'):
+            i += 1
+            continue
+        while True:
+            j = i + 1
+            while j < len(lines) and (lines[j].startswith((' ', '\t')) or not lines[j].strip()):
+                j += 1
+            k = j + 1  # a chain goes on within a few lines (the message may take more than one), before any record
+            while k < min(len(lines), j + 6) and lines[k] not in _CHAINED and not lines[k][:1].isdigit() \
+                    and not lines[k].startswith('Traceback (most recent call last)'):
+                k += 1
+            nxt = next((n for n in range(k + 1, min(len(lines), k + 3))
+                        if lines[n].startswith('Traceback (most recent call last)')), None)
+            if k < len(lines) and lines[k] in _CHAINED and nxt is not None:
+                i = nxt
+                continue
+            out.append(lines[j] if j < len(lines) else '?')
+            i = j + 1
+            break
+    return out
+
+
 def _run_id_of(obj: dict[str, Any], db: ChaosDatabase, dag_name: str) -> str:
     """The run id the controller gives a DAGRun without ``spec.runId`` (``<runType>__<logical date>``): read from the
     DB by logical date (its row), else ''."""
@@ -442,4 +469,4 @@ def short_config(workdir: pathlib.Path | None = None) -> ChaosConfig:
                        db_outage=5, full_corpus=False, settle=300, kill_within=4, workdir=workdir)
 
 
-__all__ = ['Chaos', 'ChaosConfig', 'Report', 'short_config', 'workload_dags']
+__all__ = ['Chaos', 'ChaosConfig', 'Report', 'raised', 'short_config', 'workload_dags']

@@ -57,6 +57,32 @@ def test_synced_only_once_the_caches_hold_every_listed_object():
     assert ("pods", "default", names.LABEL_RUN) in client.calls
 
 
+def test_while_the_caches_fill_the_objects_are_listed_again_only_every_relist_seconds():
+    """Issue 13: with 10,000 pods kept, listing them all every second kept the controller and the API server busy
+    while the pod informer was still filling the cache; the listing's objects still missing are looked up in the
+    cache instead, and a pod deleted before the informer saw it is forgotten at the next listing."""
+    cache = Cache()
+    pods = [obj(f"etl-1-t{i}-1", **{names.LABEL_RUN: "etl-1"}) for i in range(3)]
+    client = Lister({"pods": list(pods)})
+    sync = CacheSync(cache, lambda: client, ["default"], interval=0.01, relist=0.5)
+
+    async def scenario() -> tuple[int, str | None]:
+        task = asyncio.create_task(sync.run())
+        for pod in pods[:2]:
+            await asyncio.sleep(0.05)
+            cache.store_pod("ADDED", pod)
+        await asyncio.sleep(0.05)
+        lists, reason = sum(1 for c in client.calls if c[0] == "pods"), sync.check()
+        client.objects["pods"] = pods[:2]  # the third was deleted before the informer saw it
+        await asyncio.wait_for(task, 5)
+        return lists, reason
+
+    lists, reason = asyncio.run(scenario())
+    assert lists == 1
+    assert reason == "informer cache not synced: pod default/etl-1-t2-1 not seen yet"
+    assert sync.check() is None
+
+
 def test_cluster_wide_lists_every_namespace_at_once_and_waits_for_the_client():
     client = Lister({})
     ready: dict[str, Any] = {"client": None}

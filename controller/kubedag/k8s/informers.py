@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kubedag.core import naming as names
+from kubedag.k8s.observe import slim_pod
 from kubedag.k8s.workqueue import Key
 
 DAGS = "dags"
@@ -77,7 +78,7 @@ class Cache:
             if not pods:
                 del self.pods[key]
         elif newer(pods.get(meta.get("name")), body):
-            pods[meta["name"]] = dict(body)
+            pods[meta["name"]] = slim_pod(body)  # only what is read: every kept pod is cached
         return key
 
     def runs_of(self, namespace: str, dag_name: str) -> list[tuple[Key, dict[str, Any]]]:

@@ -46,6 +46,10 @@ log = logging.getLogger("kubedag.controller")
 
 STOP_TIMEOUT = 3.0
 """Seconds :meth:`Manager.stop` waits for the workers, then for background tasks, after cancelling them."""
+FINISHED_POD_DELAY = 2.0
+"""Seconds a finished run's pod event waits before its pass (issue 13: at a start with 10,000 pods kept, or when
+their retention ends, each pod event of a finished run made a pass over all its tasks, and the runs at work
+waited behind them); events meanwhile join that pass."""
 
 
 def utcnow() -> datetime:
@@ -238,7 +242,10 @@ class Manager:
             return
         if event_type == "DELETED":
             self.reaper.gone(key[0], (body.get("metadata") or {}).get("name") or "")
-        self.run_queue.add(key)
+        if self.runs.phase_of(key) in (DagRunState.SUCCESS, DagRunState.FAILED):
+            self.run_queue.add_after(key, FINISHED_POD_DELAY)  # a burst of its kept pods: one pass, not one each
+        else:
+            self.run_queue.add(key)
 
     # -- what a run's pass changes for others ---------------------------------------------------------
     async def _phase_changed(self, key: Key, dag_id: str, state: DagRunState) -> None:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kubedag.core import engine, timetable
+from kubedag.core import naming as names
 from kubedag.core.runpass import TryObservation
 from kubedag.core.spec.dag import DAG, to_utc
 from kubedag.core.spec.dagrun import DAGRunSpec, DAGRunStatus, TaskCounts, TaskEntry
@@ -113,6 +114,35 @@ def pending_deadline(pod: Mapping[str, Any], image_pull_timeout: timedelta) -> d
     if why in IMAGE_ERRORS and created is not None:
         return created + image_pull_timeout
     return None
+
+
+POD_FIELDS = {
+    "metadata": ("name", "namespace", "uid", "labels", "ownerReferences", "creationTimestamp", "deletionTimestamp",
+                 "resourceVersion"),
+    "spec": ("nodeName", "activeDeadlineSeconds"),
+    "status": ("phase", "reason", "message", "startTime", "containerStatuses"),
+}
+"""What the controller reads of a pod (:func:`observe_pod`, :func:`pending_deadline`, the run's pod routing and
+retention), by top-level section; the rest (containers, volumes, env, ``managedFields``...) is never read. Of the
+labels it reads kubedag's own (``kubedag.io/...``), of each container status its ``name`` and ``state``."""
+
+
+def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """``pod`` (a pod as the API serves it) cut down to :data:`POD_FIELDS`, as the pod cache keeps it: the cache
+    holds every kept pod (issue 13: flat memory with 10,000 finished pods kept), and a pod's spec is most of its
+    size. Reads the same as ``pod`` through every function of this module. Shares the values of ``pod``."""
+    out: dict[str, Any] = {}
+    for section, keys in POD_FIELDS.items():
+        part = pod.get(section)
+        if isinstance(part, Mapping):
+            out[section] = {k: part[k] for k in keys if k in part}
+    meta, status = out.get("metadata") or {}, out.get("status") or {}
+    if isinstance(meta.get("labels"), Mapping):
+        meta["labels"] = {k: v for k, v in meta["labels"].items() if k.startswith(f"{names.GROUP}/")}
+    if isinstance(status.get("containerStatuses"), list):
+        status["containerStatuses"] = [{k: c[k] for k in ("name", "state") if k in c} if isinstance(c, Mapping) else c
+                                       for c in status["containerStatuses"]]
+    return out
 
 
 # ------------------------------------------------------------------------------------- the DAG run

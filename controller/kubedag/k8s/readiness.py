@@ -3,8 +3,11 @@
 * **Informer caches synced** (client-go's ``WaitForCacheSync``): kopf lists then watches each kind but does not
   say when a listing is over, so :class:`CacheSync` lists every watched kind itself (DAGs, DAGRuns, Pools,
   Backfills, kubedag's pods) once the controller has started, and calls the caches synced when each holds every
-  object of that listing; until then it lists again every ``interval`` seconds (an object deleted meanwhile is
-  gone from the next listing). Once synced it stays synced: later events only refresh a complete cache.
+  object of that listing; until then it looks every ``interval`` seconds at the objects of the listing still
+  missing from the caches, and lists again only every ``relist`` seconds (an object deleted meanwhile is gone
+  from the next listing): with 10,000 pods kept, listing them all every second kept the controller and the API
+  server busy while the pod informer was still filling its cache (issue 13). Once synced it stays synced: later
+  events only refresh a complete cache.
 * **The event loop answers** (liveness): :func:`loop_answers` runs a no-op on the loop and waits for it.
 
 Both are read from the probe server's threads: :attr:`CacheSync.reason` is a plain attribute written on the
@@ -26,7 +29,12 @@ from kubedag.k8s.informers import BACKFILLS, DAGRUNS, DAGS, POOLS, Cache, key_of
 log = logging.getLogger("kubedag.controller")
 
 SYNC_INTERVAL = 1.0
-"""Seconds between listings while the caches are not synced."""
+"""Seconds between looks at the caches while they are not synced."""
+RELIST_INTERVAL = 30.0
+"""Seconds between listings while the caches are not synced (objects deleted since the last one are forgotten)."""
+
+Listed = tuple[str, tuple[str, str], str]
+"""An object of a listing: ``(plural, key in its cache, name)`` (for a pod, the key is its DAGRun's)."""
 LOOP_TIMEOUT = 10.0
 """Seconds the event loop may take to run a no-op before the controller counts as not alive."""
 
@@ -37,8 +45,8 @@ class CacheSync:
     :attr:`reason` is None once synced, else why not (one line)."""
 
     def __init__(self, cache: Cache, client: Callable[[], KubeClient | None], namespaces: Iterable[str] = (),
-                 interval: float = SYNC_INTERVAL) -> None:
-        self.cache, self._client, self.interval = cache, client, interval
+                 interval: float = SYNC_INTERVAL, relist: float = RELIST_INTERVAL) -> None:
+        self.cache, self._client, self.interval, self.relist = cache, client, interval, relist
         self.namespaces: list[str | None] = list(namespaces) or [None]
         self.reason: str | None = "the controller is starting"
 
@@ -47,33 +55,53 @@ class CacheSync:
         return self.reason
 
     async def run(self) -> None:
-        """List and compare until the caches are synced (runs on the controller's event loop)."""
+        """List, then look at what the caches still miss, until they hold it all (runs on the controller's event
+        loop)."""
+        loop = asyncio.get_running_loop()
+        pending: list[Listed] | None = None
+        listed_at = 0.0
         while self.reason is not None:
             client = self._client()
             if client is not None:
                 try:
-                    self.reason = await self.missing(client)
+                    if pending is None or loop.time() - listed_at >= self.relist:
+                        pending, listed_at = await self.listing(client), loop.time()
+                    pending = [entry for entry in pending if not self._held(entry)]
+                    self.reason = self._why(pending[0]) if pending else None
                 except Exception as exc:  # noqa: BLE001 - an API error: not synced yet, try again
                     self.reason = f"cannot list objects to check the informer caches: {type(exc).__name__}"
             if self.reason is not None:
                 await asyncio.sleep(self.interval)
         log.info("informer caches synced")
 
-    async def missing(self, client: KubeClient) -> str | None:
-        """The first listed object the caches do not hold yet (as a reason), None when they hold all."""
-        kinds = ((DAGS, self.cache.dags), (DAGRUNS, self.cache.runs), (POOLS, self.cache.pools),
-                 (BACKFILLS, self.cache.backfills))
+    async def listing(self, client: KubeClient) -> list[Listed]:
+        """Every object of the watched kinds the API server lists now, in order (DAGs, DAGRuns, Pools, Backfills,
+        pods, by namespace)."""
+        out: list[Listed] = []
         for namespace in self.namespaces:
-            for plural, objects in kinds:
-                for body in await client.list(names.API_VERSION, plural, namespace):
-                    if key_of(body) not in objects:
-                        return "informer cache not synced: {} {}/{} not seen yet".format(plural, *key_of(body))
+            for plural in (DAGS, DAGRUNS, POOLS, BACKFILLS):
+                out += [(plural, key_of(body), key_of(body)[1])
+                        for body in await client.list(names.API_VERSION, plural, namespace)]
             for pod in await client.list("v1", "pods", namespace, label_selector=names.LABEL_RUN):
                 meta = pod.get("metadata") or {}
                 run = (meta.get("namespace") or "", (meta.get("labels") or {}).get(names.LABEL_RUN) or "")
-                if meta.get("name") not in self.cache.pods.get(run, {}):
-                    return f"informer cache not synced: pod {run[0]}/{meta.get('name')} not seen yet"
-        return None
+                out.append(("pods", run, meta.get("name") or ""))
+        return out
+
+    def _held(self, entry: Listed) -> bool:
+        plural, key, name = entry
+        if plural == "pods":
+            return name in self.cache.pods.get(key, {})
+        objects = {DAGS: self.cache.dags, DAGRUNS: self.cache.runs, POOLS: self.cache.pools,
+                   BACKFILLS: self.cache.backfills}[plural]
+        return key in objects
+
+    @staticmethod
+    def _why(entry: Listed) -> str:
+        plural, key, name = entry
+        if plural == "pods":
+            return f"informer cache not synced: pod {key[0]}/{name} not seen yet"
+        return "informer cache not synced: {} {}/{} not seen yet".format(plural, *key)
 
 
 def loop_answers(loop: asyncio.AbstractEventLoop, timeout: float = LOOP_TIMEOUT) -> Callable[[], str | None]:
@@ -98,4 +126,4 @@ def start_sync(sync: CacheSync) -> Any:
     return asyncio.get_running_loop().create_task(sync.run(), name="kubedag-cache-sync")
 
 
-__all__ = ["CacheSync", "LOOP_TIMEOUT", "SYNC_INTERVAL", "loop_answers", "start_sync"]
+__all__ = ["CacheSync", "LOOP_TIMEOUT", "RELIST_INTERVAL", "SYNC_INTERVAL", "loop_answers", "start_sync"]

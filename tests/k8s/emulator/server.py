@@ -66,6 +66,7 @@ import aiohttp.test_utils
 import aiohttp.web
 import kmock
 import yaml
+from kmock._internal import dsl as kmock_dsl
 from kmock._internal import parsing as kmock_parsing
 from kmock._internal import rendering as kmock_rendering
 
@@ -138,7 +139,7 @@ class _Watch:
     """A live watch request: its filters and the queue of events committed after it began."""
 
     def __init__(self, rt: ResourceType, namespace: str | None, name: str | None,
-                 label_match: selectors.Matcher, field_match: Callable[[dict[str, Any]], bool]) -> None:
+                 label_match: selectors.Matcher, field_match: Callable[[dict[str, Any]], bool] | None) -> None:
         self.rt, self.namespace, self.name = rt, namespace, name
         self.label_match, self.field_match = label_match, field_match
         self.queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
@@ -151,7 +152,8 @@ class _Watch:
             return False
         if self.name is not None and meta.get('name') != self.name:
             return False
-        return self.label_match(meta.get('labels') or {}) and self.field_match(self.rt.to_view(obj))
+        return self.label_match(meta.get('labels') or {}) and (
+            self.field_match is None or self.field_match(self.rt.to_view(obj)))
 
     def translate(self, ev: WatchEvent) -> dict[str, Any] | None:
         """The event this watcher sees: objects moving in/out of its selectors become ADDED/DELETED."""
@@ -170,6 +172,29 @@ class _Watch:
         else:
             kind = None
         return None if kind is None else {'type': kind, 'object': self.rt.to_view(ev.obj)}
+
+
+_Key = tuple[tuple[str, str], tuple[str | None, str]]
+"""Where an object is stored: ``(storage, (namespace, name))``."""
+
+
+def _sort_key(where: _Key) -> tuple[str, str, str, str]:
+    (group, plural), (namespace, name) = where
+    return group, plural, namespace or '', name
+
+
+def _sees(view: Any, request: kmock.Request) -> bool:
+    """Whether the kmock view ``view`` (a reaction's source) sees ``request``, the journal's newest request."""
+    node = view
+    while True:
+        if isinstance(node, kmock_dsl.Root):
+            return True
+        if type(node) is kmock_dsl.Filter:
+            if not node.criteria(request):
+                return False
+        elif type(node) is not kmock_dsl.Priority:
+            return request in view  # slices, groups, exclusions, streams: kmock's own (journal-wide) answer
+        node = node._source
 
 
 class _Dispatch(Exception):
@@ -201,6 +226,12 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
         self.history: collections.deque[WatchEvent] = collections.deque(maxlen=history_limit)
         self.compacted_rv = 0
         self.watches: set[_Watch] = set()
+        # Indexes for the bookkeeping controllers (kept by _commit), so that a pass costs what changed, not the
+        # store's size: live uids, dependents by owner uid, objects being deleted, dependents to look at.
+        self._uids: dict[str, _Key] = {}
+        self._dependents: dict[str, set[_Key]] = collections.defaultdict(set)
+        self._terminating: set[_Key] = set()
+        self._gc_queue: set[_Key] = set()
         self.bookmark_interval = bookmark_interval
         self.watch_timeout = watch_timeout
         self.crd_files = [pathlib.Path(p) for p in crd_files]
@@ -306,8 +337,30 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
         return parse_path(request.url.path) is not None
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        """kmock's ``RawHandler._handle`` (user reactions first, by priority, then kmock's and our fallbacks),
+        with a cheap test of whether a reaction sees the request.
+
+        kmock asks ``request in reaction._source``, which walks the whole request journal through every filter
+        until it meets the request (the newest one) by identity: per request, the journal's length times the
+        reactions, each an ``inspect.signature`` call for a callable filter — the emulator slowed to a stop at
+        a few thousand requests. A source made only of plain filters and priorities over the root sees the
+        request exactly when every filter's criteria accept it; only a source with slices, groups, exclusions or
+        streams (whose answer depends on other requests) is still asked kmock's way."""
         try:
-            return await super()._handle(request)  # user reactions first, then kmock's fallbacks
+            priorities = [payload.priorities for payload in self._payloads]
+            width = max((len(p) for p in priorities), default=0)
+            keys = [tuple(-p for p in priority) + (0,) * (width - len(priority)) for priority in priorities]
+            for index in sorted(range(len(keys)), key=keys.__getitem__):
+                payload = self._payloads[index]
+                if payload._disabled.is_set() or not _sees(payload._source, request):
+                    continue
+                try:
+                    return await payload(request)
+                except kmock_rendering.ReactionMismatchError:  # either mismatch or depletion
+                    payload._disabled.set()
+                except NotImplementedError:  # matched, but nothing to respond with
+                    pass
+            raise NotImplementedError('no reaction matches the request')
         except _Dispatch:
             return await self._dispatch(request)
 
@@ -414,10 +467,13 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
         obj['metadata']['resourceVersion'] = str(self.resource_version)
         meta = obj['metadata']
         key = (meta.get('namespace') if rt.namespaced else None, meta['name'])
+        self._unindex(rt.storage, key)
         if kind == 'DELETED':
             self.store[rt.storage].pop(key, None)
+            self._gc_queue.update(self._dependents.get(meta['uid'], ()))
         else:
             self.store[rt.storage][key] = obj
+            self._index(rt.storage, key, obj)
         if len(self.history) == self.history.maxlen:
             self.compacted_rv = self.history[0].rv
         event = WatchEvent(self.resource_version, rt.storage, kind, copy.deepcopy(obj), copy.deepcopy(old) if old else None)
@@ -431,6 +487,42 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
         if self._dirty is not None:
             self._dirty.set()
         return obj
+
+    def _index(self, storage: tuple[str, str], key: tuple[str | None, str], obj: dict[str, Any]) -> None:
+        meta, where = obj['metadata'], (storage, key)
+        self._uids[meta['uid']] = where
+        if meta.get('deletionTimestamp'):
+            self._terminating.add(where)
+        refs = meta.get('ownerReferences') or []
+        for ref in refs:
+            self._dependents[ref.get('uid')].add(where)
+        if any(ref.get('uid') not in self._uids for ref in refs):
+            self._gc_queue.add(where)
+
+    def _unindex(self, storage: tuple[str, str], key: tuple[str | None, str]) -> None:
+        prev = self.store[storage].get(key)
+        if prev is None:
+            return
+        meta, where = prev['metadata'], (storage, key)
+        if self._uids.get(meta['uid']) == where:
+            del self._uids[meta['uid']]
+        self._terminating.discard(where)
+        for ref in meta.get('ownerReferences') or []:
+            held = self._dependents.get(ref.get('uid'))
+            if held is not None:
+                held.discard(where)
+                if not held:
+                    del self._dependents[ref.get('uid')]
+
+    def _located(self, where: _Key) -> tuple[ResourceType, dict[str, Any]] | None:
+        """The type and stored object at ``where``; None when it is gone or its type is no longer served."""
+        obj = self.store[where[0]].get(where[1])
+        types = self._types_for_storage(where[0]) if obj is not None else []
+        return (types[0], obj) if types else None
+
+    def _dependents_of(self, owner_uid: str) -> list[tuple[ResourceType, dict[str, Any]]]:
+        return [found for where in sorted(self._dependents.get(owner_uid, ()), key=_sort_key)
+                if (found := self._located(where)) is not None]
 
     def _mirror(self, rt: ResourceType, key: tuple[str | None, str], obj: dict[str, Any], kind: str) -> None:
         res = kmock.resource(rt.group, rt.version, rt.plural)
@@ -467,7 +559,7 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
                 continue
             if name is not None and obj_name != name:
                 continue
-            if label_match(obj['metadata'].get('labels') or {}) and field_match(rt.to_view(obj)):
+            if label_match(obj['metadata'].get('labels') or {}) and (not field_selector or field_match(rt.to_view(obj))):
                 result.append(obj)
         return result
 
@@ -846,7 +938,7 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
                 yield types[0], obj
 
     def _orphan_dependents(self, owner_uid: str) -> None:
-        for rt, obj in list(self._all_objects()):
+        for rt, obj in self._dependents_of(owner_uid):
             refs = obj['metadata'].get('ownerReferences') or []
             if any(r.get('uid') == owner_uid for r in refs):
                 new = copy.deepcopy(obj)
@@ -873,15 +965,20 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
             pass
 
     def reconcile(self) -> None:
-        """One pass of the kube-controller-manager parts that are pure API-object bookkeeping."""
-        objects = list(self._all_objects())
-        alive = {obj['metadata']['uid'] for _, obj in objects}
+        """One pass of the kube-controller-manager parts that are pure API-object bookkeeping.
 
-        for rt, obj in objects:
+        It looks only at objects being deleted and at dependents whose owners changed (the indexes kept by
+        :meth:`_commit`): with thousands of objects stored, a write no longer costs a walk over all of them."""
+        for where in sorted(self._terminating, key=_sort_key):
+            found = self._located(where)
+            if found is None:
+                continue
+            rt, obj = found
             meta = obj['metadata']
             # Namespace controller: empty a terminating namespace, then release it.
             if rt.plural == 'namespaces' and not rt.group and meta.get('deletionTimestamp'):
-                contents = [(crt, o) for crt, o in objects if crt.namespaced and o['metadata'].get('namespace') == meta['name']]
+                contents = [(crt, o) for crt, o in self._all_objects()
+                            if crt.namespaced and o['metadata'].get('namespace') == meta['name']]
                 for crt, o in contents:
                     self._delete_quietly(crt, o)
                 if not any(self._stored(crt, o['metadata'].get('namespace'), o['metadata']['name']) for crt, o in contents):
@@ -901,8 +998,7 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
                     self._drop_finalizer(rt, obj, 'customresourcecleanup.apiextensions.k8s.io')
             # Garbage collector, foreground: delete dependents first, then release the owner.
             elif meta.get('deletionTimestamp') and 'foregroundDeletion' in (meta.get('finalizers') or []):
-                dependents = [(drt, d) for drt, d in objects
-                              if any(r.get('uid') == meta['uid'] for r in d['metadata'].get('ownerReferences') or [])]
+                dependents = self._dependents_of(meta['uid'])
                 for drt, dependent in dependents:
                     self._delete_quietly(drt, dependent, 'Foreground')
                 if not any(self._stored(drt, d['metadata'].get('namespace'), d['metadata']['name']) for drt, d in dependents):
@@ -910,11 +1006,15 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
 
         # Garbage collector, background: dependents whose owners are all gone are deleted;
         # references to gone owners are dropped from dependents that still have a live owner.
-        for rt, obj in list(self._all_objects()):
+        while self._gc_queue:
+            found = self._located(self._gc_queue.pop())
+            if found is None:
+                continue
+            rt, obj = found
             refs = obj['metadata'].get('ownerReferences') or []
             if not refs:
                 continue
-            live = [r for r in refs if r.get('uid') in alive]
+            live = [r for r in refs if r.get('uid') in self._uids]
             if not live:
                 self._delete_quietly(rt, obj)
             elif len(live) < len(refs) and self._stored(rt, obj['metadata'].get('namespace'), obj['metadata']['name']) is obj:
@@ -994,7 +1094,7 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
                            name: str | None, params: dict[str, str]) -> aiohttp.web.StreamResponse:
         label_match = selectors.parse_label_selector(params.get('labelSelector'))
         field_match = selectors.parse_field_selector(params.get('fieldSelector'), rt.field_selectors)
-        watch = _Watch(rt, namespace, name, label_match, field_match)
+        watch = _Watch(rt, namespace, name, label_match, field_match if params.get('fieldSelector') else None)
         bookmarks = params.get('allowWatchBookmarks') in ('true', '1')
         send_initial = params.get('sendInitialEvents') in ('true', '1')
         since = params.get('resourceVersion') or ''
@@ -1112,8 +1212,8 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
             if upstream.status != 200:
                 raise errors.bad_request(await upstream.text())
             response = aiohttp.web.StreamResponse(status=200, headers={'Content-Type': 'text/plain'})
-            await response.prepare(request._raw_request)
-            try:
+            try:  # the client may be gone already (a controller killed while it read a log)
+                await response.prepare(request._raw_request)
                 async for chunk in upstream.content.iter_any():
                     await response.write(chunk)
                 await response.write_eof()
