@@ -38,6 +38,7 @@ from kubedag.k8s.pools import PoolReconciler
 from kubedag.k8s.retention import PodReaper
 from kubedag.k8s.runs import RunReconciler
 from kubedag.k8s.sources import SourceCache
+from kubedag.k8s.standby import Standby, active
 from kubedag.k8s.workqueue import Background, Key, WorkQueue, run_worker
 from kubedag.core.secrets import Masker
 
@@ -116,8 +117,15 @@ class Manager:
         self.pools = PoolReconciler(self.cache, get_client, self.runs.pool_usage)
         self.backfills = BackfillReconciler(self.cache, get_client, store, self._db, clock,
                                             parsed=self.dags.parsed.get, seen_run=self.on_run_event)
+        self.standby = Standby(self.cache, self.dags, store, self._db,
+                               lambda: self.leadership.quiet_since() if self.leadership is not None else None)
         self.tasks: list[asyncio.Task[Any]] = []
         self.leadership: Leadership | None = None
+        self.leading = False
+        """True once this replica reconciles (at once without leader election; else from its takeover on)."""
+        self.takeover: dict[str, int] = {}
+        """At takeover: ``runs`` (DAGRuns queued), ``active``, ``warm`` (memories prepared while following),
+        ``current`` (of those, read after the former leader stopped writing: used by their first pass)."""
         self.stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -132,13 +140,27 @@ class Manager:
         self.leadership = Leadership(self.connection, self.config.leader_election,
                                      on_started=self._start_reconciles, on_stopped=self._fence)
         self.client.write_gate = self.leadership.may_write
+        self.tasks = [asyncio.create_task(self.standby.run(), name="kubedag-standby")]
         await self.leadership.start()
 
     def _start_reconciles(self) -> None:
+        """Lead: take the standby's current memories, queue every run (active ones first: each has its first
+        reconcile before any run has a second, the work queue being FIFO and empty on a follower), every DAG,
+        Pool and Backfill, and start the workers and loops."""
         if self.stopping:  # the Lease was won while stopping: it is released by stop()
             return
-        for key in list(self.cache.runs):  # a new leader looks at every run its informers filled in
+        for task in self.tasks:  # the warm standby
+            task.cancel()
+        self.leading = True
+        current, warm = self.standby.handover()
+        self.runs.adopt(current)
+        first = [k for k, body in self.cache.runs.items() if active(body) or not body.get("status")]
+        for key in [*first, *self.cache.runs]:  # a new leader looks at every run its informers filled in
             self.run_queue.add(key)
+        self.takeover = {"runs": len(self.cache.runs), "active": len(first), "warm": warm, "current": len(current)}
+        if self.leadership is not None:
+            log.info("taking over: %d DAGRuns queued, %d active first; %d runs warm, %d of them current (their first "
+                     "pass opens nothing)", len(self.cache.runs), len(first), warm, len(current))
         for queue, objects in ((self.dag_queue, self.cache.dags), (self.pool_queue, self.cache.pools),
                                (self.backfill_queue, self.cache.backfills)):
             for key in list(objects):
@@ -188,8 +210,11 @@ class Manager:
 
     # -- routing of informer events (on the event loop) -----------------------------------------------
     def on_dag_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """A DAG was listed, added, modified or deleted: its reconciler looks at it."""
+        """A DAG was listed, added, modified or deleted: its reconciler looks at it (a follower: its standby)."""
         if informers.Cache.store(self.cache.dags, event_type, body):
+            if not self.leading:
+                self.standby.touch_dag(informers.key_of(body))
+                return
             self.dag_queue.add(informers.key_of(body))
 
     def on_run_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -197,6 +222,9 @@ class Manager:
         (``waitForCompletion``) look at it."""
         key = informers.key_of(body)
         if not informers.Cache.store(self.cache.runs, event_type, body):
+            return
+        if not self.leading:  # a follower queues nothing: its takeover queues every run (fairly)
+            self.standby.touch_run(key)
             return
         if event_type == "DELETED":
             self.run_queue.drop(key)
@@ -211,7 +239,7 @@ class Manager:
     def on_backfill_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A Backfill was listed, added, modified or deleted."""
         key = informers.key_of(body)
-        if informers.Cache.store(self.cache.backfills, event_type, body):
+        if informers.Cache.store(self.cache.backfills, event_type, body) and self.leading:
             if event_type == "DELETED":
                 self.backfill_queue.drop(key)
             else:
@@ -220,7 +248,10 @@ class Manager:
     def on_pool_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A Pool was listed, added, modified or deleted: runs of its namespace waiting on it look again."""
         key = informers.key_of(body)
-        if informers.Cache.store(self.cache.pools, event_type, body) and event_type != "DELETED":
+        changed = informers.Cache.store(self.cache.pools, event_type, body)
+        if not self.leading:
+            return
+        if changed and event_type != "DELETED":
             self.pool_queue.add(key)
         for run_key in self.runs.waiting_on(key[0], {key[1]}):
             self.run_queue.add(run_key)
@@ -232,7 +263,8 @@ class Manager:
             return
         if event_type == "DELETED":
             self.reaper.gone(key[0], (body.get("metadata") or {}).get("name") or "")
-        self.run_queue.add(key)
+        if self.leading:
+            self.run_queue.add(key)
 
     # -- what a run's pass changes for others ---------------------------------------------------------
     async def _phase_changed(self, key: Key, dag_id: str, state: DagRunState) -> None:
