@@ -9,10 +9,8 @@ from kubedag.k8s.manager import Manager
 from kubedag.k8s.runs import RunReconciler
 from tests.controller.harness import manual_run, wait_phase, wait_until
 from tests.controller.test_resilience import _rows
-from tests.ha.replicas import Replica, holder, writes
+from tests.ha.replicas import Replica, cut_off_from_lease, holder, writes
 from tests.ha.test_standby import _chain
-from tests.k8s.emulator import errors
-from tests.k8s.emulator import server as emulator_server
 
 RUNS = 4
 
@@ -74,14 +72,7 @@ def test_a_follower_builds_every_active_run_before_it_leads_and_its_first_passes
         assert not follower.leading and follower.runs.memories == {}
         assert {token for _, token, _, _ in writes(k8s_api)} == {'a'}  # the follower wrote nothing
 
-        original = emulator_server.KubeApiEmulator._dispatch
-
-        async def dispatch(self, request):
-            if '/leases' in request.url.path and request.headers.get('Authorization') == 'Bearer a':
-                raise errors.StatusError(503, 'ServiceUnavailable', 'a is cut off from its Lease')
-            return await original(self, request)
-
-        monkeypatch.setattr(emulator_server.KubeApiEmulator, '_dispatch', dispatch)
+        cut_off_from_lease(monkeypatch, 'a')
         wait_until(lambda: follower.takeover, timeout=60, what='b takes over')
         assert {k: v for k, v in follower.takeover.items() if k != 'first_round_ms'} == {
             'runs': RUNS, 'active': RUNS, 'warm': RUNS, 'current': RUNS}
