@@ -118,6 +118,11 @@ def main() -> None:
         serial = 2
         try:
             for kill in range(args.kills):
+                for gone in [n for n, r in replicas.items() if r.proc.poll() is not None]:  # lost its Lease (exit 1)
+                    print(f"replica {gone} exited by itself (rc {replicas[gone].wait()}); starting r{serial}", flush=True)
+                    del replicas[gone]
+                    replicas[f"r{serial}"] = ControllerProcess(kubeconfig, db_url, f"r{serial}", work, timing)
+                    serial += 1
                 leader = wait_until(lambda: holder(api), 120, "a leader")
                 runs = wait_until(lambda: (seen := {run for _, run in clock.since(0)}) and len(seen) >= args.runs and seen,
                                 120, "a pod for each run")
