@@ -11,7 +11,11 @@ Deployment would), and time, from the signal, on the API server:
 * ``takeover``: the Lease naming the new holder;
 * ``first pod``: the first pod created after the kill;
 * ``every run``: every active run has had a pod created after the kill (its first reconcile by the new leader
-  has happened; each run's pod of before the kill finishes within a second, so each needs a new one).
+  has happened; each run's pod of before the kill finishes within a second, so each needs a new one);
+* ``first round`` (from the takeover, not the signal): from the moment the new leader starts reconciling to the
+  start of the first reconcile of the last of its active runs, as the new leader logs it (``the first reconcile
+  of every one of the N active runs began within S``), with how many runs its warm standby had ready
+  (``N runs warm, M of them current``: read after the old leader stopped writing; their first pass opens nothing).
 
 Prints median and max of each, and the tries started more than once (from the DB; must be 0). Figures depend on
 the machine; nothing here asserts a target.
@@ -20,6 +24,7 @@ the machine; nothing here asserts a target.
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import statistics
 import sys
@@ -94,7 +99,7 @@ def main() -> None:
     crds = sorted((ROOT / "crds").glob("*.yaml"))
     clock = PodClock()
     clock.install()
-    takeovers, firsts, everys, exits = [], [], [], []
+    takeovers, firsts, everys, exits, rounds, currents = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as scratch, EmulatedApiServer(crd_files=crds, journal_limit=200) as api, \
             FakeKubelet(api.url, workdir=Path(scratch)):
         work = args.workdir or Path(scratch)
@@ -113,6 +118,11 @@ def main() -> None:
         serial = 2
         try:
             for kill in range(args.kills):
+                for gone in [n for n, r in replicas.items() if r.proc.poll() is not None]:  # lost its Lease (exit 1)
+                    print(f"replica {gone} exited by itself (rc {replicas[gone].wait()}); starting r{serial}", flush=True)
+                    del replicas[gone]
+                    replicas[f"r{serial}"] = ControllerProcess(kubeconfig, db_url, f"r{serial}", work, timing)
+                    serial += 1
                 leader = wait_until(lambda: holder(api), 120, "a leader")
                 runs = wait_until(lambda: (seen := {run for _, run in clock.since(0)}) and len(seen) >= args.runs and seen,
                                 120, "a pod for each run")
@@ -131,8 +141,12 @@ def main() -> None:
                 firsts.append(first - t0)
                 every = _every_run(clock, t0, runs)
                 everys.append(every - t0)
+                took = wait_until(lambda: _first_round(work / f"controller-{new}.log"), 120, "the first round logged")
+                rounds.append(took[0])
+                currents.append(took[1])
                 print(f"kill {kill + 1:2d} ({args.signal} {leader} -> {new}): ended {exits[-1]:5.2f}s, takeover {takeovers[-1]:5.2f}s, "
-                      f"first pod {firsts[-1]:5.2f}s, every run {everys[-1]:5.2f}s", flush=True)
+                      f"first pod {firsts[-1]:5.2f}s, every run {everys[-1]:5.2f}s; first round {took[0]:5.2f}s after "
+                      f"the takeover ({took[2]} active runs, {took[1]} warm and current)", flush=True)
                 started = t0
         finally:
             for replica in replicas.values():
@@ -149,9 +163,20 @@ def main() -> None:
         engine.dispose()
     print(f"\n{args.kills} x SIG{args.signal} of the leader, {args.runs} active runs, lease timing {args.timing}:")
     for label, values in (("old leader's process ended", exits), ("takeover (Lease has a new holder)", takeovers), ("first pod created", firsts),
-                          ("every active run got a pod", everys)):
+                          ("every active run got a pod", everys),
+                          ("takeover -> last first reconcile", rounds)):
         print(f"  {label:36s} median {statistics.median(values):6.2f}s  max {max(values):6.2f}s")
+    print(f"  runs whose memory was warm and current at takeover: median {statistics.median(currents)} of {args.runs}")
     print(f"  tries started more than once: {twice} (of {tries} task instances)")
+
+
+def _first_round(log_file: Path) -> tuple[float, int, int] | None:
+    """``(seconds, current, active)`` from a new leader's log: how long after its takeover the first reconcile of
+    its last active run began, how many runs were warm and current, how many active; None until logged."""
+    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    took = re.search(r"(\d+) runs warm, (\d+) of them current", text)
+    done = re.search(r"every one of the (\d+) active runs began within ([0-9.]+)s", text)
+    return None if took is None or done is None else (float(done.group(2)), int(took.group(2)), int(done.group(1)))
 
 
 def _every_run(clock: PodClock, t0: float, runs: set[str], timeout: float = 120) -> float:

@@ -65,6 +65,22 @@ def writes(api: Any) -> list[tuple[int, str, str, str]]:
     return out
 
 
+def cut_off_from_lease(monkeypatch: Any, name: str) -> None:
+    """From now on the emulator answers 503 to every Lease request of replica ``name`` (its other requests, pod
+    creations and status writes included, still go through): it can no longer renew."""
+    from tests.k8s.emulator import errors
+    from tests.k8s.emulator import server as emulator_server
+
+    original = emulator_server.KubeApiEmulator._dispatch
+
+    async def dispatch(self: Any, request: Any) -> Any:
+        if '/leases' in request.url.path and request.headers.get('Authorization') == f'Bearer {name}':
+            raise errors.StatusError(503, 'ServiceUnavailable', f'{name} is cut off from its Lease')
+        return await original(self, request)
+
+    monkeypatch.setattr(emulator_server.KubeApiEmulator, '_dispatch', dispatch)
+
+
 class ControllerProcess:
     """``kubedag controller --leader-elect`` as a process (``kill()`` is SIGKILL, ``terminate()`` SIGTERM)."""
 

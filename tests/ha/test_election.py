@@ -127,3 +127,31 @@ def test_a_release_after_a_renewal_whose_answer_was_lost_still_frees_the_lease(k
         return await a.release()
     assert elect(k8s_api, body) is True
     assert not k8s_api.get(LEASE, 'kubedag-controller', 'default')['spec'].get('holderIdentity')
+
+
+def test_a_follower_knows_from_when_the_leader_it_saw_can_no_longer_write(k8s_api):
+    """The warm standby's final read (:mod:`kubedag.k8s.standby`) begins at ``quiet_since``: ``renew_deadline``
+    after the follower first saw the holder's latest record (the holder fenced itself by then), or when it saw the
+    Lease released; while the holder renews, the moment moves on."""
+    async def body(make):
+        a, a_clock = await make('a')
+        b, b_clock = await make('b')
+        assert b.quiet_since() is None  # nothing seen yet
+        assert await a.try_acquire_or_renew()
+        assert not await b.try_acquire_or_renew()
+        seen = b.quiet_since()
+        assert seen == b_clock.now + 10  # the default renew deadline
+        b_clock.now += 5
+        assert not await b.try_acquire_or_renew()
+        assert b.quiet_since() == seen  # the same record: unchanged
+        a_clock.now += 2
+        assert await a.try_acquire_or_renew()  # a renewal
+        assert not await b.try_acquire_or_renew()
+        assert b.quiet_since() == b_clock.now + 10
+        assert await a.release()
+        b_clock.now += 1
+        assert await b.try_acquire_or_renew()  # released: taken at once
+        assert b.quiet_since() == b_clock.now  # seen free, in the try that took it
+        assert await b.try_acquire_or_renew()  # b's own renewals do not move it
+        return b.quiet_since() == b_clock.now
+    assert elect(k8s_api, body)

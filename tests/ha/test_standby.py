@@ -12,9 +12,7 @@ from kubedag.k8s.leader import LeaderElectionLost
 from kubedag.k8s.manager import Manager
 from tests.controller.harness import NS, dag_manifest, manual_run, wait_phase, wait_until
 from tests.controller.test_resilience import _rows
-from tests.ha.replicas import LEASE, Replica, holder, writes
-from tests.k8s.emulator import errors
-from tests.k8s.emulator import server as emulator_server
+from tests.ha.replicas import LEASE, Replica, cut_off_from_lease, holder, writes
 
 
 def _chain(name: str, n: int, seconds: str = '0.3') -> dict:
@@ -40,14 +38,7 @@ def test_only_the_lease_holder_writes_and_the_follower_takes_over_when_the_leade
         wait_until(lambda: _pods_created(k8s_api) >= 3, what='three pods created by the leader')
         assert {token for _, token, _, _ in writes(k8s_api)} == {'a'}  # the follower wrote nothing
 
-        original = emulator_server.KubeApiEmulator._dispatch
-
-        async def dispatch(self, request):
-            if '/leases' in request.url.path and request.headers.get('Authorization') == 'Bearer a':
-                raise errors.StatusError(503, 'ServiceUnavailable', 'a is cut off from its Lease')
-            return await original(self, request)
-
-        monkeypatch.setattr(emulator_server.KubeApiEmulator, '_dispatch', dispatch)
+        cut_off_from_lease(monkeypatch, 'a')
         wait_until(lambda: holder(k8s_api) == 'b', timeout=30, what='b takes over')
         assert wait_phase(k8s_api, 'chain-1', timeout=60)['status']['phase'] == 'success'
         with pytest.raises(LeaderElectionLost):

@@ -140,6 +140,10 @@ class RunStore(Protocol):
             RunConflictError: another run of the DAG has the same logical date (the message names its run id).
         """
 
+    def stored_run(self, namespace: str, dag_id: str, run_id: str) -> tuple[str | None, StoredRun] | None:
+        """Read only (a follower's warm standby): the uid of the object the run belongs to (None: unclaimed) and
+        what is stored of it, as :meth:`open_run` returns it; None when the DB has no such run."""
+
     def archive_run(self, namespace: str, dag_id: str, run_id: str, holder_uid: str) -> str | None:
         """Keep the history of run ``run_id``, whose object ``holder_uid`` was deleted, under a new run id
         (``<run id>~deleted-<uid[:8]>``, :data:`ARCHIVED_RUN_SEPARATOR`) so the run id can start afresh. Returns the

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -124,6 +124,13 @@ class Scheduler:
                 pass
 
 
+def _parsed_from(parsed: ParsedDAG, body: Mapping[str, Any]) -> bool:
+    """Whether ``parsed`` is the validation of this version of the DAG object (generation, uid, applied manifest)."""
+    meta = body.get("metadata") or {}
+    return parsed.generation == meta.get("generation") and parsed.uid == meta.get("uid") \
+        and parsed.applied == last_applied(body)
+
+
 def validate(body: dict[str, Any]) -> ParsedDAG:
     """Parse and check a DAG object: fields the API server dropped (:func:`kubedag.k8s.applied.unknown_fields`),
     the manifest rules, then the Kubernetes-only rules."""
@@ -167,12 +174,15 @@ class DagReconciler:
         self._events, self._clock = events, clock
         self._phase_of, self._last_run, self._run_waits, self._seen_run = phase_of, last_run, run_waits, seen_run
         self.parsed: dict[Key, ParsedDAG] = {}
+        self.warm: dict[Key, ParsedDAG] = {}
+        """DAGs validated by a follower (:meth:`prepare`; nothing written): used until the leader's reconcile."""
         self.schedules: dict[Key, DagSchedule] = {}
         self.scheduler = Scheduler(self.schedule, clock)
 
     def forget(self, key: Key) -> None:
         """The DAG object is gone."""
         self.parsed.pop(key, None)
+        self.warm.pop(key, None)
         self.schedules.pop(key, None)
         self.scheduler.remove(key)
 
@@ -180,12 +190,26 @@ class DagReconciler:
         """The valid DAG ``name``; why there is none (``"does not exist"``, ``"is invalid"``); or None while its
         object is not validated yet (right after a restart: a run must not be told its valid DAG is invalid)."""
         body = self.cache.dags.get((namespace, name))
-        parsed = self.parsed.get((namespace, name))
         if body is None:
             return "does not exist"
+        parsed = self.parsed.get((namespace, name))
         if parsed is None or parsed.generation != (body.get("metadata") or {}).get("generation"):
-            return None
+            parsed = self.warm.get((namespace, name))
+            if parsed is None or not _parsed_from(parsed, body):
+                return None
         return parsed.dag if parsed.dag is not None else "is invalid"
+
+    def prepare(self, key: Key) -> None:
+        """A follower's warm standby: validate the DAG object now (pure; nothing is written), so that the runs of a
+        new leader need not wait for its first reconcile (:meth:`dag_of`), which then reuses this parse."""
+        body = self.cache.dags.get(key)
+        if body is None:
+            self.warm.pop(key, None)
+            return
+        for parsed in (self.parsed.get(key), self.warm.get(key)):
+            if parsed is not None and _parsed_from(parsed, body):
+                return
+        self.warm[key] = validate(body)
 
     async def reconcile(self, key: Key) -> Result:
         """Validate a DAG when its generation changed, (re)schedule it, write its status."""
@@ -195,11 +219,10 @@ class DagReconciler:
             for run_key, _ in self.cache.runs_of(*key):
                 self._run_waits(run_key)
             return Result()
-        meta = body.get("metadata") or {}
         old = self.parsed.get(key)
-        if old is None or old.generation != meta.get("generation") or old.uid != meta.get("uid") \
-                or old.applied != last_applied(body):
-            parsed = validate(body)
+        if old is None or not _parsed_from(old, body):
+            warm = self.warm.pop(key, None)
+            parsed = warm if warm is not None and _parsed_from(warm, body) else validate(body)
             self.parsed[key] = parsed
             if parsed.dag is None:
                 self.scheduler.remove(key)

@@ -119,11 +119,20 @@ class LeaderElector:
         self._observed_at = 0.0  # monotonic time it was first seen
         self._renewed_at: float | None = None  # monotonic time the last successful acquire/renew was sent
         self._lease: dict[str, Any] | None = None  # the Lease as our last successful write left it
+        self._quiet_at: float | None = None  # see quiet_since()
 
     def is_leader(self) -> bool:
         """True while this replica may write: less than ``renew_deadline`` since its last successful renewal
         was sent (the fence; checked before every write)."""
         return self._renewed_at is not None and self.monotonic() < self._renewed_at + self.config.renew_deadline
+
+    def quiet_since(self) -> float | None:
+        """Monotonic time (this replica's clock) from which no other replica can write under the Lease as last
+        seen held by another (None: no Lease read yet): the moment it was seen free (released, or none), else
+        ``renew_deadline`` after its current record was first seen (its holder sent that renewal before, and
+        fences itself ``renew_deadline`` after its last renewal; replicas share their timing). A follower's reads
+        begun after it see every write of the former leader (:mod:`kubedag.k8s.standby`). Thread-safe."""
+        return self._quiet_at
 
     async def acquire(self) -> None:
         """Return once this replica holds the Lease (tries every jittered ``retry_period``; never raises on API
@@ -163,6 +172,7 @@ class LeaderElector:
         try:
             lease = await self.client.get(API_VERSION, PLURAL, self.config.namespace, self.config.name)
             if lease is None:
+                self._quiet_at = self.monotonic() if self._quiet_at is None else self._quiet_at
                 spec = self._record(now, now, 0)
                 created = await self.client.create(API_VERSION, PLURAL, self.config.namespace, {
                     "apiVersion": API_VERSION, "kind": "Lease", "spec": spec,
@@ -170,9 +180,11 @@ class LeaderElector:
                                  "labels": {LEASE_LABEL: self.config.name}}})
                 return self._won(created, sent)
             spec = dict(lease.get("spec") or {})
+            holder = spec.get("holderIdentity") or ""
             if spec != self._observed:
                 self._observed, self._observed_at = spec, sent
-            holder = spec.get("holderIdentity") or ""
+                if holder != self.config.identity:
+                    self._quiet_at = self.monotonic() + (self.config.renew_deadline if holder else 0.0)
             duration = spec.get("leaseDurationSeconds") or self.config.lease_duration_seconds
             if holder and holder != self.config.identity and self._observed_at + duration > sent:
                 if self._renewed_at is not None:
@@ -264,6 +276,10 @@ class Leadership:
     def may_write(self) -> bool:
         """The fence: True while this replica leads (see :meth:`LeaderElector.is_leader`); thread-safe."""
         return self.elector is not None and self.elector.is_leader()
+
+    def quiet_since(self) -> float | None:
+        """:meth:`LeaderElector.quiet_since` (None before the election thread runs); thread-safe."""
+        return self.elector.quiet_since() if self.elector is not None else None
 
     async def start(self) -> None:
         """Start campaigning in the election thread (returns once it runs)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -39,6 +40,7 @@ from kubedag.k8s.pools import PoolReconciler
 from kubedag.k8s.retention import PodReaper
 from kubedag.k8s.runs import RunReconciler
 from kubedag.k8s.sources import SourceCache
+from kubedag.k8s.standby import Standby, active
 from kubedag.k8s.workqueue import Background, Key, WorkQueue, run_worker
 from kubedag.core.secrets import Masker
 
@@ -125,8 +127,17 @@ class Manager:
         self.pools = PoolReconciler(self.cache, get_client, self.runs.pool_usage)
         self.backfills = BackfillReconciler(self.cache, get_client, store, self._db, clock,
                                             parsed=self.dags.parsed.get, seen_run=self.on_run_event)
+        self.standby = Standby(self.cache, self.dags, store, self._db,
+                               lambda: self.leadership.quiet_since() if self.leadership is not None else None)
         self.tasks: list[asyncio.Task[Any]] = []
         self.leadership: Leadership | None = None
+        self.leading = False
+        """True once this replica reconciles (at once without leader election; else from its takeover on)."""
+        self.takeover: dict[str, int] = {}
+        """At takeover: ``runs`` (DAGRuns queued), ``active``, ``warm`` (memories prepared while following),
+        ``current`` (of those, read after the former leader stopped writing: used by their first pass)."""
+        self._first_round: set[Key] = set()
+        self._took_over_at = 0.0
         self.stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -142,22 +153,49 @@ class Manager:
         self.leadership = Leadership(self.connection, self.config.leader_election,
                                      on_started=self._start_reconciles, on_stopped=self._fence)
         self.client.write_gate = self.leadership.may_write
+        self.tasks = [asyncio.create_task(self.standby.run(), name="kubedag-standby")]
         await self.leadership.start()
 
     def _start_reconciles(self) -> None:
+        """Lead: take the standby's current memories, queue every run (active ones first: each has its first
+        reconcile before any run has a second, the work queue being FIFO and empty on a follower), every DAG,
+        Pool and Backfill, and start the workers and loops."""
         if self.stopping:  # the Lease was won while stopping: it is released by stop()
             return
-        for key in list(self.cache.runs):  # a new leader looks at every run its informers filled in
+        for task in self.tasks:  # the warm standby
+            task.cancel()
+        self.leading = True
+        current, warm = self.standby.handover()
+        self.runs.adopt(current)
+        first = [k for k, body in self.cache.runs.items() if active(body) or not body.get("status")]
+        for key in [*first, *self.cache.runs]:  # a new leader looks at every run its informers filled in
             self.run_queue.add(key)
+        self.takeover = {"runs": len(self.cache.runs), "active": len(first), "warm": warm, "current": len(current)}
+        self._first_round, self._took_over_at = set(first), time.monotonic()
+        if self.leadership is not None:
+            log.info("taking over: %d DAGRuns queued, %d active first; %d runs warm, %d of them current (their first "
+                     "pass opens nothing)", len(self.cache.runs), len(first), warm, len(current))
         for queue, objects in ((self.dag_queue, self.cache.dags), (self.pool_queue, self.cache.pools),
                                (self.backfill_queue, self.cache.backfills)):
             for key in list(objects):
                 queue.add(key)
-        loops = [run_worker(self.run_queue, self.runs.reconcile, "DAGRun") for _ in range(max(1, self.config.workers))]
+        loops = [run_worker(self.run_queue, self._reconcile_run, "DAGRun") for _ in range(max(1, self.config.workers))]
         loops += [run_worker(self.dag_queue, self.dags.reconcile, "DAG"), run_worker(self.pool_queue, self.pools.reconcile, "Pool"),
                   run_worker(self.backfill_queue, self.backfills.reconcile, "Backfill"), self.dags.scheduler.run(),
                   self.reaper.run(), self.runs.resync_history(self.config.history_resync.total_seconds(), self.run_queue.add)]
         self.tasks = [asyncio.create_task(loop, name=f"kubedag-{i}") for i, loop in enumerate(loops)]
+
+    async def _reconcile_run(self, key: Key) -> Any:
+        """A run's pass; the first of the last active run since this replica took over logs how long after the
+        takeover it began (the bound of the README's "Reliability": every active run reconciled once)."""
+        if key in self._first_round:
+            self._first_round.discard(key)
+            if not self._first_round:
+                seconds = time.monotonic() - self._took_over_at
+                self.takeover["first_round_ms"] = round(seconds * 1000)
+                log.info("the first reconcile of every one of the %d active runs began within %.2fs of the takeover",
+                         self.takeover.get("active", 0), seconds)
+        return await self.runs.reconcile(key)
 
     def _fence(self) -> None:
         """Leadership lost: cancel every reconcile and background write now (the client refuses writes already)."""
@@ -198,8 +236,11 @@ class Manager:
 
     # -- routing of informer events (on the event loop) -----------------------------------------------
     def on_dag_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """A DAG was listed, added, modified or deleted: its reconciler looks at it."""
+        """A DAG was listed, added, modified or deleted: its reconciler looks at it (a follower: its standby)."""
         if informers.Cache.store(self.cache.dags, event_type, body):
+            if not self.leading:
+                self.standby.touch_dag(informers.key_of(body))
+                return
             self.dag_queue.add(informers.key_of(body))
 
     def on_run_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -207,6 +248,9 @@ class Manager:
         (``waitForCompletion``) look at it."""
         key = informers.key_of(body)
         if not informers.Cache.store(self.cache.runs, event_type, body):
+            return
+        if not self.leading:  # a follower queues nothing: its takeover queues every run (fairly)
+            self.standby.touch_run(key)
             return
         if event_type == "DELETED":
             self.run_queue.drop(key)
@@ -221,7 +265,7 @@ class Manager:
     def on_backfill_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A Backfill was listed, added, modified or deleted."""
         key = informers.key_of(body)
-        if informers.Cache.store(self.cache.backfills, event_type, body):
+        if informers.Cache.store(self.cache.backfills, event_type, body) and self.leading:
             if event_type == "DELETED":
                 self.backfill_queue.drop(key)
             else:
@@ -230,7 +274,10 @@ class Manager:
     def on_pool_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A Pool was listed, added, modified or deleted: runs of its namespace waiting on it look again."""
         key = informers.key_of(body)
-        if informers.Cache.store(self.cache.pools, event_type, body) and event_type != "DELETED":
+        changed = informers.Cache.store(self.cache.pools, event_type, body)
+        if not self.leading:
+            return
+        if changed and event_type != "DELETED":
             self.pool_queue.add(key)
         for run_key in self.runs.waiting_on(key[0], {key[1]}):
             self.run_queue.add(run_key)
@@ -242,6 +289,8 @@ class Manager:
             return
         if event_type == "DELETED":
             self.reaper.gone(key[0], (body.get("metadata") or {}).get("name") or "")
+        if not self.leading:
+            return  # a follower queues nothing (its standby reads runs on its own)
         if self.runs.phase_of(key) in (DagRunState.SUCCESS, DagRunState.FAILED):
             self.run_queue.add_after(key, FINISHED_POD_DELAY)  # a burst of its kept pods: one pass, not one each
         else:

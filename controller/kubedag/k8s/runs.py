@@ -40,7 +40,7 @@ from kubedag.app.ports import (
     EventSink, NotificationSink, RunConflictError, RunIdTakenError, RunObject, RunStore, TryKey,
 )
 from kubedag.app.reconcile import (
-    FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, open_memory, reconcile_run,
+    FINISHED, Result, RunMemory, RunPlan, after_launches, free_task_slots, reconcile_run,
 )
 from kubedag.core import engine, notify, runpass
 from kubedag.core import naming as names
@@ -57,6 +57,7 @@ from kubedag.k8s.runends import RunEnds
 from kubedag.k8s.runguards import dagrun_exists, default_logical_date, invalid_spec_message, owned_by, refused
 from kubedag.k8s.runstatus import RunStatusWriter, pool_problems
 from kubedag.k8s.sources import SourceCache
+from kubedag.k8s.standby import Warm, memory_from
 from kubedag.k8s.workqueue import Background, Key
 from kubedag.core.secrets import Masker
 
@@ -164,6 +165,13 @@ class RunReconciler(RunEnds):
                 if other is not None and other.run.logical_date < memory.run.logical_date:
                     older_queued += 1
         return running + older_queued < dag.max_active_runs
+
+    def adopt(self, warm: Mapping[Key, Warm]) -> None:
+        """Take over memories a warm standby prepared (:meth:`kubedag.k8s.standby.Standby.handover`): each run's
+        first pass uses its memory instead of opening the run (the DB row exists and is this object's)."""
+        for key, prepared in warm.items():
+            self.memories[key] = prepared.memory
+            self.opened[key] = prepared.uid
 
     # -- the pass ------------------------------------------------------------------------------------
     async def reconcile(self, key: Key) -> Result:
@@ -321,15 +329,7 @@ class RunReconciler(RunEnds):
             await self.status.fail(key, body, "DuplicateLogicalDate", str(exc))
             return None
         status = body.get("status") or {}
-        entries = status.get("tasks") or {}
-        pokes = {}
-        for task_id, entry in entries.items():
-            task = dag.tasks.get(task_id)
-            if task is not None and task.sensor is not None and task.sensor.mode == "reschedule" and entry.get("p"):
-                pokes[task_id] = names.poke_from_suffix(key[1], task_id, entry["t"], entry["p"])
-        memory = open_memory(run, stored, observe.tis_from_status(status),
-                             launched={t: e["t"] for t, e in entries.items() if e.get("p")}, pokes=pokes,
-                             applied=status.get("appliedActions") or [])
+        memory = memory_from(dag, key, body, run, stored)
         self.memories[key] = memory
         self.opened[key] = meta.get("uid") or ""
         log.info("opened DAGRun %s/%s (%s)", *key, run.state)  # its first pass since this start (recovery times)

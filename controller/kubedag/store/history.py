@@ -135,6 +135,19 @@ class SqlRunStore:
             raise RunConflictError(f"DAG {dag.dag_id} has another run at logical date {iso_utc(run.logical_date)}"
                                    f"{held}") from None
 
+    def stored_run(self, namespace: str, dag_id: str, run_id: str) -> tuple[str | None, StoredRun] | None:
+        """See :meth:`kubedag.app.ports.RunStore.stored_run` (one read-only session)."""
+        db_id = db_dag_id(namespace, dag_id)
+        with self.sessionmaker() as session:
+            row = repository.get_dag_run(session, db_id, run_id)
+            if row is None:
+                return None
+            rows = repository.get_task_instances(session, db_id, run_id)
+            if not rows:
+                return row.object_uid, StoredRun()
+            return row.object_uid, StoredRun(load_tis(rows), repository.latest_xcoms(session, db_id, run_id),
+                                             archived_tries(session, db_id, run_id))
+
     def archive_run(self, namespace: str, dag_id: str, run_id: str, holder_uid: str) -> str | None:
         """See :meth:`kubedag.app.ports.RunStore.archive_run` (:func:`kubedag.store.identity.rename_run`)."""
         db_id = db_dag_id(namespace, dag_id)
