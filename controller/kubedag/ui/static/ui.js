@@ -67,6 +67,7 @@
       var state = JSON.parse(e.data).state;
       status.textContent = "ended" + (state ? ": " + state : "");
       box.dataset.streaming = "ended";
+      if (!gone()) htmx.trigger(box, "kd-try-ended");  // the panel around it re-reads state, tries and why
     });
     source.addEventListener("timeout", function () { source.close(); if (!gone()) pollLog(box); });
     source.onerror = function () { source.close(); if (!gone()) pollLog(box); };  // refused, dropped: poll instead
