@@ -63,8 +63,10 @@ def test_the_open_panel_shows_the_final_state_and_exit_code_when_the_try_ends(pa
     assert row[3].strip()                                                   # an end time
     assert f"exit code {EXIT}" in page.inner_text("#panel .why")
     assert page.inner_text("#panel pre.log").splitlines()[-2:] == ["waiting", "leaving"]
+    wait_state(page, "talk", CODES["failed"])                              # the grid too
     page.mouse.move(5, 5)
-    page.screenshot(path=artifacts_dir() / "local-panel-after-try-ended.png", full_page=True)
+    page.locator("#panel table.tries").scroll_into_view_if_needed()
+    page.screenshot(path=artifacts_dir() / "local-panel-after-try-ended.png")
 
 
 def test_marking_from_the_open_panel_shows_the_new_state_in_it(page, waiter):
