@@ -52,7 +52,10 @@ def test_a_running_tasks_log_streams_into_the_panel_then_shows_the_final_log(pag
     page.locator("#log").scroll_into_view_if_needed()
     page.screenshot(path=shots / "local-log-streaming.png")
     release.write_text("go")
-    page.wait_for_selector("#log [data-live]:has-text('ended: success')", timeout=WAIT)
+    # the stream's end re-reads the panel (its state, then the finished try's log, no longer live)
+    page.wait_for_selector("#panel .why .state-label[data-state=success]", timeout=WAIT)
+    page.wait_for_selector("#panel pre.log:has-text('done')", timeout=WAIT)
+    assert page.locator("#log [data-live]").count() == 0
     assert page.inner_text("#panel pre.log").splitlines()[-4:] == ["step 1", "step 2", "step 3", "done"]
     page.locator("#log").scroll_into_view_if_needed()
     page.screenshot(path=shots / "local-log-streamed-final.png")

@@ -67,6 +67,8 @@
       var state = JSON.parse(e.data).state;
       status.textContent = "ended" + (state ? ": " + state : "");
       box.dataset.streaming = "ended";
+      // the panel around it re-reads state, tries and why, the grid its states (both listen for kd-refresh)
+      if (!gone()) htmx.trigger(document.body, "kd-refresh");
     });
     source.addEventListener("timeout", function () { source.close(); if (!gone()) pollLog(box); });
     source.onerror = function () { source.close(); if (!gone()) pollLog(box); };  // refused, dropped: poll instead
