@@ -43,9 +43,9 @@ async def serve(config: ControllerConfig, *, connection: Connection | None = Non
         connection = load_connection(config.kubeconfig, config.context)
     engine_ = None
     if sessionmaker is None:
-        from kubedag.store.db import open_store  # SQLAlchemy and Alembic load here, not at CLI start
+        from kubedag.store.db import open_store_waiting  # SQLAlchemy and Alembic load here, not at CLI start
 
-        engine_, sessionmaker = open_store(config.database_url)
+        engine_, sessionmaker = await asyncio.to_thread(open_store_waiting, config.database_url, say=log.warning)
     manager = Manager(config, connection, SqlRunStore(sessionmaker), make_sender=make_sender, clock=clock)
     sync = CacheSync(manager.cache, lambda: manager.client, config.namespaces)
     if probes is not None:

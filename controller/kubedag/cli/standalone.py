@@ -55,13 +55,13 @@ def _scheduler(dags_folder: Path, database_url: str | None, parallelism: int, da
     from kubedag.http.notify import WebhookSender
     from kubedag.local.scheduler import Scheduler, SchedulerOptions
     from kubedag.store import config
-    from kubedag.store.db import open_store
+    from kubedag.store.db import open_store_waiting
     from kubedag.store.scheduler_store import SqlSchedulerStore
 
     if not dags_folder.is_dir():
         raise fail(f"--dags-folder: {dags_folder} is not a folder", 2)
     url = config.normalize_database_url(database_url) if database_url else config.database_url()
-    _, sessions = open_store(url)
+    _, sessions = open_store_waiting(url, say=lambda line: typer.echo(line, err=True))
     logs = config.logs_dir()
     options = SchedulerOptions(folder=dags_folder.resolve(), logs_dir=logs, database_url=url, parallelism=parallelism,
                                dag_dir_list_interval=dag_dir_list_interval, grace_period=grace_period,
