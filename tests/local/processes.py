@@ -9,8 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +146,37 @@ def trigger(folder: Path, dag: str, *extra: str) -> None:
 def start_scheduler(folder: Path, *extra: str) -> subprocess.Popen:
     """A :class:`SchedulerProcess`'s ``Popen`` (for tests that signal it themselves)."""
     return SchedulerProcess(folder, *extra).process
+
+
+@contextmanager
+def scheduler_thread(folder: Path, sessions: Any, join: float = WAIT) -> Iterator[tuple[Any, list[str]]]:
+    """A local :class:`~kubedag.local.scheduler.Scheduler` over ``sessions`` (the metadata DB's session factory)
+    reading ``folder`` every 0.2 s, run in a thread: yields ``(scheduler, the lines it said)``; stopped and joined
+    (at most ``join`` seconds) on exit."""
+    from kubedag.local.scheduler import Scheduler, SchedulerOptions
+    from kubedag.store import config
+    from kubedag.store.scheduler_store import SqlSchedulerStore
+
+    lines: list[str] = []
+    scheduler = Scheduler(SqlSchedulerStore(sessions),
+                          SchedulerOptions(folder=folder, logs_dir=config.logs_dir(), dag_dir_list_interval=0.2),
+                          say=lines.append)
+    thread = threading.Thread(target=scheduler.run)
+    thread.start()
+    try:
+        yield scheduler, lines
+    finally:
+        scheduler.stop()
+        thread.join(timeout=join)
+    assert not thread.is_alive(), "the scheduler did not stop"
+
+
+def queue_manual_run(sessions: Any, dag_id: str, run_id: str = "manual__1", **fields: Any) -> None:
+    """Insert a ``queued`` manual run of ``dag_id`` dated 2026-05-01 UTC, as ``kubedag dags trigger`` does
+    (``fields``: more columns, e.g. ``conf``)."""
+    from kubedag.store import repository
+
+    when = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    with sessions.begin() as s:
+        repository.create_dag_run(s, dag_id=dag_id, run_id=run_id, run_type="manual", logical_date=when,
+                                  data_interval_start=when, data_interval_end=when, **fields)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubedag.local.pending import DB_RETRY_MAX, DbBackoff, PendingWrites
-from tests.local.processes import db_rows, wait_for
+from tests.local.processes import db_rows, queue_manual_run, scheduler_thread, wait_for
 
 
 class Flaky:
@@ -119,10 +119,9 @@ def test_a_locked_sqlite_file_mid_run_is_retried_and_the_run_finishes_with_its_f
 def test_a_run_deleted_while_it_runs_does_not_hold_up_the_others(tmp_path, home):
     """Its passes can never be written (the run is gone) while the DB takes every other write: after a few tries its
     runner is dropped, and a run triggered afterwards runs."""
-    from kubedag.local.scheduler import BAD_WRITE_STRIKES, Scheduler, SchedulerOptions
-    from kubedag.store import config, repository
+    from kubedag.local.scheduler import BAD_WRITE_STRIKES
+    from kubedag.store import repository
     from kubedag.store.db import open_store
-    from kubedag.store.scheduler_store import SqlSchedulerStore
 
     folder, go = tmp_path / "dags", tmp_path / "go"
     folder.mkdir()
@@ -137,38 +136,22 @@ def test_a_run_deleted_while_it_runs_does_not_hold_up_the_others(tmp_path, home)
                   command: [sh, -c, "{command}"]
             """))
     engine, sessions = open_store(None)
-    lines: list[str] = []
-    scheduler = Scheduler(SqlSchedulerStore(sessions),
-                          SchedulerOptions(folder=folder, logs_dir=config.logs_dir(), dag_dir_list_interval=0.2),
-                          say=lines.append)
-    thread = threading.Thread(target=scheduler.run)
-    thread.start()
-
-    def queue(dag_id: str) -> None:
-        from datetime import datetime, timezone
-
-        when = datetime(2026, 5, 1, tzinfo=timezone.utc)
-        with sessions.begin() as s:
-            repository.create_dag_run(s, dag_id=dag_id, run_id="manual__1", run_type="manual", logical_date=when,
-                                      data_interval_start=when, data_interval_end=when)
     try:
-        wait_for(lambda: {"doomed", "other"} <= {r[0] for r in db_rows("SELECT dag_id FROM dag")}, "the DAGs")
-        queue("doomed")
-        wait_for(lambda: db_rows("SELECT state FROM task_instance WHERE dag_id = 'doomed'") == [("running",)],
-                 "the doomed run's task to run")
-        with sessions.begin() as s:
-            assert repository.delete_dag_run(s, "doomed", "manual__1") == 1
-        assert db_rows("SELECT count(*) FROM dag_run WHERE dag_id = 'doomed'") == [(0,)]
-        go.touch()  # its end is a pass the DB cannot take: the run is gone
-        wait_for(lambda: ("doomed", "manual__1") not in scheduler.runners, "the doomed runner to be dropped")
-        queue("other")
-        wait_for(lambda: db_rows("SELECT state FROM dag_run WHERE dag_id = 'other'") == [("success",)],
-                 "the other run to succeed")
+        with scheduler_thread(folder, sessions, join=60) as (scheduler, lines):
+            wait_for(lambda: {"doomed", "other"} <= {r[0] for r in db_rows("SELECT dag_id FROM dag")}, "the DAGs")
+            queue_manual_run(sessions, "doomed")
+            wait_for(lambda: db_rows("SELECT state FROM task_instance WHERE dag_id = 'doomed'") == [("running",)],
+                     "the doomed run's task to run")
+            with sessions.begin() as s:
+                assert repository.delete_dag_run(s, "doomed", "manual__1") == 1
+            assert db_rows("SELECT count(*) FROM dag_run WHERE dag_id = 'doomed'") == [(0,)]
+            go.touch()  # its end is a pass the DB cannot take: the run is gone
+            wait_for(lambda: ("doomed", "manual__1") not in scheduler.runners, "the doomed runner to be dropped")
+            queue_manual_run(sessions, "other")
+            wait_for(lambda: db_rows("SELECT state FROM dag_run WHERE dag_id = 'other'") == [("success",)],
+                     "the other run to succeed")
     finally:
-        scheduler.stop()
-        thread.join(timeout=60)
         engine.dispose()
-    assert thread.is_alive() is False
     assert any("doomed manual__1: its pass cannot be written while the DB takes other writes" in line
                for line in lines), lines
     assert BAD_WRITE_STRIKES == 3

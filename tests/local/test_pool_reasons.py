@@ -4,17 +4,12 @@
 from __future__ import annotations
 
 import textwrap
-import threading
-from datetime import datetime, timezone
 
-from tests.local.test_scheduler import WAIT, db_rows, wait_for
+from tests.local.processes import db_rows, queue_manual_run, scheduler_thread, wait_for
 
 
 def test_the_scheduler_records_why_a_task_waits_on_a_pool_and_runs_it_once_the_pool_is_there(tmp_path, home):
-    from kubedag.local.scheduler import Scheduler, SchedulerOptions
-    from kubedag.store import config, repository
     from kubedag.store.db import open_store
-    from kubedag.store.scheduler_store import SqlSchedulerStore
 
     folder = tmp_path / "dags"
     folder.mkdir()
@@ -30,17 +25,9 @@ def test_the_scheduler_records_why_a_task_waits_on_a_pool_and_runs_it_once_the_p
     (folder / "small.yaml").write_text("apiVersion: kubedag.io/v1alpha1\nkind: Pool\nmetadata: {name: small}\n"
                                        "spec: {slots: 3}\n")
     _, sessions = open_store(None)
-    scheduler = Scheduler(SqlSchedulerStore(sessions),
-                          SchedulerOptions(folder=folder, logs_dir=config.logs_dir(), dag_dir_list_interval=0.2),
-                          say=lambda line: None)
-    thread = threading.Thread(target=scheduler.run)
-    thread.start()
-    try:
+    with scheduler_thread(folder, sessions):
         wait_for(lambda: db_rows("SELECT dag_id FROM dag"), "the DAG to be read")
-        when = datetime(2026, 5, 1, tzinfo=timezone.utc)
-        with sessions.begin() as s:
-            repository.create_dag_run(s, dag_id="pooled", run_id="manual__pools", run_type="manual", logical_date=when,
-                                      data_interval_start=when, data_interval_end=when)
+        queue_manual_run(sessions, "pooled", "manual__pools")
         reasons = {"gpu": "pool gpus does not exist", "wide": "needs 5 slots, pool small has 3"}
         wait_for(lambda: dict(db_rows("SELECT task_id, reason FROM task_instance")) == reasons, "the reasons")
         assert db_rows("SELECT state FROM dag_run") == [("running",)]
@@ -49,7 +36,4 @@ def test_the_scheduler_records_why_a_task_waits_on_a_pool_and_runs_it_once_the_p
         (folder / "small.yaml").write_text("apiVersion: kubedag.io/v1alpha1\nkind: Pool\nmetadata: {name: small}\n"
                                            "spec: {slots: 5}\n")
         wait_for(lambda: db_rows("SELECT state FROM dag_run") == [("success",)], "the run to succeed")
-    finally:
-        scheduler.stop()
-        thread.join(timeout=WAIT)
     assert db_rows("SELECT task_id, state FROM task_instance ORDER BY task_id") == [("gpu", "success"), ("wide", "success")]

@@ -7,11 +7,11 @@ import os
 import signal
 import subprocess
 import textwrap
-import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tests.local.processes import KUBEDAG, WAIT, db_rows, start_scheduler, wait_for
+from tests.local.processes import (KUBEDAG, WAIT, db_rows, queue_manual_run, scheduler_thread, start_scheduler,
+                                   wait_for)
 
 
 def catchup_dag(folder: Path, side: Path, days: int = 4, go: Path | None = None) -> int:
@@ -123,10 +123,8 @@ def test_queued_runs_created_by_others_run_with_their_conf_once_their_dag_is_unp
     """The contract with `kubedag dags trigger`: a `manual` run inserted `queued` with a conf is picked up. A DAG
     whose spec says `paused: true` starts paused (Airflow's is_paused_upon_creation): the queued run waits until
     the DB's flag is cleared (`kubedag dags unpause`)."""
-    from kubedag.local.scheduler import Scheduler, SchedulerOptions
-    from kubedag.store import config, repository
+    from kubedag.store import repository
     from kubedag.store.db import open_store
-    from kubedag.store.scheduler_store import SqlSchedulerStore
 
     folder, out = tmp_path / "dags", tmp_path / "out.txt"
     folder.mkdir()
@@ -141,28 +139,17 @@ def test_queued_runs_created_by_others_run_with_their_conf_once_their_dag_is_unp
               command: [sh, -c, "echo {{{{ dag_run.conf.greeting }}}} >> {out}"]
         """))
     _, sessions = open_store(None)
-    lines: list[str] = []
-    scheduler = Scheduler(SqlSchedulerStore(sessions),
-                          SchedulerOptions(folder=folder, logs_dir=config.logs_dir(), dag_dir_list_interval=0.2),
-                          say=lines.append)
-    thread = threading.Thread(target=scheduler.run)
-    thread.start()
-    try:
+    with scheduler_thread(folder, sessions) as (scheduler, lines):
         wait_for(lambda: "DAG manual from" in " ".join(lines), "the DAG to be read")
-        when = datetime(2026, 5, 1, tzinfo=timezone.utc)
         with sessions.begin() as s:
             assert repository.get_dag(s, "manual").is_paused
-            repository.create_dag_run(s, dag_id="manual", run_id="manual__by_cli", run_type="manual", logical_date=when,
-                                      data_interval_start=when, data_interval_end=when, conf={"greeting": "hello"})
+        queue_manual_run(sessions, "manual", "manual__by_cli", conf={"greeting": "hello"})
         wait_for(lambda: ("manual", "manual__by_cli") in scheduler.runners, "the scheduler to see the queued run")
         assert db_rows("SELECT state FROM dag_run WHERE run_id = 'manual__by_cli'") == [("queued",)]
         with sessions.begin() as s:
             repository.set_dag_paused(s, "manual", False)
         wait_for(lambda: db_rows("SELECT state FROM dag_run WHERE run_id = 'manual__by_cli'") == [("success",)],
                  "the triggered run to succeed")
-    finally:
-        scheduler.stop()
-        thread.join(timeout=WAIT)
     assert out.read_text() == "hello\n"
     assert db_rows("SELECT run_type, count(*) FROM dag_run GROUP BY run_type") == [("manual", 1)]
 
