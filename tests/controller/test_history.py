@@ -114,3 +114,27 @@ def test_a_run_whose_tasks_all_ended_while_its_status_lagged_finishes_after_a_re
     with controller:
         assert wait_phase(k8s_api, 'pair-1', timeout=20)['status']['phase'] == 'failed'
         wait_until(lambda: _converged(sqlite_url), what='the DB history agreeing')
+
+
+def test_a_launched_try_records_its_rendered_fields_with_the_secret_masked(k8s_api, fake_kubelet, sqlite_url):
+    import base64
+    import json
+
+    token = 's3cr3t-token-value'
+    k8s_api.create({'apiVersion': 'v1', 'kind': 'Secret', 'metadata': {'name': 'creds', 'namespace': NS},
+                    'data': {'api_token': base64.b64encode(token.encode()).decode()}})
+    k8s_api.create(dag_manifest('rendering', [
+        {'name': 'show', 'command': ['sh', '-c'], 'args': ['echo who={{ params.who }}'],
+         'env': [{'name': 'CALL_WITH', 'value': 'Bearer {{ var.value.api_token }}'}]},
+    ], params={'who': 'alice'}, variablesFrom=[{'secretRef': {'name': 'creds'}}]))
+    with RunningController(k8s_api, sqlite_url):
+        k8s_api.create(manual_run('rendering', 'rendering-1'))
+        assert wait_phase(k8s_api, 'rendering-1')['status']['phase'] == 'success'
+        wait_until(lambda: _rows(sqlite_url, "select state from task_instance_history") == [('success',)],
+                   what='the try recorded')
+    [(text,)] = _rows(sqlite_url, "select rendered_fields from task_instance_history")
+    rendered = json.loads(text)
+    assert rendered['command'] == ['sh', '-c']
+    assert rendered['args'] == ['echo who=alice']
+    assert rendered['env']['CALL_WITH'] == 'Bearer ***'
+    assert token not in text

@@ -38,7 +38,7 @@ def test_upgrade_is_idempotent_and_reports_revision(db_url):
         assert migrate.current_revision(engine) is None
         migrate.upgrade(engine)
         migrate.upgrade(engine)  # at head already: no-op
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0006"
+        assert migrate.current_revision(engine) == migrate.head_revision() == "0007"
     finally:
         engine.dispose()
 

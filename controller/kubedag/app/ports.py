@@ -72,6 +72,8 @@ class PassWrite:
     that started or ended), each with its ``pod_name``/``hostname`` when known. ``xcoms``: ``(task_id, try_number)``
     -> key -> JSON value pushed by a successful try. ``cleared``: tasks whose XComs are removed first (Airflow's
     ``clear_xcom_data`` on clear). ``logs``: ``(task_id, try_number)`` -> the finished try's archived log text.
+    ``rendered``: ``(task_id, try_number)`` -> the rendered fields a try launched in this pass was created with,
+    secrets masked (:func:`kubedag.core.tries.masked_rendered`).
     """
 
     run: engine.DagRun
@@ -80,11 +82,12 @@ class PassWrite:
     xcoms: Mapping[TryKey, Mapping[str, Any]] = field(default_factory=dict)
     cleared: tuple[str, ...] = ()
     logs: Mapping[TryKey, str] = field(default_factory=dict)
+    rendered: Mapping[TryKey, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         """True when nothing but the run's state is to be written."""
-        return not (self.tis or self.tries or self.xcoms or self.cleared or self.logs)
+        return not (self.tis or self.tries or self.xcoms or self.cleared or self.logs or self.rendered)
 
 
 @dataclass(frozen=True)

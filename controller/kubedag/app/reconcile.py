@@ -29,7 +29,7 @@ from kubedag.core import engine, notify, runpass
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import DagRunState
 from kubedag.core.states import TaskInstanceState as S
-from kubedag.core.tries import TryRecord
+from kubedag.core.tries import TryRecord, masked_rendered
 
 FINISHED = (DagRunState.SUCCESS, DagRunState.FAILED)
 
@@ -170,8 +170,10 @@ def reconcile_run(
     if mask is not None:
         changed = {t: replace(ti, reason=mask(ti.reason)) if ti.reason else ti for t, ti in changed.items()}
         tries = [replace(r, reason=mask(r.reason)) if r.reason else r for r in tries]
+    rendered = {(r.task_id, r.try_number): masked_rendered(r.command, r.args, r.env, mask)
+                for r in (launch.request for launch in launches) if not r.new_poke}
     write = PassWrite(run=result.run, tis=tuple(changed.values()), tries=tuple(tries), xcoms=dict(result.xcoms),
-                      cleared=applied.cleared, logs={k: v for k, v in logs.items() if v is not None})
+                      cleared=applied.cleared, logs={k: v for k, v in logs.items() if v is not None}, rendered=rendered)
     if write.empty and result.run.state == was and result.run == before_run:
         write = None
     notifications, notices = _notifications(dag, before_run, result.run, before_tis, result.tis, tries)

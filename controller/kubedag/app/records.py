@@ -66,6 +66,8 @@ def pass_rows(
                 fields[name] = value
         if t.start_date and t.end_date:
             fields["duration"] = (t.end_date - t.start_date).total_seconds()
+        if t.rendered_fields is not None:  # masked by the executor that launched the try
+            fields["rendered_fields"] = dict(t.rendered_fields)
         try_rows.append((t.task_id, t.try_number, fields))
     return PassRows(run.dag_id, run.run_id, str(run.state), run.start_date, run.end_date, ti_rows, try_rows,
                     list(xcoms or ()))

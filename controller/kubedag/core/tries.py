@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from kubedag.core import engine, templating
+from kubedag.core.secrets import MASK, is_sensitive
 from kubedag.core.spec.dag import DAG
 from kubedag.core.states import TaskInstanceState
 from kubedag.core.xcom import NO_XCOM
@@ -30,6 +31,19 @@ class TryRecord:
     hostname: str | None = None
     """Where the try ran: the node of its pod (None: this machine, for local tries)."""
     pod_name: str | None = None
+    rendered_fields: Mapping[str, Any] | None = None
+    """What the try was launched with, secrets masked (:func:`masked_rendered`); None: not recorded by this pass."""
+
+
+def masked_rendered(command: list[str], args: list[str], env: Mapping[str, str],
+                    mask: Callable[[str], str] | None) -> dict[str, Any]:
+    """A launched try's rendered fields as recorded (Airflow's ``rendered_task_instance_fields``):
+    ``{"command": [...], "args": [...], "env": {name: value}}`` with every string passed through ``mask`` (the
+    DAG's secrets by value, as logs are masked; None: no secret known) and the value of every env name that
+    :func:`kubedag.core.secrets.is_sensitive` replaced by ``***`` (Airflow's ``redact`` by field name)."""
+    m = mask if mask is not None else (lambda text: text)
+    return {"command": [m(c) for c in command], "args": [m(a) for a in args],
+            "env": {k: MASK if is_sensitive(k) else m(v) for k, v in env.items()}}
 
 
 def context_env(run: engine.DagRun, task_id: str, try_number: int) -> dict[str, str]:

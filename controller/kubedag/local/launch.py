@@ -22,6 +22,8 @@ from typing import Any
 
 from kubedag.core import engine, execution
 from kubedag.core.spec.dag import DAG, Task
+from kubedag.core.states import TaskInstanceState
+from kubedag.core.tries import TryRecord, masked_rendered
 
 DATABASE_URL_ENV = "KUBEDAG_DATABASE_URL"
 """The environment variable programs started here read the metadata DB's URL from (as :mod:`kubedag.store.config`)."""
@@ -202,3 +204,15 @@ def stuck_message(dag: DAG, run_id: str, waiting: Mapping[str, tuple[str, ...]],
     if small:
         message += f" (pool too small: {'; '.join(small)})"
     return message
+
+
+def started_try(ti: engine.TaskInstance, log_location: str, request: Any,
+                mask: Callable[[str], str] | None) -> TryRecord:
+    """The running try of ``ti`` whose process ``request`` (a :class:`kubedag.core.runpass.LaunchRequest`) just
+    started, with its rendered fields masked by ``mask`` (the runner's log masker, None: no secret) as
+    :func:`kubedag.core.tries.masked_rendered` records them."""
+    from kubedag.app.records import HOSTNAME
+
+    return TryRecord(ti.task_id, ti.try_number, TaskInstanceState.RUNNING, ti.start_date,
+                     log_location=log_location, hostname=HOSTNAME,
+                     rendered_fields=masked_rendered(request.command, request.args, request.env, mask))

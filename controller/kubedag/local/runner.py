@@ -353,8 +353,7 @@ class LocalRunner:
                     failed_to_start = True
                 elif ti.state == TaskInstanceState.QUEUED:  # as the next pass would, seeing it running
                     ti = changed[request.task_id] = self.tis[request.task_id] = engine.mark_running(ti, started)
-                    tries.append(TryRecord(ti.task_id, ti.try_number, TaskInstanceState.RUNNING, ti.start_date,
-                                           log_location=str(self.log_of(ti.task_id, ti.try_number)), hostname=HOSTNAME))
+                    tries.append(launch.started_try(ti, str(self.log_of(ti.task_id, ti.try_number)), request, self._mask))
             if not failed_to_start:
                 break
         assert result is not None

@@ -24,7 +24,7 @@ TI_FIELDS = frozenset(
 TRY_FIELDS = frozenset(
     {
         "state", "start_date", "end_date", "duration", "exit_code", "hostname",
-        "pod_name", "reason", "log_location", "log",
+        "pod_name", "reason", "log_location", "log", "rendered_fields",
     }
 )
 _DATETIME_FIELDS = frozenset({"start_date", "end_date", "next_retry_at"})

@@ -16,8 +16,9 @@
   ``backfill`` table (:mod:`kubedag.store.backfills`); **health** from a ``SELECT 1`` and the scheduler's ``job``
   row heartbeat.
 
-What it cannot know locally: ``RunInfo.note`` (and ``triggered_by`` of a manual run), ``TaskInstanceInfo.queued_at``/``rendered_fields``,
-``TryInfo.queued_at``/``pid`` stay None/empty; ``namespace`` and ``pod_name`` are None. ``run_after`` is the data
+What it cannot know locally: ``RunInfo.note`` (and ``triggered_by`` of a manual run), ``TaskInstanceInfo.queued_at``,
+``TryInfo.queued_at``/``pid`` stay None/empty (``rendered_fields``: the current try's as recorded at its launch,
+migration 0007; empty in :meth:`SqlCatalog.grid`); ``namespace`` and ``pod_name`` are None. ``run_after`` is the data
 interval's end for scheduled and backfill runs, the logical date for the others (Airflow 3's ``run_after``).
 The default pool is shown as Airflow's ``default_pool``.
 """
@@ -239,15 +240,18 @@ class SqlCatalog:
     # -- task instances, tries, logs, XComs -----------------------------------------------------------
     def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstanceInfo]:
         """One per task of the DAG (a task with no row has state None) and per row of a task the DAG no longer
-        has, ordered by task id. Raises NotFound for the run."""
+        has, ordered by task id, each with its current try's recorded ``rendered_fields`` (not :meth:`grid`'s). Raises
+        NotFound for the run."""
         with self.sessions() as session:
             run = self._run_row(session, dag_id, run_id)
             rows = {r.task_id: r for r in repository.get_task_instances(session, dag_id, run_id)}
+            rendered = repository.current_rendered_fields(session, dag_id, run_id)
             dag = self._dag_of(session, dag_id)
         tasks = dict(dag.tasks) if dag is not None else {}
         weights = dag.priority_weights if dag is not None else {}
         after = run_info(run).run_after
-        return [self._ti_info(run, task_id, rows.get(task_id), tasks.get(task_id), weights.get(task_id, 1), after)
+        return [self._ti_info(run, task_id, rows.get(task_id), tasks.get(task_id), weights.get(task_id, 1), after,
+                              rendered.get(task_id))
                 for task_id in sorted(set(tasks) | set(rows))]
 
     def grid(self, dag_id: str, run_ids: Sequence[str]) -> dict[str, list[TaskInstanceInfo]]:
@@ -310,8 +314,9 @@ class SqlCatalog:
 
     @staticmethod
     def _ti_info(run: DagRunRow, task_id: str, row: TaskInstanceRow | None, task: Task | None, weight: int,
-                 run_after: datetime | None) -> TaskInstanceInfo:
-        """``weight``: the task's effective priority weight (Airflow's ``priority_weight_total``)."""
+                 run_after: datetime | None, rendered: dict[str, Any] | None = None) -> TaskInstanceInfo:
+        """``weight``: the task's effective priority weight (Airflow's ``priority_weight_total``); ``rendered``: the
+        current try's recorded rendered fields (None: none)."""
         common: dict[str, Any] = dict(
             dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, logical_date=run.logical_date, run_after=run_after,
             pool=sources.pool_name(task.pool) if task else sources.AIRFLOW_DEFAULT_POOL,
@@ -322,7 +327,7 @@ class SqlCatalog:
         return TaskInstanceInfo(
             state=row.state, try_number=row.try_number, max_tries=row.max_tries, start_date=row.start_date,
             end_date=row.end_date, duration=row.duration, hostname=row.hostname, pod_name=row.pod_name,
-            reason=row.reason, **common)
+            reason=row.reason, rendered_fields=rendered or {}, **common)
 
     def tries(self, dag_id: str, run_id: str, task_id: str) -> list[TryInfo]:
         """Every recorded try of a task instance, oldest first (empty before its first try). Raises NotFound."""

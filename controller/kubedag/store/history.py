@@ -45,7 +45,8 @@ def save_pass(session: Any, namespace: str, dag: DAG, write: PassWrite) -> None:
     """Write one reconcile pass (:class:`kubedag.app.ports.PassWrite`) in ``session``; never commits.
 
     First the removal of the XComs of cleared tasks (Airflow's ``clear_xcom_data``), then the run's state, the
-    task instances and the tries' history rows (each try's node and pod name), then the XComs successful tries
+    task instances and the tries' history rows (each try's node and pod name; a try launched in the pass gets a
+    ``queued`` row with its rendered fields, ``write.rendered``), then the XComs successful tries
     pushed and the archived logs (both after the rows they belong to).
     """
     tries = list(write.tries)
@@ -62,6 +63,12 @@ def save_pass(session: Any, namespace: str, dag: DAG, write: PassWrite) -> None:
             fields["pod_name"] = record.pod_name
             if task_id in rows.task_instances:
                 rows.task_instances[task_id]["pod_name"] = record.pod_name
+    written = {(task_id, try_number): fields for task_id, try_number, fields in rows.tries}
+    for (task_id, try_number), rendered in write.rendered.items():  # a try whose pod was created in this pass
+        if (task_id, try_number) in written:
+            written[(task_id, try_number)]["rendered_fields"] = dict(rendered)
+        else:
+            rows.tries.append((task_id, try_number, {"state": "queued", "rendered_fields": dict(rendered)}))
     dag_id = db_dag_id(namespace, dag.dag_id)
     if write.cleared:
         repository.clear_xcoms(session, dag_id, write.run.run_id, list(write.cleared))

@@ -236,7 +236,8 @@ class TaskInstanceHistoryRow(Base):
     Primary key ``(dag_id, run_id, task_id, try_number)``; references
     ``task_instance``. ``reason`` is a short human text such as
     ``"OOMKilled"``; ``log_location`` a file path or URI; ``log`` the archived
-    log text, kept once the pod that produced it is gone.
+    log text, kept once the pod that produced it is gone; ``rendered_fields`` what the try was launched with
+    (Airflow's ``rendered_task_instance_fields``, per try).
     """
 
     __tablename__ = "task_instance_history"
@@ -263,6 +264,8 @@ class TaskInstanceHistoryRow(Base):
     reason: Mapped[str | None] = mapped_column(sa.Text)
     log_location: Mapped[str | None] = mapped_column(sa.String(2000))
     log: Mapped[str | None] = mapped_column(sa.Text)
+    rendered_fields: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+    """The try's rendered ``command``, ``args`` and ``env`` as launched, secrets masked (migration 0007)."""
 
     def __repr__(self) -> str:
         return (

@@ -43,7 +43,8 @@ from .models import DagRow, DagRunRow, DagRunState, DagRunType, utcnow
 
 # Task instances, tries and XComs live in their own modules; re-exported so that ``repository.<name>`` keeps working.
 from .task_instances import (
-    get_task_instance, get_task_instances, get_tries, get_try, record_pass, record_try, upsert_task_instance,
+    current_rendered_fields, get_task_instance, get_task_instances, get_tries, get_try, record_pass, record_try,
+    upsert_task_instance,
 )
 from .xcoms import RETURN_KEY, clear_xcoms, get_xcom, latest_xcoms, list_xcoms, set_xcoms
 
@@ -68,6 +69,7 @@ __all__ = [
     "record_try",
     "get_tries",
     "get_try",
+    "current_rendered_fields",
     "delete_dag_run",
     "record_pass",
     "RETURN_KEY",

@@ -123,6 +123,19 @@ def get_try(
     return session.scalars(stmt).first()
 
 
+def current_rendered_fields(session: Session, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+    """task_id -> the rendered fields (as masked when recorded) of each task instance's current try of a run, one
+    query; a task instance whose current try has none recorded (never launched, or before migration 0007) is left
+    out."""
+    h, ti = TaskInstanceHistoryRow, TaskInstanceRow
+    rows = session.execute(
+        sa.select(h.task_id, h.rendered_fields).join(
+            ti, sa.and_(ti.dag_id == h.dag_id, ti.run_id == h.run_id, ti.task_id == h.task_id,
+                        ti.try_number == h.try_number))
+        .where(h.dag_id == dag_id, h.run_id == run_id, h.rendered_fields.is_not(None)))
+    return {task_id: dict(fields) for task_id, fields in rows if fields}
+
+
 
 
 def record_pass(
