@@ -135,6 +135,7 @@ def test_a_burst_of_pod_events_of_a_finished_run_makes_one_pass_a_little_later()
     from kubedag.k8s.manager import FINISHED_POD_DELAY
 
     manager = Manager(ControllerConfig(), Connection('https://k8s.invalid'), store=None)
+    manager.leading = True  # a follower queues nothing (its takeover queues every run)
     manager.cache.runs[(NS, 'done')] = {'metadata': {'name': 'done', 'namespace': NS}, 'status': {'phase': 'success'}}
     manager.cache.runs[(NS, 'busy')] = {'metadata': {'name': 'busy', 'namespace': NS}, 'status': {'phase': 'running'}}
 

@@ -56,7 +56,7 @@ def test_a_follower_builds_every_active_run_before_it_leads_and_its_first_passes
         k8s_api, fake_kubelet, sqlite_url, monkeypatch, passes):
     """``a`` is cut off from its Lease: it fences itself, ``b`` reads every run once more before the Lease expires
     (lease 14 s, renew deadline 6 s) and takes over with every memory current: no run is opened again."""
-    k8s_api.create(_chain('chain', 10))
+    k8s_api.create(_chain('chain', 10, '3'))
     runs = [f'chain-{i}' for i in range(RUNS)]
     timing = (14.0, 6.0, 0.5)
     a, b = Replica(k8s_api, sqlite_url, 'a', timing), Replica(k8s_api, sqlite_url, 'b', timing)
@@ -96,7 +96,7 @@ def test_after_a_released_lease_every_active_run_is_reconciled_once_before_any_t
         k8s_api, fake_kubelet, sqlite_url, passes):
     """A graceful handover (SIGTERM: the Lease is released) is taken at once: the follower's memories were read
     before the old leader stopped, so none is current and each run is opened from the DB, in a fair first round."""
-    k8s_api.create(_chain('chain', 10))
+    k8s_api.create(_chain('chain', 10, '3'))
     k8s_api.create(_chain('done', 1, '0'))
     k8s_api.create(manual_run('done', 'done-1'))
     runs = [f'chain-{i}' for i in range(RUNS)]
