@@ -125,7 +125,8 @@ def shoot(page, name: str, show: str | None = None) -> None:
     moved off the grid (its tooltip would hide the panel)."""
     page.mouse.move(0, 0)
     if show is not None:
-        page.locator(show).scroll_into_view_if_needed()
+        # the panel re-reads itself (a try ended, the grid polled): scroll whatever element is there now
+        page.evaluate("selector => { const e = document.querySelector(selector); if (e) e.scrollIntoView(); }", show)
     page.screenshot(path=artifacts_dir() / name, full_page=True)
 
 

@@ -46,7 +46,7 @@ def test_a_running_tasks_log_streams_into_the_panel_then_shows_the_final_log(pag
     log = page.inner_text("#panel pre.log")
     lines = log.splitlines()
     assert lines[-3:] == ["step 1", "step 2", "step 3"]                 # shown while the task still runs
-    assert page.inner_text("#log [data-live]") == "live, streaming"
+    page.wait_for_selector("#log [data-live]:text-is('live, streaming')", timeout=WAIT)  # the panel may re-read itself
     assert streams, "the panel did not open the log stream"
     page.mouse.move(5, 5)                                                 # no tooltip over the picture
     page.locator("#log").scroll_into_view_if_needed()
