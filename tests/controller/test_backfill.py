@@ -105,28 +105,39 @@ def test_a_backfill_with_reset_dag_runs_clears_an_existing_run_which_runs_again(
     assert runs == ['backfill__2026-01-01T00:00:00+00:00', 'backfill__2026-01-03T00:00:00+00:00', 'mine']
 
 
-def test_a_backfill_changed_while_its_status_is_written_gets_its_status_on_the_next_pass(
+def test_a_backfill_changed_before_every_status_write_still_gets_each_of_them(
         k8s_api, fake_kubelet, sqlite_url, monkeypatch):
-    """Someone labels the Backfill just before each of the controller's first two status writes (409 Conflict):
-    the status is written on a later pass from the watched object, without reading the Backfill again (the
-    chart grants no ``get backfills``)."""
-    original = emulator_server.KubeApiEmulator.op_update
-    left = {'conflicts': 2}
+    """Someone labels the Backfill just before each of the controller's status writes (a GitOps tool, ``kubectl
+    label``): every write lands (a merge patch of the status without a resourceVersion, as a DAGRun's; the PUT of
+    before answered 409 Conflict to each), the Backfill completes, and it is never read again (the chart grants no
+    ``get backfills``)."""
+    writes = {'tried': 0, 'refused': 0}
 
-    def op_update(self, rt, namespace, name, body, subresource=None, *args, **kwargs):
-        if getattr(rt, 'plural', None) == 'backfills' and subresource == 'status' and left['conflicts']:
-            left['conflicts'] -= 1
-            self.op_patch(rt, namespace, name, {'metadata': {'labels': {'touched': str(left['conflicts'])}}},
-                          'application/merge-patch+json')
-        return original(self, rt, namespace, name, body, subresource, *args, **kwargs)
+    def written(original, at, self, rt, namespace, name, *args, **kwargs):  # args[at]: the subresource
+        if getattr(rt, 'plural', None) != 'backfills' or kwargs.get('subresource', args[at:at + 1] or [None])[0] \
+                != 'status':
+            return original(self, rt, namespace, name, *args, **kwargs)
+        writes['tried'] += 1
+        patch(self, rt, namespace, name, {'metadata': {'labels': {'touched': str(writes['tried'])}}},
+              'application/merge-patch+json')
+        try:
+            return original(self, rt, namespace, name, *args, **kwargs)
+        except Exception:
+            writes['refused'] += 1
+            raise
 
-    monkeypatch.setattr(emulator_server.KubeApiEmulator, 'op_update', op_update)
+    patch, update = emulator_server.KubeApiEmulator.op_patch, emulator_server.KubeApiEmulator.op_update
+    monkeypatch.setattr(emulator_server.KubeApiEmulator, 'op_patch',
+                        lambda self, rt, namespace, name, *a, **kw: written(patch, 2, self, rt, namespace, name, *a, **kw))
+    monkeypatch.setattr(emulator_server.KubeApiEmulator, 'op_update',
+                        lambda self, rt, namespace, name, *a, **kw: written(update, 1, self, rt, namespace, name, *a, **kw))
     k8s_api.create(dag_manifest('d4', [{'name': 'a', 'command': ['true']}], schedule='@daily',
                                 startDate='2030-01-01T00:00:00Z'))
-    k8s_api.create(backfill('busy', 'd4', '2026-01-01', '2026-01-02'))
+    k8s_api.create(backfill('busy', 'd4', '2026-01-01', '2026-01-03', maxActiveRuns=1))
     with RunningController(k8s_api, sqlite_url):
-        wait_until(lambda: status(k8s_api, 'busy').get('phase') == 'success', timeout=60, what='the backfill done')
+        wait_until(lambda: status(k8s_api, 'busy').get('phase') == 'success', timeout=30, what='the backfill done')
     done = status(k8s_api, 'busy')
-    assert left['conflicts'] == 0
-    assert (done['total'], done['created'], done['succeeded'], done['failed']) == (2, 2, 2, 0)
+    assert (done['total'], done['created'], done['succeeded'], done['failed']) == (3, 3, 3, 0)
+    assert writes['tried'] >= 4 and writes['refused'] == 0  # each run's start and end changed the status
+    assert k8s_api.get(BACKFILLS, 'busy', NS)['metadata']['labels']['touched'] == str(writes['tried'])
     assert not [r for r in k8s_api.handler['get'] if r.url.path.endswith('/backfills/busy')]

@@ -151,7 +151,7 @@ WORKLOAD = {
     ("kubedag.io", "dags", "get"),  # a run's DAG missing from the watch cache: not listed yet, or deleted
 } | {
     ("kubedag.io", "dags/status", "patch"), ("kubedag.io", "pools/status", "patch"),
-    ("kubedag.io", "dagruns/status", "patch"), ("kubedag.io", "backfills/status", "update"),
+    ("kubedag.io", "dagruns/status", "patch"), ("kubedag.io", "backfills/status", "patch"),
     ("", "configmaps", "get"), ("", "secrets", "get"),
 } | {
     ("", "pods", v) for v in ("get", "list", "watch", "create", "delete")

@@ -37,7 +37,7 @@ from kubedag.core import naming as names
 from kubedag.core import timetable
 from kubedag.core.spec.dag import DAG, to_utc
 from kubedag.k8s.client import ApiError, KubeClient
-from kubedag.k8s.informers import BACKFILLS, DAGRUNS, Cache
+from kubedag.k8s.informers import BACKFILLS, DAGRUNS, Cache, newer
 from kubedag.k8s.manifests import dagrun_manifest
 from kubedag.k8s.workqueue import Key
 
@@ -302,8 +302,8 @@ class BackfillReconciler:
 
     async def reconcile(self, key: Key) -> Result:
         """Plan the Backfill ``key`` and carry the plan out: create DAGRuns (409: exists), append reset actions
-        (with the run's ``resourceVersion``; a conflict re-queues), write the status if it changed (a conflict
-        re-queues)."""
+        (with the run's ``resourceVersion``; a conflict re-queues), write the status if it changed (a merge
+        patch: :meth:`_write_status`)."""
         body = self.cache.backfills.get(key)
         client = self._client()
         if body is None or client is None:
@@ -339,8 +339,7 @@ class BackfillReconciler:
         for run_name, action in plan.reset:
             if not await self._append_action(key, run_name, action):
                 again = True
-        if not await self._write_status(key, body, plan.status):
-            again = True
+        await self._write_status(key, body, plan.status)
         return Result(requeue_after=0.5 if again else None)
 
     async def _append_action(self, key: Key, run_name: str, action: dict[str, Any]) -> bool:
@@ -368,26 +367,39 @@ class BackfillReconciler:
         self._seen_run("MODIFIED", updated)
         return True
 
-    async def _write_status(self, key: Key, body: Mapping[str, Any], status: dict[str, Any]) -> bool:
-        """Replace the Backfill's status when it changed (a PUT with the cached ``resourceVersion``). False on a
-        409: the Backfill changed meanwhile, and the watch event of that change brings the newest object into
-        the cache and queues the key again (as client-go's controllers do: no GET, so the chart grants none)."""
+    async def _write_status(self, key: Key, body: Mapping[str, Any], status: dict[str, Any]) -> None:
+        """Make ``status`` the Backfill's status when it changed: a JSON merge patch of the status subresource
+        without a ``resourceVersion`` (the controller is the status's only writer, fenced by the leader Lease), so
+        that a Backfill whose spec, labels or annotations change meanwhile never makes the write conflict (the PUT
+        of before answered 409 and waited for the next pass). The patch holds every top-level field of ``status``
+        whole (it has only scalars and the ``conditions`` list, which a merge patch replaces whole: valid whatever
+        the server holds) and null for every field the cached status has and ``status`` lacks; should the answer
+        still hold such a field (the cache was behind), a second patch nulls it. No GET (the chart grants none).
+
+        Raises:
+            ApiError: an error answer but 404 (the Backfill is gone: nothing to write); the reconcile is retried.
+        """
         client = self._client()
         assert client is not None
-        current: Mapping[str, Any] | None = self.cache.backfills.get(key) or body
-        if current is None or (current.get("status") or {}) == status:
-            return True
-        try:
-            updated = await client.replace_status(names.API_VERSION, BACKFILLS, {**current, "status": status})
-        except ApiError as exc:
-            if exc.status == 404:
-                return True
-            if exc.status == 409:
-                log.info("backfill %s/%s changed meanwhile: its status is written on the next pass", *key)
-                return False
-            raise
-        self.cache.backfills[key] = dict(updated)  # the watch event of this write re-queues the key
-        return True
+        current: Mapping[str, Any] = self.cache.backfills.get(key) or body
+        old = current.get("status") or {}
+        if old == status:
+            return
+        patch = {**{field_: None for field_ in old if field_ not in status}, **status}
+        for _ in range(2):
+            try:
+                updated = await client.patch(names.API_VERSION, BACKFILLS, key[0], key[1], {"status": patch},
+                                             sub="status")
+            except ApiError as exc:
+                if exc.status == 404:
+                    return
+                raise
+            if newer(self.cache.backfills.get(key), updated):
+                self.cache.backfills[key] = dict(updated)  # the watch event of this write re-queues the key
+            patch = {field_: None for field_ in updated.get("status") or {} if field_ not in status}
+            if not patch:
+                return
+
 
 __all__ = ["BackfillPlan", "BackfillReconciler", "ExistingRun", "LABEL_BACKFILL", "dagrun_body", "existing_from_object",
            "plan_backfill", "reset_action_id"]

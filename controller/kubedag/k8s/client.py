@@ -304,11 +304,6 @@ class KubeClient:
         """Patch an object (JSON merge patch by default); the patched object."""
         return await self.request("PATCH", resource_path(api_version, plural, namespace, name, sub), body=patch, content_type=content_type)
 
-    async def replace_status(self, api_version: str, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
-        """PUT ``obj`` to its ``status`` subresource (``metadata.resourceVersion`` guards against lost updates: 409)."""
-        meta = obj["metadata"]
-        return await self.request("PUT", resource_path(api_version, plural, meta.get("namespace"), meta["name"], "status"), body=obj)
-
     async def delete(self, api_version: str, plural: str, namespace: str | None, name: str, *,
                      propagation: str | None = "Background", grace_seconds: int | None = None) -> bool:
         """Delete an object; False if it was already gone."""

@@ -175,8 +175,8 @@ release's Secret (so upgrades keep it), else a new random one. */}}
 {{- define "kubedag.rbac.workloadRules" -}}
 {{- /* Exactly what the controller calls (measured with the API server's audit log in tests/controlplane):
 watches of its four kinds; DAGRuns created, read, deleted (history limit) and patched (spec.actions: a
-trigger's resetDagRun, a backfill's resetDagRuns, a new run's default spec.logicalDate); status written by PATCH (DAGs, Pools) or PUT (DAGRuns,
-Backfills: on a conflict a DAGRun is read again, a Backfill waits for its watch event); pods created, read
+trigger's resetDagRun, a backfill's resetDagRuns, a new run's default spec.logicalDate); status written by PATCH (a merge patch
+without resourceVersion: DAGs, Pools, DAGRuns, Backfills; a DAGRun patch invalid against the stored status: the run is read again); pods created, read
 (a try's pod missing from the watch cache), deleted and their logs archived; ConfigMaps and Secrets read
 for variables and connections; core Events posted; a DAG read when a run's DAG is not in the watch cache
 (right after a restart, or deleted: its runs end). */}}
@@ -190,11 +190,8 @@ for variables and connections; core Events posted; a DAG read when a run's DAG i
   resources: [dagruns]
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [kubedag.io]
-  resources: [dags/status, pools/status, dagruns/status]
+  resources: [dags/status, pools/status, dagruns/status, backfills/status]
   verbs: [patch]
-- apiGroups: [kubedag.io]
-  resources: [backfills/status]
-  verbs: [update]
 - apiGroups: [""]
   resources: [configmaps, secrets]
   verbs: [get]
