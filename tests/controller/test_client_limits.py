@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from kubedag.k8s.catalog import kube_errors
 from kubedag.k8s.client import USER_AGENT, Connection, KubeClient, Saturated
 from kubedag.k8s.kubeapi import Unreachable, connect
+from kubedag.k8s.leader import LeaderElection, Leadership
 from kubedag.k8s.limits import RequestLimits
 from kubedag.app.operations.ports import Unavailable
 from tests.controller.harness import NS, RunningController, dag_manifest, manual_run, wait_phase, wait_until
@@ -116,3 +117,55 @@ def test_the_controller_completes_runs_with_two_requests_at_once(k8s_api, fake_k
             assert wait_phase(k8s_api, run, timeout=60)['status']['phase'] == 'success'
         wait_until(lambda: k8s_api.handler.user_agents[USER_AGENT] > 0)
     assert k8s_api.handler.peak_in_flight[USER_AGENT] <= 2
+
+
+def test_leader_election_has_its_own_client_which_renews_while_the_controllers_is_saturated(slow_configmaps,
+                                                                                             monkeypatch):
+    """The Lease renewals of leader election are counted under ``client="leader"``, not ``controller``, and go out
+    on time while the controller's client has both its slots taken and hundreds of calls queued."""
+    api = slow_configmaps
+    dispatch = emulator_server.KubeApiEmulator._dispatch
+
+    async def slow_leases(self, request):  # a renewal stays in flight long enough to be seen in the gauges
+        if request.method == 'PUT' and '/leases/' in request.url.path:
+            await asyncio.sleep(0.2)
+        return await dispatch(self, request)
+
+    monkeypatch.setattr(emulator_server.KubeApiEmulator, '_dispatch', slow_leases)
+    config = LeaderElection(namespace=NS, name='limits-lease', identity='me', lease_duration=4, renew_deadline=3,
+                            retry_period=0.5)
+
+    async def scenario() -> tuple[list[str], dict[str, float], dict[str, float]]:
+        async with KubeClient(Connection(server=api.url), qps=0, limits=RequestLimits(2, 1000)) as kc:
+            calls = [asyncio.create_task(kc.get('v1', 'configmaps', NS, 'cm')) for _ in range(400)]
+            while kc.bounds.waiting < 300:
+                await asyncio.sleep(0.01)
+            leadership = Leadership(Connection(server=api.url), config, on_started=lambda: None,
+                                    on_stopped=lambda: None)
+            await leadership.start()
+            renewals: list[str] = []
+            peak = {'leader': 0.0, 'controller': 0.0}
+            least_queued = {'controller': float(kc.bounds.waiting)}
+            try:
+                while len(renewals) < 4 and not leadership.lost.is_set():
+                    for client in peak:
+                        peak[client] = max(peak[client], gauge('kubedag_kube_api_requests_in_flight', client) or 0)
+                    least_queued['controller'] = min(least_queued['controller'], kc.bounds.waiting)
+                    lease = await asyncio.to_thread(api.get, 'coordination.k8s.io/v1/leases', 'limits-lease', NS)
+                    renewed = ((lease or {}).get('spec') or {}).get('renewTime')
+                    if renewed and renewed not in renewals:
+                        renewals.append(renewed)
+                    await asyncio.sleep(0.02)
+                assert leadership.may_write() and not leadership.lost.is_set()
+            finally:
+                await leadership.stop()
+                for call in calls:
+                    call.cancel()
+                await asyncio.gather(*calls, return_exceptions=True)
+            return renewals, peak, least_queued
+
+    renewals, peak, least_queued = asyncio.run(scenario())
+    assert len(renewals) == 4  # acquired, then renewed every retry period
+    assert least_queued['controller'] >= 200  # the controller's client stayed saturated throughout
+    assert peak == {'leader': 1, 'controller': 2}  # the renewals were counted as the leader's own
+    assert gauge('kubedag_kube_api_requests_in_flight', 'leader') == 0

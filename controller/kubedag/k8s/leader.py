@@ -44,6 +44,7 @@ import aiohttp
 
 from kubedag.k8s.client import ApiError, Connection, KubeClient, resource_path
 from kubedag.k8s.leases import API_VERSION, DEFAULT_LEASE_NAME, LEASE_LABEL, PLURAL, format_micro_time
+from kubedag.k8s.limits import RequestLimits
 
 log = logging.getLogger("kubedag.controller")
 
@@ -51,6 +52,13 @@ JITTER_FACTOR = 1.2
 """A follower's retry waits ``retry_period`` times a random factor in [1, 1.2) (client-go's ``JitterFactor``)."""
 RELEASE_TIMEOUT = 4.0
 """Seconds a stopping leader spends at most on releasing its Lease."""
+CLIENT_NAME = "leader"
+"""The ``client`` label of the election's API client in ``kubedag_kube_api_requests_in_flight``/``_queued``/
+``_rejected_total`` (the controller's own client is ``controller``)."""
+CLIENT_LIMITS = RequestLimits(concurrency=2, queue=8)
+"""The election client's bounds: its calls are sequential (one read, create, renewal or release at a time), so
+these are never reached; they are its own, not the controller's slots, so a renewal never waits behind the
+controller's calls however many of them are queued."""
 
 
 def default_identity() -> str:
@@ -253,7 +261,9 @@ class LeaderElector:
 class Leadership:
     """Runs a :class:`LeaderElector` for the controller manager in a thread of its own, with its own event loop
     and API session (as client-go runs it in its own goroutine): a controller loop busy for seconds with large
-    passes never delays a renewal, so it never loses its Lease for being busy.
+    passes never delays a renewal, so it never loses its Lease for being busy. Its API client has its own
+    concurrency slots and queue (:data:`CLIENT_LIMITS`) and metrics label (:data:`CLIENT_NAME`): a controller
+    client with all its slots taken and 1,000 calls queued never delays a renewal either.
 
     ``on_started`` is called (on the manager's loop) once this replica leads: start the reconciles.
     ``on_stopped`` as soon as it lost the Lease: stop them (the fence, :meth:`may_write`, which the API client
@@ -292,7 +302,8 @@ class Leadership:
     async def _main(self) -> None:
         """The election thread: campaign until :meth:`stop`, then release the Lease if held."""
         self._own_loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
-        client = KubeClient(self.connection, qps=0, burst=1, timeout=self.config.renew_deadline)
+        client = KubeClient(self.connection, qps=0, burst=1, timeout=self.config.renew_deadline, limits=CLIENT_LIMITS,
+                            name=CLIENT_NAME)
         try:
             await client.__aenter__()
             self.elector = LeaderElector(client, self.config)
@@ -342,4 +353,4 @@ class Leadership:
         self._thread = None
 
 
-__all__ = ["JITTER_FACTOR", "LeaderElection", "LeaderElectionLost", "LeaderElector", "Leadership", "default_identity"]
+__all__ = ["CLIENT_LIMITS", "CLIENT_NAME", "JITTER_FACTOR", "LeaderElection", "LeaderElectionLost", "LeaderElector", "Leadership", "default_identity"]

@@ -10,7 +10,8 @@ through :func:`bound_api_client`, so its TokenReviews, SubjectAccessReviews, Lea
 one limit.
 
 Both export ``kubedag_kube_api_requests_in_flight`` and ``kubedag_kube_api_requests_queued`` (gauges) and
-``kubedag_kube_api_requests_rejected_total`` (counter), labelled ``client`` (``controller``, ``api``...). kopf's
+``kubedag_kube_api_requests_rejected_total`` (counter), labelled ``client`` (``controller``, ``leader``: leader
+election's own client, ``api``, ``cli``). kopf's
 watches are not counted: they are long-lived streams, one per watched resource and namespace, bounded by
 construction.
 """
