@@ -76,7 +76,10 @@ class RunInfo:
 @dataclass(frozen=True)
 class TryInfo:
     """One try of a task instance (Airflow's task instance history row). ``hostname``: the node (cluster) or host
-    (local); ``pod_name``: the pod of the try (cluster only). ``reason``: why it ended as it did, or why it waits."""
+    (local); ``pod_name``: the pod of the try (cluster only). ``reason``: why it ended as it did, or why it waits.
+    ``rendered_fields``: what this try was launched with, secrets masked (``{"command", "args", "env"}``,
+    :func:`kubedag.core.tries.masked_rendered`; empty when not recorded: a try not launched yet, or recorded before
+    migration 0007)."""
 
     dag_id: str
     run_id: str
@@ -92,6 +95,7 @@ class TryInfo:
     pod_name: str | None = None
     pid: int | None = None
     reason: str | None = None
+    rendered_fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@
   row heartbeat.
 
 What it cannot know locally: ``RunInfo.note`` (and ``triggered_by`` of a manual run), ``TaskInstanceInfo.queued_at``,
-``TryInfo.queued_at``/``pid`` stay None/empty (``rendered_fields``: the current try's as recorded at its launch,
+``TryInfo.queued_at``/``pid`` stay None/empty (``rendered_fields``: each try's as recorded at its launch,
 migration 0007; empty in :meth:`SqlCatalog.grid`); ``namespace`` and ``pod_name`` are None. ``run_after`` is the data
 interval's end for scheduled and backfill runs, the logical date for the others (Airflow 3's ``run_after``).
 The default pool is shown as Airflow's ``default_pool``.
@@ -335,7 +335,8 @@ class SqlCatalog:
         with self.sessions() as session:
             return [TryInfo(dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=r.try_number, state=r.state,
                             start_date=r.start_date, end_date=r.end_date, duration=r.duration, exit_code=r.exit_code,
-                            hostname=r.hostname, pod_name=r.pod_name, reason=r.reason)
+                            hostname=r.hostname, pod_name=r.pod_name, reason=r.reason,
+                            rendered_fields=r.rendered_fields or {})
                     for r in repository.get_tries(session, dag_id, run_id, task_id)]
 
     def log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:

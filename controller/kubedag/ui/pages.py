@@ -182,9 +182,12 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
         if not why and task is not None and views.state_name(ti.state) in views.WAITING_STATES:
             why = views.why_waiting(info.dag, ui.services.runs.load_run(info.dag, run_id), task_id,
                                     ui.services.clock())
-        env = views.masked_env(dict(ti.rendered_fields.get("env", {}) or (task.env if task else {})))
+        chosen = next((t for t in tries if t.try_number == shown), None)
+        rendered = dict(chosen.rendered_fields if chosen is not None else {}) or \
+            (dict(ti.rendered_fields) if shown in (0, ti.try_number) else {})  # the shown try's, as launched
+        env = views.masked_env(dict(rendered.get("env", {}) or (task.env if task else {})))
         return ui.page("task_instance.html", request, info=info, run=run, ti=ti, tries=tries, shown=shown,
-                       xcoms=xcoms, task=task, env=env, identity=identity, why=why,
+                       xcoms=xcoms, task=task, env=env, rendered=rendered, identity=identity, why=why,
                        kind=views.task_kind(task) if task else ti.operator)
 
     @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/hover", include_in_schema=False)
