@@ -1,6 +1,7 @@
 """The task instance panel follows what the user chose, in headless Chromium, in local mode (``kubedag scheduler``
 and ``kubedag api`` as a user starts them): an older try picked in its tries table shows that try's log *and* the
-command, args and env that try was launched with (recorded per try, migration 0007)."""
+command, args and env that try was launched with (recorded per try, migration 0007); after "Delete run" the panel
+says the run is gone and the grid drops its column."""
 
 from __future__ import annotations
 
@@ -55,3 +56,20 @@ def test_an_older_try_chosen_in_the_panel_shows_its_own_rendered_fields_and_log(
     page.wait_for_selector("#panel h3:has-text('(try 2)')", timeout=WAIT)
     assert "echo try 2; test 2 -ge 2" in rendered(page)
 
+
+def test_after_delete_run_the_panel_says_the_run_is_gone_and_the_grid_drops_it(page, served):
+    open_trigger(page, served, "retrier")
+    confirm(page)
+    wait_state(page, "after", CODES["success"])
+    run_id = page.locator("table.grid th.run").last.get_attribute("data-run")
+    cell(page, "after").click()
+    page.wait_for_selector("#panel h2:has-text('after')", timeout=WAIT)
+    page.click("#panel button:has-text('Delete run…')")
+    page.wait_for_selector("#modal h2:has-text('Delete run')")
+    confirm(page)
+    page.wait_for_selector("#panel [role=status]:has-text('deleted')", timeout=WAIT)
+    assert run_id in page.inner_text("#panel")
+    assert page.locator("#panel button:has-text('Delete run…')").count() == 0   # no action on a run that is gone
+    page.wait_for_function("document.querySelectorAll('table.grid th.run').length === 0", timeout=WAIT)
+    page.mouse.move(5, 5)
+    page.screenshot(path=artifacts_dir() / "local-panel-after-delete-run.png", full_page=True)

@@ -16,7 +16,7 @@ from kubedag.app.catalog import Unauthenticated
 from kubedag.app.operations import NotFound, OperationError
 from kubedag.ui import views
 from kubedag.ui.stream import is_live
-from kubedag.ui.web import COOKIE, Forbidden, Ui
+from kubedag.ui.web import BACKGROUND, COOKIE, Forbidden, Ui
 
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".json": "application/json",
                 ".LICENSE": "text/plain"}
@@ -169,6 +169,18 @@ def add_pages(router: APIRouter, ui: Ui) -> None:
 
     @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", include_in_schema=False)
     def task_instance(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int = 0) -> Response:
+        """The task instance panel (``try_number``: the try shown, default the latest). The open panel re-reads
+        itself (a background request); should its run be gone by then (deleted from this panel, the CLI or the
+        history limit), it says so instead of showing the run as it was."""
+        try:
+            return panel(request, dag_id, run_id, task_id, try_number)
+        except NotFound as exc:
+            if not request.headers.get(BACKGROUND):
+                raise
+            return ui.page("panel_gone.html", request, dag_id=dag_id, run_id=run_id, task_id=task_id,
+                           message=str(exc))
+
+    def panel(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int) -> Response:
         catalog, info, identity = ui.dag_access(request, dag_id, "get", "dagruns")
         run = catalog.run(dag_id, run_id)
         ti = next((t for t in catalog.task_instances(dag_id, run_id) if t.task_id == task_id), None)
