@@ -2,7 +2,12 @@
 time, resumed by a restarted controller."""
 from __future__ import annotations
 
+import asyncio
+
 from kubedag.core import naming as names
+from kubedag.k8s.backfill import BackfillReconciler
+from kubedag.k8s.client import Connection, KubeClient
+from kubedag.k8s.informers import Cache
 from tests.controller.harness import DAGRUNS, NS, RunningController, dag_manifest, manual_run, wait_phase, wait_until
 from tests.k8s.emulator import server as emulator_server
 
@@ -141,3 +146,28 @@ def test_a_backfill_changed_before_every_status_write_still_gets_each_of_them(
     assert writes['tried'] >= 4 and writes['refused'] == 0  # each run's start and end changed the status
     assert k8s_api.get(BACKFILLS, 'busy', NS)['metadata']['labels']['touched'] == str(writes['tried'])
     assert not [r for r in k8s_api.handler['get'] if r.url.path.endswith('/backfills/busy')]
+
+
+def test_a_status_field_the_backfill_no_longer_has_is_removed_even_when_the_cache_never_saw_it(k8s_api):
+    """A finished Backfill whose range is extended runs again: its ``finishedAt`` must go (a merge patch keeps
+    what it does not null). The cache may also be behind the server (someone else wrote the status): the field is
+    removed all the same, by a second patch, without a GET."""
+    created = k8s_api.create(backfill('extended', 'd6', '2026-01-01', '2026-01-03'))
+    done = {'phase': 'success', 'total': 2, 'created': 2, 'succeeded': 2, 'finishedAt': '2026-01-05T00:00:00Z'}
+    running = {'phase': 'running', 'total': 3, 'created': 3, 'queued': 1, 'succeeded': 2}
+
+    async def write(cached, status) -> None:
+        cache = Cache(backfills={(NS, 'extended'): cached})
+        async with KubeClient(Connection(server=k8s_api.url)) as client:
+            reconciler = BackfillReconciler(cache, lambda: client, None, None, None, parsed=lambda key: None,
+                                            seen_run=lambda *args: None)
+            await reconciler._write_status((NS, 'extended'), cached, status)
+
+    asyncio.run(write(created, done))
+    assert status(k8s_api, 'extended') == done
+    asyncio.run(write({**created, 'status': done}, running))  # the cache has the status
+    assert status(k8s_api, 'extended') == running
+    asyncio.run(write(created, done))
+    asyncio.run(write(created, running))  # the cache is behind: it never saw finishedAt
+    assert status(k8s_api, 'extended') == running
+    assert not [r for r in k8s_api.handler['get'] if r.url.path.endswith('/backfills/extended')]
