@@ -27,7 +27,8 @@ from kubedag.core import engine, timetable
 from kubedag.core import naming as names
 from kubedag.core.runpass import TryObservation
 from kubedag.core.spec.dag import DAG, to_utc
-from kubedag.core.spec.dagrun import REASON_STATES, REASONS_BUDGET, DAGRunSpec, DAGRunStatus, TaskCounts, TaskEntry, reason_length
+from kubedag.core.spec.dagrun import (REASON_STATES, REASONS_BUDGET, DAGRunSpec, DAGRunStatus, TaskCounts, TaskEntry,
+                                      reason_length)
 from kubedag.core.states import DagRunState, RunType, TaskInstanceState
 
 S = TaskInstanceState
