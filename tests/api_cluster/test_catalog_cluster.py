@@ -171,3 +171,16 @@ def test_runs_logs_and_tries_etcd_no_longer_holds_come_from_the_history(k8s_api,
         assert grid == {first.run_id: unrendered(first.run_id), second.run_id: unrendered(second.run_id)}
         assert catalog.health().metadatabase.status == 'healthy'
         close_history()
+
+
+def test_a_failed_tries_reason_comes_from_the_status_without_the_history(k8s_api, kube, controller):
+    """Without the archive (the metadata DB), a try that failed with no pod still says why: its status entry's
+    reason, in the task instance and its try."""
+    k8s_api.create(dag('untemplated', [{'name': 'a', 'command': ['sh', '-c', 'echo {{ undefined_7.x }}']}]))
+    ready(k8s_api, 'untemplated')
+    catalog = ClusterCatalog(kube)
+    run = ops.trigger(ClusterRuns(kube), 'untemplated', logical_date=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    wait_until(lambda: catalog.run('untemplated', run.run_id).state == 'failed', timeout=60, what='run failed')
+    [ti] = catalog.task_instances('untemplated', run.run_id)
+    [attempt] = catalog.tries('untemplated', run.run_id, 'a')
+    assert 'undefined_7' in ti.reason and attempt.reason == ti.reason

@@ -50,3 +50,38 @@ def test_a_db_that_agrees_needs_no_write_and_an_unfinished_run_is_left_to_its_pa
     status = {'a': engine.TaskInstance('a', S.SUCCESS, 1), 'b': engine.TaskInstance('b', S.FAILED, 2)}
     assert converge_history(_run(DagRunState.FAILED), status, history, {}).write is None
     assert converge_history(_run(DagRunState.RUNNING), status, RunHistory(None), {}).write is None
+
+
+def test_a_failure_the_db_missed_takes_its_reason_from_the_status_and_is_posted_once():
+    """A try that failed with no pod (a template error) and a controller killed after the status write: the DB has
+    the try queued (``b``) or nothing (``c``); the status entry's reason is the DB's, and one Warning names both.
+    A failure whose reason the status lacks (an older controller's status) is recorded as reconciled, unnamed."""
+    why = "template error in command[2]: 'undefined_0' is undefined"
+    status = {'a': engine.TaskInstance('a', S.FAILED, 1),
+              'b': engine.TaskInstance('b', S.FAILED, 1, reason=why),
+              'c': engine.TaskInstance('c', S.FAILED, 2, reason='pool nope does not exist')}
+    history = RunHistory('running', None, {'b': engine.TaskInstance('b', S.QUEUED, 1, reason='waiting')},
+                         {('b', 1): TryHistory('queued', None)})
+    found = converge_history(_run(DagRunState.FAILED), status, history, {})
+    assert found.write is not None
+    tis = {ti.task_id: ti.reason for ti in found.write.tis}
+    tries = {t.task_id: t.reason for t in found.write.tries}
+    assert tis == {'a': RECONCILED, 'b': why, 'c': 'pool nope does not exist'}
+    assert tries == tis
+    [event] = found.events
+    assert (event.kind, event.reason) == ('Warning', 'TaskFailed')
+    assert f"task b (try 1): {why}" in event.message and 'task c (try 2): pool nope' in event.message
+    assert 'task a' not in event.message
+    recorded = RunHistory('failed', found.write.run.end_date, {ti.task_id: ti for ti in found.write.tis},
+                          {(t.task_id, t.try_number): TryHistory(str(t.state), t.start_date, t.end_date, t.exit_code, True)
+                           for t in found.write.tries})
+    again = converge_history(_run(DagRunState.FAILED), status, recorded, {})
+    assert again.events == ()  # the DB has them now: not posted again
+
+
+def test_the_db_reason_of_a_failure_it_recorded_is_kept_over_the_status_cut():
+    full = "exit code 1: " + "x" * 300
+    history = RunHistory('running', None, {'a': engine.TaskInstance('a', S.FAILED, 1, T0, T0, reason=full, exit_code=1)}, {})
+    found = converge_history(_run(DagRunState.FAILED), {'a': engine.TaskInstance('a', S.FAILED, 1, reason=full[:199] + '…')},
+                             history, {})
+    assert found.tis['a'].reason == full and found.events == ()

@@ -138,3 +138,44 @@ def test_a_launched_try_records_its_rendered_fields_with_the_secret_masked(k8s_a
     assert rendered['args'] == ['echo who=alice']
     assert rendered['env']['CALL_WITH'] == 'Bearer ***'
     assert token not in text
+
+
+def test_a_template_error_whose_db_write_was_lost_to_a_kill_is_named_after_the_restart(k8s_api, fake_kubelet, sqlite_url):
+    """Issue 13 (the chaos corpus's ``template-*`` cases): a try that failed with no pod (its template does not
+    render) and a controller killed after the status write and before the DB write and the events. The restarted
+    controller records the failure from the status with the template error as its reason, and posts an Event naming
+    it; a secret the error shows is masked in the status, the DB and the Event."""
+    import base64
+
+    token = 's3cr3t-token-value'
+    k8s_api.create({'apiVersion': 'v1', 'kind': 'Secret', 'metadata': {'name': 'creds', 'namespace': NS},
+                    'data': {'api_token': base64.b64encode(token.encode()).decode()}})
+    k8s_api.create(dag_manifest('broken', [
+        {'name': 'undefined', 'command': ['sh', '-c', 'echo {{ undefined_0.x }}']},
+        {'name': 'secretive', 'command': ['sh', '-c', 'echo {{ var.value[var.value.api_token] }}']},
+    ], variablesFrom=[{'secretRef': {'name': 'creds'}}]))
+    controller = RunningController(k8s_api, sqlite_url)
+    with controller:
+        k8s_api.create(manual_run('broken', 'broken-1'))
+        assert wait_phase(k8s_api, 'broken-1')['status']['phase'] == 'failed'
+        wait_until(lambda: _rows(sqlite_url, "select count(*) from task_instance_history where state = 'failed'") == [(2,)],
+                   what='the failures recorded')
+    entries = k8s_api.get(DAGRUNS, 'broken-1', NS)['status']['tasks']
+    assert 'undefined_0' in entries['undefined']['r'] and '***' in entries['secretive']['r']
+    assert token not in str(entries)
+    _execute(sqlite_url,  # the pass's DB write never landed: the run and its tries as the pass before left them
+             "update dag_run set state = 'running', end_date = null",
+             "delete from task_instance_history", "delete from task_instance")
+    for event in k8s_api.list('v1/events', NS):  # nor did its events
+        k8s_api.delete('v1/events', event['metadata']['name'], NS)
+    with controller:
+        wait_until(lambda: _rows(sqlite_url, "select count(*) from task_instance where state = 'failed'") == [(2,)],
+                   what='the failures recorded from the status')
+        events = wait_until(lambda: [e['message'] for e in k8s_api.list('v1/events', NS) if e['reason'] == 'TaskFailed'],
+                            what='the failures posted as an Event')
+    reasons = dict(_rows(sqlite_url, "select task_id, reason from task_instance"))
+    tries = dict(_rows(sqlite_url, "select task_id, reason from task_instance_history"))
+    assert 'undefined_0' in reasons['undefined'] and 'undefined_0' in tries['undefined']
+    assert 'no variable' in reasons['secretive'] and '***' in tries['secretive']
+    assert len(events) == 1 and 'undefined_0' in events[0] and 'no variable' in events[0]
+    assert token not in str((reasons, tries, events))

@@ -116,6 +116,24 @@ def test_an_invalid_dag_is_rejected_by_the_schema(crds_applied: ControlPlane, re
     assert 'spec.maxActiveRuns' in done.stderr and 'Invalid value' in done.stderr
 
 
+def test_a_dagrun_status_keeps_a_failed_tries_reason(crds_applied: ControlPlane, real_api: RealApiServer,
+                                                     real_namespace: str):
+    """The status's ``r`` (a failed try's reason) is in the schema: the real API server keeps it (no pruning), and
+    refuses one over its 200 characters."""
+    real_api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAGRun', 'metadata': {'name': 'r-1', 'namespace': real_namespace},
+                     'spec': {'dagName': 'etl'}})
+    why = "template error in command[2]: 'undefined_0' is undefined"
+    written = real_api.patch('kubedag.io/v1alpha1/dagruns', 'r-1', {'status': {'phase': 'failed', 'tasks': {
+        'a': {'s': 'failed', 't': 1, 'r': why}}}}, real_namespace, subresource='status')
+    assert written['status']['tasks']['a'] == {'s': 'failed', 't': 1, 'r': why}
+    cut = 'é' * 199 + '…'  # 200 characters, 401 bytes: maxLength counts characters
+    written = real_api.patch('kubedag.io/v1alpha1/dagruns', 'r-1', {'status': {'tasks': {'a': {'s': 'failed', 't': 1, 'r': cut}}}},
+                             real_namespace, subresource='status')
+    assert written['status']['tasks']['a']['r'] == cut
+    with pytest.raises(Exception, match='status.tasks.a.r: Too long'):
+        real_api.patch('kubedag.io/v1alpha1/dagruns', 'r-1', {'status': {'tasks': {'a': {'s': 'failed', 't': 1, 'r': 'x' * 201}}}},
+                       real_namespace, subresource='status')
+
 def test_kubectl_shows_what_the_controller_did(control_plane: ControlPlane, controller_on_default: RealApiServer,
                                                tmp_path: pathlib.Path):
     from tests.controller.harness import wait_phase

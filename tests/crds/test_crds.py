@@ -164,7 +164,7 @@ def test_dag_schema_mapping_rules(dag_crd):
 def test_status_schemas(dag_crd, dagrun_crd):
     status = schema_of(dagrun_crd)["properties"]["status"]["properties"]
     assert status["tasks"]["x-kubernetes-map-type"] == "atomic"
-    assert set(status["tasks"]["additionalProperties"]["properties"]) == {"s", "t", "p"}
+    assert set(status["tasks"]["additionalProperties"]["properties"]) == {"s", "t", "p", "r"}
     assert status["conditions"]["x-kubernetes-list-type"] == "map"
     assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
     dag_status = schema_of(dag_crd)["properties"]["status"]["properties"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kubedag.core.spec.dagrun import Condition, DAGRunStatus, TaskCounts, TaskEntry
+from kubedag.core.spec.dagrun import Condition, DAGRunStatus, TaskCounts, TaskEntry, reason_length
 from kubedag.core.states import DagRunState, TaskInstanceState as S
 from tests.crds.k8s_schema import errors
 
@@ -117,6 +117,17 @@ def test_status_size_worst_case_names():
     assert size(whole_object(status)) < ETCD_LIMIT / 3
 
 
+def test_status_size_every_task_failed_with_a_reason(dagrun_crd):
+    """The worst case for reasons: 5,000 failed tasks with 63-character ids, each with a long reason (cut to its
+    share of the reasons budget, 64 characters): 855,462 bytes when written; the CRD keeps ``r``."""
+    length = reason_length(TASKS)
+    tasks = {task_id: TaskEntry(s=S.FAILED, t=10, p="x7k2q", r="r" * length) for task_id in longest_ids()}
+    status = finished_run(longest_ids(), max_try=10).model_copy(update={"tasks": tasks})
+    status_bytes = size(status.to_k8s())
+    print(f"\n5,000 failed tasks, 63-character ids, {length}-character reasons: {status_bytes:,} bytes")
+    assert errors(whole_object(status), dagrun_crd) == []
+    assert size(whole_object(status)) < ETCD_LIMIT * 0.6
+
 def test_status_survives_the_crd_and_round_trips(realistic, dagrun_crd):
     """Strict validation: every field the controller writes is in the schema, so none is pruned."""
     status = realistic.to_k8s()
@@ -143,6 +154,7 @@ def test_counts_are_keyed_by_every_state():
     {"tasks": {"a": {"s": "succeeded"}}},
     {"tasks": {"a": {"s": "success", "t": -1}}},
     {"tasks": {"a": {"s": "success", "p": "toolong"}}},
+    {"tasks": {"a": {"s": "failed", "t": 1, "r": "x" * 201}}},
     {"counts": {"success": -1}},
     {"phase": "done"},
 ])

@@ -106,6 +106,35 @@ def test_tis_from_an_empty_status():
     assert tis_from_status({"phase": "queued"}) == {}
 
 
+def test_a_failed_try_carries_its_reason_masked_and_cut_and_reads_back():
+    """``r``: the reason of failed and up_for_retry entries only, secrets masked before it is cut to 200 characters;
+    the status read back gives it to the task instances (what history convergence records after a kill)."""
+    why = "template error: 'undefined_0' is undefined (token s3cr3t-token-value) " + "x" * 300
+    tis = {"a": TI("a", S.FAILED, 1, reason=why), "b": TI("b", S.UP_FOR_RETRY, 1, reason="exit code 2"),
+           "c": TI("c", S.UPSTREAM_FAILED, 0, reason="upstream_failed: a failed"), "d": TI("d", S.SUCCESS, 1, reason="ok"),
+           "e": TI("e", S.FAILED, 1)}
+    doc = build_status(RUN, tis, {}, suffix, observed_generation=None,
+                       mask=lambda text: text.replace("s3cr3t-token-value", "***")).to_k8s()
+    assert {k: e.get("r") for k, e in doc["tasks"].items()} == {
+        "a": why.replace("s3cr3t-token-value", "***")[:199] + "…", "b": "exit code 2", "c": None, "d": None, "e": None}
+    assert DAGRunStatus.model_validate(doc).to_k8s() == doc
+    assert {k: ti.reason for k, ti in tis_from_status(doc).items()} == {
+        "a": doc["tasks"]["a"]["r"], "b": "exit code 2", "c": None, "d": None, "e": None}
+
+
+def test_many_failed_tries_share_the_reasons_budget():
+    """Failed tries share 320,000 characters of reasons: 200 each for 1,000, 64 each for 5,000; past 5,000 the
+    entries after the budget carry none."""
+    def lengths(n: int) -> list[int]:
+        tis = {f"t{i}": TI(f"t{i}", S.FAILED, 1, reason="y" * 500) for i in range(n)}
+        return [len(e.get("r", "")) for e in build_status(RUN, tis, {}, suffix, observed_generation=None).to_k8s()["tasks"].values()]
+
+    assert set(lengths(1000)) == {200}
+    assert set(lengths(5000)) == {64}
+    many = lengths(6000)
+    assert many[:5000] == [64] * 5000 and set(many[5000:]) == {0}
+
+
 # ---------------------------------------------------------------------------- finished_pod_deletions
 RETENTION = timedelta(minutes=10)
 END = T0 + timedelta(minutes=1)

@@ -8,8 +8,13 @@ that record and returns the :class:`kubedag.app.ports.PassWrite` that makes the 
 round: a finished run's status is not changed from the DB.
 
 Every finished try then ends in the DB with its final state, end time, exit code (when the executor knew one) and
-log, or a log saying why it is unavailable (:data:`LOG_UNAVAILABLE`). Pure: the caller reads the DB and the pods,
-reads the logs of tries whose pod is kept (:attr:`Convergence.logs_to_read`) and writes.
+log, or a log saying why it is unavailable (:data:`LOG_UNAVAILABLE`). A failed try's reason comes from its kept pod,
+else from the status's task entry (``r``: the only record of a failure that never had a pod, such as a template
+that does not render, when the controller was killed between the status write and the DB write), else it is
+:data:`RECONCILED`. The events of the pass the DB missed were never posted either: :attr:`Convergence.events`
+names the failures it recorded (one Warning, ``TaskFailed``, per convergence that records any). Pure: the caller
+reads the DB and the pods, reads the logs of tries whose pod is kept (:attr:`Convergence.logs_to_read`), writes
+and posts the events.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from kubedag.app.actions import Event
 from kubedag.app.ports import PassWrite, RunHistory, TryHistory, TryKey
 from kubedag.core import engine, runpass
 from kubedag.core.states import DagRunState
@@ -38,12 +44,14 @@ RECONCILED = "recorded from the DAGRun status after the DB missed it"
 class Convergence:
     """What :func:`converge_history` found: ``write`` (None: the DB agrees), ``tis``: the task instances as the
     executor record has them (the run's memory takes them), ``logs_to_read``: tries whose pod is kept but whose
-    log the DB lacks (the caller reads and archives them), ``repaired``: how many rows ``write`` corrects."""
+    log the DB lacks (the caller reads and archives them), ``repaired``: how many rows ``write`` corrects,
+    ``events``: to post once ``write`` landed (see the module docstring)."""
 
     write: PassWrite | None
     tis: Mapping[str, engine.TaskInstance] = field(default_factory=dict)
     logs_to_read: frozenset[TryKey] = frozenset()
     repaired: int = 0
+    events: tuple[Event, ...] = ()
 
 
 def converge_history(run: engine.DagRun, status_tis: Mapping[str, engine.TaskInstance], history: RunHistory,
@@ -93,7 +101,23 @@ def converge_history(run: engine.DagRun, status_tis: Mapping[str, engine.TaskIns
     if not repaired:
         return Convergence(None, tis, frozenset(to_read))
     write = PassWrite(run=run, tis=tuple(changed.values()), tries=tuple(tries), logs=logs)
-    return Convergence(write, tis, frozenset(to_read), repaired)
+    return Convergence(write, tis, frozenset(to_read), repaired, _failure_events(changed, history))
+
+
+def _failure_events(changed: Mapping[str, engine.TaskInstance], history: RunHistory) -> tuple[Event, ...]:
+    """One Warning naming the failed tries the DB had not recorded as failed, with their reasons (none when no
+    reason is known: :data:`RECONCILED` names no problem)."""
+    named = [f"task {ti.task_id} (try {ti.try_number}): {ti.reason}" for ti in changed.values()
+             if ti.state == S.FAILED and ti.reason and ti.reason != RECONCILED
+             and _missed(history.tis.get(ti.task_id), ti)]
+    if not named:
+        return ()
+    return (Event("Warning", "TaskFailed", f"failed, recorded after a restart: {'; '.join(named)}"[:1024]),)
+
+
+def _missed(stored: engine.TaskInstance | None, ti: engine.TaskInstance) -> bool:
+    """Whether the DB's task instance ``stored`` lacks the failure of ``ti`` (another state or try)."""
+    return stored is None or (stored.state, stored.try_number) != (ti.state, ti.try_number)
 
 
 def _task_instance(run: engine.DagRun, wanted: engine.TaskInstance, stored: engine.TaskInstance | None,
@@ -110,10 +134,13 @@ def _task_instance(run: engine.DagRun, wanted: engine.TaskInstance, stored: engi
     end = (seen.finished_at if seen else None) or ti.end_date or run.end_date
     exit_code = seen.exit_code if seen is not None and seen.exit_code is not None else ti.exit_code
     reason = ti.reason
-    if seen is None and not same_try:
-        reason = reason or RECONCILED
-    elif seen is not None and seen.reason and wanted.state == S.FAILED:
+    stored_reason = stored is not None and same_try and stored.state == wanted.state and stored.reason
+    if seen is not None and seen.reason and wanted.state == S.FAILED:
         reason = seen.reason
+    elif wanted.reason and not stored_reason:
+        reason = wanted.reason  # the status's: the DB missed this end
+    elif seen is None and not same_try:
+        reason = reason or RECONCILED
     return replace(ti, start_date=start, end_date=end, exit_code=exit_code, reason=reason, next_retry_at=None)
 
 
@@ -136,7 +163,9 @@ def _try_record(run: engine.DagRun, ti: engine.TaskInstance, key: TryKey, stored
             and stored.exit_code == exit_code:
         return None  # an earlier try recorded with its outcome (failed, up_for_retry...): kept as it is
     start = (seen.started_at if seen else None) or (stored.start_date if stored else None) or (ti.start_date if current else None)
-    reason = (seen.reason if seen is not None and state == S.FAILED else None) or (None if seen is not None else RECONCILED)
+    reason = (seen.reason if seen is not None and state == S.FAILED else None) \
+        or (ti.reason if current and seen is None and state == S.FAILED else None) \
+        or (None if seen is not None else RECONCILED)
     return TryRecord(key[0], key[1], state, start, end, exit_code=exit_code, reason=reason)
 
 

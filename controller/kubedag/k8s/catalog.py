@@ -294,7 +294,7 @@ class ClusterCatalog:
                 pool_slots=task.pool_slots if task is not None else 1,
                 priority_weight=dag.priority_weights.get(task_id, 1) if dag is not None else 1,
                 operator=operator_of(task) if task is not None else (row.operator if row is not None else None),
-                reason=row.reason if same_try else None, logical_date=run.logical_date, run_after=run.run_after,
+                reason=_reason(entry, row if same_try else None), logical_date=run.logical_date, run_after=run.run_after,
                 rendered_fields=row.rendered_fields if same_try else {},
             ))
         return out
@@ -308,10 +308,11 @@ class ClusterCatalog:
         if raw is not None:
             entry = TaskEntry.model_validate(raw)
             current = TryInfo(dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=entry.t, state=str(entry.s),
-                              pod_name=entry.pod_name(name, task_id))
+                              pod_name=entry.pod_name(name, task_id), reason=entry.r)
             known = {t.try_number: t for t in archived}
             if entry.t in known:  # the archive has the dates; the status has the newest state
-                current = replace(known[entry.t], state=str(entry.s), pod_name=current.pod_name or known[entry.t].pod_name)
+                current = replace(known[entry.t], state=str(entry.s), pod_name=current.pod_name or known[entry.t].pod_name,
+                                  reason=_reason(entry, known[entry.t]))
             archived = [t for t in archived if t.try_number != entry.t] + ([current] if entry.t else [])
         if not archived and obj is not None:
             dag = self._dag_or_none(namespace, name)
@@ -410,6 +411,14 @@ class ClusterCatalog:
         unknown = ComponentHealth("unhealthy", detail="no metadata database configured")
         return HealthInfo(metadatabase=unknown,
                           scheduler=self._scheduler() if self._scheduler is not None else unknown)
+
+
+def _reason(entry: TaskEntry | None, row: Any) -> str | None:
+    """The reason to show for a try: the archive's row of that try (``row``: a task instance or try of the DB, or
+    None) when it has one for the state the status gives, else the status entry's (a failure the DB missed)."""
+    if row is not None and row.reason and (entry is None or not entry.r or row.state == str(entry.s)):
+        return str(row.reason)
+    return entry.r if entry is not None and entry.r else (row.reason if row is not None else None)
 
 
 __all__ = ["ClusterCatalog", "kube_errors", "operator_of"]

@@ -19,7 +19,7 @@ The XCom of a successful try is the container's termination message (``state.ter
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,8 @@ from kubedag.core import engine, timetable
 from kubedag.core import naming as names
 from kubedag.core.runpass import TryObservation
 from kubedag.core.spec.dag import DAG, to_utc
-from kubedag.core.spec.dagrun import DAGRunSpec, DAGRunStatus, TaskCounts, TaskEntry
+from kubedag.core.spec.dagrun import (REASON_STATES, REASONS_BUDGET, DAGRunSpec, DAGRunStatus, TaskCounts, TaskEntry,
+                                      reason_length)
 from kubedag.core.states import DagRunState, RunType, TaskInstanceState
 
 S = TaskInstanceState
@@ -203,20 +204,30 @@ def build_status(
     *,
     observed_generation: int | None,
     conditions: list[Any] | None = None,
+    mask: Callable[[str], str] | None = None,
 ) -> DAGRunStatus:
     """The DAGRun status for the run and its task instances (compact: see :mod:`kubedag.core.spec.dagrun`).
 
-    ``pod_suffix(task_id, try_number)`` gives ``p`` for tries whose pod was created (``created``).
+    ``pod_suffix(task_id, try_number)`` gives ``p`` for tries whose pod was created (``created``). ``r``: the
+    reason of each ``failed``/``up_for_retry`` task instance, ``mask`` applied (secret values hidden) before it
+    is cut to :func:`kubedag.core.spec.dagrun.reason_length` characters, until the reasons fill
+    :data:`kubedag.core.spec.dagrun.REASONS_BUDGET` (the entries after that carry none).
     """
     counts: dict[str, int] = {}
     tasks: dict[str, TaskEntry] = {}
+    failing = sum(1 for ti in tis.values() if ti.state in REASON_STATES and ti.reason)
+    length, budget = reason_length(failing), REASONS_BUDGET
     for task_id, ti in tis.items():
         state = str(ti.state)
         counts[state] = counts.get(state, 0) + 1
         if ti.state == S.NONE and ti.try_number == 0:
             continue
         p = pod_suffix(task_id, ti.try_number) if created.get(task_id) == ti.try_number and ti.try_number else None
-        tasks[task_id] = TaskEntry(s=ti.state, t=ti.try_number, p=p)
+        r = None
+        if ti.state in REASON_STATES and ti.reason and budget > 0:
+            r = _cut(mask(ti.reason) if mask is not None else ti.reason, min(length, budget))
+            budget -= len(r)
+        tasks[task_id] = TaskEntry(s=ti.state, t=ti.try_number, p=p, r=r)
     return DAGRunStatus.model_validate({
         "phase": run.state,
         "startedAt": run.start_date,
@@ -228,11 +239,17 @@ def build_status(
     })
 
 
+def _cut(text: str, length: int) -> str:
+    """``text`` at most ``length`` characters long, an ellipsis ending it when cut."""
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
 def tis_from_status(status: Mapping[str, Any] | None) -> dict[str, engine.TaskInstance]:
-    """Task instances as far as a status tells (state and try number; no dates): the fallback when the
-    metadata DB has no rows for a run (e.g. a new database)."""
+    """Task instances as far as a status tells (state, try number and a failed try's short reason; no dates): the
+    fallback when the metadata DB has no rows for a run (e.g. a new database), and what history convergence
+    compares the DB with."""
     parsed = DAGRunStatus.model_validate(status or {})
-    return {task_id: engine.TaskInstance(task_id, e.s, e.t) for task_id, e in parsed.tasks.items()}
+    return {task_id: engine.TaskInstance(task_id, e.s, e.t, reason=e.r) for task_id, e in parsed.tasks.items()}
 
 
 def finished_pod_deletions(

@@ -1,7 +1,8 @@
 """How a DAGRun's life ends, as parts of :class:`kubedag.k8s.runs.RunReconciler` (a mixin over its attributes):
 a run whose DAG is missing or was deleted (issue 13: ``DAGNotReady`` / ``DAGDeleted``), and a finished run whose
 DB history is made to agree with its status and kept pods (:func:`kubedag.app.convergence.converge_history`,
-at start and every ``history_resync``; never the status from the DB)."""
+at start and every ``history_resync``; never the status from the DB; the failures it records are posted as an
+Event, as their pass's never was)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,8 @@ class RunEnds:
         if found.write is not None:
             await self._store_call(self._store.save_pass, key[0], dag, found.write)
             log.warning("DAGRun %s/%s: %d DB history rows corrected from its status and pods", *key, found.repaired)
+            for event in found.events:  # the missed pass's events were never posted
+                self._events(body, event.kind, event.reason, event.message)
         archived = (memory.archived - found.logs_to_read) | set(found.write.logs if found.write is not None else ())
         memory = self.memories[key] = replace(memory, run=run, tis={**memory.tis, **found.tis}, archived=frozenset(archived))
         self.verify.discard(key)

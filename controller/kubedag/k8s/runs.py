@@ -86,7 +86,7 @@ class RunReconciler(RunEnds):
         self._dag_of, self._in_process, self._sources, self._masker = dag_of, in_process, sources, masker
         self._events, self._notifications, self._reaper, self._background = events, notifications, reaper, background
         self._requeue, self._phase_changed, self._pools_changed, self._clock = requeue, phase_changed, pools_changed, clock
-        self.status = RunStatusWriter(cache, client, events, clock)
+        self.status = RunStatusWriter(cache, client, events, clock, masker.mask)
         self.memories: dict[Key, RunMemory] = {}
         self.logs: dict[Key, dict[TryKey, str | None]] = {}
         """Mailbox: logs read in the background, archived by the run's next pass."""

@@ -40,11 +40,12 @@ def ready_condition(status: str, reason: str, message: str, when: datetime, gene
 
 
 class RunStatusWriter:
-    """Writes DAGRun statuses and keeps the cache up to date with what the API server answered."""
+    """Writes DAGRun statuses and keeps the cache up to date with what the API server answered. ``mask`` hides
+    secret values in the failed tries' reasons the status carries (the controller's :class:`kubedag.core.secrets.Masker`)."""
 
     def __init__(self, cache: Cache, client: Callable[[], KubeClient | None], events: EventSink,
-                 clock: Callable[[], datetime]) -> None:
-        self.cache, self._client, self._events, self._clock = cache, client, events, clock
+                 clock: Callable[[], datetime], mask: Callable[[str], str] | None = None) -> None:
+        self.cache, self._client, self._events, self._clock, self._mask = cache, client, events, clock, mask
 
     async def write_memory(self, key: Key, body: Mapping[str, Any], memory: RunMemory,
                            problems: Mapping[str, str] | None = None) -> None:
@@ -65,7 +66,7 @@ class RunStatusWriter:
         status = observe.build_status(
             memory.run, memory.tis, memory.launched,
             lambda task_id, try_number: names.pod_suffix(key[1], task_id, try_number, memory.pokes.get(task_id, 0)),
-            observed_generation=generation, conditions=conditions,
+            observed_generation=generation, conditions=conditions, mask=self._mask,
         ).to_k8s()
         if memory.applied:
             status["appliedActions"] = list(memory.applied)

@@ -30,8 +30,13 @@ status holds every task of the run, so ``status.tasks`` is compact:
   (:func:`kubedag.core.naming.pod_name`: :func:`pod_prefix` ``(dag, task, t)`` plus a hash of run, task
   and try), so :meth:`TaskEntry.pod_name` rebuilds the name. Set once that try's pod was created; a new
   try drops it;
+* ``r``, only on a ``failed`` or ``up_for_retry`` entry, is why that try failed, masked and cut to
+  :data:`REASON_LENGTH` characters (fewer when many tasks failed: :func:`reason_length`). It is the one
+  record of a failure that never had a pod (a template that does not render, a pod the API server refused,
+  a missing pool) should the controller be killed after the status write and before the DB write: the
+  restarted controller's history convergence (:mod:`kubedag.app.convergence`) takes it for the DB row;
 * tasks still in state ``none`` with try 0 are left out (``counts.none`` counts them); dates, exit
-  codes and reasons of tries live in the metadata DB and the pods' logs, not in etcd;
+  codes and the other reasons of tries live in the metadata DB and the pods' logs, not in etcd;
 * the CRD marks the map ``x-kubernetes-map-type: atomic``, so ``metadata.managedFields`` holds one
   ``f:tasks`` entry instead of ``f:<task id>: {f:p, f:s, f:t}`` per task, which would double the size.
 
@@ -39,7 +44,9 @@ Measured (``tests/crds/test_dagrun_status.py``, compact JSON as the API server s
 5,000-task run with realistic ids (24-39 characters, 30.5 on average) has a 337,525-byte status
 (330 KiB, 21% of etcd's limit); with every id at the 63-character maximum, 499,862 bytes. A list of
 ``{taskId, state, tryNumber, podName}`` with full pod names would take 754 KB for the same run, and
-granular managedFields would add another 358 KB.
+granular managedFields would add another 358 KB. Reasons add at most :data:`REASONS_BUDGET` characters
+and ~7 bytes of key an entry: 5,000 failed tasks with 63-character ids and long reasons take 855,462 bytes
+(54% of etcd's limit).
 """
 
 from __future__ import annotations
@@ -63,6 +70,23 @@ CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 POD_SUFFIX_LENGTH = 5
 """Length of the hash ending a pod name (as long as the random part Kubernetes' ``generateName`` appends)."""
 _MAX_GENERATE_NAME_PREFIX = 63 - POD_SUFFIX_LENGTH
+REASON_LENGTH = 200
+"""Most characters of a task entry's ``r`` (the reason of a failed try)."""
+REASONS_BUDGET = 320_000
+"""Most characters of all the ``r`` of one status together (see :func:`reason_length`)."""
+MIN_REASON_LENGTH = 64
+"""Fewest characters :func:`reason_length` cuts a reason to (enough for ``template error in command[2]:
+'undefined_0' is undefined``)."""
+REASON_STATES = frozenset({TaskInstanceState.FAILED, TaskInstanceState.UP_FOR_RETRY})
+"""Entry states that carry ``r``."""
+
+
+def reason_length(entries: int) -> int:
+    """The length a status with ``entries`` reasons cuts each to: :data:`REASON_LENGTH`, less when
+    ``entries`` of that length would pass :data:`REASONS_BUDGET`, never under :data:`MIN_REASON_LENGTH` (5,000
+    reasons of 64 characters fill the budget; past that, the entries beyond it carry none:
+    :func:`kubedag.k8s.observe.build_status`)."""
+    return max(MIN_REASON_LENGTH, min(REASON_LENGTH, REASONS_BUDGET // max(1, entries)))
 
 
 class RunAction(StrictModel):
@@ -179,11 +203,14 @@ class TaskCounts(StatusModel):
 
 
 class TaskEntry(StatusModel):
-    """One task instance of the run: state, try number and the suffix of the try's pod name."""
+    """One task instance of the run: state, try number, the suffix of the try's pod name and, when the try
+    failed, why (short)."""
 
     s: TaskInstanceState = Field(description="Task instance state.")
     t: int = Field(0, ge=0, description="Try number: 0 = never tried, 1 = first try.")
     p: str | None = Field(None, max_length=POD_SUFFIX_LENGTH, description="The try's pod name suffix.")
+    r: str | None = Field(None, max_length=REASON_LENGTH,
+                          description="Why the try failed (failed and up_for_retry entries), secrets masked, cut short.")
 
     def pod_name(self, dag_name: str, task_id: str) -> str | None:
         """The name of this try's pod in a run of DAG ``dag_name``, or None before it was created."""
@@ -214,7 +241,8 @@ class DAGRunStatus(StatusModel):
     tasks: dict[str, TaskEntry] = Field(
         default_factory=dict,
         json_schema_extra={"x-kubernetes-map-type": "atomic"},
-        description="task id -> {s: state, t: try number, p: pod name suffix}; tasks in state none are left out.",
+        description="task id -> {s: state, t: try number, p: pod name suffix, r: reason of a failed try}; tasks in "
+                    "state none are left out.",
     )
     applied_actions: list[str] | None = Field(None, description="Ids of `spec.actions` already applied.")
 
@@ -257,5 +285,5 @@ class DAGRunManifest(StrictModel):
 
 __all__ = [
     "Condition", "DAGRunManifest", "RunAction", "DAGRunSpec", "DAGRunStatus", "DAGStatus", "LastRun", "RunMeta",
-    "StatusModel", "TaskCounts", "TaskEntry", "pod_prefix",
+    "REASON_LENGTH", "REASON_STATES", "REASONS_BUDGET", "StatusModel", "TaskCounts", "TaskEntry", "pod_prefix", "reason_length",
 ]
