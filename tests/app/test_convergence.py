@@ -85,3 +85,17 @@ def test_the_db_reason_of_a_failure_it_recorded_is_kept_over_the_status_cut():
     found = converge_history(_run(DagRunState.FAILED), {'a': engine.TaskInstance('a', S.FAILED, 1, reason=full[:199] + '…')},
                              history, {})
     assert found.tis['a'].reason == full and found.events == ()
+
+
+def test_a_kept_pods_reason_is_masked_in_the_db_rows_and_the_event():
+    """A kept pod's message (an eviction's, say) can hold a secret's value: the rows and the Warning the
+    convergence writes hide it, as the pass's own writes do."""
+    pod = runpass.TryObservation('failed', T0, T0 + timedelta(minutes=1), exit_code=1,
+                                 reason='Evicted: token s3cr3t-value leaked in a message')
+    history = RunHistory('running', None, {}, {})
+    found = converge_history(_run(DagRunState.FAILED), {'b': engine.TaskInstance('b', S.FAILED, 1)}, history,
+                             {('b', 1): pod}, mask=lambda text: text.replace('s3cr3t-value', '***'))
+    assert found.write is not None
+    written = [ti.reason for ti in found.write.tis] + [t.reason for t in found.write.tries]
+    assert written == ['Evicted: token *** leaked in a message'] * 2
+    assert len(found.events) == 1 and '***' in found.events[0].message and 's3cr3t' not in found.events[0].message

@@ -19,7 +19,7 @@ and posts the events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from kubedag.app.actions import Event
@@ -55,14 +55,17 @@ class Convergence:
 
 
 def converge_history(run: engine.DagRun, status_tis: Mapping[str, engine.TaskInstance], history: RunHistory,
-                     observed: Mapping[TryKey, runpass.TryObservation], *, pod_name: str = "its pod") -> Convergence:
+                     observed: Mapping[TryKey, runpass.TryObservation], *, pod_name: str = "its pod",
+                     mask: Callable[[str], str] | None = None) -> Convergence:
     """The DB write that makes a finished run's history agree with its executor record (see the module docstring).
 
     ``run``: the run as its status has it (state, start and end; UTC-aware). ``status_tis``: task id -> state and
     try number from the status (:func:`kubedag.k8s.observe.tis_from_status`). ``history``: the DB's rows.
     ``observed``: the tries whose pod is kept, read as :class:`kubedag.core.runpass.TryObservation`.
-    ``pod_name``: how the unavailable-log text names the pods. A run that is not finished converges through its
-    own passes: the result is then empty.
+    ``pod_name``: how the unavailable-log text names the pods. ``mask``: hides secret values in the reasons written
+    and posted (a kept pod's message can hold one), as the pass's own writes
+    (:func:`kubedag.app.reconcile.reconcile_run`). A run that is not finished converges through its own passes: the
+    result is then empty.
     """
     if run.state not in FINISHED_RUN:
         return Convergence(None, {})
@@ -72,6 +75,8 @@ def converge_history(run: engine.DagRun, status_tis: Mapping[str, engine.TaskIns
     for task_id, wanted in status_tis.items():
         stored = history.tis.get(task_id)
         ti = _task_instance(run, wanted, stored, observed)
+        if mask is not None and ti.reason:
+            ti = replace(ti, reason=mask(ti.reason))
         tis[task_id] = ti
         if stored is None or (stored.state, stored.try_number) != (ti.state, ti.try_number) \
                 or (ti.state in RAN and (stored.end_date is None or stored.exit_code != ti.exit_code)):
@@ -89,6 +94,8 @@ def converge_history(run: engine.DagRun, status_tis: Mapping[str, engine.TaskIns
             if current and ti.state not in RAN:
                 continue  # not run to an end (skipped, upstream_failed...) or still its own business
             record = _try_record(run, ti, key, stored_try, observed.get(key), current)
+            if record is not None and mask is not None and record.reason:
+                record = replace(record, reason=mask(record.reason))
             if record is not None:
                 tries.append(record)
             if stored_try is None or not stored_try.has_log:

@@ -34,6 +34,7 @@ class RunEnds:
     config: Any
     memories: dict[Key, RunMemory]
     verify: set[Key]
+    _masker: Any
 
     async def _without_dag(self, key: Key, body: dict[str, Any], dag_name: str, why: str) -> Result:
         """A run whose DAG is invalid or not in the cache. A DAG missing from the cache is looked up first (right
@@ -80,7 +81,8 @@ class RunEnds:
         pods, _ = self._run_pods(key, memory)
         observed = observe.observe_pods(pods, self._clock(), self.config.image_pull_timeout)
         found = converge_history(run, observe.tis_from_status(status), history,
-                                 {k: o for k, o in observed.items() if o.finished}, pod_name="the pod")
+                                 {k: o for k, o in observed.items() if o.finished}, pod_name="the pod",
+                                 mask=self._masker.mask if len(self._masker) else None)
         if found.write is not None:
             await self._store_call(self._store.save_pass, key[0], dag, found.write)
             log.warning("DAGRun %s/%s: %d DB history rows corrected from its status and pods", *key, found.repaired)
