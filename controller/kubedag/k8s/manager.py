@@ -52,6 +52,11 @@ FINISHED_POD_DELAY = 2.0
 """Seconds a finished run's pod event waits before its pass (issue 13: at a start with 10,000 pods kept, or when
 their retention ends, each pod event of a finished run made a pass over all its tasks, and the runs at work
 waited behind them); events meanwhile join that pass."""
+FIRST_ROUND_WORKERS = 32
+"""DAGRun workers at most while first passes are due (issue 13, "Bounded recovery"): ``--workers`` plus extra
+ones that end once no active run waits for its first pass since the start or takeover. A first pass mostly waits
+on its pod creation and status write (each ~0.1-0.5 s on a busy API server), so more of them at once bring the
+last one's start forward; the API client's bounds (``--api-concurrency``, qps) still apply."""
 
 
 def utcnow() -> datetime:
@@ -137,6 +142,10 @@ class Manager:
         """At takeover: ``runs`` (DAGRuns queued), ``active``, ``warm`` (memories prepared while following),
         ``current`` (of those, read after the former leader stopped writing: used by their first pass)."""
         self._first_round: set[Key] = set()
+        """Active runs whose first pass since the takeover (or, listed at the start, since the start) has not begun."""
+        self._first_unfinished: set[Key] = set()
+        """Active runs whose first pass has not ended (pod log reads wait for none to be left)."""
+        self._extra_workers = 0
         self._took_over_at = 0.0
         self.stopping = False
 
@@ -171,7 +180,7 @@ class Manager:
         for key in [*first, *self.cache.runs]:  # a new leader looks at every run its informers filled in
             self.run_queue.add(key)
         self.takeover = {"runs": len(self.cache.runs), "active": len(first), "warm": warm, "current": len(current)}
-        self._first_round, self._took_over_at = set(first), time.monotonic()
+        self._took_over_at = time.monotonic()
         if self.leadership is not None:
             log.info("taking over: %d DAGRuns queued, %d active first; %d runs warm, %d of them current (their first "
                      "pass opens nothing)", len(self.cache.runs), len(first), warm, len(current))
@@ -184,18 +193,48 @@ class Manager:
                   run_worker(self.backfill_queue, self.backfills.reconcile, "Backfill"), self.dags.scheduler.run(),
                   self.reaper.run(), self.runs.resync_history(self.config.history_resync.total_seconds(), self.run_queue.add)]
         self.tasks = [asyncio.create_task(loop, name=f"kubedag-{i}") for i, loop in enumerate(loops)]
+        for key in first:
+            self._first_pass_due(key)
+
+    def _first_pass_due(self, key: Key) -> None:
+        """An active run waits for its first pass since the start or takeover: until no such run is left, pod log
+        reads wait (the first passes' API requests go first; a pass needs none) and up to
+        :data:`FIRST_ROUND_WORKERS` workers reconcile (the extra ones end then)."""
+        self._first_round.add(key)
+        self._first_unfinished.add(key)
+        self.runs.hold_log_reads()
+        extra = min(len(self._first_round), FIRST_ROUND_WORKERS) - max(1, self.config.workers) - self._extra_workers
+        for _ in range(max(0, extra)):
+            self._extra_workers += 1
+            task = asyncio.create_task(run_worker(self.run_queue, self._reconcile_run, "DAGRun",
+                                                  while_=lambda: bool(self._first_round)), name="kubedag-first-round")
+            self.tasks.append(task)
+            task.add_done_callback(self._extra_worker_ended)
+
+    def _extra_worker_ended(self, task: asyncio.Task[Any]) -> None:
+        self._extra_workers -= 1
+        if task in self.tasks:
+            self.tasks.remove(task)
 
     async def _reconcile_run(self, key: Key) -> Any:
         """A run's pass; the first of the last active run since this replica took over logs how long after the
-        takeover it began (the bound of the README's "Reliability": every active run reconciled once)."""
+        takeover it began (the bound of the README's "Reliability": every active run reconciled once), and when
+        the last first pass ended, pod log reads resume."""
         if key in self._first_round:
             self._first_round.discard(key)
-            if not self._first_round:
+            if not self._first_round and self.takeover.get("active") and "first_round_ms" not in self.takeover:
                 seconds = time.monotonic() - self._took_over_at
                 self.takeover["first_round_ms"] = round(seconds * 1000)
                 log.info("the first reconcile of every one of the %d active runs began within %.2fs of the takeover",
                          self.takeover.get("active", 0), seconds)
-        return await self.runs.reconcile(key)
+        try:
+            return await self.runs.reconcile(key)
+        finally:
+            if key in self._first_unfinished:
+                self._first_unfinished.discard(key)
+                if not self._first_unfinished:
+                    log.info("the first passes ended %.2fs after the takeover or start", time.monotonic() - self._took_over_at)
+                    self.runs.release_log_reads()
 
     def _fence(self) -> None:
         """Leadership lost: cancel every reconcile and background write now (the client refuses writes already)."""
@@ -252,6 +291,8 @@ class Manager:
         if not self.leading:  # a follower queues nothing: its takeover queues every run (fairly)
             self.standby.touch_run(key)
             return
+        if event_type is None and key not in self.runs.memories and (active(body) or not body.get("status")):
+            self._first_pass_due(key)  # listed at the start
         if event_type == "DELETED":
             self.run_queue.drop(key)
         self.run_queue.add(key)
