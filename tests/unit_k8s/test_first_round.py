@@ -1,7 +1,7 @@
-"""The first passes after a start (issue 13, "Bounded recovery"): every active run listed at the start has its
-first pass before any run has a second, more of them run at once than ``--workers`` while they last, and pod log
-reads (API requests no pass needs) wait until they have all ended. The passes are stand-ins; the queue, the
-workers and the log reads are the controller's."""
+"""The first passes after a takeover or a start (issue 13, "Bounded recovery"): every active run has its first
+pass before any run has a second, pod log reads (API requests no pass needs) wait until they have all ended, and
+after a takeover with warm memories more of them run at once than ``--workers`` while they last. The passes are
+stand-ins; the queue, the workers and the log reads are the controller's."""
 
 from __future__ import annotations
 
@@ -34,14 +34,18 @@ class _LogClient:
         return "log"
 
 
-async def _start(monkeypatch) -> tuple[Manager, list, list, _LogClient]:
-    """A leading manager whose passes record their order and end after a moment (each re-queues its run, as its
-    pod's event would); the first pass of chain-0 finds a finished pod whose log is to be read."""
+async def _idle(*_: object) -> None:
+    await asyncio.sleep(3600)
+
+
+async def _start(monkeypatch, takeover: bool) -> tuple[Manager, list, list, _LogClient]:
+    """A manager whose passes record their order and end after a moment (each re-queues its run, as its pod's
+    event would); the first pass of chain-0 finds a finished pod whose log is to be read. ``takeover``: it takes
+    over with every active run's memory warm and current; else it starts and its informer lists the runs."""
     manager = Manager(ControllerConfig(workers=WORKERS), Connection("https://k8s.invalid"), store=None)
     began, ended, running = [], [], [0, 0]
     client = _LogClient(ended)
     manager.client = client  # type: ignore[assignment]
-    manager.leading = True
 
     async def reconcile(key):
         began.append(key[1])
@@ -55,17 +59,28 @@ async def _start(monkeypatch) -> tuple[Manager, list, list, _LogClient]:
         ended.append(key[1])
 
     monkeypatch.setattr(manager.runs, "reconcile", reconcile)
-    manager.tasks = [asyncio.create_task(run_worker(manager.run_queue, manager._reconcile_run, "DAGRun"))
-                     for _ in range(WORKERS)]
-    manager.on_run_event(None, _run("done", "success"))
-    for i in range(RUNS):
-        manager.on_run_event(None, _run(f"chain-{i}", "running"))
+    for loop in (manager.dags.scheduler, manager.reaper):
+        monkeypatch.setattr(loop, "run", _idle)
+    monkeypatch.setattr(manager.runs, "resync_history", _idle)
+    bodies = [_run("done", "success"), *(_run(f"chain-{i}", "running") for i in range(RUNS))]
+    if takeover:
+        for body in bodies:
+            manager.cache.runs[(NS, body["metadata"]["name"])] = body
+        warm = {(NS, b["metadata"]["name"]): object() for b in bodies[1:]}
+        monkeypatch.setattr(manager.standby, "handover", lambda: (warm, len(warm)))
+        monkeypatch.setattr(manager.runs, "adopt", lambda _: None)
+        manager._start_reconciles()
+    else:
+        manager._start_reconciles()
+        for body in bodies:
+            manager.on_run_event(None, body)
     return manager, began, [ended, running], client
 
 
 @pytest.mark.asyncio
-async def test_every_listed_active_run_has_its_first_pass_before_any_second_more_at_once_and_before_log_reads(monkeypatch):
-    manager, began, (ended, running), client = await _start(monkeypatch)
+@pytest.mark.parametrize("takeover", [True, False], ids=["takeover", "start"])
+async def test_every_active_run_has_its_first_pass_before_any_second_and_before_log_reads(monkeypatch, takeover):
+    manager, began, (ended, running), client = await _start(monkeypatch, takeover)
     try:
         for _ in range(500):
             if client.reads and manager._extra_workers == 0:
@@ -74,7 +89,10 @@ async def test_every_listed_active_run_has_its_first_pass_before_any_second_more
         active = [f"chain-{i}" for i in range(RUNS)]
         firsts = [k for k in began if k != "done"][:RUNS]
         assert sorted(firsts) == sorted(active), began  # each active run once before any twice
-        assert WORKERS < running[1] <= FIRST_ROUND_WORKERS  # more passes at once than --workers, while first ones last
+        if takeover:  # warm first passes: more at once than --workers, while they last
+            assert WORKERS < running[1] <= FIRST_ROUND_WORKERS
+        else:  # runs opened from the DB: --workers at once (more contend for the DB)
+            assert running[1] == WORKERS
         assert manager._extra_workers == 0  # the extra workers ended with the first passes
         assert client.reads and client.reads[0][0] == "chain-0-t1-1"
         at_read = ended[:client.reads[0][1]]
