@@ -58,8 +58,8 @@ FIRST_ROUND_WORKERS = 32
 first pass has begun. Such a pass opens nothing and mostly waits on its pod creation and status write (each
 ~0.1-0.5 s on a busy API server), so more of them at once bring the last one's start forward; the API client's
 bounds (``--api-concurrency``, qps) still apply. A run opened from the DB (a restart, a released Lease) is not
-counted: its open is a DB write, and more of those at once contend for the DB (on SQLite, 100 runs restarted
-with 32 workers were not opened sooner than with 8)."""
+counted: 32 workers for such passes, whose open is a DB write, were not reliably faster (100 runs restarted on
+SQLite, 4 restarts each way; ``benchmarks/failover.py --restart``)."""
 
 
 def utcnow() -> datetime:
@@ -73,7 +73,8 @@ class ControllerConfig:
 
     ``namespaces``: namespaces to watch; empty = the whole cluster. ``database_url``: the metadata DB
     (None: ``KUBEDAG_DATABASE_URL`` or the local SQLite default). ``api_qps``/``api_burst``: client-side
-    rate limit of API requests. ``workers``: DAGRuns reconciled at once. ``pod_retention``: how long a
+    rate limit of API requests. ``workers``: DAGRuns reconciled at once (more for the first passes after a
+    takeover: :data:`FIRST_ROUND_WORKERS`). ``pod_retention``: how long a
     finished try's pod is kept (its log is archived first). ``run_history_limit``: finished DAGRun
     objects kept per DAG (0 = keep all). ``image_pull_timeout``: how long a pod may wait on an image
     error before its try fails. ``liveness_port``: kopf's ``/healthz`` (None: off). ``sensor_image``: the image
