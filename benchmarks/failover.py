@@ -17,6 +17,10 @@ Deployment would), and time, from the signal, on the API server:
   of every one of the N active runs began within S``), with how many runs its warm standby had ready
   (``N runs warm, M of them current``: read after the old leader stopped writing; their first pass opens nothing).
 
+``--restart``: one replica without leader election instead, SIGKILLed and started again (no standby); then
+``first round`` is from the new process's start to the last ``opened DAGRun`` log line (first pass) of the runs,
+and ``every run`` from its start as well.
+
 Prints median and max of each, and the tries started more than once (from the DB; must be 0). Figures depend on
 the machine; nothing here asserts a target.
 """
@@ -31,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +97,7 @@ def main() -> None:
     parser.add_argument("--timing", default="15s,10s,2s", help="lease duration, renew deadline, retry period")
     parser.add_argument("--tasks", type=int, default=400, help="tasks of the chain each run goes through")
     parser.add_argument("--task-seconds", default="0.5", help="how long each task's pod runs")
+    parser.add_argument("--restart", action="store_true", help="one replica without leader election, restarted")
     parser.add_argument("--workdir", type=Path, help="keep the controllers' logs and the DB here (default: a temporary directory)")
     args = parser.parse_args()
     timing = tuple(args.timing.split(","))
@@ -107,9 +113,11 @@ def main() -> None:
         db_url = f"sqlite:///{work / 'kubedag.db'}"
         kubeconfig = api.kubeconfig(work / "kubeconfig")
         api.create(chain(args.tasks, args.task_seconds))
-        replicas = {name: ControllerProcess(kubeconfig, db_url, name, work, timing) for name in ("r0",)}
-        wait_until(lambda: holder(api) == "r0", 60, "r0 leads")
-        replicas["r1"] = ControllerProcess(kubeconfig, db_url, "r1", work, timing)
+        elect = not args.restart
+        replicas = {name: ControllerProcess(kubeconfig, db_url, name, work, timing, leader_elect=elect) for name in ("r0",)}
+        if elect:
+            wait_until(lambda: holder(api) == "r0", 60, "r0 leads")
+            replicas["r1"] = ControllerProcess(kubeconfig, db_url, "r1", work, timing)
         for i in range(args.runs):
             api.create({"apiVersion": "kubedag.io/v1alpha1", "kind": "DAGRun",
                         "metadata": {"name": f"chain-{i}", "namespace": NS},
@@ -123,7 +131,7 @@ def main() -> None:
                     del replicas[gone]
                     replicas[f"r{serial}"] = ControllerProcess(kubeconfig, db_url, f"r{serial}", work, timing)
                     serial += 1
-                leader = wait_until(lambda: holder(api), 120, "a leader")
+                leader = wait_until(lambda: holder(api), 120, "a leader") if elect else next(iter(replicas))
                 runs = wait_until(lambda: (seen := {run for _, run in clock.since(0)}) and len(seen) >= args.runs and seen,
                                 120, "a pod for each run")
                 wait_until(lambda: {run for _, run in clock.since(started)} >= runs, 120, "a pod for every run")
@@ -134,7 +142,17 @@ def main() -> None:
                 del replicas[leader]
                 name = f"r{serial}"
                 serial += 1
-                replicas[name] = ControllerProcess(kubeconfig, db_url, name, work, timing)
+                spawned = time.time()
+                replicas[name] = ControllerProcess(kubeconfig, db_url, name, work, timing, leader_elect=elect)
+                if not elect:
+                    every = _every_run(clock, t0, runs)
+                    everys.append(every - t0)
+                    took = wait_until(lambda: _opened(work / f"controller-{name}.log", runs, spawned), 120, "every run opened")
+                    rounds.append(took)
+                    print(f"restart {kill + 1:2d}: every run got a pod {every - t0:5.2f}s after the kill, the last was opened "
+                          f"{took:5.2f}s after the start", flush=True)
+                    started = t0
+                    continue
                 new = wait_until(lambda: (h := holder(api)) not in (None, leader) and h, 120, "a new leader")
                 takeovers.append(time.monotonic() - t0)
                 first = wait_until(lambda: clock.since(t0), 120, "a pod after the kill")[0][0]
@@ -161,6 +179,11 @@ def main() -> None:
             twice = conn.execute(sa.text("select count(*) from task_instance where try_number > 1")).scalar()
             tries = conn.execute(sa.text("select count(*) from task_instance")).scalar()
         engine.dispose()
+    if not elect:
+        print(f"\n{args.kills} x SIGKILL and restart, {args.runs} active runs: every run got a pod (from the kill) median "
+              f"{statistics.median(everys):.2f}s max {max(everys):.2f}s; start -> last run opened median "
+              f"{statistics.median(rounds):.2f}s max {max(rounds):.2f}s; tries started more than once: {twice} of {tries}")
+        return
     print(f"\n{args.kills} x SIG{args.signal} of the leader, {args.runs} active runs, lease timing {args.timing}:")
     for label, values in (("old leader's process ended", exits), ("takeover (Lease has a new holder)", takeovers), ("first pod created", firsts),
                           ("every active run got a pod", everys),
@@ -177,6 +200,16 @@ def _first_round(log_file: Path) -> tuple[float, int, int] | None:
     took = re.search(r"(\d+) runs warm, (\d+) of them current", text)
     done = re.search(r"every one of the (\d+) active runs began within ([0-9.]+)s", text)
     return None if took is None or done is None else (float(done.group(2)), int(took.group(2)), int(done.group(1)))
+
+
+def _opened(log_file: Path, runs: set[str], spawned: float) -> float | None:
+    """Seconds from ``spawned`` (wall clock) to the last ``opened DAGRun`` line of ``runs`` in a restarted
+    controller's log (its first pass of each); None until every run is there."""
+    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    opened = {m.group(2): m.group(1) for m in re.finditer(r"^(\S+ \S+) INFO kubedag.controller: opened DAGRun \S+/(\S+) ", text, re.M)}
+    if not runs <= set(opened):
+        return None
+    return max(datetime.strptime(opened[run], "%Y-%m-%d %H:%M:%S,%f").timestamp() for run in runs) - spawned
 
 
 def _every_run(clock: PodClock, t0: float, runs: set[str], timeout: float = 120) -> float:

@@ -82,18 +82,19 @@ def cut_off_from_lease(monkeypatch: Any, name: str) -> None:
 
 
 class ControllerProcess:
-    """``kubedag controller --leader-elect`` as a process (``kill()`` is SIGKILL, ``terminate()`` SIGTERM)."""
+    """``kubedag controller --leader-elect`` (``leader_elect=False``: without) as a process (``kill()`` is SIGKILL,
+    ``terminate()`` SIGTERM)."""
 
     def __init__(self, kubeconfig: Path, db_url: str, name: str, log_dir: Path,
-                 timing: tuple[str, str, str] = ('15s', '10s', '2s')) -> None:
+                 timing: tuple[str, str, str] = ('15s', '10s', '2s'), *, leader_elect: bool = True) -> None:
         self.name = name
         env = {**os.environ, 'POD_NAME': name, 'KUBECONFIG': str(kubeconfig)}
         self.log = open(log_dir / f'controller-{name}.log', 'ab')  # noqa: SIM115 - closed by wait()
+        election = ['--leader-elect', '--leader-elect-lease-duration', timing[0], '--leader-elect-renew-deadline',
+                    timing[1], '--leader-elect-retry-period', timing[2], '--leader-elect-lease-namespace', NS]
         self.proc = subprocess.Popen(
             [sys.executable, '-m', 'kubedag.cli.main', 'controller', '-n', NS, '--database-url', db_url,
-             '--liveness-port', '0', '--pod-retention', '10m', '--leader-elect',
-             '--leader-elect-lease-duration', timing[0], '--leader-elect-renew-deadline', timing[1],
-             '--leader-elect-retry-period', timing[2], '--leader-elect-lease-namespace', NS],
+             '--liveness-port', '0', '--pod-retention', '10m', *(election if leader_elect else [])],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def kill(self) -> None:

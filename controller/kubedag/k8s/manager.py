@@ -52,6 +52,14 @@ FINISHED_POD_DELAY = 2.0
 """Seconds a finished run's pod event waits before its pass (issue 13: at a start with 10,000 pods kept, or when
 their retention ends, each pod event of a finished run made a pass over all its tasks, and the runs at work
 waited behind them); events meanwhile join that pass."""
+FIRST_ROUND_WORKERS = 32
+"""DAGRun workers at most while the first passes after a takeover are due (issue 13, "Bounded recovery"):
+``--workers`` plus one extra per run whose warm memory is current, up to this; they end once every active run's
+first pass has begun. Such a pass opens nothing and mostly waits on its pod creation and status write (each
+~0.1-0.5 s on a busy API server), so more of them at once bring the last one's start forward; the API client's
+bounds (``--api-concurrency``, qps) still apply. A run opened from the DB (a restart, a released Lease) is not
+counted: 32 workers for such passes, whose open is a DB write, were not reliably faster (100 runs restarted on
+SQLite, 4 restarts each way; ``benchmarks/failover.py --restart``)."""
 
 
 def utcnow() -> datetime:
@@ -65,7 +73,8 @@ class ControllerConfig:
 
     ``namespaces``: namespaces to watch; empty = the whole cluster. ``database_url``: the metadata DB
     (None: ``KUBEDAG_DATABASE_URL`` or the local SQLite default). ``api_qps``/``api_burst``: client-side
-    rate limit of API requests. ``workers``: DAGRuns reconciled at once. ``pod_retention``: how long a
+    rate limit of API requests. ``workers``: DAGRuns reconciled at once (more for the first passes after a
+    takeover: :data:`FIRST_ROUND_WORKERS`). ``pod_retention``: how long a
     finished try's pod is kept (its log is archived first). ``run_history_limit``: finished DAGRun
     objects kept per DAG (0 = keep all). ``image_pull_timeout``: how long a pod may wait on an image
     error before its try fails. ``liveness_port``: kopf's ``/healthz`` (None: off). ``sensor_image``: the image
@@ -137,6 +146,10 @@ class Manager:
         """At takeover: ``runs`` (DAGRuns queued), ``active``, ``warm`` (memories prepared while following),
         ``current`` (of those, read after the former leader stopped writing: used by their first pass)."""
         self._first_round: set[Key] = set()
+        """Active runs whose first pass since the takeover (or, listed at the start, since the start) has not begun."""
+        self._first_unfinished: set[Key] = set()
+        """Active runs whose first pass has not ended (pod log reads wait for none to be left)."""
+        self._extra_workers = 0
         self._took_over_at = 0.0
         self.stopping = False
 
@@ -171,7 +184,7 @@ class Manager:
         for key in [*first, *self.cache.runs]:  # a new leader looks at every run its informers filled in
             self.run_queue.add(key)
         self.takeover = {"runs": len(self.cache.runs), "active": len(first), "warm": warm, "current": len(current)}
-        self._first_round, self._took_over_at = set(first), time.monotonic()
+        self._took_over_at = time.monotonic()
         if self.leadership is not None:
             log.info("taking over: %d DAGRuns queued, %d active first; %d runs warm, %d of them current (their first "
                      "pass opens nothing)", len(self.cache.runs), len(first), warm, len(current))
@@ -184,18 +197,47 @@ class Manager:
                   run_worker(self.backfill_queue, self.backfills.reconcile, "Backfill"), self.dags.scheduler.run(),
                   self.reaper.run(), self.runs.resync_history(self.config.history_resync.total_seconds(), self.run_queue.add)]
         self.tasks = [asyncio.create_task(loop, name=f"kubedag-{i}") for i, loop in enumerate(loops)]
+        for key in first:
+            self._first_pass_due(key)
+        extra = min(len([k for k in first if k in current]), FIRST_ROUND_WORKERS) - max(1, self.config.workers)
+        for _ in range(max(0, extra)):  # warm first passes: more at once (see FIRST_ROUND_WORKERS)
+            self._extra_workers += 1
+            task = asyncio.create_task(run_worker(self.run_queue, self._reconcile_run, "DAGRun",
+                                                  while_=lambda: bool(self._first_round)), name="kubedag-first-round")
+            self.tasks.append(task)
+            task.add_done_callback(self._extra_worker_ended)
+
+    def _first_pass_due(self, key: Key) -> None:
+        """An active run waits for its first pass since the start or takeover: until no such run is left, pod log
+        reads wait (the first passes' API requests go first; a pass needs none)."""
+        self._first_round.add(key)
+        self._first_unfinished.add(key)
+        self.runs.hold_log_reads()
+
+    def _extra_worker_ended(self, task: asyncio.Task[Any]) -> None:
+        self._extra_workers -= 1
+        if task in self.tasks:
+            self.tasks.remove(task)
 
     async def _reconcile_run(self, key: Key) -> Any:
         """A run's pass; the first of the last active run since this replica took over logs how long after the
-        takeover it began (the bound of the README's "Reliability": every active run reconciled once)."""
+        takeover it began (the bound of the README's "Reliability": every active run reconciled once), and when
+        the last first pass ended, pod log reads resume."""
         if key in self._first_round:
             self._first_round.discard(key)
-            if not self._first_round:
+            if not self._first_round and self.takeover.get("active") and "first_round_ms" not in self.takeover:
                 seconds = time.monotonic() - self._took_over_at
                 self.takeover["first_round_ms"] = round(seconds * 1000)
                 log.info("the first reconcile of every one of the %d active runs began within %.2fs of the takeover",
                          self.takeover.get("active", 0), seconds)
-        return await self.runs.reconcile(key)
+        try:
+            return await self.runs.reconcile(key)
+        finally:
+            if key in self._first_unfinished:
+                self._first_unfinished.discard(key)
+                if not self._first_unfinished:
+                    log.info("the first passes ended %.2fs after the takeover or start", time.monotonic() - self._took_over_at)
+                    self.runs.release_log_reads()
 
     def _fence(self) -> None:
         """Leadership lost: cancel every reconcile and background write now (the client refuses writes already)."""
@@ -252,6 +294,8 @@ class Manager:
         if not self.leading:  # a follower queues nothing: its takeover queues every run (fairly)
             self.standby.touch_run(key)
             return
+        if event_type is None and key not in self.runs.memories and (active(body) or not body.get("status")):
+            self._first_pass_due(key)  # listed at the start
         if event_type == "DELETED":
             self.run_queue.drop(key)
         self.run_queue.add(key)

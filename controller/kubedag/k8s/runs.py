@@ -16,7 +16,8 @@ One pass per key, by the one worker that holds the key (the run's only writer):
 
 A finished try's pod log is read in the background (a read only) and handed to the run's next pass, which
 archives it in its DB write (no second writer): in a busy run the next pass comes with the next pod event, else
-:data:`LOG_BATCH_DELAY` later. Each archived try's pod is handed once to the pod reaper, due
+:data:`LOG_BATCH_DELAY` later; after a start or takeover the reads wait until every active run's first pass ended
+(:meth:`RunReconciler.hold_log_reads`). Each archived try's pod is handed once to the pod reaper, due
 ``pod_retention`` after the try ended. Finished DAGRun objects beyond ``run_history_limit`` per DAG are deleted (their
 pods go with them through owner references; their history stays in the DB).
 
@@ -28,6 +29,7 @@ A history that converges (issue 13): the first pass of a finished run after it i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -67,6 +69,8 @@ LOG_ATTEMPTS = 5
 """Reads of a finished try's pod log before it is archived as unavailable."""
 LOG_BATCH_DELAY = 1.0
 """Seconds after a log was read before the run's next pass archives it, unless another pass comes first."""
+LOG_HOLD_MAX = 60.0
+"""The longest a pod log read waits for the first passes after a start or takeover (:meth:`RunReconciler.hold_log_reads`), seconds."""
 class RunReconciler(RunEnds):
     """Reconciles DAGRuns (see the module docstring); ``memories`` holds each open run's memory.
 
@@ -93,6 +97,8 @@ class RunReconciler(RunEnds):
         self.stale_checks: dict[Key, set[str]] = {}
         """Mailbox: in-process tasks whose kept verdict must be looked at again (their target run changed)."""
         self.reading: set[tuple[Key, TryKey]] = set()
+        self._reads_open = asyncio.Event()
+        self._reads_open.set()
         self.handed: dict[Key, set[str]] = {}
         """Pods of each run handed to the pod reaper (each once)."""
         self.opened: dict[Key, str] = {}
@@ -172,6 +178,16 @@ class RunReconciler(RunEnds):
         for key, prepared in warm.items():
             self.memories[key] = prepared.memory
             self.opened[key] = prepared.uid
+
+    def hold_log_reads(self) -> None:
+        """Pod log reads wait from now on for :meth:`release_log_reads`, at most :data:`LOG_HOLD_MAX` seconds (the
+        first passes after a start or takeover: each read is an API request those passes, which need theirs, would
+        wait behind in the client's rate limit; issue 13, "Bounded recovery")."""
+        self._reads_open.clear()
+
+    def release_log_reads(self) -> None:
+        """Let held pod log reads go (each then archived by its run's next pass, as always)."""
+        self._reads_open.set()
 
     # -- the pass ------------------------------------------------------------------------------------
     async def reconcile(self, key: Key) -> Result:
@@ -447,6 +463,8 @@ class RunReconciler(RunEnds):
     async def _read_log_now(self, key: Key, pod_name: str, try_key: TryKey) -> None:
         text: str | None = None
         try:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._reads_open.wait(), LOG_HOLD_MAX)
             for attempt in range(LOG_ATTEMPTS):
                 try:
                     text = await self._pod_log(key, pod_name)

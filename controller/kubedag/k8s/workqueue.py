@@ -131,10 +131,12 @@ class WorkQueue:
         self._timers.clear()
 
 
-async def run_worker(queue: WorkQueue, reconcile: Callable[[Key], Awaitable[Result | None]], what: str) -> None:
-    """Process keys of ``queue`` forever with ``reconcile`` (see the module docstring); ``what`` names the kind
-    of object in logs and the ``resource`` label of ``kubedag_reconcile_*`` (count by result, errors, duration)."""
-    while True:
+async def run_worker(queue: WorkQueue, reconcile: Callable[[Key], Awaitable[Result | None]], what: str,
+                     while_: Callable[[], bool] | None = None) -> None:
+    """Process keys of ``queue`` with ``reconcile`` (see the module docstring): forever, or while ``while_()``
+    holds when it is asked, before each key (then the worker ends); ``what`` names the kind of object in logs and
+    the ``resource`` label of ``kubedag_reconcile_*`` (count by result, errors, duration)."""
+    while while_ is None or while_():
         key = await queue.get()
         start = time.perf_counter()
         try:
