@@ -47,7 +47,8 @@ log = logging.getLogger("kubedag.controller")
 INTERVAL = 0.5
 """Seconds between two rounds of the standby loop (DAGs validated, changed runs rebuilt, the final read)."""
 REFRESH_INTERVAL = 10.0
-"""The shortest time between two rebuilds of one run's memory while its leader is alive, seconds."""
+"""The shortest time between two rebuilds of one run's memory while its leader is alive, seconds (once the leader
+is quiet, a changed run is rebuilt in the next round)."""
 READERS = 4
 """Run store reads at once during a round."""
 
@@ -134,8 +135,10 @@ class Standby:
             if not active(body) or refused(body):
                 self.warm.pop(key, None)
                 continue
-            final = quiet is not None and quiet <= now and (warm is None or warm.read_at < quiet)
-            if warm is None or final or (key in self.dirty and now - warm.read_at >= REFRESH_INTERVAL):
+            after_quiet = quiet is not None and quiet <= now
+            final = after_quiet and (warm is None or warm.read_at < quiet)
+            # once the leader is quiet a changed run is read again at once: its change is the leader's last write
+            if warm is None or final or (key in self.dirty and (after_quiet or now - warm.read_at >= REFRESH_INTERVAL)):
                 due.append(key)
         gate = asyncio.Semaphore(READERS)
 
