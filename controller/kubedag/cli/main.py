@@ -66,7 +66,8 @@ def controller(
                                         help="API requests in flight at most (the others wait)."),
     api_queue: int = typer.Option(1000, envvar="KUBEDAG_API_QUEUE", min=0,
                                   help="API calls waiting at most; one more fails at once and is retried later."),
-    workers: int = typer.Option(8, envvar="KUBEDAG_WORKERS", min=1, help="DAGRuns reconciled at once."),
+    workers: int = typer.Option(8, envvar="KUBEDAG_WORKERS", min=1, help=(
+        "DAGRuns reconciled at once (after a takeover, up to 32 while the first passes of warm runs last).")),
     pod_retention: str = typer.Option("10m", envvar="KUBEDAG_POD_RETENTION",
                                       help="Keep a finished try's pod this long (its log is archived first)."),
     run_history_limit: int = typer.Option(50, envvar="KUBEDAG_RUN_HISTORY_LIMIT", min=0,
