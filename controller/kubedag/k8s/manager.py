@@ -59,7 +59,7 @@ WORKER_IDLE = 0.5
 ``queueing.idle_timeout``, 5 s by default). A worker holds the whole last event of its object (a pod as the API
 serves it, spec included) until it exits: at a start listing 10,000 kept pods, and in a 1,000-task run's bursts of
 pod events, kopf's default held thousands of them at once (issue 13: RSS 183 MiB after a restart with 10,000 kept
-pods, 122 MiB with this value; ``benchmarks/memory_kept_pods.py``). A later event of the object starts a new
+pods, 137 MiB with this value; ``benchmarks/memory_kept_pods.py``). A later event of the object starts a new
 worker (an asyncio task); kopf still handles one object's events one at a time."""
 
 
