@@ -225,6 +225,10 @@ class RunReconciler(RunEnds):
             self._reaper.schedule(key[0], pod["metadata"]["name"])
         launched = await asyncio.gather(*(self._create_pod(key, dag, plan, body, launch) for launch in plan.launches),
                                         return_exceptions=True)
+        for launch in plan.launches:  # a rescheduled sensor's earlier poke, handed over already: deleted at once
+            earlier = names.pod_name(dag.dag_id, key[1], launch.request.task_id, launch.request.try_number, launch.poke - 1)
+            if launch.request.new_poke and launch.poke > 0 and self._reaper.holds(key[0], earlier):
+                self._reaper.schedule(key[0], earlier)
         for stop in plan.stops:
             if (stop.task_id, stop.try_number) in memory.rejected:
                 continue  # the API server refused its pod: there is none to delete (no DELETE answered 404)
