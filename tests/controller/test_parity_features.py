@@ -68,6 +68,10 @@ def test_four_file_sensors_reschedule_two_at_a_time_until_their_files_appear(k8s
             wait_until(lambda: states(k8s_api.get(DAGRUNS, 'landing-1', NS)).get(f'wait-{i}') == 'success',
                        what=f'wait-{i} met')
         run = wait_phase(k8s_api, 'landing-1')
+        # a sensor's earlier pokes' pods are deleted at once; its last one is kept for --pod-retention
+        wait_until(lambda: sorted(p['metadata']['labels'][names.LABEL_TASK] for p in k8s_api.list(
+            'v1/pods', NS, label_selector=f'{names.LABEL_RUN}=landing-1')) == ['load', *(f'wait-{i}' for i in range(4))],
+            what="the sensors' earlier pokes deleted")
     assert run['status']['phase'] == 'success'
     assert all(e['t'] == 1 for t, e in run['status']['tasks'].items())  # reschedules keep the try number
     pods = k8s_api.list('v1/pods', NS, label_selector=f'{names.LABEL_RUN}=landing-1')

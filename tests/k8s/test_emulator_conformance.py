@@ -420,6 +420,17 @@ def test_list_pagination(k8s):
     assert not rest.metadata._continue
 
 
+def test_every_page_of_a_list_has_the_first_pages_resource_version(k8s):
+    """A client that lists in pages then watches from the list's resourceVersion (kopf with ``chunk_size``) must
+    see every change made while it read the later pages: each page says the first page's resourceVersion."""
+    for i in range(4):
+        k8s.core.create_namespaced_config_map(k8s.namespace, {'metadata': {'name': f'c{i}'}})
+    first = k8s.core.list_namespaced_config_map(k8s.namespace, limit=2)
+    k8s.core.patch_namespaced_config_map('c0', k8s.namespace, {'data': {'changed': 'after the first page'}})
+    rest = k8s.core.list_namespaced_config_map(k8s.namespace, limit=10, _continue=first.metadata._continue)
+    assert rest.metadata.resource_version == first.metadata.resource_version
+
+
 # --- watch ---------------------------------------------------------------------------------------------------
 
 def test_watch_streams_added_modified_deleted_and_resumes(k8s):

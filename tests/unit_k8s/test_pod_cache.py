@@ -82,3 +82,116 @@ def test_a_newer_pod_replaces_the_cached_one_and_an_older_one_does_not():
     assert cache.pods[key][first["metadata"]["name"]]["status"]["phase"] == "Succeeded"
     cache.store_pod("DELETED", later)
     assert key not in cache.pods
+
+
+class _Deletes:
+    """The API client of the pod reaper's DELETEs (answered: the pod existed)."""
+
+    def __init__(self) -> None:
+        self.pods: list[tuple[str, str]] = []
+
+    async def delete(self, api_version: str, plural: str, namespace: str, name: str) -> bool:
+        self.pods.append((namespace, name))
+        return True
+
+
+def _manager_with_a_finished_run(now: list):
+    """A leading manager whose run ``RUN_NAME`` (DAGRun uid ``run-uid``) is open and finished: ``extract`` succeeded
+    in try 1 (archived), ``load`` failed in try 1 (its log not archived yet)."""
+    from kubedag.app.reconcile import RunMemory
+    from kubedag.core.states import DagRunState, TaskInstanceState as S
+    from kubedag.k8s.client import Connection
+    from kubedag.k8s.manager import ControllerConfig, Manager
+    from tests.unit_k8s.podkit import dag_of, run_body
+
+    manager = Manager(ControllerConfig(pod_retention=timedelta(minutes=10)), Connection("https://k8s.invalid"),
+                      store=None, clock=lambda: now[0])
+    manager.leading, manager.client = True, _Deletes()
+    key = (NS, RUN_NAME)
+    manager.cache.runs[key] = run_body(status={"phase": "success"})
+    run = observe.run_from_object(dag_of([{"name": "extract", "command": ["true"]}]), run_body())
+    manager.runs.memories[key] = RunMemory(
+        run=run.__class__(**{**run.__dict__, "state": DagRunState.SUCCESS}),
+        tis={"extract": engine_ti("extract", S.SUCCESS, 1), "load": engine_ti("load", S.FAILED, 1)},
+        launched={"extract": 1, "load": 1}, archived=frozenset({("extract", 1)}))
+    manager.runs.opened[key] = "run-uid"
+    return manager, key
+
+
+def engine_ti(task_id: str, state, try_number: int):
+    from kubedag.core import engine
+
+    return engine.TaskInstance(task_id, state, try_number, START, END)
+
+
+def test_a_kept_pod_of_an_archived_try_is_not_cached_and_is_deleted_when_its_retention_ends():
+    """Issue 13 (flat memory with 10,000 finished pods kept): the pod cache held every kept pod, though nothing reads
+    the pod of a try that is recorded and whose log is archived; such a pod (listed after a restart, or any later event
+    of it) goes to the pod reaper only, due ``pod_retention`` after the try ended, and makes no pass."""
+    import asyncio
+
+    now = [END + timedelta(minutes=1)]
+    manager, key = _manager_with_a_finished_run(now)
+    archived = pod("extract", 1, "Succeeded", terminated(0, START, END))
+    unarchived = pod("load", 1, "Failed", terminated(1, START, END))
+    name = archived["metadata"]["name"]
+
+    async def scenario() -> tuple[list, list]:
+        reaper = asyncio.create_task(manager.reaper.run())
+        manager.on_pod_event(None, archived)  # as listed at a start
+        manager.on_pod_event(None, unarchived)
+        manager.on_pod_event("MODIFIED", archived)
+        await asyncio.sleep(0.05)
+        before = list(manager.client.pods)
+        now[0] = END + timedelta(minutes=10, seconds=1)
+        manager.reaper._wake.set()
+        await asyncio.sleep(0.05)
+        after = list(manager.client.pods)
+        manager.on_pod_event("DELETED", archived)
+        reaper.cancel()
+        return before, after
+
+    before, after = asyncio.run(scenario())
+    assert list(manager.cache.pods[key]) == [unarchived["metadata"]["name"]]  # the archived try's pod is not cached
+    assert manager.cache.retained(NS, name) is False  # deleted and seen gone: nothing is kept of it
+    assert before == [] and after == [(NS, name)]  # deleted once, when its retention ended
+    assert manager.reaper.pending() == 0
+
+
+def test_a_pod_that_is_not_of_an_archived_try_of_the_open_run_is_cached():
+    """A pod of a deleted DAGRun of the same name (deleted at once by the run's pass), of a later try, or being
+    deleted stays in the pod cache."""
+    import asyncio
+
+    now = [END + timedelta(minutes=1)]
+    manager, key = _manager_with_a_finished_run(now)
+    other_run = pod("extract", 1, "Succeeded", terminated(0, START, END))
+    other_run["metadata"]["ownerReferences"] = [{"kind": "DAGRun", "name": RUN_NAME, "uid": "an-older-run"}]
+    later_try = pod("extract", 2, "Running", running(START))
+    being_deleted = pod("extract", 1, "Succeeded", terminated(0, START, END), deletion=END)
+
+    async def scenario(*pods: dict) -> tuple[list[str], int]:
+        manager, key = _manager_with_a_finished_run(now)
+        for p in pods:
+            manager.on_pod_event("ADDED", p)
+        return sorted(manager.cache.pods[key]), manager.reaper.pending()
+
+    assert asyncio.run(scenario(other_run, later_try)) == (sorted(p["metadata"]["name"] for p in (other_run, later_try)), 0)
+    assert asyncio.run(scenario(being_deleted)) == ([being_deleted["metadata"]["name"]], 0)
+
+
+def test_kopf_keeps_no_memory_of_a_pod_but_of_the_other_kinds():
+    """Issue 13: kopf kept a record of every watched object (about 0.9 KiB each: 9 MB with 10,000 kept pods); the
+    controller's memories make each pod's record ephemeral (checked on the installed kopf: the class is not public)."""
+    import asyncio
+
+    from kubedag.k8s.informers import kopf_memories
+
+    memories = kopf_memories()
+
+    async def recall() -> int:
+        await memories.recall({"kind": "Pod", "metadata": {"uid": "pod-uid"}}, noticed_by_listing=True)
+        await memories.recall({"kind": "DAGRun", "metadata": {"uid": "run-uid"}}, noticed_by_listing=True)
+        return len(list(memories.iter_all_memories()))
+
+    assert asyncio.run(recall()) == 1

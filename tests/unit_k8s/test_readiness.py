@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from kubedag.core import naming as names
@@ -12,16 +13,18 @@ from kubedag.k8s.readiness import CacheSync, loop_answers
 
 
 class Lister:
-    """A client whose listings are ``objects[plural]`` (the API server's truth)."""
+    """A client whose listings are ``objects[plural]`` (the API server's truth), served in pages of two."""
 
     def __init__(self, objects: dict[str, list[dict[str, Any]]]) -> None:
         self.objects = objects
         self.calls: list[tuple[str, str | None, str | None]] = []
 
-    async def list(self, api_version: str, plural: str, namespace: str | None,
-                   label_selector: str | None = None) -> list[dict[str, Any]]:
+    async def pages(self, api_version: str, plural: str, namespace: str | None,
+                    label_selector: str | None = None) -> AsyncIterator[list[dict[str, Any]]]:
         self.calls.append((plural, namespace, label_selector))
-        return self.objects.get(plural, [])
+        items = self.objects.get(plural, [])
+        for i in range(0, len(items), 2):
+            yield items[i:i + 2]
 
 
 def obj(name: str, namespace: str = "default", **labels: str) -> dict[str, Any]:
@@ -80,6 +83,27 @@ def test_while_the_caches_fill_the_objects_are_listed_again_only_every_relist_se
     lists, reason = asyncio.run(scenario())
     assert lists == 1
     assert reason == "informer cache not synced: pod default/etl-1-t2-1 not seen yet"
+    assert sync.check() is None
+
+
+def test_a_kept_pod_of_an_archived_try_counts_as_seen_though_not_cached():
+    """Issue 13 (flat memory): the pod of an archived try is handed to the pod reaper instead of the pod cache; the
+    caches are synced once every other listed pod is cached."""
+    cache = Cache()
+    pods = [obj(f"etl-1-t{i}-1", **{names.LABEL_RUN: "etl-1"}) for i in range(5)]
+    retained = {("default", p["metadata"]["name"]) for p in pods[:4]}
+    cache.retained = lambda namespace, name: (namespace, name) in retained
+    sync = CacheSync(cache, lambda: Lister({"pods": pods}), ["default"], interval=0.01)
+
+    async def scenario() -> str | None:
+        task = asyncio.create_task(sync.run())
+        await asyncio.sleep(0.05)
+        reason = sync.check()
+        cache.store_pod("ADDED", pods[4])
+        await asyncio.wait_for(task, 5)
+        return reason
+
+    assert asyncio.run(scenario()) == "informer cache not synced: pod default/etl-1-t4-1 not seen yet"
     assert sync.check() is None
 
 

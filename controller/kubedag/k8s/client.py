@@ -18,7 +18,7 @@ import asyncio
 import json
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ JSON_MERGE = "application/merge-patch+json"
 USER_AGENT = "kubedag-controller"
 """The ``User-Agent`` of the controller's own requests (kopf's watches send kopf's)."""
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+LIST_CHUNK = 500
+"""Objects a page of a list at most (the controller's own lists and its informers' initial listings)."""
 VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 """The Kubernetes verb of a request by HTTP method (a GET of a collection is ``list``: its caller says so)."""
 
@@ -290,10 +292,24 @@ class KubeClient:
             raise
 
     async def list(self, api_version: str, plural: str, namespace: str | None, label_selector: str | None = None) -> list[dict[str, Any]]:
-        """The items of a list (one page; the controller's collections are small)."""
-        params = {"labelSelector": label_selector} if label_selector else None
-        answer = await self.request("GET", resource_path(api_version, plural, namespace), params=params, verb="list")
-        return list(answer.get("items") or [])
+        """The items of a list, read in pages (:meth:`pages`)."""
+        return [item async for page in self.pages(api_version, plural, namespace, label_selector) for item in page]
+
+    async def pages(self, api_version: str, plural: str, namespace: str | None, label_selector: str | None = None,
+                    limit: int = LIST_CHUNK) -> AsyncIterator[list[dict[str, Any]]]:
+        """The items of a list, at most ``limit`` a page (the API's ``limit``/``continue``), so that a large list
+        (10,000 kept pods after a restart) is never decoded at once. Raises :class:`ApiError` (410 ``Expired``: the
+        continue token outlived the API server's history; list again)."""
+        params = {"limit": str(limit)}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        while True:
+            answer = await self.request("GET", resource_path(api_version, plural, namespace), params=params, verb="list")
+            yield list(answer.get("items") or [])
+            token = (answer.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            params["continue"] = token
 
     async def create(self, api_version: str, plural: str, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]:
         """Create ``obj``; the created object. 409 AlreadyExists raises :class:`ApiError`."""

@@ -28,10 +28,11 @@ from typing import Any
 
 from kubedag import __version__
 from kubedag.app.ports import RunStore
+from kubedag.core import naming as names
 from kubedag.core.states import DagRunState
 from kubedag.k8s import checks, informers, recovery
 from kubedag.k8s.backfill import BackfillReconciler
-from kubedag.k8s.client import Connection, KubeClient
+from kubedag.k8s.client import LIST_CHUNK, Connection, KubeClient
 from kubedag.k8s.limits import RequestLimits
 from kubedag.k8s.dags import DagReconciler
 from kubedag.k8s.events import EventPoster, WebhookNotifications
@@ -60,6 +61,14 @@ first pass has begun. Such a pass opens nothing and mostly waits on its pod crea
 bounds (``--api-concurrency``, qps) still apply. A run opened from the DB (a restart, a released Lease) is not
 counted: 32 workers for such passes, whose open is a DB write, were not reliably faster (100 runs restarted on
 SQLite, 4 restarts each way; ``benchmarks/failover.py --restart``)."""
+
+WORKER_IDLE = 0.5
+"""Seconds an idle kopf worker of one object waits for its next event before it exits (kopf's
+``queueing.idle_timeout``, 5 s by default). A worker holds the whole last event of its object (a pod as the API
+serves it, spec included) until it exits: at a start listing 10,000 kept pods, and in a 1,000-task run's bursts of
+pod events, kopf's default held thousands of them at once (issue 13: RSS 183 MiB after a restart with 10,000 kept
+pods, 137 MiB with this value; ``benchmarks/memory_kept_pods.py``). A later event of the object starts a new
+worker (an asyncio task); kopf still handles one object's events one at a time."""
 
 
 def utcnow() -> datetime:
@@ -122,6 +131,7 @@ class Manager:
         get_client = lambda: self.client  # noqa: E731 - the session opens at start()
         self.events = EventPoster(get_client, self.background, self.masker.mask, clock)
         self.reaper = PodReaper(self._delete_pod, clock)
+        self.cache.retained = self.reaper.holds
         self.dags = DagReconciler(self.cache, get_client, store, self._db, self.events, clock,
                                   phase_of=lambda k: self.runs.phase_of(k), last_run=lambda k: self.runs.last_run(k),
                                   run_waits=self.run_queue.add, seen_run=self.on_run_event)
@@ -327,12 +337,23 @@ class Manager:
             self.run_queue.add(run_key)
 
     def on_pod_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """One of kubedag's pods changed: its DAGRun is reconciled; a deleted pod's deletion is done."""
-        key = self.cache.store_pod(event_type, body)
-        if key is None:
+        """One of kubedag's pods changed: its DAGRun is reconciled; a deleted pod's deletion is done. A pod of an
+        archived try that the pod reaper holds (:meth:`kubedag.k8s.runs.RunReconciler.retain`: handed now, or
+        before) is not cached, and only its deletion makes a pass."""
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace") or "", (meta.get("labels") or {}).get(names.LABEL_RUN) or "")
+        if not key[1]:
             return
+        name = meta.get("name") or ""
+        uncached = name not in self.cache.pods.get(key, {})
         if event_type == "DELETED":
-            self.reaper.gone(key[0], (body.get("metadata") or {}).get("name") or "")
+            self.reaper.gone(key[0], name)
+            if not uncached:
+                self.cache.store_pod(event_type, body)
+        elif uncached and (self.reaper.holds(key[0], name) or (self.leading and self.runs.retain(key, body))):
+            return
+        else:
+            self.cache.store_pod(event_type, body)
         if not self.leading:
             return  # a follower queues nothing (its standby reads runs on its own)
         if self.runs.phase_of(key) in (DagRunState.SUCCESS, DagRunState.FAILED):
@@ -411,12 +432,14 @@ async def run(manager: Manager, *, stop_flag: Any = None, ready_flag: Any = None
 
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False
+    settings.watching.chunk_size = LIST_CHUNK  # a restart with 10,000 kept pods lists them in pages
+    settings.queueing.idle_timeout = WORKER_IDLE
     recovery.apply_bounds(settings)
     stop = asyncio.get_running_loop().create_future()
     watcher = asyncio.create_task(_stop_when(stop, stop_flag, manager), name="kubedag-stop")
     try:
-        await kopf.operator(registry=make_registry(manager), settings=settings, stop_flag=stop,
-                            ready_flag=ready_flag, **operator_kwargs(manager.config))
+        await kopf.operator(registry=make_registry(manager), settings=settings, stop_flag=stop, ready_flag=ready_flag,
+                            memories=informers.kopf_memories(), **operator_kwargs(manager.config))
     finally:
         watcher.cancel()
     if manager.leader_lost():

@@ -80,18 +80,19 @@ class CacheSync:
         out: list[Listed] = []
         for namespace in self.namespaces:
             for plural in (DAGS, DAGRUNS, POOLS, BACKFILLS):
-                out += [(plural, key_of(body), key_of(body)[1])
-                        for body in await client.list(names.API_VERSION, plural, namespace)]
-            for pod in await client.list("v1", "pods", namespace, label_selector=names.LABEL_RUN):
-                meta = pod.get("metadata") or {}
-                run = (meta.get("namespace") or "", (meta.get("labels") or {}).get(names.LABEL_RUN) or "")
-                out.append(("pods", run, meta.get("name") or ""))
+                async for page in client.pages(names.API_VERSION, plural, namespace):
+                    out += [(plural, key_of(body), key_of(body)[1]) for body in page]
+            async for page in client.pages("v1", "pods", namespace, label_selector=names.LABEL_RUN):
+                for pod in page:  # in pages: 10,000 kept pods are never decoded at once
+                    meta = pod.get("metadata") or {}
+                    run = (meta.get("namespace") or "", (meta.get("labels") or {}).get(names.LABEL_RUN) or "")
+                    out.append(("pods", run, meta.get("name") or ""))
         return out
 
     def _held(self, entry: Listed) -> bool:
         plural, key, name = entry
         if plural == "pods":
-            return name in self.cache.pods.get(key, {})
+            return name in self.cache.pods.get(key, {}) or self.cache.retained(key[0], name)
         objects = {DAGS: self.cache.dags, DAGRUNS: self.cache.runs, POOLS: self.cache.pools,
                    BACKFILLS: self.cache.backfills}[plural]
         return key in objects

@@ -7,6 +7,11 @@ already scheduled or being deleted is ignored), one loop waits for the earliest 
 and a DELETE that the API server accepted stays *in flight* until the pod informer reports the pod gone
 (:meth:`PodReaper.gone`), so it is never sent twice. A DELETE that fails (not 404) is retried with backoff. At
 most :data:`CONCURRENCY` deletes run at once.
+
+The queue is compact (issue 13: flat memory with 10,000 finished pods kept): a pod handed to it is no longer held in
+the pod cache (:meth:`kubedag.k8s.runs.RunReconciler.retain`), so the queue is all the controller keeps of a kept
+pod: a ``(due, (namespace, name))`` heap entry and its due time by key, the time as POSIX seconds (a float),
+the namespace interned.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,11 +42,10 @@ class PodReaper:
     def __init__(self, delete: Callable[[str, str], Any], clock: Callable[[], datetime]) -> None:
         self._delete = delete
         self._clock = clock
-        self._heap: list[tuple[datetime, int, PodKey]] = []
-        self._due: dict[PodKey, datetime] = {}
+        self._heap: list[tuple[float, PodKey]] = []
+        self._due: dict[PodKey, float] = {}
         self.in_flight: set[PodKey] = set()
         self._failures: dict[PodKey, int] = {}
-        self._seq = 0
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self.issued = 0
@@ -49,14 +54,18 @@ class PodReaper:
     def schedule(self, namespace: str, name: str, at: datetime | None = None) -> None:
         """Delete pod ``name`` at ``at`` (None: now). Ignored when it is being deleted or already due at or before
         ``at``; an earlier time replaces a later one."""
-        key = (namespace, name)
-        at = at or self._clock()
-        if key in self.in_flight or (key in self._due and self._due[key] <= at):
+        key = (sys.intern(namespace), name)
+        due = (at or self._clock()).timestamp()
+        if key in self.in_flight or (key in self._due and self._due[key] <= due):
             return
-        self._due[key] = at
-        self._seq += 1
-        heapq.heappush(self._heap, (at, self._seq, key))
+        self._due[key] = due
+        heapq.heappush(self._heap, (due, key))
         self._wake.set()
+
+    def holds(self, namespace: str, name: str) -> bool:
+        """Whether pod ``name`` is scheduled for deletion or being deleted."""
+        key = (namespace, name)
+        return key in self._due or key in self.in_flight
 
     def gone(self, namespace: str, name: str) -> None:
         """The informer saw the pod deleted: nothing more to do for it."""
@@ -74,9 +83,9 @@ class PodReaper:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while True:
-                now = self._clock()
+                now = self._clock().timestamp()
                 while self._heap and self._heap[0][0] <= now:
-                    at, _, key = heapq.heappop(self._heap)
+                    at, key = heapq.heappop(self._heap)
                     if self._due.get(key) != at:
                         continue  # superseded, or gone
                     del self._due[key]
@@ -85,7 +94,7 @@ class PodReaper:
                     task = asyncio.create_task(self._issue(key))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                timeout = 3600.0 if not self._heap else max(0.0, (self._heap[0][0] - self._clock()).total_seconds())
+                timeout = 3600.0 if not self._heap else max(0.0, self._heap[0][0] - self._clock().timestamp())
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=min(timeout, 3600.0))

@@ -18,7 +18,8 @@ A finished try's pod log is read in the background (a read only) and handed to t
 archives it in its DB write (no second writer): in a busy run the next pass comes with the next pod event, else
 :data:`LOG_BATCH_DELAY` later; after a start or takeover the reads wait until every active run's first pass ended
 (:meth:`RunReconciler.hold_log_reads`). Each archived try's pod is handed once to the pod reaper, due
-``pod_retention`` after the try ended. Finished DAGRun objects beyond ``run_history_limit`` per DAG are deleted (their
+``pod_retention`` after the try ended, and leaves the pod cache (:meth:`RunReconciler.retain`: the events of a
+kept pod of an archived try are not cached either). Finished DAGRun objects beyond ``run_history_limit`` per DAG are deleted (their
 pods go with them through owner references; their history stays in the DB).
 
 A history that converges (issue 13): the first pass of a finished run after it is opened (a start), and every
@@ -99,8 +100,6 @@ class RunReconciler(RunEnds):
         self.reading: set[tuple[Key, TryKey]] = set()
         self._reads_open = asyncio.Event()
         self._reads_open.set()
-        self.handed: dict[Key, set[str]] = {}
-        """Pods of each run handed to the pod reaper (each once)."""
         self.opened: dict[Key, str] = {}
         """The uid of the DAGRun object each memory was opened for."""
         self.verify: set[Key] = set()
@@ -197,7 +196,6 @@ class RunReconciler(RunEnds):
             # deleted, or deleted and created again under the same name: the memory was another object's
             self.memories.pop(key, None)
             self.logs.pop(key, None)
-            self.handed.pop(key, None)
             self.opened.pop(key, None)
         if body is None:
             return Result()
@@ -243,6 +241,10 @@ class RunReconciler(RunEnds):
             self._reaper.schedule(key[0], pod["metadata"]["name"])
         launched = await asyncio.gather(*(self._create_pod(key, dag, plan, body, launch) for launch in plan.launches),
                                         return_exceptions=True)
+        for launch in plan.launches:  # a rescheduled sensor's earlier poke, handed over already: deleted at once
+            earlier = names.pod_name(dag.dag_id, key[1], launch.request.task_id, launch.request.try_number, launch.poke - 1)
+            if launch.request.new_poke and launch.poke > 0 and self._reaper.holds(key[0], earlier):
+                self._reaper.schedule(key[0], earlier)
         for stop in plan.stops:
             if (stop.task_id, stop.try_number) in memory.rejected:
                 continue  # the API server refused its pod: there is none to delete (no DELETE answered 404)
@@ -279,7 +281,6 @@ class RunReconciler(RunEnds):
             self._notifications(key[0], notifier, notification)
         for old, ti in plan.failure_notices:
             self._background.spawn(self._notify_with_log(key, dag, memory, old, ti), f"notifying {ti.task_id}")
-        retention = self.config.pod_retention
         for (task_id, try_number), pod in pods.items():
             ti = memory.tis.get(task_id)
             if ti is not None and ti.try_number == try_number and ti.state in engine.ACTIVE_STATES:
@@ -288,16 +289,46 @@ class RunReconciler(RunEnds):
                 if "uid" in (pod.get("metadata") or {}):
                     self._read_log(key, pod["metadata"]["name"], (task_id, try_number))
                 continue
-            name = pod["metadata"]["name"]
-            handed = self.handed.setdefault(key, set())
-            if name in handed or pod["metadata"].get("deletionTimestamp"):  # handed already, or being deleted
-                continue
-            handed.add(name)
-            end = observe.observe_pod(pod, now, self.config.image_pull_timeout).finished_at
-            end = end or (ti.end_date if ti is not None and ti.try_number == try_number else None) or now
-            self._reaper.schedule(key[0], name, end + retention)
+            if not pod["metadata"].get("deletionTimestamp"):  # else being deleted: its DELETED event drops it
+                self._hand_over(key, pod, ti, try_number, now)
         if plan.pools_touched or plan.pools_freed:
             self._pools_changed(key[0], plan.pools_touched, plan.pools_freed)
+
+    def retain(self, key: Key, pod: Mapping[str, Any]) -> bool:
+        """Hand a pod of an archived try of run ``key`` to the pod reaper instead of the pod cache (issue 13: flat
+        memory with 10,000 finished pods kept); False (nothing done) unless the run's memory is open for the pod's
+        DAGRun, the pod is its try's current poke, not being deleted, and its try is archived and not active.
+        Called by the pod informer's routing for each event of a pod not cached (a start lists the kept pods)."""
+        memory, meta = self.memories.get(key), pod.get("metadata") or {}
+        uid = self.opened.get(key)
+        if memory is None or not uid or meta.get("deletionTimestamp") or not owned_by(pod, uid) \
+                or uid != ((self.cache.runs.get(key) or {}).get("metadata") or {}).get("uid"):
+            return False
+        labels = meta.get("labels") or {}
+        try:
+            task_id, try_number, poke = labels[names.LABEL_TASK], int(labels[names.LABEL_TRY]), int(labels.get(names.LABEL_POKE) or 0)
+        except (KeyError, ValueError):
+            return False
+        ti = memory.tis.get(task_id)
+        if (task_id, try_number) not in memory.archived or poke != memory.poke(task_id, try_number) \
+                or (ti is not None and ti.try_number == try_number and ti.state in engine.ACTIVE_STATES):
+            return False
+        self._hand_over(key, pod, ti, try_number, self._clock())
+        return True
+
+    def _hand_over(self, key: Key, pod: Mapping[str, Any], ti: engine.TaskInstance | None, try_number: int,
+                   now: datetime) -> None:
+        """Schedule an archived try's pod for deletion ``pod_retention`` after the try ended, and drop it from the
+        pod cache: nothing reads it any more (the try is recorded, its log archived), and the reaper's entry is all
+        that is kept of it until it is deleted (:meth:`kubedag.k8s.manager.Manager.on_pod_event` then caches none
+        of its events)."""
+        name = pod["metadata"]["name"]
+        end = observe.observe_pod(pod, now, self.config.image_pull_timeout).finished_at
+        end = end or (ti.end_date if ti is not None and ti.try_number == try_number else None) or now
+        self._reaper.schedule(key[0], name, end + self.config.pod_retention)
+        cached = self.cache.pods.get(key)
+        if cached is not None and cached.pop(name, None) is not None and not cached:
+            del self.cache.pods[key]
 
     def _requeue_after(self, memory: RunMemory, pods: Mapping[TryKey, Mapping[str, Any]], wake_at: datetime | None,
                        now: datetime) -> float | None:

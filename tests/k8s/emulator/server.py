@@ -620,20 +620,21 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
     def op_list(self, rt: ResourceType, namespace: str | None, params: dict[str, str]) -> dict[str, Any]:
         items = self.select(rt, namespace, label_selector=params.get('labelSelector'),
                             field_selector=params.get('fieldSelector'))
-        start = 0
+        start, list_rv = 0, self.resource_version
         if params.get('continue'):
             try:
                 token = json.loads(base64.urlsafe_b64decode(params['continue']))
                 start = next((i for i, o in enumerate(items)
                               if [o['metadata'].get('namespace') or '', o['metadata']['name']] > token['after']), len(items))
+                list_rv = int(token['rv'])  # every page says the first page's resourceVersion, as the API server's
             except (ValueError, KeyError, TypeError):
                 raise errors.bad_request('continue key is not valid')
         items = items[start:]
-        meta: dict[str, Any] = {'resourceVersion': str(self.resource_version)}
+        meta: dict[str, Any] = {'resourceVersion': str(list_rv)}
         limit = int(params.get('limit') or 0)
         if limit and len(items) > limit:
             last = items[limit - 1]['metadata']
-            token = {'after': [last.get('namespace') or '', last['name']], 'rv': self.resource_version}
+            token = {'after': [last.get('namespace') or '', last['name']], 'rv': list_rv}
             meta['continue'] = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
             meta['remainingItemCount'] = len(items) - limit
             items = items[:limit]
