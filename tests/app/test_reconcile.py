@@ -129,3 +129,18 @@ def test_a_try_that_fails_to_render_has_a_log_saying_why():
     assert text.startswith(f"[{T0.isoformat()}] kubedag: ERROR template error in ")
     assert "***_name" in text and "no_such" not in text
     assert ("bad", 1) in plan.memory.archived
+
+
+def test_a_reopened_sensor_past_its_first_poke_still_has_its_current_pokes_log_to_archive():
+    """After a restart partway through a rescheduled sensor, the DB has a log for its try (an earlier poke's): the
+    reopened memory must not take the try as archived, or the current poke's log would never be read (the try's
+    log would stay the earlier poke's). A finished try, and a sensor on its first poke, stay as the DB has them."""
+    run = engine.DagRun("etl", "manual__1", RunType.MANUAL, T0, T0, T0, state=DagRunState.RUNNING)
+    stored = StoredRun(tis={"wait": engine.TaskInstance("wait", S.RUNNING, 1),
+                            "later": engine.TaskInstance("later", S.UP_FOR_RESCHEDULE, 1),
+                            "first": engine.TaskInstance("first", S.RUNNING, 1),
+                            "a": engine.TaskInstance("a", S.SUCCESS, 1)},
+                       archived=frozenset({("wait", 1), ("later", 1), ("first", 1), ("a", 1)}))
+    memory = open_memory(run, stored, {}, launched={"wait": 1, "later": 1, "first": 1}, pokes={"wait": 2, "later": 3},
+                         applied=[])
+    assert memory.archived == {("first", 1), ("a", 1)}

@@ -14,6 +14,7 @@ from typing import Any
 
 from kubedag.app.ports import StoredRun, TryKey
 from kubedag.core import engine, runpass
+from kubedag.core.states import TaskInstanceState as S
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,16 @@ class RunMemory:
 def open_memory(run: engine.DagRun, stored: StoredRun, status_tis: Mapping[str, engine.TaskInstance], *,
                 launched: Mapping[str, int], pokes: Mapping[str, int], applied: Sequence[str]) -> RunMemory:
     """A run's memory when it is (re)opened: task instances from the store, else from the executor's record of
-    them (a DAGRun's status, when the DB is new); ``launched``/``pokes``/``applied`` from that record."""
-    return RunMemory(run=run, tis=dict(stored.tis or status_tis), launched=dict(launched), pokes=dict(pokes),
-                     xcoms=dict(stored.xcoms), applied=tuple(applied), archived=stored.archived)
+    them (a DAGRun's status, when the DB is new); ``launched``/``pokes``/``applied`` from that record.
+
+    A rescheduled sensor's try that has not ended and is past its first poke is not taken as archived even when
+    the DB has a log for it: that log is an earlier poke's, and the current poke's pod log is still to be read
+    (as a pass forgets the try's archive when it starts a new poke; :func:`kubedag.app.reconcile.reconcile_run`)."""
+    tis = dict(stored.tis or status_tis)
+    poking = {(t, ti.try_number) for t, ti in tis.items()
+              if pokes.get(t, 0) > 0 and ti.state in (*engine.ACTIVE_STATES, S.UP_FOR_RESCHEDULE)}
+    return RunMemory(run=run, tis=tis, launched=dict(launched), pokes=dict(pokes),
+                     xcoms=dict(stored.xcoms), applied=tuple(applied), archived=stored.archived - poking)
 
 
 __all__ = ["RunMemory", "open_memory"]
