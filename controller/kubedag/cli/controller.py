@@ -47,7 +47,7 @@ async def serve(config: ControllerConfig, *, connection: Connection | None = Non
 
         engine_, sessionmaker = await asyncio.to_thread(open_store_waiting, config.database_url, say=log.warning)
     manager = Manager(config, connection, SqlRunStore(sessionmaker), make_sender=make_sender, clock=clock)
-    sync = CacheSync(manager.cache, lambda: manager.client, config.namespaces)
+    sync = CacheSync(manager.cache, lambda: manager.client, config.namespaces, on_synced=manager.hold_finished_runs())
     if probes is not None:
         probes.set_checks(ready=[sync.check, lambda: db_unreachable(sessionmaker)],
                           alive=[loop_answers(asyncio.get_running_loop())])
@@ -72,6 +72,8 @@ def main(config: ControllerConfig, log_level: str = "INFO", make_sender: Callabl
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kopf").setLevel(max(logging.INFO, logging.getLogger().level))
+    # kopf logs "Handler ... succeeded" at INFO for every watch event: 10,000 lines when a start lists 10,000 kept pods
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     log.info("kubedag controller %s starting; namespaces: %s", os.environ.get("HOSTNAME", ""), config.namespaces or "all")
     try:
         probes = ProbeServer(*metrics_address).start() if metrics_address else None

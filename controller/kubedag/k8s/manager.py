@@ -62,6 +62,9 @@ bounds (``--api-concurrency``, qps) still apply. A run opened from the DB (a res
 counted: 32 workers for such passes, whose open is a DB write, were not reliably faster (100 runs restarted on
 SQLite, 4 restarts each way; ``benchmarks/failover.py --restart``)."""
 
+SYNC_HOLD_MAX = 60.0
+"""The longest finished runs' passes wait for the informer caches to be synced after the reconciles start, seconds
+(:meth:`Manager.hold_finished_runs`; an API server that never lets the caches sync does not stop them for good)."""
 WORKER_IDLE = 0.5
 """Seconds an idle kopf worker of one object waits for its next event before it exits (kopf's
 ``queueing.idle_timeout``, 5 s by default). A worker holds the whole last event of its object (a pod as the API
@@ -134,10 +137,10 @@ class Manager:
         self.cache.retained = self.reaper.holds
         self.dags = DagReconciler(self.cache, get_client, store, self._db, self.events, clock,
                                   phase_of=lambda k: self.runs.phase_of(k), last_run=lambda k: self.runs.last_run(k),
-                                  run_waits=self.run_queue.add, seen_run=self.on_run_event)
+                                  run_waits=self._run_waits, seen_run=self.on_run_event)
         in_process = checks.InProcessTasks(self.cache, get_client, self.dags.dag_of, self.events, store, self._db,
                                            self.on_run_event)
-        self.runs = RunReconciler(config, self.cache, get_client, store, self._db, dag_of=self.dags.dag_of,
+        self.runs = RunReconciler(config, self.cache, get_client, store, self._db, dag_of=self._dag_of,
                                   in_process=in_process, sources=SourceCache(get_client, self.masker, config.sources_ttl),
                                   masker=self.masker, events=self.events,
                                   notifications=WebhookNotifications(get_client, self.masker.mask, make_sender), reaper=self.reaper,
@@ -160,6 +163,8 @@ class Manager:
         self._first_unfinished: set[Key] = set()
         """Active runs whose first pass has not ended (pod log reads wait for none to be left)."""
         self._extra_workers = 0
+        self._unhold: asyncio.TimerHandle | None = None
+        self._first_passes_ended = False
         self._took_over_at = 0.0
         self.stopping = False
 
@@ -192,7 +197,7 @@ class Manager:
         self.runs.adopt(current)
         first = [k for k, body in self.cache.runs.items() if active(body) or not body.get("status")]
         for key in [*first, *self.cache.runs]:  # a new leader looks at every run its informers filled in
-            self.run_queue.add(key)
+            self.run_queue.add(key, later=not self._due_first(self.cache.runs[key]))  # finished: behind every other
         self.takeover = {"runs": len(self.cache.runs), "active": len(first), "warm": warm, "current": len(current)}
         self._took_over_at = time.monotonic()
         if self.leadership is not None:
@@ -205,8 +210,9 @@ class Manager:
         loops = [run_worker(self.run_queue, self._reconcile_run, "DAGRun") for _ in range(max(1, self.config.workers))]
         loops += [run_worker(self.dag_queue, self.dags.reconcile, "DAG"), run_worker(self.pool_queue, self.pools.reconcile, "Pool"),
                   run_worker(self.backfill_queue, self.backfills.reconcile, "Backfill"), self.dags.scheduler.run(),
-                  self.reaper.run(), self.runs.resync_history(self.config.history_resync.total_seconds(), self.run_queue.add)]
+                  self.reaper.run(), self.runs.resync_history(self.config.history_resync.total_seconds(), self._add_later)]
         self.tasks = [asyncio.create_task(loop, name=f"kubedag-{i}") for i, loop in enumerate(loops)]
+        self._unhold = asyncio.get_running_loop().call_later(SYNC_HOLD_MAX, self.run_queue.release_later)
         for key in first:
             self._first_pass_due(key)
         extra = min(len([k for k in first if k in current]), FIRST_ROUND_WORKERS) - max(1, self.config.workers)
@@ -223,6 +229,38 @@ class Manager:
         self._first_round.add(key)
         self._first_unfinished.add(key)
         self.runs.hold_log_reads()
+
+    @staticmethod
+    def _due_first(body: Mapping[str, Any]) -> bool:
+        """Whether a run's pass after a start or takeover comes in the first round (active, or new: no status)."""
+        return active(body) or not body.get("status")
+
+    def _run_waits(self, key: Key) -> None:
+        """A run looks at its DAG again (validated, changed or deleted): a finished one behind the active ones."""
+        body = self.cache.runs.get(key)
+        self.run_queue.add(key, later=body is not None and not self._due_first(body))
+
+    def hold_finished_runs(self) -> Callable[[], None]:
+        """Finished runs' passes (the run queue's lower lane) wait until the returned callable is called — the
+        informer caches synced (:class:`kubedag.k8s.readiness.CacheSync`): a finished run's first pass compares its
+        DB history with its kept pods, which must be cached by then — or :data:`SYNC_HOLD_MAX` seconds after the
+        reconciles start (issue 13, "Bounded recovery")."""
+        self.run_queue.hold_later()
+        return self.run_queue.release_later
+
+    def _add_later(self, key: Key) -> None:
+        """Queue a run behind every other queued run (a finished run's convergence pass: issue 13, "Bounded
+        recovery")."""
+        self.run_queue.add(key, later=True)
+
+    def _dag_of(self, namespace: str, name: str) -> Any:
+        """:meth:`kubedag.k8s.dags.DagReconciler.dag_of`, the DAG validated now if its object was not yet (a start:
+        the run's first pass need not wait for the DAG's reconcile, which then reuses this parse)."""
+        dag = self.dags.dag_of(namespace, name)
+        if dag is None:
+            self.dags.prepare((namespace, name))
+            dag = self.dags.dag_of(namespace, name)
+        return dag
 
     def _extra_worker_ended(self, task: asyncio.Task[Any]) -> None:
         self._extra_workers -= 1
@@ -246,7 +284,9 @@ class Manager:
             if key in self._first_unfinished:
                 self._first_unfinished.discard(key)
                 if not self._first_unfinished:
-                    log.info("the first passes ended %.2fs after the takeover or start", time.monotonic() - self._took_over_at)
+                    if not self._first_passes_ended:  # once: later ones are of runs listed late, or new
+                        self._first_passes_ended = True
+                        log.info("the first passes ended %.2fs after the takeover or start", time.monotonic() - self._took_over_at)
                     self.runs.release_log_reads()
 
     def _fence(self) -> None:
@@ -262,6 +302,8 @@ class Manager:
         """Stop workers, loops and background tasks (each given at most :data:`STOP_TIMEOUT` seconds), release
         the Lease if held, close the API sessions."""
         self.stopping = True
+        if self._unhold is not None:
+            self._unhold.cancel()
         for task in self.tasks:
             task.cancel()
         if self.tasks:
@@ -304,11 +346,12 @@ class Manager:
         if not self.leading:  # a follower queues nothing: its takeover queues every run (fairly)
             self.standby.touch_run(key)
             return
-        if event_type is None and key not in self.runs.memories and (active(body) or not body.get("status")):
-            self._first_pass_due(key)  # listed at the start
+        listed = event_type is None and key not in self.runs.memories  # at the start (or a relisting)
+        if listed and self._due_first(body):
+            self._first_pass_due(key)
         if event_type == "DELETED":
             self.run_queue.drop(key)
-        self.run_queue.add(key)
+        self.run_queue.add(key, later=listed and not self._due_first(body))  # finished: behind the active runs
         for backfill in self.backfills.keys_for_run(body):
             self.backfill_queue.add(backfill)
         origin = checks.triggered_by(body)
@@ -357,6 +400,9 @@ class Manager:
         if not self.leading:
             return  # a follower queues nothing (its standby reads runs on its own)
         if self.runs.phase_of(key) in (DagRunState.SUCCESS, DagRunState.FAILED):
+            if key not in self.runs.memories:  # its first pass (a start) sees every pod cached by then
+                self.run_queue.add(key, later=True)
+                return
             self.run_queue.add_after(key, FINISHED_POD_DELAY)  # a burst of its kept pods: one pass, not one each
         else:
             self.run_queue.add(key)

@@ -41,12 +41,16 @@ LOOP_TIMEOUT = 10.0
 
 class CacheSync:
     """Tells whether the informer caches are synced (see the module docstring). ``client()``: the controller's
-    API client (None before it started); ``namespaces``: the watched namespaces (empty: the whole cluster).
-    :attr:`reason` is None once synced, else why not (one line)."""
+    API client (None before it started); ``namespaces``: the watched namespaces (empty: the whole cluster);
+    ``on_synced()``: called once, on the event loop, when they are (the manager's finished runs then have their
+    passes: :meth:`kubedag.k8s.manager.Manager.hold_finished_runs`). :attr:`reason` is None once synced, else why
+    not (one line)."""
 
     def __init__(self, cache: Cache, client: Callable[[], KubeClient | None], namespaces: Iterable[str] = (),
-                 interval: float = SYNC_INTERVAL, relist: float = RELIST_INTERVAL) -> None:
+                 interval: float = SYNC_INTERVAL, relist: float = RELIST_INTERVAL,
+                 on_synced: Callable[[], None] | None = None) -> None:
         self.cache, self._client, self.interval, self.relist = cache, client, interval, relist
+        self.on_synced = on_synced
         self.namespaces: list[str | None] = list(namespaces) or [None]
         self.reason: str | None = "the controller is starting"
 
@@ -73,6 +77,8 @@ class CacheSync:
             if self.reason is not None:
                 await asyncio.sleep(self.interval)
         log.info("informer caches synced")
+        if self.on_synced is not None:
+            self.on_synced()
 
     async def listing(self, client: KubeClient) -> list[Listed]:
         """Every object of the watched kinds the API server lists now, in order (DAGs, DAGRuns, Pools, Backfills,

@@ -3,6 +3,11 @@
 * :meth:`WorkQueue.add` marks a key dirty; a key already waiting is not queued twice; a key being processed
   (between :meth:`~WorkQueue.get` and :meth:`~WorkQueue.done`) is handed out again only after ``done``: one
   worker at a time per key.
+* ``add(key, later=True)`` queues it in a second, lower lane: a worker takes a key of that lane only when no other
+  key waits, and not while the lane is held (:meth:`~WorkQueue.hold_later` until :meth:`~WorkQueue.release_later`;
+  issue 13, "Bounded recovery": after a start the passes of finished runs wait behind every active run's first
+  pass, and for the informer caches to hold their kept pods). An ``add`` without ``later`` of a key waiting in that
+  lane moves it to the first.
 * :meth:`WorkQueue.add_after` marks it after a delay (only the earliest timer per key is kept).
 * :meth:`WorkQueue.add_rate_limited` marks it after its per-key exponential backoff (client-go's
   ``ItemExponentialFailureRateLimiter``: :data:`BASE_DELAY` doubled per consecutive failure, at most
@@ -16,6 +21,7 @@ success forgets its backoff.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -43,28 +49,51 @@ class WorkQueue:
     ``name`` labels its metrics (``kubedag_workqueue_*``: depth, adds, time waited, retries)."""
 
     def __init__(self, base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY, *, name: str = "") -> None:
-        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._changed = asyncio.Event()
+        """Set when a key is put in a lane or the lower lane is released (waiting workers look again)."""
+        self._later_held = False
+        self._first: collections.deque[Key] = collections.deque()
+        self._later: collections.deque[Key] = collections.deque()
+        self._later_keys: set[Key] = set()
+        """Dirty keys of the lower lane (waiting in it, or to be put back in it by :meth:`done`)."""
         self._queued_at: dict[Key, float] = {}
         self.name = name
-        metrics.WORKQUEUE_DEPTH.labels(name).set_function(self._queue.qsize)
+        metrics.WORKQUEUE_DEPTH.labels(name).set_function(lambda: len(self._first) + len(self._later))
         self._dirty: set[Key] = set()
         self._processing: set[Key] = set()
         self._timers: dict[Key, tuple[float, asyncio.TimerHandle]] = {}
         self._failures: dict[Key, int] = {}
         self.base_delay, self.max_delay = base_delay, max_delay
 
-    def add(self, key: Key) -> None:
-        """Mark ``key`` for processing."""
+    def add(self, key: Key, later: bool = False) -> None:
+        """Mark ``key`` for processing; ``later``: in the lower lane (see the module docstring)."""
         if key in self._dirty:
+            if not later and key in self._later_keys:  # wanted now: it leaves the lower lane
+                self._later_keys.discard(key)
+                if key in self._later:
+                    self._later.remove(key)
+                    self._first.append(key)
             return
         self._dirty.add(key)
+        if later:
+            self._later_keys.add(key)
         metrics.WORKQUEUE_ADDS.labels(self.name).inc()
         if key not in self._processing:
             self._put(key)
 
     def _put(self, key: Key) -> None:
         self._queued_at.setdefault(key, time.monotonic())
-        self._queue.put_nowait(key)
+        (self._later if key in self._later_keys else self._first).append(key)
+        self._changed.set()
+
+    def hold_later(self) -> None:
+        """Hand out no key of the lower lane until :meth:`release_later`."""
+        self._later_held = True
+
+    def release_later(self) -> None:
+        """Hand out keys of the lower lane again (when no key of the first waits)."""
+        self._later_held = False
+        self._changed.set()
 
     def add_after(self, key: Key, delay: float) -> None:
         """Mark ``key`` for processing in ``delay`` seconds (now if ``delay <= 0``)."""
@@ -99,7 +128,11 @@ class WorkQueue:
 
     async def get(self) -> Key:
         """The next key to process (the caller must call :meth:`done`)."""
-        key = await self._queue.get()
+        while not (self._first or (self._later and not self._later_held)):
+            self._changed.clear()  # no await since the look: no put can be missed
+            await self._changed.wait()
+        key = self._first.popleft() if self._first else self._later.popleft()
+        self._later_keys.discard(key)
         queued_at = self._queued_at.pop(key, None)
         if queued_at is not None:
             metrics.WORKQUEUE_LATENCY.labels(self.name).observe(time.monotonic() - queued_at)
