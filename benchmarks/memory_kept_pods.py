@@ -10,8 +10,8 @@ and archives their logs and hands them to the retention queue. After each run th
 is printed with the number of pods kept; then after ``--idle`` seconds; then after a restart with every pod still
 kept (how long a new one-task run takes, RSS). Figures depend on the machine; nothing here asserts.
 
-``--restart-runs N`` (issue 13, "Bounded recovery"): while the controller is stopped, N one-task DAGRuns are
-created; the restarted controller (log level INFO) then has N active runs and every kept pod. Printed: the seconds
+``--restart-runs N [M ...]`` (issue 13, "Bounded recovery"): while the controller is stopped, N one-task DAGRuns
+are created (then it is stopped again and M more, ...); the restarted controller (log level INFO) then has N active runs and every kept pod. Printed: the seconds
 from the process's start to each run's first pass (its ``opened DAGRun`` log line: median, max), to each run's
 first pod (the emulator's clock of accepted pod creations), and until every run succeeded; then whether any try
 ran twice (a pod of try 2) or was called lost (``pod deleted`` in a reason). ``--pod-retention 0s`` deletes every
@@ -57,7 +57,8 @@ def start_controller(kubeconfig: pathlib.Path, db: pathlib.Path, log: pathlib.Pa
     env = {**os.environ, 'KUBEDAG_DATABASE_URL': f'sqlite:///{db}', 'KUBEDAG_LOG_LEVEL': level,
            'KUBEDAG_POD_RETENTION': retention, 'KUBEDAG_RUN_HISTORY_LIMIT': '0'}
     kubedag = pathlib.Path(sys.executable).with_name('kubedag')
-    return subprocess.Popen([str(kubedag), 'controller', '--kubeconfig', str(kubeconfig), '-n', NS, '--liveness-port', '0'],
+    profile = ['-m', 'cProfile', '-o', os.environ['KUBEDAG_BENCH_PROFILE']] if level == 'INFO' and os.environ.get('KUBEDAG_BENCH_PROFILE') else []
+    return subprocess.Popen([sys.executable, *profile, str(kubedag), 'controller', '--kubeconfig', str(kubeconfig), '-n', NS, '--liveness-port', '0'],
                             env=env, stdout=log.open('ab'), stderr=subprocess.STDOUT)
 
 
@@ -81,19 +82,19 @@ def finished_pods(api: EmulatedApiServer, kubelet: FakeKubelet, run: str, tasks:
         log.write_text(f'{run} {task_id}: done\n')
 
 
-def restart(api: EmulatedApiServer, kubeconfig: pathlib.Path, db: pathlib.Path,
-            log: pathlib.Path, args: argparse.Namespace) -> subprocess.Popen[bytes]:
-    """Create ``args.restart_runs`` one-task runs while the controller is stopped, start it again and print how
+def restart(api: EmulatedApiServer, kubeconfig: pathlib.Path, db: pathlib.Path, log: pathlib.Path,
+            args: argparse.Namespace, clock: PodClock, n: int, day: int) -> subprocess.Popen[bytes]:
+    """Create ``n`` one-task runs (of ``day``, 1-28) while the controller is stopped, start it again and print how
     long after its start each run had its first pass and its first pod, and when every run had succeeded."""
-    clock = PodClock()
-    clock.install()
-    runs = [f'after-restart-{i}' for i in range(args.restart_runs)]
-    api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAG', 'metadata': {'name': 'probe', 'namespace': NS},
-                'spec': {'defaults': {'image': 'busybox:1.36'}, 'maxActiveRuns': len(runs), 'maxActiveTasks': len(runs),
-                         'tasks': [{'name': 'p', 'command': ['true']}]}})
+    runs = [f'after-restart-{day}-{i}' for i in range(n)]
+    if api.get('kubedag.io/v1alpha1/dags', 'probe', NS) is None:
+        most = max(args.restart_runs)
+        api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAG', 'metadata': {'name': 'probe', 'namespace': NS},
+                    'spec': {'defaults': {'image': 'busybox:1.36'}, 'maxActiveRuns': most, 'maxActiveTasks': most,
+                             'tasks': [{'name': 'p', 'command': ['true']}]}})
     for i, name in enumerate(runs):
         api.create({'apiVersion': 'kubedag.io/v1alpha1', 'kind': 'DAGRun', 'metadata': {'name': name, 'namespace': NS},
-                    'spec': {'dagName': 'probe', 'logicalDate': f'2027-01-01T00:{i // 60:02d}:{i % 60:02d}Z'}})
+                    'spec': {'dagName': 'probe', 'logicalDate': f'2027-01-{day:02d}T00:{i // 60:02d}:{i % 60:02d}Z'}})
     log_start = log.stat().st_size
     spawned, t0 = time.time(), time.monotonic()
     proc = start_controller(kubeconfig, db, log, args.pod_retention, level='INFO')
@@ -124,9 +125,10 @@ def restart(api: EmulatedApiServer, kubeconfig: pathlib.Path, db: pathlib.Path,
         if 'first passes ended' in line or 'first reconcile of every' in line:
             print('  controller:', line.split(': ', 1)[-1], flush=True)
     print(f'  tries run twice: {len(twice)}; "pod deleted" mentions: {lost}', flush=True)
-    time.sleep(30)
-    print(f'RSS 30s later: {rss_mib(proc.pid):.0f} MiB; log GETs: '
-          f'{sum(1 for r in api.handler["get"] if r.url.path.endswith("/log"))} (journal capped)', flush=True)
+    if day == len(args.restart_runs):
+        time.sleep(30)
+        print(f'RSS 30s later: {rss_mib(proc.pid):.0f} MiB; log GETs: '
+              f'{sum(1 for r in api.handler["get"] if r.url.path.endswith("/log"))} (journal capped)', flush=True)
     return proc
 
 
@@ -150,7 +152,8 @@ def main() -> None:
     parser.add_argument('--idle', type=float, default=60)
     parser.add_argument('--active', type=int, default=100, help="the DAG's maxActiveTasks (launches at once)")
     parser.add_argument('--pod-retention', default='2h', help="the controller's --pod-retention (0s: no pod is kept)")
-    parser.add_argument('--restart-runs', type=int, default=1, help='one-task runs active at the restart')
+    parser.add_argument('--restart-runs', type=int, nargs='+', default=[1],
+                        help='one-task runs active at a restart; several numbers: one restart each, in turn')
     parser.add_argument('--save-log', type=pathlib.Path, help="copy the controller's log there at the end")
     args = parser.parse_args()
     logging.getLogger('tests.k8s.emulator').setLevel(logging.CRITICAL)  # log proxies cut short by a busy client
@@ -183,9 +186,12 @@ def main() -> None:
                     print(f'{kept:>10} {rss_mib(proc.pid):>8.0f}  ({time.monotonic() - started:.0f}s)', flush=True)
                 time.sleep(args.idle)
                 print(f'{len(api.list("v1/pods", NS)):>10} {rss_mib(proc.pid):>8.0f}  after {args.idle:.0f}s idle', flush=True)
-                proc.terminate()
-                proc.wait(60)
-                proc = restart(api, kubeconfig, db, log, args)
+                clock = PodClock()
+                clock.install()
+                for day, n in enumerate(args.restart_runs, start=1):
+                    proc.terminate()
+                    proc.wait(60)
+                    proc = restart(api, kubeconfig, db, log, args, clock, n, day)
             finally:
                 proc.terminate()
                 try:

@@ -60,6 +60,25 @@ def test_synced_only_once_the_caches_hold_every_listed_object():
     assert ("pods", "default", names.LABEL_RUN) in client.calls
 
 
+def test_the_synced_callback_is_called_once_when_the_caches_hold_every_listed_object():
+    cache = Cache()
+    pod = obj("etl-1-load-1", **{names.LABEL_RUN: "etl-1"})
+    client = Lister({"dagruns": [obj("etl-1")], "pods": [pod]})
+    calls: list[str | None] = []
+    sync = CacheSync(cache, lambda: client, ["default"], interval=0.01, on_synced=lambda: calls.append(sync.check()))
+
+    async def scenario() -> None:
+        task = asyncio.create_task(sync.run())
+        Cache.store(cache.runs, None, obj("etl-1"))
+        await asyncio.sleep(0.05)
+        assert calls == []  # the pod is not cached yet
+        cache.store_pod(None, pod)
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert calls == [None]
+
+
 def test_while_the_caches_fill_the_objects_are_listed_again_only_every_relist_seconds():
     """Issue 13: with 10,000 pods kept, listing them all every second kept the controller and the API server busy
     while the pod informer was still filling the cache; the listing's objects still missing are looked up in the

@@ -53,6 +53,41 @@ async def test_a_key_being_processed_is_not_handed_to_a_second_worker():
     assert await nothing_within(q)  # once only
 
 
+async def test_a_key_of_the_lower_lane_waits_behind_every_other_and_while_the_lane_is_held():
+    C = ("team-a", "run-3")
+    q = WorkQueue()
+    q.hold_later()
+    q.add(A, later=True)  # a finished run listed at a start
+    q.add(B)
+    assert await q.get() == B
+    q.done(B)
+    assert await nothing_within(q)  # held: the caches are not synced yet
+    q.add(C)
+    q.release_later()
+    assert await q.get() == C  # the other lane first, even once released
+    q.done(C)
+    assert await asyncio.wait_for(q.get(), 0.5) == A
+    q.done(A)
+    assert await nothing_within(q)
+
+
+async def test_a_key_of_the_lower_lane_added_again_without_later_moves_to_the_first():
+    q = WorkQueue()
+    q.hold_later()
+    q.add(A, later=True)
+    q.add(A, later=True)  # still once, still later
+    assert await nothing_within(q)
+    q.add(A)  # its run became active: wanted now
+    assert await asyncio.wait_for(q.get(), 0.5) == A
+    q.add(A, later=True)  # marked while processed: handed out again only once released
+    q.done(A)
+    assert await nothing_within(q)
+    q.release_later()
+    assert await asyncio.wait_for(q.get(), 0.5) == A
+    q.done(A)
+    assert await nothing_within(q)
+
+
 async def test_done_without_a_new_mark_does_not_requeue():
     q = WorkQueue()
     q.add(A)

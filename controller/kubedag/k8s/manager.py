@@ -399,10 +399,11 @@ class Manager:
             self.cache.store_pod(event_type, body)
         if not self.leading:
             return  # a follower queues nothing (its standby reads runs on its own)
+        run = self.cache.runs.get(key)
+        if key not in self.runs.memories and (run is None or not self._due_first(run)):
+            self.run_queue.add(key, later=True)  # not open, finished or not listed yet (a start): its first pass,
+            return  # behind the active runs', sees every pod cached by then
         if self.runs.phase_of(key) in (DagRunState.SUCCESS, DagRunState.FAILED):
-            if key not in self.runs.memories:  # its first pass (a start) sees every pod cached by then
-                self.run_queue.add(key, later=True)
-                return
             self.run_queue.add_after(key, FINISHED_POD_DELAY)  # a burst of its kept pods: one pass, not one each
         else:
             self.run_queue.add(key)
