@@ -195,3 +195,17 @@ def test_kopf_keeps_no_memory_of_a_pod_but_of_the_other_kinds():
         return len(list(memories.iter_all_memories()))
 
     assert asyncio.run(recall()) == 1
+
+
+def test_no_registered_kopf_handler_reads_the_diff_base_the_controller_does_not_build():
+    """Issue 13: kopf deep-copied every watched event to diff it for change handlers and daemons; the controller
+    builds no such copy (:func:`kubedag.k8s.informers.kopf_diffbase`), which holds only while it registers neither."""
+    from kubedag.k8s.client import Connection
+    from kubedag.k8s.informers import kopf_diffbase
+    from kubedag.k8s.manager import ControllerConfig, Manager, make_registry
+
+    registry = make_registry(Manager(ControllerConfig(), Connection('https://k8s.invalid'), store=None))
+    # kopf's registries are not public: checked on the installed kopf
+    assert len(registry._watching.get_all_handlers()) == 5  # the informers of DAGs, DAGRuns, Backfills, Pools, pods
+    assert not registry._changing.get_all_handlers() and not registry._spawning.get_all_handlers()
+    assert kopf_diffbase().build(body={"kind": "Pod", "spec": {"containers": []}}) == {}

@@ -481,6 +481,7 @@ async def run(manager: Manager, *, stop_flag: Any = None, ready_flag: Any = None
     settings.posting.enabled = False
     settings.watching.chunk_size = LIST_CHUNK  # a restart with 10,000 kept pods lists them in pages
     settings.queueing.idle_timeout = WORKER_IDLE
+    settings.persistence.diffbase_storage = informers.kopf_diffbase()  # no handler diffs: no copy of each event
     recovery.apply_bounds(settings)
     stop = asyncio.get_running_loop().create_future()
     watcher = asyncio.create_task(_stop_when(stop, stop_flag, manager), name="kubedag-stop")
