@@ -63,8 +63,6 @@ def test_a_cached_pod_reads_as_the_pod_the_api_served(full):
     for now in (T0, END, END + PULL + timedelta(minutes=1)):
         assert observe.observe_pod(cached, now, PULL) == observe.observe_pod(full, now, PULL)
     assert observe.pending_deadline(cached, PULL) == observe.pending_deadline(full, PULL)
-    assert observe.finished_pod_deletions({("extract", 1): cached}, {}, {("extract", 1)}, END, timedelta(0)) == \
-        observe.finished_pod_deletions({("extract", 1): full}, {}, {("extract", 1)}, END, timedelta(0))
     for uid in ("run-uid", "another-run", None):
         assert owned_by(cached, uid) == owned_by(full, uid)
     assert cached["metadata"]["labels"] == {k: v for k, v in full["metadata"]["labels"].items() if k.startswith("kubedag.io/")}
@@ -178,6 +176,17 @@ def test_a_pod_that_is_not_of_an_archived_try_of_the_open_run_is_cached():
 
     assert asyncio.run(scenario(other_run, later_try)) == (sorted(p["metadata"]["name"] for p in (other_run, later_try)), 0)
     assert asyncio.run(scenario(being_deleted)) == ([being_deleted["metadata"]["name"]], 0)
+
+
+def test_an_archived_pod_with_no_finished_at_is_due_its_retention_after_the_try_ended():
+    """A pod that never ran its container (``OutOfcpu``: no ``finishedAt``) is due ``pod_retention`` after its try's
+    end date, not after the moment it was seen."""
+    now = [END + timedelta(hours=1)]
+    manager, key = _manager_with_a_finished_run(now)
+    never_ran = pod("extract", 1, "Failed", None, reason="OutOfcpu")
+    manager.on_pod_event("ADDED", never_ran)
+    assert key not in manager.cache.pods
+    assert manager.reaper._due == {(NS, never_ran["metadata"]["name"]): (END + timedelta(minutes=10)).timestamp()}
 
 
 def test_kopf_keeps_no_memory_of_a_pod_but_of_the_other_kinds():

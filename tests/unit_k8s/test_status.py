@@ -1,4 +1,4 @@
-"""build_status / tis_from_status (the DAGRun status) and finished_pod_deletions (pod housekeeping)."""
+"""build_status / tis_from_status (the DAGRun status)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from kubedag.core import engine
 from kubedag.core import naming as names
-from kubedag.k8s.observe import build_status, finished_pod_deletions, run_from_object, tis_from_status
+from kubedag.k8s.observe import build_status, run_from_object, tis_from_status
 from kubedag.core.spec.dagrun import DAGRunStatus
 from kubedag.core.states import DagRunState, TaskInstanceState as S
 from tests.unit_k8s.podkit import RUN_NAME, T0, dag_of, pod, run_body, running, terminated, waiting
@@ -133,87 +133,3 @@ def test_many_failed_tries_share_the_reasons_budget():
     assert set(lengths(5000)) == {64}
     many = lengths(6000)
     assert many[:5000] == [64] * 5000 and set(many[5000:]) == {0}
-
-
-# ---------------------------------------------------------------------------- finished_pod_deletions
-RETENTION = timedelta(minutes=10)
-END = T0 + timedelta(minutes=1)
-
-
-def done_pod(task_id, try_number, finished=END, **kw):
-    return pod(task_id, try_number, "Succeeded", terminated(0, T0, finished), dag_id="etl", **kw)
-
-
-def test_only_archived_finished_tries_past_retention_are_deleted():
-    pods = {
-        ("a", 1): done_pod("a", 1),                                         # finished, archived
-        ("b", 1): done_pod("b", 1),                                         # finished, log not archived yet
-        ("c", 1): pod("c", 1, "Running", running(T0), dag_id="etl"),        # active
-    }
-    tis = {"a": TI("a", S.SUCCESS, 1, T0, END), "b": TI("b", S.SUCCESS, 1, T0, END), "c": TI("c", S.RUNNING, 1, T0)}
-    archived = {("a", 1), ("b", 1), ("c", 1)} - {("b", 1)}
-    now = END + RETENTION
-    due, next_at = finished_pod_deletions(pods, tis, archived, now, RETENTION)
-    assert due == [("a", 1)]
-    assert next_at is None
-
-
-def test_before_retention_next_at_says_when():
-    pods = {("a", 1): done_pod("a", 1), ("b", 1): done_pod("b", 1, finished=END + timedelta(minutes=3))}
-    tis = {"a": TI("a", S.SUCCESS, 1, T0, END), "b": TI("b", S.SUCCESS, 1, T0, END + timedelta(minutes=3))}
-    archived = {("a", 1), ("b", 1)}
-    due, next_at = finished_pod_deletions(pods, tis, archived, END + timedelta(minutes=5), RETENTION)
-    assert due == []
-    assert next_at == END + RETENTION
-    due, next_at = finished_pod_deletions(pods, tis, archived, END + RETENTION, RETENTION)
-    assert due == [("a", 1)]
-    assert next_at == END + timedelta(minutes=3) + RETENTION
-
-
-def test_active_tries_are_never_deleted():
-    long_ago = T0 - timedelta(days=3)
-    pods = {
-        ("a", 1): pod("a", 1, "Running", running(long_ago), dag_id="etl", created=long_ago),
-        ("b", 2): pod("b", 2, "Pending", waiting(), dag_id="etl", created=long_ago),
-    }
-    tis = {"a": TI("a", S.RUNNING, 1, long_ago), "b": TI("b", S.QUEUED, 2)}
-    due, next_at = finished_pod_deletions(pods, tis, {("a", 1), ("b", 2)}, T0 + timedelta(days=30), RETENTION)
-    assert due == [] and next_at is None
-
-
-def test_an_earlier_try_is_finished_once_the_task_moved_on():
-    pods = {
-        ("a", 1): pod("a", 1, "Failed", terminated(1, T0, END), dag_id="etl"),
-        ("a", 2): pod("a", 2, "Running", running(END + timedelta(minutes=5)), dag_id="etl"),
-    }
-    tis = {"a": TI("a", S.RUNNING, 2, END + timedelta(minutes=5))}
-    due, _ = finished_pod_deletions(pods, tis, {("a", 1), ("a", 2)}, END + RETENTION, RETENTION)
-    assert due == [("a", 1)]
-
-
-def test_a_try_up_for_retry_is_finished():
-    pods = {("a", 1): pod("a", 1, "Failed", terminated(1, T0, END), dag_id="etl")}
-    tis = {"a": TI("a", S.UP_FOR_RETRY, 1, T0, END, END + timedelta(hours=1))}
-    due, _ = finished_pod_deletions(pods, tis, {("a", 1)}, END + RETENTION, RETENTION)
-    assert due == [("a", 1)]
-
-
-def test_the_task_end_date_is_used_when_the_pod_has_no_finished_at():
-    failed = pod("a", 1, "Failed", None, reason="OutOfcpu", dag_id="etl")
-    tis = {"a": TI("a", S.FAILED, 1, T0, END)}
-    due, next_at = finished_pod_deletions({("a", 1): failed}, tis, {("a", 1)}, END + timedelta(minutes=1), RETENTION)
-    assert due == [] and next_at == END + RETENTION
-    due, _ = finished_pod_deletions({("a", 1): failed}, tis, {("a", 1)}, END + RETENTION, RETENTION)
-    assert due == [("a", 1)]
-
-
-def test_pods_already_being_deleted_are_skipped():
-    p = done_pod("a", 1, deletion=END + RETENTION)
-    tis = {"a": TI("a", S.SUCCESS, 1, T0, END)}
-    assert finished_pod_deletions({("a", 1): p}, tis, {("a", 1)}, END + 2 * RETENTION, RETENTION) == ([], None)
-
-
-def test_a_pod_of_a_task_no_longer_known_follows_its_own_end():
-    pods = {("gone", 1): done_pod("gone", 1)}
-    due, _ = finished_pod_deletions(pods, {}, {("gone", 1)}, END + RETENTION, RETENTION)
-    assert due == [("gone", 1)]

@@ -46,8 +46,6 @@ def parse_time(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-
-
 def ended_by(finished_at: Any, now: datetime) -> datetime | None:
     """The latest instant a container whose ``finishedAt`` is ``finished_at`` (the API's RFC 3339 string) can
     have ended, seen at ``now``: Kubernetes writes ``finishedAt`` truncated to whole seconds, so a container
@@ -252,32 +250,10 @@ def tis_from_status(status: Mapping[str, Any] | None) -> dict[str, engine.TaskIn
     return {task_id: engine.TaskInstance(task_id, e.s, e.t, reason=e.r) for task_id, e in parsed.tasks.items()}
 
 
-def finished_pod_deletions(
-    pods: Mapping[tuple[str, int], Mapping[str, Any]],
-    tis: Mapping[str, engine.TaskInstance],
-    archived: set[tuple[str, int]],
-    now: datetime,
-    retention: timedelta,
-) -> tuple[list[tuple[str, int]], datetime | None]:
-    """Pods of finished tries whose log is archived and whose retention has passed: ``(deletable, next_at)``.
-
-    A try is finished when its task instance has moved to a later try or to a finished state. ``next_at``:
-    when the next pod falls due, for a timer.
-    """
-    due: list[tuple[str, int]] = []
-    later: list[datetime] = []
-    for (task_id, try_number), pod in pods.items():
-        ti = tis.get(task_id)
-        active = ti is not None and ti.try_number == try_number and ti.state in (S.QUEUED, S.RUNNING)
-        if active or (task_id, try_number) not in archived or (pod.get("metadata") or {}).get("deletionTimestamp"):
-            continue
-        obs_end = parse_time(((_container_status(pod).get("state") or {}).get("terminated") or {}).get("finishedAt"))
-        end = obs_end or (ti.end_date if ti is not None and ti.try_number == try_number else None) or now
-        if end + retention <= now:
-            due.append((task_id, try_number))
-        else:
-            later.append(end + retention)
-    return due, min(later, default=None)
+def container_finished_at(pod: Mapping[str, Any]) -> datetime | None:
+    """When the pod's task container terminated (its ``finishedAt``, UTC), or None when it never ran or has not
+    ended (a pod refused by its node, say): where a kept pod's retention starts (``--pod-retention``)."""
+    return parse_time(((_container_status(pod).get("state") or {}).get("terminated") or {}).get("finishedAt"))
 
 
 def observe_pods(pods: Mapping[tuple[str, int], Mapping[str, Any]], now: datetime,

@@ -323,8 +323,8 @@ class RunReconciler(RunEnds):
         that is kept of it until it is deleted (:meth:`kubedag.k8s.manager.Manager.on_pod_event` then caches none
         of its events)."""
         name = pod["metadata"]["name"]
-        end = observe.observe_pod(pod, now, self.config.image_pull_timeout).finished_at
-        end = end or (ti.end_date if ti is not None and ti.try_number == try_number else None) or now
+        end = observe.container_finished_at(pod) \
+            or (ti.end_date if ti is not None and ti.try_number == try_number else None) or now
         self._reaper.schedule(key[0], name, end + self.config.pod_retention)
         cached = self.cache.pods.get(key)
         if cached is not None and cached.pop(name, None) is not None and not cached:
