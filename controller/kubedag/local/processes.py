@@ -33,8 +33,14 @@ ADOPT_POLL_SECONDS = 0.2
 LOST_EXIT_CODE = -int(signal.SIGKILL)
 """The exit code reported for an adopted process that ended without writing its exit file (killed)."""
 
-_EXIT_WRAPPER = '"$@"; code=$?; echo "$code" > "$KUBEDAG_EXIT_PATH.tmp" && mv "$KUBEDAG_EXIT_PATH.tmp" "$KUBEDAG_EXIT_PATH"; exit "$code"'
-"""``sh -c`` script running ``"$@"`` and writing its exit code to ``$KUBEDAG_EXIT_PATH`` (atomically)."""
+_PID_LINE = 'read -r stat 2>/dev/null < /proc/$$/stat; start() { started=${22}; }; start $stat; echo "$$ $started" > "$KUBEDAG_PID_PATH"'
+_EXIT_LINE = 'code=$?; echo "$code" > "$KUBEDAG_EXIT_PATH.tmp" && mv "$KUBEDAG_EXIT_PATH.tmp" "$KUBEDAG_EXIT_PATH"; exit "$code"'
+_WRAPPER = f'{_PID_LINE}; "$@"; {_EXIT_LINE}'
+"""``sh -c`` script that writes its own pid file to ``$KUBEDAG_PID_PATH`` (``<pid> <start time>``, the start time
+field 22 of ``/proc/$$/stat``, empty without ``/proc``) *before* it runs ``"$@"``, then writes the exit code of
+``"$@"`` to ``$KUBEDAG_EXIT_PATH`` (atomically). The wrapper writes the pid file, not the scheduler after it
+spawned the process: a scheduler killed in between left a try running with no pid file, which the restarted
+scheduler failed as lost and ran again while the first process went on."""
 
 
 def process_start_time(pid: int) -> str | None:
@@ -149,17 +155,20 @@ class ProcessLauncher:
         """Start ``argv`` with ``env`` (the whole environment) in ``cwd``, appending output to ``log_path``
         (whose folder must exist: the runner creates it once, before writing the try's header).
 
-        ``pid_file``: written with ``<pid> <start time>`` once the process runs. ``exit_file``: the command runs
-        under a ``/bin/sh`` wrapper that writes its exit code there when it ends (so that a process adopted
-        after a restart reports how it ended); a missing program then exits 127 instead of raising.
+        ``pid_file`` and ``exit_file`` (given together): the command runs under a ``/bin/sh`` wrapper that writes
+        ``<pid> <start time>`` to ``pid_file`` before the command starts, and the command's exit code to
+        ``exit_file`` when it ends (so that a restarted scheduler finds and adopts the process, and learns how it
+        ended); a missing program then exits 127 instead of raising.
 
         Raises:
             OSError: if the program cannot be started (not found, not executable); nothing keeps running.
         """
         argv = list(argv)
+        if (pid_file is None) != (exit_file is None):
+            raise ValueError("pid_file and exit_file go together: the wrapper writes both")
         if exit_file is not None:
-            env = {**env, "KUBEDAG_EXIT_PATH": str(exit_file)}
-            argv = ["/bin/sh", "-c", _EXIT_WRAPPER, "kubedag-try", *argv]
+            env = {**env, "KUBEDAG_PID_PATH": str(pid_file), "KUBEDAG_EXIT_PATH": str(exit_file)}
+            argv = ["/bin/sh", "-c", _WRAPPER, "kubedag-try", *argv]
         with open(log_path, "ab", buffering=0) as log:
             popen = subprocess.Popen(  # noqa: S603 - running the user's task is the point
                 argv,
@@ -172,10 +181,6 @@ class ProcessLauncher:
                 close_fds=True,
             )
         proc = LocalProcess(key=key, popen=popen, log_path=log_path)
-        if pid_file is not None:
-            tmp = pid_file.with_name(pid_file.name + ".tmp")
-            tmp.write_text(f"{popen.pid} {process_start_time(popen.pid) or ''}", encoding="ascii")
-            os.replace(tmp, pid_file)
         self.running[key] = proc
         threading.Thread(target=self._wait, args=(proc,), daemon=True).start()
         return proc

@@ -474,8 +474,9 @@ class LocalRunner:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 xcom_file.unlink(missing_ok=True)  # a rescheduled sensor's earlier poke
-                if track:
+                if track:  # a rescheduled sensor's earlier poke's: a restart must not read them as this poke's
                     exit_path(path).unlink(missing_ok=True)
+                    pid_path(path).unlink(missing_ok=True)
                 with open(path, "a", encoding="utf-8") as log:
                     log.write(self.mask(header + f"[{now.isoformat()}] kubedag: running {shlex.join(argv)}\n") or "")
                 self.launcher.start(self.key(request.task_id, request.try_number), argv, env=env, cwd=self.options.workdir,
