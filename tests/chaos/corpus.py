@@ -96,7 +96,9 @@ def corpus(full: bool = True, big_tasks: int | None = None) -> list[Case]:
         # issue 13 item 3: a run's identity
         Case('reused-runid', (dag('c-reuse-dag', [task('a')]), run('c-reuse-1', 'c-reuse-dag', runId='same-id'),
                               run('c-reuse-2', 'c-reuse-dag', runId='same-id')), ('DAGRun', 'c-reuse-2'),
-             ('same-id', 'c-reuse-1', 'runid', 'run id'), 'identity', pause=1.0),
+             ('same-id', 'c-reuse-1', 'runid', 'run id'), 'identity', pause=1.0,
+             note='the run id goes to the object reconciled first: the other one is refused naming it',
+             extra={'either_refused': True}),
         Case('same-second', (dag('c-second-dag', [task('a')]), run('c-second-1', 'c-second-dag'),
                              run('c-second-2', 'c-second-dag')), ('DAGRun', 'c-second-2'),
              ('logical date', 'c-second-1'), 'identity', pause=0.0,

@@ -38,3 +38,40 @@ def test_a_chain_of_exceptions_is_one_traceback_named_by_the_exception_raised():
         'sqlalchemy.exc.OperationalError: (psycopg.OperationalError) connection failed: the database system is shutting down',
         "KeyError: 'x'",
     ]
+
+
+def _judged(subject_status: dict, other_status: dict, db_runs: int) -> tuple[bool, str]:
+    """The ``reused-runid`` case judged against a stand-in API and DB (the two DAGRuns' statuses, the DB's count of
+    runs with that id)."""
+    from tests.chaos.corpus import corpus
+    from tests.chaos.harness import Chaos
+
+    case = next(c for c in corpus(full=False) if c.name == 'reused-runid')
+    statuses = {'c-reuse-2': subject_status, 'c-reuse-1': other_status}
+
+    class Api:
+        def get(self, plural, name, namespace):
+            return {'metadata': {'name': name}, 'spec': {'dagName': 'c-reuse-dag'}, 'status': statuses[name]}
+
+        def list(self, plural, namespace):
+            return []
+
+    class Db:
+        def rows(self, sql):
+            return [(db_runs,)] if 'count(*)' in sql else []  # no task reasons
+
+    chaos = Chaos.__new__(Chaos)
+    chaos.api, chaos.db, chaos.rejected, chaos._events = Api(), Db(), {}, None
+    _, ok, message = chaos._judge(case)
+    return ok, message
+
+
+def test_a_reused_run_id_that_went_to_the_second_object_holds_when_the_first_was_refused_naming_it():
+    refused = {'phase': 'failed', 'conditions': [{'type': 'Ready', 'status': 'False', 'reason': 'RunIdTaken',
+                                                  'message': 'run id same-id of DAG c-reuse-dag belongs to DAGRun c-reuse-2; ...'}]}
+    assert _judged({'phase': 'success'}, refused, 1)[0]
+    assert not _judged({'phase': 'success'}, {'phase': 'success'}, 1)[0]  # both ran: one identity broken
+    assert not _judged({'phase': 'success'}, refused, 2)[0]
+    named = {'phase': 'failed', 'conditions': [{'type': 'Ready', 'status': 'False', 'reason': 'RunIdTaken',
+                                                'message': 'run id same-id of DAG c-reuse-dag belongs to DAGRun c-reuse-1; ...'}]}
+    assert _judged(named, {'phase': 'success'}, 1)[0]  # the usual order: the second refused naming the first
