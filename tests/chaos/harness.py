@@ -411,19 +411,19 @@ class Chaos:
         ok = any(re.search(rf'(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])', text, re.IGNORECASE) for word in case.expect)
         return case, ok, text or f'no message (phase {status.get("phase")})'
 
-
     def _other_refused(self, case: Case) -> tuple[Case, bool, str]:
         """Two DAGRuns with one run id, the second of which ran: the run id went to whichever was reconciled first
         (under API faults, or both created while the controller was down, that can be the second). It holds only if
         the first was refused with a condition naming the second, and one DB run has that id."""
         assert self.api is not None and self.db is not None
-        kind, name = case.subject
+        _, name = case.subject
+        subject = next(o for o in case.objects if o['kind'] == 'DAGRun' and o['metadata']['name'] == name)
         other = next(o['metadata']['name'] for o in case.objects if o['kind'] == 'DAGRun' and o['metadata']['name'] != name)
         status = (self._api(self.api.get, DAGRUNS, other, NS) or {}).get('status') or {}
         refusal = [c.get('message') or '' for c in status.get('conditions') or []
                    if c.get('reason') == 'RunIdTaken' and c.get('status') == 'False']
-        runs = self.db.rows(f"select count(*) from dag_run where dag_id = '{NS}/{case.objects[0]['metadata']['name']}'"
-                            " and run_id = 'same-id'")[0][0]
+        runs = self.db.rows(f"select count(*) from dag_run where dag_id = '{NS}/{subject['spec']['dagName']}'"
+                            f" and run_id = '{subject['spec']['runId']}'")[0][0]
         ok = status.get('phase') == 'failed' and any(f'belongs to DAGRun {name}' in m for m in refusal) and runs == 1
         return case, ok, (f'{other} refused naming {name} (reconciled first): {ok}; ' + '; '.join(refusal))[:300]
 

@@ -58,7 +58,10 @@ def _judged(subject_status: dict, other_status: dict, db_runs: int) -> tuple[boo
 
     class Db:
         def rows(self, sql):
-            return [(db_runs,)] if 'count(*)' in sql else []  # no task reasons
+            if 'count(*)' in sql:  # the runs with that id
+                assert "dag_id = 'chaos/c-reuse-dag'" in sql and "run_id = 'same-id'" in sql, sql
+                return [(db_runs,)]
+            return []  # no task reasons
 
     chaos = Chaos.__new__(Chaos)
     chaos.api, chaos.db, chaos.rejected, chaos._events = Api(), Db(), {}, None
